@@ -1,0 +1,577 @@
+#!/usr/bin/env python3
+"""pxmpp code generator: schema/*.xml -> generated/ (C headers, tables, manifest).
+
+Usage: pxmpp_gen.py [--out DIR] [--check] [--no-validate] SCHEMA.xml...
+
+Steps: validate each file against schema/pxmpp-schema.rng with xmllint, load
+all files (cross-file references are allowed), check semantics, render the
+Jinja2 templates in codegen/templates/.  Errors are printed as
+`file:line: error: message` and the exit status is 1.  Output is deterministic.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.parsers.expat
+
+try:
+    import jinja2
+except ImportError:  # pragma: no cover - reported to the user
+    sys.stderr.write(
+        "pxmpp_gen: error: the Python module 'jinja2' is missing for %s.\n"
+        "  On Debian/Ubuntu: apt-get install python3-jinja2 (and use /usr/bin/python3).\n"
+        % sys.executable)
+    sys.exit(3)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCHEMA_NS = "urn:pxmpp:schema:1"
+RNG = os.path.join(ROOT, "schema", "pxmpp-schema.rng")
+RUNTIME_ABI = 1
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+PAYLOAD_POINTS = ("message", "presence", "iq", "features")
+
+C_KEYWORDS = set("""auto break case char const continue default do double else enum extern
+float for goto if inline int long register restrict return short signed sizeof static struct
+switch typedef union unsigned void volatile while _Bool _Complex _Imaginary bool true false
+meta""".split())
+
+
+class GenError(Exception):
+    pass
+
+
+class Node:
+    """A schema XML element with its source line."""
+
+    def __init__(self, tag, attrs, line, file):
+        self.tag = tag
+        self.attrs = attrs
+        self.line = line
+        self.file = file
+        self.children = []
+        self.text = ""
+
+    def get(self, key, default=None):
+        return self.attrs.get(key, default)
+
+    def kids(self, tag=None):
+        return [c for c in self.children if tag is None or c.tag == tag]
+
+    def description(self):
+        for c in self.children:
+            if c.tag == "description":
+                return " ".join(c.text.split())
+        return ""
+
+
+def load_xml(path):
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    stack = []
+    root = []
+
+    def start(name, attrs):
+        ns, _, local = name.rpartition(" ")
+        if ns != SCHEMA_NS:
+            raise GenError("%s:%d: error: element '%s' is not in namespace %s"
+                           % (path, parser.CurrentLineNumber, local, SCHEMA_NS))
+        node = Node(local, attrs, parser.CurrentLineNumber, path)
+        if stack:
+            stack[-1].children.append(node)
+        else:
+            root.append(node)
+        stack.append(node)
+
+    def end(name):
+        stack.pop()
+
+    def chars(data):
+        if stack:
+            stack[-1].text += data
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    with open(path, "rb") as f:
+        try:
+            parser.ParseFile(f)
+        except xml.parsers.expat.ExpatError as e:
+            raise GenError("%s:%d: error: %s" % (path, e.lineno, xml.parsers.expat.ErrorString(e.code)))
+    return root[0]
+
+
+def validate_rng(path):
+    xmllint = shutil.which("xmllint")
+    if not xmllint:
+        raise GenError("%s:1: error: xmllint not found (install libxml2-utils) to validate the schema" % path)
+    p = subprocess.run([xmllint, "--noout", "--relaxng", RNG, path],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if p.returncode != 0:
+        lines = []
+        for ln in p.stderr.splitlines():
+            m = re.match(r"^(.*?):(\d+): (.*)$", ln)
+            if m and not ln.endswith("fails to validate"):
+                lines.append("%s:%s: error: %s" % (path, m.group(2), m.group(3)))
+        if not lines:
+            lines = ["%s:1: error: does not validate against %s" % (path, os.path.basename(RNG))]
+        raise GenError("\n".join(lines))
+
+
+def c_upper(s):
+    return re.sub(r"[^A-Za-z0-9]", "_", s).upper()
+
+
+def c_string(s):
+    if s is None:
+        return "NULL"
+    out = []
+    for b in s.encode("utf-8"):
+        ch = chr(b)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= b < 127:
+            out.append(ch)
+        else:
+            out.append("\\%03o" % b)
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(s):
+    return s.replace("*/", "* /")
+
+
+class Model:
+    def __init__(self):
+        self.schemas = []
+        self.enums = {}      # name -> dict
+        self.types = {}      # name -> dict
+        self.errors = []
+
+    def err(self, node, msg):
+        self.errors.append("%s:%d: error: %s" % (node.file, node.line, msg))
+
+    # --- loading ---------------------------------------------------------
+    def add_schema(self, path, root):
+        name = root.get("name")
+        for s in self.schemas:
+            if s["name"] == name:
+                self.err(root, "duplicate schema name '%s' (also in %s)" % (name, s["file"]))
+        base = os.path.splitext(os.path.basename(path))[0]
+        sch = {"name": name, "title": root.get("title"), "file": path, "base": base,
+               "ns": root.get("ns"), "description": root.description(),
+               "enums": [], "types": []}
+        self.schemas.append(sch)
+        for node in root.children:
+            if node.tag == "enum":
+                self.add_enum(sch, node)
+            elif node.tag == "element":
+                self.add_type(sch, node)
+
+    def add_enum(self, sch, node):
+        name = node.get("name")
+        if name in self.enums or name in self.types:
+            self.err(node, "duplicate name '%s'" % name)
+            return
+        values = []
+        seen = set()
+        for v in node.kids("value"):
+            vn = v.get("name")
+            if vn in seen:
+                self.err(v, "duplicate value '%s' in enum '%s'" % (vn, name))
+            seen.add(vn)
+            cname = "PXMPP_%s_%s" % (c_upper(name), c_upper(vn))
+            if not re.match(r"^[A-Za-z0-9_.:-]+$", vn):
+                self.err(v, "enum value '%s' has characters that cannot form a C name" % vn)
+            values.append({"name": vn, "c_name": cname, "implied": v.get("implied") == "true",
+                           "description": v.description(), "line": v.line})
+        cnames = ["PXMPP_%s_ABSENT" % c_upper(name)] + [v["c_name"] for v in values]
+        for i, c in enumerate(cnames):
+            if c in cnames[:i]:
+                self.err(node, "enum '%s': two values map to the C name %s" % (name, c))
+        e = {"name": name, "c_name": "pxmpp_" + name, "upper": c_upper(name),
+             "description": node.description(), "values": values, "schema": sch["name"],
+             "node": node}
+        self.enums[name] = e
+        sch["enums"].append(e)
+
+    def add_type(self, sch, node):
+        name = node.get("name")
+        if name in self.types or name in self.enums:
+            self.err(node, "duplicate name '%s'" % name)
+            return
+        ns = node.get("ns", sch["ns"])
+        if ns is None:
+            self.err(node, "element '%s' has no namespace (set ns on it or on the schema)" % name)
+            ns = ""
+        payload_of = (node.get("payload-of") or "").split()
+        t = {"name": name, "c_name": "pxmpp_" + name, "upper": c_upper(name),
+             "local": node.get("local", name), "ns": None if ns == "content" else ns,
+             "description": node.description(), "payload_of": payload_of,
+             "top_level": node.get("top-level") == "true", "stanza": node.get("stanza") == "true",
+             "fields": [], "schema": sch["name"], "node": node}
+        names = set()
+        for f in node.children:
+            if f.tag == "description":
+                continue
+            fd = self.make_field(t, f)
+            if fd is None:
+                continue
+            if fd["name"] in names:
+                self.err(f, "duplicate field name '%s' in element '%s'" % (fd["name"], name))
+            names.add(fd["name"])
+            if fd["kind"] == "CONDITION":
+                names.add(fd["name"] + "_text")
+            t["fields"].append(fd)
+        self.types[name] = t
+        sch["types"].append(t)
+
+    def make_field(self, t, f):
+        kind = {"attribute": "ATTR", "text": "TEXT", "child": "CHILD", "text-child": "TEXT_CHILD",
+                "lang-text": "LANG_TEXT", "flag": "FLAG", "condition": "CONDITION",
+                "payloads": "PAYLOADS"}[f.tag]
+        name = f.get("name")
+        if name in C_KEYWORDS or name.endswith("_count"):
+            self.err(f, "field name '%s' is reserved" % name)
+        fd = {"kind": kind, "name": name, "node": f, "description": f.description(),
+              "local": f.get("local", name if kind == "ATTR" else None),
+              "ns": f.get("ns"), "vtype": f.get("type", "string"),
+              "enum": f.get("enum"), "required": f.get("required") == "true",
+              "min_occurs": int(f.get("min-occurs", "0")), "max_occurs": f.get("max-occurs", "1"),
+              "maxlen": int(f.get("maxlen", "0")), "min": f.get("min"), "max": f.get("max"),
+              "default": f.get("default"), "unique_lang": f.get("unique-lang") == "true",
+              "ref": f.get("ref"), "point": f.get("point")}
+        if kind in ("LANG_TEXT", "PAYLOADS"):
+            if "max-occurs" not in f.attrs:
+                fd["max_occurs"] = "unbounded"
+        if kind == "CONDITION":
+            fd["vtype"] = "enum"
+        if fd["max_occurs"] == "unbounded":
+            fd["max_occurs"] = 0
+        else:
+            fd["max_occurs"] = int(fd["max_occurs"])
+        if kind in ("CHILD", "TEXT_CHILD") and fd["min_occurs"] >= 1:
+            fd["required"] = True
+        fd["list"] = kind in ("LANG_TEXT", "PAYLOADS") or (
+            kind in ("CHILD", "TEXT_CHILD") and fd["max_occurs"] != 1)
+        if fd["max_occurs"] and fd["min_occurs"] > fd["max_occurs"]:
+            self.err(f, "min-occurs %d is greater than max-occurs %d" % (fd["min_occurs"], fd["max_occurs"]))
+        return fd
+
+    # --- semantic checks and resolution ------------------------------------
+    def resolve(self):
+        for t in self.types.values():
+            attr_count = 0
+            for fd in t["fields"]:
+                f = fd["node"]
+                if fd["kind"] == "ATTR":
+                    attr_count += 1
+                if fd["vtype"] == "enum" or fd["kind"] == "CONDITION":
+                    if not fd["enum"]:
+                        self.err(f, "field '%s' has type enum but no enum attribute" % fd["name"])
+                    elif fd["enum"] not in self.enums:
+                        self.err(f, "undefined enum '%s'" % fd["enum"])
+                elif fd["enum"]:
+                    self.err(f, "attribute enum='%s' needs type='enum'" % fd["enum"])
+                if fd["kind"] == "CHILD":
+                    if fd["ref"] not in self.types:
+                        self.err(f, "undefined element '%s'" % fd["ref"])
+                if fd["min"] is not None or fd["max"] is not None:
+                    if fd["vtype"] != "int":
+                        self.err(f, "min/max need type='int'")
+                    else:
+                        lo = int(fd["min"]) if fd["min"] is not None else -(2 ** 63)
+                        hi = int(fd["max"]) if fd["max"] is not None else 2 ** 63 - 1
+                        if lo > hi:
+                            self.err(f, "bad range: min %d is greater than max %d" % (lo, hi))
+                        if lo < -(2 ** 63) or hi > 2 ** 63 - 1:
+                            self.err(f, "bad range: outside 64-bit integers")
+                if fd["vtype"] == "int":
+                    lo = int(fd["min"]) if fd["min"] is not None else -(2 ** 63)
+                    hi = int(fd["max"]) if fd["max"] is not None else 2 ** 63 - 1
+                    fd["lo"], fd["hi"] = lo, hi
+                    fd["width"] = 4 if (lo >= -(2 ** 31) and hi < 2 ** 31) else 8
+                if fd["kind"] == "TEXT_CHILD" and fd["list"] and fd["vtype"] not in (
+                        "string", "jid", "datetime", "base64"):
+                    self.err(f, "a repeated text-child must have a string-like type")
+                if fd["kind"] == "PAYLOADS" and not t["stanza"] and t["name"] != "stream_features":
+                    pass
+            if attr_count > 32 or len(t["fields"]) > 32:
+                self.err(t["node"], "element '%s' has more than 32 fields" % t["name"])
+            if sum(1 for fd in t["fields"] if fd["kind"] == "TEXT") > 1:
+                self.err(t["node"], "element '%s' has more than one text field" % t["name"])
+            t["point"] = next((fd["point"] for fd in t["fields"] if fd["kind"] == "PAYLOADS"), None)
+            if sum(1 for fd in t["fields"] if fd["kind"] == "PAYLOADS") > 1:
+                self.err(t["node"], "element '%s' has more than one payloads field" % t["name"])
+            # duplicate XML names among attributes / children
+            seen = {}
+            for fd in t["fields"]:
+                if fd["kind"] in ("TEXT", "PAYLOADS", "CONDITION"):
+                    continue
+                if fd["kind"] == "CHILD":
+                    ref = self.types[fd["ref"]]
+                    key = (False, ref["ns"], ref["local"])
+                else:
+                    key = (fd["kind"] == "ATTR", fd["ns"], fd["local"])
+                if key in seen:
+                    self.err(fd["node"], "'%s' is already described by field '%s'" % (key[2], seen[key]))
+                seen[key] = fd["name"]
+        if self.errors:
+            return
+        # defaults
+        for t in self.types.values():
+            for fd in t["fields"]:
+                self.resolve_default(fd)
+        # payload points
+        for t in self.types.values():
+            for p in t["payload_of"]:
+                if p not in PAYLOAD_POINTS:
+                    self.err(t["node"], "unknown payload point '%s'" % p)
+        # (ns, local) uniqueness for top-level and payload types
+        keyed = {}
+        for t in self.types.values():
+            if t["top_level"] or t["payload_of"]:
+                key = (t["ns"], t["local"])
+                if key in keyed:
+                    self.err(t["node"], "element {%s}%s is already described by '%s'"
+                             % (t["ns"] or "content", t["local"], keyed[key]))
+                keyed[key] = t["name"]
+        # ids
+        for i, name in enumerate(sorted(self.types)):
+            self.types[name]["id"] = i + 1
+
+    def resolve_default(self, fd):
+        d = fd["default"]
+        f = fd["node"]
+        fd["def"] = 0
+        fd["has_default"] = d is not None
+        if d is None:
+            return
+        vt = fd["vtype"]
+        if vt == "enum":
+            e = self.enums[fd["enum"]]
+            idx = [v["name"] for v in e["values"]]
+            if d not in idx:
+                self.err(f, "default '%s' is not a value of enum '%s'" % (d, fd["enum"]))
+            else:
+                fd["def"] = idx.index(d) + 1
+        elif vt == "bool":
+            if d not in ("true", "false", "1", "0"):
+                self.err(f, "default '%s' is not a boolean" % d)
+            fd["def"] = 1 if d in ("true", "1") else 0
+        elif vt == "int":
+            try:
+                v = int(d)
+            except ValueError:
+                self.err(f, "default '%s' is not an integer" % d)
+                return
+            if not fd["lo"] <= v <= fd["hi"]:
+                self.err(f, "default %d is outside the range %d..%d" % (v, fd["lo"], fd["hi"]))
+            fd["def"] = v
+        else:
+            self.err(f, "defaults are only allowed on enum, bool and int values")
+
+    # --- C rendering helpers ---------------------------------------------
+    def c_value_type(self, fd):
+        vt = fd["vtype"]
+        if vt == "enum":
+            return "pxmpp_" + fd["enum"]
+        if vt == "bool":
+            return "bool"
+        if vt == "int":
+            return "int32_t" if fd["width"] == 4 else "int64_t"
+        return "const char *"
+
+    @staticmethod
+    def decl(ctype, name):
+        return ctype + name if ctype.endswith("*") else ctype + " " + name
+
+    def c_members(self, fd):
+        """[(declaration, comment)] for a field."""
+        k = fd["kind"]
+        n = fd["name"]
+        d = c_comment(fd["description"])
+        if k in ("ATTR", "TEXT"):
+            return [(self.decl(self.c_value_type(fd), n) + ";", d)]
+        if k == "FLAG":
+            return [("bool %s;" % n, d)]
+        if k == "CONDITION":
+            return [("pxmpp_%s %s;" % (fd["enum"], n), d),
+                    ("const char *%s_text;" % n, "Text content of the condition element, NULL when empty.")]
+        if k == "PAYLOADS":
+            return [("const pxmpp_payload *%s;" % n, d), ("size_t %s_count;" % n, None)]
+        if k == "LANG_TEXT":
+            return [("const pxmpp_lang_text *%s;" % n, d), ("size_t %s_count;" % n, None)]
+        if k == "CHILD":
+            ct = "const pxmpp_%s *" % fd["ref"]
+            if fd["list"]:
+                return [("%s%s;" % (ct, n), d + " (array)"), ("size_t %s_count;" % n, None)]
+            return [("%s%s;" % (ct, n), d + " NULL when absent.")]
+        if k == "TEXT_CHILD":
+            vt = self.c_value_type(fd)
+            if fd["list"]:
+                return [("const char *const *%s;" % n, d + " (array)"), ("size_t %s_count;" % n, None)]
+            return [(self.decl(vt, n) + ";", d)]
+        raise AssertionError(k)
+
+    def manifest_c_type(self, fd):
+        k = fd["kind"]
+        if k == "FLAG":
+            return "bool"
+        if k == "CONDITION":
+            return "pxmpp_" + fd["enum"]
+        if k == "PAYLOADS":
+            return "const pxmpp_payload *"
+        if k == "LANG_TEXT":
+            return "const pxmpp_lang_text *"
+        if k == "CHILD":
+            return "const pxmpp_%s *" % fd["ref"]
+        if k == "TEXT_CHILD" and fd["list"]:
+            return "const char *const *"
+        return self.c_value_type(fd).strip()
+
+
+def build_model(paths, validate=True):
+    m = Model()
+    for p in paths:
+        if validate:
+            validate_rng(p)
+        root = load_xml(p)
+        m.add_schema(p, root)
+    if not m.errors:
+        m.resolve()
+    if m.errors:
+        raise GenError("\n".join(m.errors))
+    return m
+
+
+def manifest(m):
+    types = []
+    for name in sorted(m.types):
+        t = m.types[name]
+        fields = []
+        for i, fd in enumerate(t["fields"]):
+            e = {"index": i, "name": fd["name"], "kind": fd["kind"].lower().replace("_", "-"),
+                 "c_type": m.manifest_c_type(fd), "required": fd["required"],
+                 "list": fd["list"], "description": fd["description"]}
+            if fd["kind"] in ("ATTR", "TEXT_CHILD", "LANG_TEXT", "FLAG", "CHILD"):
+                e["xml"] = fd["local"] if fd["kind"] != "CHILD" else m.types[fd["ref"]]["local"]
+            if fd["ns"]:
+                e["namespace"] = fd["ns"]
+            if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD"):
+                e["value_type"] = fd["vtype"]
+            if fd["enum"]:
+                e["enum"] = fd["enum"]
+            if fd["kind"] == "CHILD":
+                e["element"] = fd["ref"]
+            if fd["vtype"] == "int":
+                e["min"], e["max"] = fd["lo"], fd["hi"]
+            if fd.get("has_default"):
+                e["default"] = fd["default"]
+            if fd["kind"] in ("CHILD", "TEXT_CHILD", "LANG_TEXT", "PAYLOADS"):
+                e["min_occurs"] = fd["min_occurs"]
+                e["max_occurs"] = fd["max_occurs"] or "unbounded"
+            if fd["maxlen"]:
+                e["maxlen"] = fd["maxlen"]
+            fields.append(e)
+        types.append({"name": name, "c_type": t["c_name"], "element": t["local"],
+                      "namespace": t["ns"] if t["ns"] is not None else "(stream content namespace)",
+                      "schema": t["schema"], "payload_of": t["payload_of"],
+                      "top_level": t["top_level"], "stanza": t["stanza"],
+                      "descriptor": t["c_name"] + "_desc",
+                      "description": t["description"], "fields": fields})
+    enums = []
+    for name in sorted(m.enums):
+        e = m.enums[name]
+        enums.append({"name": name, "c_type": e["c_name"], "schema": e["schema"],
+                      "description": e["description"],
+                      "values": [{"value": 0, "c_name": "PXMPP_%s_ABSENT" % e["upper"], "xml": None,
+                                  "description": "absent"}] +
+                                [{"value": i + 1, "c_name": v["c_name"],
+                                  "xml": None if v["implied"] else v["name"],
+                                  "description": v["description"]} for i, v in enumerate(e["values"])]})
+    return {"pxmpp_manifest": 1, "runtime_abi": RUNTIME_ABI,
+            "schemas": [{"name": s["name"], "title": s["title"], "file": "schema/" + os.path.basename(s["file"])}
+                        for s in m.schemas],
+            "types": types, "enums": enums}
+
+
+def render(m, outdir):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, "templates")),
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["c_string"] = c_string
+    env.filters["c_comment"] = c_comment
+    env.filters["upper_c"] = c_upper
+    files = {}
+    ctx = {"m": m, "abi": RUNTIME_ABI, "XML_NS": XML_NS, "points": PAYLOAD_POINTS}
+    for s in m.schemas:
+        deps = sorted({m.types[fd["ref"]]["schema"] for t in s["types"] for fd in t["fields"]
+                       if fd["kind"] == "CHILD" and m.types[fd["ref"]]["schema"] != s["name"]} |
+                      {m.enums[fd["enum"]]["schema"] for t in s["types"] for fd in t["fields"]
+                       if fd["enum"] and m.enums[fd["enum"]]["schema"] != s["name"]})
+        c = dict(ctx, s=s, deps=deps)
+        files["include/pxmpp/gen/%s.h" % s["name"]] = env.get_template("schema.h.j2").render(c)
+        files["src/%s.c" % s["name"]] = env.get_template("schema.c.j2").render(c)
+    stanzas = [m.types[n] for n in ("message", "presence", "iq") if n in m.types]
+    points = {p: [m.types[n] for n in sorted(m.types) if p in m.types[n]["payload_of"]] for p in PAYLOAD_POINTS}
+    c = dict(ctx, stanzas=stanzas, points=points, types=[m.types[n] for n in sorted(m.types)])
+    files["include/pxmpp/gen/all.h"] = env.get_template("all.h.j2").render(c)
+    files["src/registry.c"] = env.get_template("registry.c.j2").render(c)
+    files["manifest.json"] = json.dumps(manifest(m), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+    return files
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "generated"))
+    ap.add_argument("--check", action="store_true",
+                    help="compare with the files in --out instead of writing; exit 1 when stale")
+    ap.add_argument("--no-validate", action="store_true", help="skip the RELAX NG validation")
+    ap.add_argument("schemas", nargs="*")
+    a = ap.parse_args(argv)
+    paths = a.schemas or sorted(
+        os.path.join(ROOT, "schema", f) for f in os.listdir(os.path.join(ROOT, "schema"))
+        if f.endswith(".xml"))
+    try:
+        m = build_model(paths, validate=not a.no_validate)
+        files = render(m, a.out)
+    except GenError as e:
+        sys.stderr.write(str(e) + "\n")
+        return 1
+    stale = []
+    for rel, text in sorted(files.items()):
+        path = os.path.join(a.out, rel)
+        old = None
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                old = f.read()
+        if old == text:
+            continue
+        if a.check:
+            stale.append(rel)
+            continue
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    # files in out that the generator no longer produces
+    if os.path.isdir(a.out):
+        for dp, _, fns in os.walk(a.out):
+            for fn in fns:
+                rel = os.path.relpath(os.path.join(dp, fn), a.out)
+                if rel not in files:
+                    if a.check:
+                        stale.append(rel + " (not produced by the generator)")
+                    elif fn.endswith((".h", ".c", ".json")):
+                        os.remove(os.path.join(dp, fn))
+    if stale:
+        sys.stderr.write("pxmpp_gen: generated/ is stale; run codegen/pxmpp_gen.py. Differs:\n  "
+                         + "\n  ".join(stale) + "\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

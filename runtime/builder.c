@@ -1,0 +1,1032 @@
+/* The builder: element events (from the stream's SAX handlers) -> typed structs.
+ *
+ * One frame per open element.  A frame is TYPED (a generated struct described by a
+ * pxmpp_type_desc), or fills one field of its TYPED parent (TEXT_CHILD, LANG_TEXT,
+ * FLAG, CONDITION), or is GENERIC (an element no schema describes, kept as a
+ * pxmpp_node).  Every piece of input ends up either in a typed field or in the
+ * meta/extras of the nearest typed element, so nothing is lost; a value that
+ * fails its type is kept raw in the extras and a diagnostic is recorded.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum fmode { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
+
+/* Where a GENERIC frame's node goes when it ends. */
+enum gdest { G_CHILD, G_EXTRA, G_PAYLOAD };
+
+typedef struct frame {
+    uint8_t mode;
+    uint8_t gdest;
+    bool payload_root;
+    const pxmpp_type_desc *desc;   /* TYPED */
+    const pxmpp_field_desc *field; /* field of the parent this frame fills */
+    uint16_t field_index;
+    void *obj;                     /* TYPED struct, pxmpp_lang_text, pxmpp_node */
+    const char *ns, *local;
+    const char *lang;              /* effective xml:lang */
+    size_t text_start;             /* offset into b->text */
+    size_t occurrence;             /* 1-based index within its field (path) */
+    size_t path_index;             /* index shown in paths, 0 for none */
+    pxmpp__chain *lists;           /* TYPED: one chain per field */
+    pxmpp__chain extra_attrs, extra_nodes, order, children, attrs;
+    pxmpp_diag *diag;              /* payload root: first violation inside it */
+} frame;
+
+struct pxmpp__builder {
+    pxmpp_mem mem;
+    const pxmpp_registry *reg;
+    pxmpp_arena *a;
+    const char *content_ns;
+    frame *frames;
+    size_t depth, cap, max_depth;
+    char *text;
+    size_t text_len, text_cap;
+    pxmpp_diag *stanza_diag;
+    int fatal; /* sticky error (NOMEM) for the current element */
+};
+
+int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
+{
+    pxmpp__link *l = pxmpp_arena_alloc(a, sizeof *l);
+    if (!l)
+        return PXMPP_ERR_NOMEM;
+    l->item = item;
+    if (c->tail)
+        c->tail->next = l;
+    else
+        c->head = l;
+    c->tail = l;
+    c->count++;
+    return 0;
+}
+
+int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
+                       size_t max_depth)
+{
+    if (!mem)
+        mem = pxmpp_mem_default();
+    pxmpp__builder *b = mem->malloc(sizeof *b, mem->ud);
+    if (!b)
+        return PXMPP_ERR_NOMEM;
+    memset(b, 0, sizeof *b);
+    b->mem = *mem;
+    b->reg = reg;
+    b->max_depth = max_depth ? max_depth : 64;
+    *out = b;
+    return 0;
+}
+
+void pxmpp__builder_free(pxmpp__builder *b)
+{
+    if (!b)
+        return;
+    b->mem.free(b->frames, b->mem.ud);
+    b->mem.free(b->text, b->mem.ud);
+    b->mem.free(b, b->mem.ud);
+}
+
+size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
+
+size_t pxmpp__builder_held(const pxmpp__builder *b)
+{
+    return sizeof *b + b->cap * sizeof(frame) + b->text_cap;
+}
+
+void pxmpp__builder_abort(pxmpp__builder *b)
+{
+    b->depth = 0;
+    b->text_len = 0;
+    b->stanza_diag = NULL;
+    b->fatal = 0;
+    b->a = NULL;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int text_append(pxmpp__builder *b, const char *s, size_t len)
+{
+    if (b->text_cap - b->text_len < len + 1) {
+        size_t ncap = b->text_cap ? b->text_cap : 256;
+        while (ncap - b->text_len < len + 1) {
+            if (ncap > SIZE_MAX / 2)
+                return PXMPP_ERR_NOMEM;
+            ncap *= 2;
+        }
+        char *n = b->mem.realloc(b->text, ncap, b->mem.ud);
+        if (!n)
+            return PXMPP_ERR_NOMEM;
+        b->text = n;
+        b->text_cap = ncap;
+    }
+    memcpy(b->text + b->text_len, s, len);
+    b->text_len += len;
+    b->text[b->text_len] = '\0';
+    return 0;
+}
+
+static bool ns_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a == b || strcmp(a, b) == 0;
+}
+
+static bool lang_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    for (; *a && *b; a++, b++) {
+        char x = *a, y = *b;
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+/* Decodes a SAX2 attribute value ("&#38;" stands for '&') into the arena. */
+static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_len)
+{
+    if (!memchr(v, '&', len)) {
+        *out_len = len;
+        return pxmpp_arena_strndup(a, v, len);
+    }
+    char *p = pxmpp_arena_alloc(a, len + 1);
+    if (!p)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (v[i] == '&' && len - i >= 5 && memcmp(v + i, "&#38;", 5) == 0) {
+            p[o++] = '&';
+            i += 5;
+        } else {
+            p[o++] = v[i++];
+        }
+    }
+    p[o] = '\0';
+    *out_len = o;
+    return p;
+}
+
+static frame *top(pxmpp__builder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
+
+static int push_frame(pxmpp__builder *b, frame **out)
+{
+    if (b->depth >= b->max_depth)
+        return PXMPP_ERR_LIMIT;
+    if (b->depth == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 16;
+        if (ncap > b->max_depth)
+            ncap = b->max_depth;
+        frame *n = b->mem.realloc(b->frames, ncap * sizeof *n, b->mem.ud);
+        if (!n)
+            return PXMPP_ERR_NOMEM;
+        b->frames = n;
+        b->cap = ncap;
+    }
+    frame *f = &b->frames[b->depth++];
+    memset(f, 0, sizeof *f);
+    f->text_start = b->text_len;
+    *out = f;
+    return 0;
+}
+
+/* Path of the current element stack, plus an optional suffix ("/@type"). */
+static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
+{
+    size_t need = 1 + (suffix ? strlen(suffix) : 0);
+    for (size_t i = 0; i < upto; i++)
+        need += strlen(b->frames[i].local) + 24;
+    char *p = pxmpp_arena_alloc(b->a, need);
+    if (!p)
+        return "";
+    size_t o = 0;
+    for (size_t i = 0; i < upto; i++) {
+        const frame *f = &b->frames[i];
+        if (f->path_index)
+            o += (size_t)snprintf(p + o, need - o, "/%s[%zu]", f->local, f->path_index);
+        else
+            o += (size_t)snprintf(p + o, need - o, "/%s", f->local);
+    }
+    if (suffix)
+        snprintf(p + o, need - o, "%s", suffix);
+    return p;
+}
+
+/* Records a violation at the current position (upto frames deep). */
+static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#include <stdarg.h>
+static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const char *fmt, ...)
+{
+    pxmpp_diag **slot = &b->stanza_diag;
+    for (size_t i = upto; i-- > 0;) {
+        if (b->frames[i].payload_root) {
+            slot = &b->frames[i].diag;
+            break;
+        }
+    }
+    if (*slot)
+        return; /* the first violation is reported */
+    pxmpp_diag *d = pxmpp_arena_alloc(b->a, sizeof *d);
+    char *reason = pxmpp_arena_alloc(b->a, 256);
+    if (!d || !reason) {
+        b->fatal = PXMPP_ERR_NOMEM;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, 256, fmt, ap);
+    va_end(ap);
+    d->code = PXMPP_ERR_STANZA_INVALID;
+    d->reason = reason;
+    d->path = make_path(b, upto, suffix);
+    *slot = d;
+}
+
+/* ---- field storage ------------------------------------------------------ */
+
+static void set_ptr(void *obj, uint32_t off, const void *p) { memcpy((char *)obj + off, &p, sizeof p); }
+static void set_size(void *obj, uint32_t off, size_t n) { memcpy((char *)obj + off, &n, sizeof n); }
+static const void *get_ptr(const void *obj, uint32_t off)
+{
+    const void *p;
+    memcpy(&p, (const char *)obj + off, sizeof p);
+    return p;
+}
+
+static void set_defaults(const pxmpp_type_desc *d, void *obj)
+{
+    for (uint16_t i = 0; i < d->fields_count; i++) {
+        const pxmpp_field_desc *f = &d->fields[i];
+        if (!f->has_default || (f->flags & PXMPP_FF_LIST))
+            continue;
+        char *dst = (char *)obj + f->offset;
+        switch (f->vtype) {
+        case PXMPP_V_ENUM: { int v = (int)f->def; memcpy(dst, &v, sizeof v); break; }
+        case PXMPP_V_BOOL: { bool v = f->def != 0; memcpy(dst, &v, sizeof v); break; }
+        case PXMPP_V_INT:
+            if (f->width == 4) { int32_t v = (int32_t)f->def; memcpy(dst, &v, sizeof v); }
+            else { int64_t v = f->def; memcpy(dst, &v, sizeof v); }
+            break;
+        default: break;
+        }
+    }
+}
+
+static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, const char *value)
+{
+    pxmpp_attr *at = pxmpp_arena_alloc(a, sizeof *at);
+    if (!at)
+        return NULL;
+    at->ns = ns;
+    at->local = local;
+    at->value = value;
+    return at;
+}
+
+static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp_arena_strdup(a, s) : NULL; }
+
+/* Attributes of a TYPED element. */
+static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
+{
+    const pxmpp_type_desc *d = fr->desc;
+    pxmpp_meta *meta = fr->obj;
+    for (size_t i = 0; i < n; i++) {
+        const pxmpp__rattr *ra = &attrs[i];
+        size_t vlen;
+        char *v = attr_value(b->a, ra->value, ra->len, &vlen);
+        if (!v)
+            return PXMPP_ERR_NOMEM;
+        const pxmpp_field_desc *f = NULL;
+        uint16_t fi = 0;
+        for (uint16_t k = 0; k < d->fields_count; k++) {
+            const pxmpp_field_desc *c = &d->fields[k];
+            if (c->kind == PXMPP_F_ATTR && strcmp(c->local, ra->local) == 0 && ns_eq(c->ns, ra->ns)) {
+                f = c;
+                fi = k;
+                break;
+            }
+        }
+        if (ra->ns && strcmp(ra->ns, PXMPP_NS_XML) == 0 && strcmp(ra->local, "lang") == 0)
+            fr->lang = v;
+        const char *why = NULL;
+        if (f) {
+            if (f->maxlen && vlen > f->maxlen)
+                why = "value longer than the schema allows";
+            else
+                why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, (char *)fr->obj + f->offset);
+            if (!why) {
+                meta->present |= 1u << fi;
+                continue;
+            }
+            if (f->vtype == PXMPP_V_ENUM) {
+                int zero = 0; /* the raw value is kept among the unknown attributes */
+                memcpy((char *)fr->obj + f->offset, &zero, sizeof zero);
+            }
+            char suffix[160];
+            snprintf(suffix, sizeof suffix, "/@%s%.100s", ra->ns ? "xml:" : "", ra->local);
+            violation(b, b->depth, suffix, "%s for attribute %s: '%.60s'", why, ra->local, v);
+        }
+        pxmpp_attr *at = new_attr(b->a, dup_name(b->a, ra->ns), dup_name(b->a, ra->local), v);
+        if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
+            return PXMPP_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t vlen;
+        char *v = attr_value(b->a, attrs[i].value, attrs[i].len, &vlen);
+        if (!v)
+            return PXMPP_ERR_NOMEM;
+        if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0)
+            fr->lang = v;
+        pxmpp_attr *at = new_attr(b->a, dup_name(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
+        if (!at || pxmpp__chain_push(b->a, &fr->attrs, at))
+            return PXMPP_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, const pxmpp__rattr *attrs,
+                      size_t n)
+{
+    fr->mode = M_TYPED;
+    fr->desc = d;
+    fr->obj = pxmpp_arena_alloc(b->a, d->size);
+    fr->lists = d->fields_count ? pxmpp_arena_alloc(b->a, d->fields_count * sizeof(pxmpp__chain)) : NULL;
+    if (!fr->obj || (d->fields_count && !fr->lists))
+        return PXMPP_ERR_NOMEM;
+    set_defaults(d, fr->obj);
+    return typed_attrs(b, fr, attrs, n);
+}
+
+static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp__rattr *attrs, size_t n)
+{
+    fr->mode = M_GENERIC;
+    fr->gdest = dest;
+    fr->ns = dup_name(b->a, fr->ns);
+    fr->local = dup_name(b->a, fr->local);
+    if (!fr->local)
+        return PXMPP_ERR_NOMEM;
+    return generic_attrs(b, fr, attrs, n);
+}
+
+/* Flushes pending text of frame fr: GENERIC keeps it as a text node; TYPED keeps
+   non-whitespace text as an extra text node. */
+static int flush_text(pxmpp__builder *b, frame *fr)
+{
+    size_t len = b->text_len - fr->text_start;
+    if (len == 0)
+        return 0;
+    const char *s = b->text + fr->text_start;
+    if (fr->mode == M_TYPED) {
+        bool has_text_field = false;
+        for (uint16_t k = 0; k < fr->desc->fields_count; k++)
+            if (fr->desc->fields[k].kind == PXMPP_F_TEXT)
+                has_text_field = true;
+        if (has_text_field)
+            return 0; /* accumulates into the text field */
+        if (pxmpp__is_space_only(s, len)) {
+            b->text_len = fr->text_start;
+            return 0;
+        }
+    } else if (fr->mode != M_GENERIC) {
+        return 0;
+    }
+    pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
+    if (!t || !(t->text = pxmpp_arena_strndup(b->a, s, len)))
+        return PXMPP_ERR_NOMEM;
+    b->text_len = fr->text_start;
+    if (fr->mode == M_GENERIC)
+        return pxmpp__chain_push(b->a, &fr->children, t);
+    if (pxmpp__chain_push(b->a, &fr->extra_nodes, t) ||
+        pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)PXMPP_ORDER_EXTRA))
+        return PXMPP_ERR_NOMEM;
+    return 0;
+}
+
+/* ---- public builder API ------------------------------------------------- */
+
+int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
+                         const char *content_ns, const char *stream_lang)
+{
+    b->a = a;
+    b->depth = 0;
+    b->text_len = 0;
+    b->stanza_diag = NULL;
+    b->fatal = 0;
+    b->content_ns = content_ns;
+    (void)d;
+    (void)stream_lang;
+    return 0;
+}
+
+static const pxmpp_type_desc *first_desc;
+
+int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
+                         const pxmpp__rattr *attrs, size_t nattrs)
+{
+    if (b->fatal)
+        return b->fatal;
+    frame *parent = top(b);
+    if (parent) {
+        int rc = flush_text(b, parent);
+        if (rc)
+            return b->fatal = rc;
+    }
+    frame *fr;
+    int rc = push_frame(b, &fr);
+    if (rc)
+        return rc == PXMPP_ERR_NOMEM ? (b->fatal = rc) : rc;
+    fr->ns = ns;
+    fr->local = local;
+    fr->lang = parent ? parent->lang : NULL;
+    parent = b->depth >= 2 ? &b->frames[b->depth - 2] : NULL;
+
+    if (!parent) {
+        /* top-level: the caller told us the type through begin(); find it again */
+        const pxmpp_type_desc *d = pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
+        if (!d)
+            return PXMPP_ERR_UNSUPPORTED_STANZA;
+        fr->ns = ns;
+        fr->local = d->local;
+        rc = open_typed(b, fr, d, attrs, nattrs);
+        return rc ? (b->fatal = rc) : 0;
+    }
+
+    if (parent->mode == M_GENERIC) {
+        rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
+        return rc ? (b->fatal = rc) : 0;
+    }
+    if (parent->mode != M_TYPED) {
+        /* an element inside a text-like child: demote the parent to a generic element */
+        const char *what = parent->local;
+        violation(b, b->depth - 1, NULL, "element <%.60s> is not allowed inside <%.60s>", local, what);
+        if (parent->mode == M_LANG_TEXT) {
+            /* lang texts have a meta: keep the element there */
+            rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
+            return rc ? (b->fatal = rc) : 0;
+        }
+        parent->mode = M_GENERIC;
+        parent->gdest = G_EXTRA;
+        parent->ns = dup_name(b->a, parent->ns);
+        parent->local = dup_name(b->a, parent->local);
+        parent->field = NULL;
+        if (!parent->local || flush_text(b, parent))
+            return b->fatal = PXMPP_ERR_NOMEM;
+        fr->text_start = b->text_len;
+        rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
+        return rc ? (b->fatal = rc) : 0;
+    }
+
+    /* parent is TYPED: find the field this child fills */
+    const pxmpp_type_desc *pd = parent->desc;
+    const char *parent_ns = parent->ns;
+    for (uint16_t k = 0; k < pd->fields_count; k++) {
+        const pxmpp_field_desc *f = &pd->fields[k];
+        bool single = !(f->flags & PXMPP_FF_LIST);
+        pxmpp__chain *list = &parent->lists[k];
+        switch (f->kind) {
+        case PXMPP_F_CHILD: {
+            const pxmpp_type_desc *cd = f->child;
+            const char *cns = cd->ns ? cd->ns : b->content_ns;
+            if (strcmp(cd->local, local) != 0 || !ns_eq(cns, ns))
+                continue;
+            fr->field = f;
+            fr->field_index = k;
+            fr->occurrence = list->count + 1;
+            fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
+            if ((single && list->count >= 1) || (f->max_occurs && list->count >= f->max_occurs)) {
+                violation(b, b->depth, NULL, "more than %u <%.60s/> element%s", f->max_occurs ? f->max_occurs : 1,
+                          local, (f->max_occurs > 1) ? "s" : "");
+                fr->field = NULL;
+                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
+                return rc ? (b->fatal = rc) : 0;
+            }
+            rc = open_typed(b, fr, cd, attrs, nattrs);
+            return rc ? (b->fatal = rc) : 0;
+        }
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_FLAG:
+        case PXMPP_F_LANG_TEXT: {
+            const char *fns = f->ns ? f->ns : parent_ns;
+            if (strcmp(f->local, local) != 0 || !ns_eq(fns, ns))
+                continue;
+            fr->field = f;
+            fr->field_index = k;
+            fr->occurrence = list->count + 1;
+            fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
+            bool full = (f->max_occurs && list->count >= f->max_occurs) || (single && list->count >= 1);
+            if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
+                if (full)
+                    violation(b, b->depth, NULL, "more than %u <%.60s/> element%s",
+                              f->max_occurs ? f->max_occurs : 1, local, f->max_occurs > 1 ? "s" : "");
+                else
+                    violation(b, b->depth, NULL, "unexpected attribute on <%.60s/>", local);
+                fr->field = NULL;
+                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
+                return rc ? (b->fatal = rc) : 0;
+            }
+            if (f->kind == PXMPP_F_LANG_TEXT) {
+                fr->mode = M_LANG_TEXT;
+                pxmpp_lang_text *lt = pxmpp_arena_alloc(b->a, sizeof *lt);
+                if (!lt)
+                    return b->fatal = PXMPP_ERR_NOMEM;
+                fr->obj = lt;
+                for (size_t i = 0; i < nattrs; i++) {
+                    size_t vlen;
+                    char *v = attr_value(b->a, attrs[i].value, attrs[i].len, &vlen);
+                    if (!v)
+                        return b->fatal = PXMPP_ERR_NOMEM;
+                    if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 &&
+                        strcmp(attrs[i].local, "lang") == 0) {
+                        lt->lang = v;
+                        fr->lang = v;
+                        continue;
+                    }
+                    pxmpp_attr *at = new_attr(b->a, dup_name(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
+                    if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
+                        return b->fatal = PXMPP_ERR_NOMEM;
+                }
+            } else {
+                fr->mode = f->kind == PXMPP_F_FLAG ? M_FLAG : M_TEXT_CHILD;
+            }
+            return 0;
+        }
+        case PXMPP_F_CONDITION: {
+            if (!ns_eq(f->ns, ns))
+                continue;
+            int v = pxmpp__enum_lookup(f->enum_desc, local, strlen(local));
+            if (v <= 0)
+                continue;
+            fr->field = f;
+            fr->field_index = k;
+            fr->occurrence = 1;
+            if (list->count >= 1 || nattrs > 0) {
+                violation(b, b->depth, NULL, list->count ? "more than one defined condition"
+                                                         : "unexpected attribute on a condition");
+                fr->field = NULL;
+                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
+                return rc ? (b->fatal = rc) : 0;
+            }
+            memcpy((char *)parent->obj + f->offset, &v, sizeof v);
+            fr->mode = M_CONDITION;
+            return 0;
+        }
+        default:
+            continue;
+        }
+    }
+    /* not a field: a payload of an extension point, or an unknown child */
+    if (pd->point) {
+        uint16_t k;
+        for (k = 0; k < pd->fields_count; k++)
+            if (pd->fields[k].kind == PXMPP_F_PAYLOADS)
+                break;
+        fr->field = &pd->fields[k];
+        fr->field_index = k;
+        fr->occurrence = parent->lists[k].count + 1;
+        const pxmpp_type_desc *d = pxmpp__registry_find(b->reg, ns, local, b->content_ns, pd->point, false);
+        if (d) {
+            fr->payload_root = true;
+            rc = open_typed(b, fr, d, attrs, nattrs);
+        } else {
+            rc = open_generic(b, fr, G_PAYLOAD, attrs, nattrs);
+        }
+        return rc ? (b->fatal = rc) : 0;
+    }
+    rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
+    return rc ? (b->fatal = rc) : 0;
+}
+
+int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len)
+{
+    if (b->fatal)
+        return b->fatal;
+    if (!b->depth)
+        return 0;
+    int rc = text_append(b, s, len);
+    return rc ? (b->fatal = rc) : 0;
+}
+
+/* ---- element end ---------------------------------------------------------- */
+
+static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, bool by_value)
+{
+    if (!c->count)
+        return NULL;
+    char *arr = pxmpp_arena_alloc(a, c->count * elem);
+    if (!arr)
+        return NULL;
+    size_t i = 0;
+    for (const pxmpp__link *l = c->head; l; l = l->next, i++) {
+        if (by_value)
+            memcpy(arr + i * elem, l->item, elem);
+        else
+            memcpy(arr + i * elem, &l->item, sizeof(void *));
+    }
+    return arr;
+}
+
+static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
+{
+    if (fr->extra_attrs.count) {
+        pxmpp_attr *arr = pxmpp_arena_alloc(b->a, fr->extra_attrs.count * sizeof *arr);
+        if (!arr)
+            return PXMPP_ERR_NOMEM;
+        size_t i = 0;
+        for (pxmpp__link *l = fr->extra_attrs.head; l; l = l->next)
+            arr[i++] = *(const pxmpp_attr *)l->item;
+        m->extra_attrs = arr;
+        m->extra_attrs_count = i;
+    }
+    if (fr->extra_nodes.count) {
+        pxmpp_node *arr = chain_to_array(b->a, &fr->extra_nodes, sizeof(pxmpp_node), true);
+        if (!arr)
+            return PXMPP_ERR_NOMEM;
+        m->extra_nodes = arr;
+        m->extra_nodes_count = fr->extra_nodes.count;
+    }
+    if (fr->order.count) {
+        uint16_t *o = pxmpp_arena_alloc(b->a, fr->order.count * sizeof *o);
+        if (!o)
+            return PXMPP_ERR_NOMEM;
+        size_t i = 0;
+        for (pxmpp__link *l = fr->order.head; l; l = l->next)
+            o[i++] = (uint16_t)(uintptr_t)l->item;
+        m->order = o;
+        m->order_count = i;
+    }
+    return 0;
+}
+
+static const char *effective_lang(const pxmpp_lang_text *lt, const char *inherited)
+{
+    return lt->lang ? lt->lang : inherited;
+}
+
+static int finish_typed(pxmpp__builder *b, frame *fr)
+{
+    const pxmpp_type_desc *d = fr->desc;
+    pxmpp_meta *m = fr->obj;
+    size_t tlen = b->text_len - fr->text_start;
+    const char *tx = b->text + fr->text_start;
+    const pxmpp_field_desc *textf = NULL;
+    for (uint16_t k = 0; k < d->fields_count; k++)
+        if (d->fields[k].kind == PXMPP_F_TEXT)
+            textf = &d->fields[k];
+    if (textf) {
+        if (tlen || (textf->flags & PXMPP_FF_REQUIRED)) {
+            const char *why = NULL;
+            if (textf->maxlen && tlen > textf->maxlen)
+                why = "text longer than the schema allows";
+            else
+                why = pxmpp__value_parse(b->a, textf, textf->vtype, tx, tlen, (char *)fr->obj + textf->offset);
+            if (why) {
+                violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
+                pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
+                if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)) ||
+                    pxmpp__chain_push(b->a, &fr->extra_nodes, t) ||
+                    pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)PXMPP_ORDER_EXTRA))
+                    return PXMPP_ERR_NOMEM;
+            }
+        }
+    } else if (flush_text(b, fr)) {
+        return PXMPP_ERR_NOMEM;
+    }
+    b->text_len = fr->text_start;
+
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        pxmpp__chain *c = &fr->lists[k];
+        bool present;
+        switch (f->kind) {
+        case PXMPP_F_ATTR:
+            present = (m->present >> k) & 1u;
+            if ((f->flags & PXMPP_FF_REQUIRED) && !present) {
+                char suffix[80];
+                snprintf(suffix, sizeof suffix, "/@%s%.60s", f->ns ? "xml:" : "", f->local);
+                violation(b, b->depth, suffix, "missing required attribute %s", f->local);
+            }
+            break;
+        case PXMPP_F_CHILD:
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_LANG_TEXT:
+        case PXMPP_F_PAYLOADS:
+            if ((f->flags & PXMPP_FF_REQUIRED) && c->count == 0)
+                violation(b, b->depth, NULL, "missing required child <%s/>",
+                          f->local ? f->local : f->child ? f->child->local : f->name);
+            if (f->flags & PXMPP_FF_LIST) {
+                size_t elem = f->kind == PXMPP_F_CHILD        ? f->child->size
+                              : f->kind == PXMPP_F_LANG_TEXT  ? sizeof(pxmpp_lang_text)
+                              : f->kind == PXMPP_F_PAYLOADS   ? sizeof(pxmpp_payload)
+                                                              : sizeof(const char *);
+                bool by_value = f->kind != PXMPP_F_TEXT_CHILD;
+                void *arr = chain_to_array(b->a, c, elem, by_value);
+                if (c->count && !arr)
+                    return PXMPP_ERR_NOMEM;
+                set_ptr(fr->obj, f->offset, arr);
+                set_size(fr->obj, f->aux_offset, c->count);
+            }
+            if (f->kind == PXMPP_F_LANG_TEXT && (f->flags & PXMPP_FF_UNIQUE_LANG) && c->count > 1) {
+                const pxmpp_lang_text *arr = get_ptr(fr->obj, f->offset);
+                const char *inh = fr->lang;
+                for (size_t i = 1; i < c->count; i++)
+                    for (size_t j = 0; j < i; j++)
+                        if (lang_eq(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh))) {
+                            char suffix[128];
+                            snprintf(suffix, sizeof suffix, "/%.60s[%zu]", f->local, i + 1);
+                            const char *l = effective_lang(&arr[i], inh);
+                            violation(b, b->depth, suffix, "two <%.60s/> elements with the same xml:lang '%.40s'",
+                                      f->local, l ? l : "");
+                            i = c->count;
+                            break;
+                        }
+            }
+            break;
+        case PXMPP_F_CONDITION:
+            if ((f->flags & PXMPP_FF_REQUIRED) && c->count == 0)
+                violation(b, b->depth, NULL, "missing defined condition element");
+            break;
+        default:
+            break;
+        }
+    }
+    return finish_meta(b, fr, m);
+}
+
+static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
+{
+    if (flush_text(b, fr))
+        return NULL;
+    pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
+    if (!n)
+        return NULL;
+    n->ns = fr->ns;
+    n->local = fr->local;
+    if (fr->attrs.count) {
+        pxmpp_attr *arr = pxmpp_arena_alloc(b->a, fr->attrs.count * sizeof *arr);
+        if (!arr)
+            return NULL;
+        size_t i = 0;
+        for (pxmpp__link *l = fr->attrs.head; l; l = l->next)
+            arr[i++] = *(const pxmpp_attr *)l->item;
+        n->attrs = arr;
+        n->attrs_count = i;
+    }
+    if (fr->children.count) {
+        n->children = chain_to_array(b->a, &fr->children, sizeof(pxmpp_node), true);
+        if (!n->children)
+            return NULL;
+        n->children_count = fr->children.count;
+    }
+    b->text_len = fr->text_start;
+    return n;
+}
+
+static int add_order(pxmpp__builder *b, frame *parent, uint16_t idx)
+{
+    return pxmpp__chain_push(b->a, &parent->order, (void *)(uintptr_t)idx);
+}
+
+/* A text-like child that could not be stored typed becomes a generic extra node. */
+static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
+    if (!n || !(n->local = pxmpp_arena_strdup(b->a, fr->local)))
+        return PXMPP_ERR_NOMEM;
+    n->ns = dup_name(b->a, fr->ns);
+    if (tlen) {
+        pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
+        if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)))
+            return PXMPP_ERR_NOMEM;
+        n->children = t;
+        n->children_count = 1;
+    }
+    if (pxmpp__chain_push(b->a, &parent->extra_nodes, n) || add_order(b, parent, PXMPP_ORDER_EXTRA))
+        return PXMPP_ERR_NOMEM;
+    return 0;
+}
+
+static int end_inner(pxmpp__builder *b)
+{
+    frame *fr = top(b);
+    frame *parent = &b->frames[b->depth - 2];
+    size_t tlen = b->text_len - fr->text_start;
+    const char *tx = b->text + fr->text_start;
+    int rc = 0;
+    switch (fr->mode) {
+    case M_TYPED: {
+        if ((rc = finish_typed(b, fr)))
+            return rc;
+        if (fr->payload_root) {
+            pxmpp_payload *p = pxmpp_arena_alloc(b->a, sizeof *p);
+            if (!p)
+                return PXMPP_ERR_NOMEM;
+            if (fr->diag) {
+                p->node = pxmpp__typed_to_node(b->a, fr->desc, fr->obj, b->content_ns);
+                if (!p->node)
+                    return PXMPP_ERR_NOMEM;
+                p->invalid = fr->diag;
+            } else {
+                p->type = fr->desc;
+                p->data = fr->obj;
+            }
+            if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], p))
+                return PXMPP_ERR_NOMEM;
+        } else if (fr->field->flags & PXMPP_FF_LIST) {
+            if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], fr->obj))
+                return PXMPP_ERR_NOMEM;
+        } else {
+            set_ptr(parent->obj, fr->field->offset, fr->obj);
+            parent->lists[fr->field_index].count = 1;
+        }
+        return add_order(b, parent, fr->field_index);
+    }
+    case M_GENERIC: {
+        pxmpp_node *n = finish_generic(b, fr);
+        if (!n)
+            return PXMPP_ERR_NOMEM;
+        if (fr->gdest == G_CHILD)
+            return pxmpp__chain_push(b->a, &parent->children, n);
+        if (fr->gdest == G_PAYLOAD) {
+            pxmpp_payload *p = pxmpp_arena_alloc(b->a, sizeof *p);
+            if (!p)
+                return PXMPP_ERR_NOMEM;
+            p->node = n;
+            if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], p))
+                return PXMPP_ERR_NOMEM;
+            return add_order(b, parent, fr->field_index);
+        }
+        /* G_EXTRA: the parent is TYPED or a LANG_TEXT */
+        if (parent->mode == M_LANG_TEXT)
+            return pxmpp__chain_push(b->a, &parent->extra_nodes, n);
+        if (pxmpp__chain_push(b->a, &parent->extra_nodes, n))
+            return PXMPP_ERR_NOMEM;
+        return add_order(b, parent, PXMPP_ORDER_EXTRA);
+    }
+    case M_TEXT_CHILD: {
+        const pxmpp_field_desc *f = fr->field;
+        const char *why = NULL;
+        if (f->maxlen && tlen > f->maxlen)
+            why = "text longer than the schema allows";
+        if (f->flags & PXMPP_FF_LIST) {
+            const char *v = NULL;
+            if (!why)
+                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, &v);
+            if (!why) {
+                if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], (void *)(uintptr_t)v))
+                    return PXMPP_ERR_NOMEM;
+            }
+        } else if (!why) {
+            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset);
+            if (!why) {
+                parent->lists[fr->field_index].count = 1;
+                ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
+            }
+        }
+        if (why) {
+            violation(b, b->depth, NULL, "%s in <%.60s/>: '%.60s'", why, fr->local, tx);
+            rc = text_child_as_extra(b, fr, parent, tx, tlen);
+            b->text_len = fr->text_start;
+            return rc;
+        }
+        b->text_len = fr->text_start;
+        return add_order(b, parent, fr->field_index);
+    }
+    case M_LANG_TEXT: {
+        pxmpp_lang_text *lt = fr->obj;
+        if (!(lt->text = pxmpp_arena_strndup(b->a, tx, tlen)))
+            return PXMPP_ERR_NOMEM;
+        b->text_len = fr->text_start;
+        if ((rc = finish_meta(b, fr, &lt->meta)))
+            return rc;
+        if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], lt))
+            return PXMPP_ERR_NOMEM;
+        return add_order(b, parent, fr->field_index);
+    }
+    case M_FLAG: {
+        if (!pxmpp__is_space_only(tx, tlen)) {
+            violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
+            rc = text_child_as_extra(b, fr, parent, tx, tlen);
+            b->text_len = fr->text_start;
+            return rc;
+        }
+        b->text_len = fr->text_start;
+        bool t = true;
+        memcpy((char *)parent->obj + fr->field->offset, &t, sizeof t);
+        parent->lists[fr->field_index].count = 1;
+        return add_order(b, parent, fr->field_index);
+    }
+    case M_CONDITION: {
+        if (tlen) {
+            const char *s = pxmpp_arena_strndup(b->a, tx, tlen);
+            if (!s)
+                return PXMPP_ERR_NOMEM;
+            set_ptr(parent->obj, fr->field->aux_offset, s);
+        }
+        b->text_len = fr->text_start;
+        parent->lists[fr->field_index].count = 1;
+        return add_order(b, parent, fr->field_index);
+    }
+    }
+    return 0;
+}
+
+/* Stanza-level rules that a schema cannot express (RFC 6120 §8.2.3 for iq). */
+static void check_stanza(pxmpp__builder *b, frame *fr)
+{
+    const pxmpp_type_desc *d = fr->desc;
+    if (strcmp(d->name, "iq") != 0)
+        return;
+    int type = 0;
+    const pxmpp_payload *pl = NULL;
+    size_t npl = 0;
+    const void *err = NULL;
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        if (f->kind == PXMPP_F_ATTR && strcmp(f->local, "type") == 0)
+            memcpy(&type, (char *)fr->obj + f->offset, sizeof type);
+        else if (f->kind == PXMPP_F_PAYLOADS) {
+            pl = get_ptr(fr->obj, f->offset);
+            memcpy(&npl, (char *)fr->obj + f->aux_offset, sizeof npl);
+        } else if (f->kind == PXMPP_F_CHILD && strcmp(f->name, "error") == 0)
+            err = get_ptr(fr->obj, f->offset);
+    }
+    (void)pl;
+    const char *ts = NULL;
+    for (uint16_t k = 0; k < d->fields_count; k++)
+        if (d->fields[k].kind == PXMPP_F_ATTR && d->fields[k].enum_desc && type > 0 &&
+            strcmp(d->fields[k].local, "type") == 0)
+            ts = d->fields[k].enum_desc->values[type];
+    if (!ts)
+        return; /* missing or bad type was reported already */
+    if ((strcmp(ts, "get") == 0 || strcmp(ts, "set") == 0) && npl != 1) {
+        if (npl == 0)
+            violation(b, 1, NULL, "an iq of type %s must contain exactly one payload element; it has none", ts);
+        else
+            violation(b, 1, NULL, "an iq of type %s must contain exactly one payload element; it has %zu", ts, npl);
+    } else if (strcmp(ts, "result") == 0 && npl > 1) {
+        violation(b, 1, NULL, "an iq of type result may contain at most one payload element; it has %zu", npl);
+    } else if (strcmp(ts, "error") == 0 && !err) {
+        violation(b, 1, NULL, "an iq of type error must contain an <error/> element");
+    }
+}
+
+int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
+{
+    if (b->fatal)
+        return b->fatal;
+    if (!b->depth)
+        return PXMPP_ERR_STATE;
+    int rc;
+    if (b->depth == 1) {
+        frame *fr = top(b);
+        if ((rc = finish_typed(b, fr)))
+            return b->fatal = rc;
+        if (fr->desc->stanza)
+            check_stanza(b, fr);
+        if (b->fatal)
+            return b->fatal;
+        out->type = fr->desc;
+        out->obj = fr->obj;
+        out->diag = b->stanza_diag;
+        b->depth = 0;
+        b->text_len = 0;
+        return 1;
+    }
+    rc = end_inner(b);
+    b->depth--;
+    if (rc)
+        return b->fatal = rc;
+    return b->fatal ? b->fatal : 0;
+}
+
+const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char *ns,
+                                            const char *local, const char *content_ns,
+                                            uint32_t point, bool top_level)
+{
+    (void)first_desc;
+    for (size_t i = 0; i < r->count; i++) {
+        const pxmpp_type_desc *d = r->types[i];
+        if (top_level ? !d->top_level : !(d->payload_of & point))
+            continue;
+        if (strcmp(d->local, local) != 0)
+            continue;
+        const char *dns = d->ns ? d->ns : content_ns;
+        if (ns_eq(dns, ns))
+            return d;
+    }
+    return NULL;
+}

@@ -1,0 +1,94 @@
+/* Internal declarations shared by the runtime's translation units. Not installed. */
+#ifndef PXMPP_INTERNAL_H
+#define PXMPP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pxmpp/arena.h>
+#include <pxmpp/error.h>
+#include <pxmpp/jid.h>
+#include <pxmpp/types.h>
+
+/* ---- chains: singly linked lists in an arena, turned into arrays at the end ---- */
+typedef struct pxmpp__link {
+    void *item;
+    struct pxmpp__link *next;
+} pxmpp__link;
+
+typedef struct pxmpp__chain {
+    pxmpp__link *head, *tail;
+    size_t count;
+} pxmpp__chain;
+
+int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item);
+
+/* ---- values ---- */
+/* Converts the XML value s (NUL-terminated, len bytes) for field f into the C value at dst.
+   Returns NULL on success or a static/arena reason string. */
+const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_t vtype,
+                               const char *s, size_t len, void *dst);
+/* Writes the XML form of the value at src into buf (cap >= 32) for INT/BOOL, or returns the
+   string for string-like and enum values.  NULL when the value cannot be written. */
+const char *pxmpp__value_format(const pxmpp_field_desc *f, uint8_t vtype, const void *src,
+                                char *buf, size_t cap);
+/* Should the single value at src of field f (index i) be written, given meta.present? */
+bool pxmpp__value_present(const pxmpp_field_desc *f, uint8_t vtype, const void *src, bool present_bit);
+int pxmpp__enum_lookup(const pxmpp_enum_desc *e, const char *s, size_t len);
+bool pxmpp__is_space_only(const char *s, size_t len);
+
+/* ---- sinks: the writer emits events into one of these ---- */
+typedef struct pxmpp__sink pxmpp__sink;
+struct pxmpp__sink {
+    int (*start)(pxmpp__sink *s, const char *ns, const char *local);
+    int (*attr)(pxmpp__sink *s, const char *ns, const char *local, const char *value);
+    int (*text)(pxmpp__sink *s, const char *text, size_t len);
+    int (*end)(pxmpp__sink *s);
+    bool lenient; /* skip missing required values instead of failing */
+};
+
+/* Emits a typed element.  ns is the element's actual namespace (content ns resolved). */
+int pxmpp__emit_typed(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj, const char *content_ns);
+int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n);
+
+/* Builds a generic node from a typed element (used for payloads that failed their schema). */
+const pxmpp_node *pxmpp__typed_to_node(pxmpp_arena *a, const pxmpp_type_desc *d, const void *obj,
+                                       const char *content_ns);
+
+/* ---- the builder: turns element events into typed structs ---- */
+typedef struct pxmpp__rattr {
+    const char *ns;    /* NULL when unqualified */
+    const char *local;
+    const char *value; /* not NUL-terminated; "&#38;" stands for '&' (libxml2 SAX2) */
+    size_t len;
+} pxmpp__rattr;
+
+typedef struct pxmpp__builder pxmpp__builder;
+
+typedef struct pxmpp__built {
+    const pxmpp_type_desc *type;
+    void *obj;
+    const pxmpp_diag *diag; /* non-NULL: stanza-level violation */
+} pxmpp__built;
+
+int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
+                       size_t max_depth);
+void pxmpp__builder_free(pxmpp__builder *b);
+/* Starts a top-level element of type d in arena a.  content_ns is the stream's. */
+int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
+                         const char *content_ns, const char *stream_lang);
+int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
+                         const pxmpp__rattr *attrs, size_t nattrs);
+int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len);
+/* Returns 1 when the top-level element is complete (then *out is filled), 0 otherwise. */
+int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out);
+size_t pxmpp__builder_depth(const pxmpp__builder *b);
+void pxmpp__builder_abort(pxmpp__builder *b);
+size_t pxmpp__builder_held(const pxmpp__builder *b);
+
+const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char *ns,
+                                            const char *local, const char *content_ns,
+                                            uint32_t point, bool top_level);
+
+#endif

@@ -1,0 +1,259 @@
+/* Typed values: XML text <-> C values, with the checks each value type needs. */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+bool pxmpp__is_space_only(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+int pxmpp__enum_lookup(const pxmpp_enum_desc *e, const char *s, size_t len)
+{
+    for (uint16_t i = 1; i < e->count; i++) {
+        const char *v = e->values[i];
+        if (v && strlen(v) == len && memcmp(v, s, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* XEP-0082 DateTime: CCYY-MM-DDThh:mm:ss[.sss](Z|(+|-)hh:mm); Date and Time alone are accepted too. */
+static bool check_datetime(const char *s, size_t len)
+{
+    size_t i = 0;
+    bool date = false, time = false;
+    if (len >= 10 && is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) && is_digit(s[3]) && s[4] == '-' &&
+        is_digit(s[5]) && is_digit(s[6]) && s[7] == '-' && is_digit(s[8]) && is_digit(s[9])) {
+        int mo = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
+        if (mo < 1 || mo > 12 || d < 1 || d > 31)
+            return false;
+        date = true;
+        i = 10;
+        if (i < len && s[i] == 'T')
+            i++;
+        else
+            return i == len;
+    }
+    if (len - i >= 8 && is_digit(s[i]) && is_digit(s[i + 1]) && s[i + 2] == ':' && is_digit(s[i + 3]) &&
+        is_digit(s[i + 4]) && s[i + 5] == ':' && is_digit(s[i + 6]) && is_digit(s[i + 7])) {
+        int h = (s[i] - '0') * 10 + (s[i + 1] - '0'), m = (s[i + 3] - '0') * 10 + (s[i + 4] - '0'),
+            sec = (s[i + 6] - '0') * 10 + (s[i + 7] - '0');
+        if (h > 23 || m > 59 || sec > 60)
+            return false;
+        time = true;
+        i += 8;
+        if (i < len && s[i] == '.') {
+            i++;
+            size_t st = i;
+            while (i < len && is_digit(s[i]))
+                i++;
+            if (i == st)
+                return false;
+        }
+        if (i < len && s[i] == 'Z')
+            i++;
+        else if (len - i == 6 && (s[i] == '+' || s[i] == '-') && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+                 s[i + 3] == ':' && is_digit(s[i + 4]) && is_digit(s[i + 5]))
+            i += 6;
+        else if (date)
+            return false; /* a DateTime needs a zone */
+    }
+    return (date || time) && i == len;
+}
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* RFC 4648 base64 without whitespace; "=" alone is the empty value (RFC 6120 §6.4.2). */
+static bool check_base64(const char *s, size_t len)
+{
+    if (len == 1 && s[0] == '=')
+        return true;
+    if (len % 4)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '=') {
+            if (i < len - 2)
+                return false;
+            if (i == len - 2 && s[len - 1] != '=')
+                return false;
+            continue;
+        }
+        if (b64val(s[i]) < 0)
+            return false;
+    }
+    return true;
+}
+
+static const char *parse_int(const pxmpp_field_desc *f, const char *s, size_t len, void *dst)
+{
+    size_t i = 0;
+    bool neg = false;
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    if (i == len)
+        return "not an integer";
+    uint64_t mag = 0;
+    for (; i < len; i++) {
+        if (!is_digit(s[i]))
+            return "not an integer";
+        uint64_t dgt = (uint64_t)(s[i] - '0');
+        if (mag > (UINT64_MAX - dgt) / 10)
+            return "integer out of range";
+        mag = mag * 10 + dgt;
+    }
+    int64_t v;
+    if (neg) {
+        if (mag > (uint64_t)INT64_MAX + 1)
+            return "integer out of range";
+        v = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+    } else {
+        if (mag > (uint64_t)INT64_MAX)
+            return "integer out of range";
+        v = (int64_t)mag;
+    }
+    if (v < f->min || v > f->max)
+        return "integer out of range";
+    if (f->width == 4) {
+        int32_t w = (int32_t)v;
+        memcpy(dst, &w, sizeof w);
+    } else {
+        memcpy(dst, &v, sizeof v);
+    }
+    return NULL;
+}
+
+const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_t vtype,
+                               const char *s, size_t len, void *dst)
+{
+    switch (vtype) {
+    case PXMPP_V_ENUM: {
+        int v = pxmpp__enum_lookup(f->enum_desc, s, len);
+        if (v < 0)
+            return "unknown value";
+        memcpy(dst, &v, sizeof v);
+        return NULL;
+    }
+    case PXMPP_V_BOOL: {
+        bool v;
+        if ((len == 4 && memcmp(s, "true", 4) == 0) || (len == 1 && s[0] == '1'))
+            v = true;
+        else if ((len == 5 && memcmp(s, "false", 5) == 0) || (len == 1 && s[0] == '0'))
+            v = false;
+        else
+            return "not a boolean";
+        memcpy(dst, &v, sizeof v);
+        return NULL;
+    }
+    case PXMPP_V_INT:
+        return parse_int(f, s, len, dst);
+    case PXMPP_V_JID:
+        if (pxmpp_jid_check(s, len) != 0)
+            return "malformed JID";
+        break;
+    case PXMPP_V_DATETIME:
+        if (!check_datetime(s, len))
+            return "not an XEP-0082 date/time";
+        break;
+    case PXMPP_V_BASE64:
+        if (!check_base64(s, len))
+            return "not base64";
+        break;
+    default:
+        break;
+    }
+    const char *copy = pxmpp_arena_strndup(a, s, len);
+    if (!copy)
+        return "out of memory";
+    memcpy(dst, &copy, sizeof copy);
+    return NULL;
+}
+
+bool pxmpp__value_present(const pxmpp_field_desc *f, uint8_t vtype, const void *src, bool present_bit)
+{
+    switch (vtype) {
+    case PXMPP_V_ENUM: {
+        int v;
+        memcpy(&v, src, sizeof v);
+        if (v <= 0)
+            return false;
+        if (f->has_default && v == f->def && !present_bit)
+            return false;
+        return true;
+    }
+    case PXMPP_V_BOOL: {
+        bool v;
+        memcpy(&v, src, sizeof v);
+        return present_bit || v != (f->has_default ? f->def != 0 : false);
+    }
+    case PXMPP_V_INT: {
+        int64_t v;
+        if (f->width == 4) {
+            int32_t w;
+            memcpy(&w, src, sizeof w);
+            v = w;
+        } else {
+            memcpy(&v, src, sizeof v);
+        }
+        return present_bit || v != (f->has_default ? f->def : 0);
+    }
+    default: {
+        const char *p;
+        memcpy(&p, src, sizeof p);
+        return p != NULL;
+    }
+    }
+}
+
+const char *pxmpp__value_format(const pxmpp_field_desc *f, uint8_t vtype, const void *src,
+                                char *buf, size_t cap)
+{
+    switch (vtype) {
+    case PXMPP_V_ENUM: {
+        int v;
+        memcpy(&v, src, sizeof v);
+        if (v <= 0 || v >= f->enum_desc->count)
+            return NULL;
+        return f->enum_desc->values[v];
+    }
+    case PXMPP_V_BOOL: {
+        bool v;
+        memcpy(&v, src, sizeof v);
+        return v ? "true" : "false";
+    }
+    case PXMPP_V_INT: {
+        int64_t v;
+        if (f->width == 4) {
+            int32_t w;
+            memcpy(&w, src, sizeof w);
+            v = w;
+        } else {
+            memcpy(&v, src, sizeof v);
+        }
+        if (v < f->min || v > f->max)
+            return NULL;
+        snprintf(buf, cap, "%" PRId64, v);
+        return buf;
+    }
+    default: {
+        const char *p;
+        memcpy(&p, src, sizeof p);
+        return p;
+    }
+    }
+}
