@@ -37,6 +37,7 @@ struct pxmpp_stream {
     bool we_opened;        /* our header was written */
     bool we_closed;        /* our close tag was written */
     bool restart_pending;
+    uint64_t restart_at;   /* app offset where the restarted parser begins */
     bool peer_error;
     uint64_t fed;          /* bytes fed by the app */
     uint64_t ctxt_base;    /* app offset of the first byte given to the current parser */
@@ -93,6 +94,8 @@ static pxmpp_stream_error_condition condition_for(int code)
     }
 }
 
+static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h);
+
 static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text)
 {
     if (!s->cb.write || s->we_closed || (s->flags & PXMPP_STREAM_CONTENT_ONLY))
@@ -100,7 +103,7 @@ static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, 
     if (!s->we_opened) {
         /* RFC 6120 §4.9.1.1: the receiving entity opens a stream before the error */
         pxmpp_stream_header h = { 0 };
-        int rc = pxmpp_stream_open(s, &h);
+        int rc = write_header(s, &h);
         if (rc)
             return rc;
     }
@@ -573,7 +576,9 @@ int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len)
             return 0; /* bytes after the peer's close tag are ignored */
         if (s->restart_pending) {
             /* continue with the bytes after the element that triggered the restart */
-            uint64_t used = cur_offset(s);
+            uint64_t used = s->restart_at;
+            if (used > s->fed)
+                used = s->fed;
             if (used < before)
                 used = before;
             size_t consumed = (size_t)(used - before);
@@ -621,6 +626,14 @@ int pxmpp_stream_open(pxmpp_stream *s, const pxmpp_stream_header *h)
         return s->err;
     if (s->we_opened || s->we_closed)
         return PXMPP_ERR_STATE;
+    int rc = write_header(s, h);
+    if (rc == PXMPP_ERR_WRITE)
+        return fail_at(s, rc, s->fed, "write callback failed");
+    return rc;
+}
+
+static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h)
+{
     pxmpp_buf b;
     pxmpp_buf_init(&b, &s->mem);
     int rc = pxmpp_buf_append(&b, "<?xml version='1.0'?><stream:stream xmlns='", 43);
@@ -646,8 +659,6 @@ int pxmpp_stream_open(pxmpp_stream *s, const pxmpp_stream_header *h)
         rc = write_bytes(s, b.data, b.len);
     }
     pxmpp_buf_free(&b);
-    if (rc == PXMPP_ERR_WRITE)
-        return fail_at(s, rc, s->fed, "write callback failed");
     return rc;
 }
 
@@ -661,6 +672,7 @@ int pxmpp_stream_restart(pxmpp_stream *s)
     if (s->depth > 0) {
         /* called from a callback: the parser is running; restart after the current element */
         s->restart_pending = true;
+        s->restart_at = cur_offset(s);
         return 0;
     }
     s->since_stanza = 0;
