@@ -634,7 +634,7 @@ static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, 
         if (by_value)
             memcpy(arr + i * elem, l->item, elem);
         else
-            memcpy(arr + i * elem, &l->item, sizeof(void *));
+            memcpy(arr + i * elem, &l->item, sizeof l->item);
     }
     return arr;
 }
