@@ -143,6 +143,13 @@ def c_comment(s):
     return s.replace("*/", "* /")
 
 
+def c_int64_min(text):
+    """C has no literal for INT64_MIN (-9223372036854775808LL is unary minus applied to a
+    constant too large for long long): write the initializers of the descriptor tables
+    (.min, .def) as a constant expression instead."""
+    return re.sub(r"= -9223372036854775808(?:LL)?(?=[,\s])", "= (-9223372036854775807LL - 1)", text)
+
+
 class Model:
     def __init__(self):
         self.schemas = []
@@ -177,20 +184,25 @@ class Model:
             return
         values = []
         seen = set()
+        absent = "PXMPP_%s_ABSENT" % c_upper(name)
+        by_cname = {}  # C name -> the value that took it
         for v in node.kids("value"):
             vn = v.get("name")
+            cname = "PXMPP_%s_%s" % (c_upper(name), c_upper(vn))
             if vn in seen:
                 self.err(v, "duplicate value '%s' in enum '%s'" % (vn, name))
+            elif cname == absent:
+                self.err(v, "enum '%s': value '%s' maps to the C name %s, which is reserved for "
+                            "the absent value (0)" % (name, vn, absent))
+            elif cname in by_cname:
+                self.err(v, "enum '%s': values '%s' and '%s' both map to the C name %s"
+                         % (name, by_cname[cname], vn, cname))
             seen.add(vn)
-            cname = "PXMPP_%s_%s" % (c_upper(name), c_upper(vn))
+            by_cname.setdefault(cname, vn)
             if not re.match(r"^[A-Za-z0-9_.:-]+$", vn):
                 self.err(v, "enum value '%s' has characters that cannot form a C name" % vn)
             values.append({"name": vn, "c_name": cname, "implied": v.get("implied") == "true",
                            "description": v.description(), "line": v.line})
-        cnames = ["PXMPP_%s_ABSENT" % c_upper(name)] + [v["c_name"] for v in values]
-        for i, c in enumerate(cnames):
-            if c in cnames[:i]:
-                self.err(node, "enum '%s': two values map to the C name %s" % (name, c))
         e = {"name": name, "c_name": "pxmpp_" + name, "upper": c_upper(name),
              "description": node.description(), "values": values, "schema": sch["name"],
              "node": node}
@@ -219,11 +231,14 @@ class Model:
             fd = self.make_field(t, f)
             if fd is None:
                 continue
+            # C members the field declares (list counts end in _count, which is reserved)
+            members = [fd["name"]] + ([fd["name"] + "_text"] if fd["kind"] == "CONDITION" else [])
             if fd["name"] in names:
                 self.err(f, "duplicate field name '%s' in element '%s'" % (fd["name"], name))
-            names.add(fd["name"])
-            if fd["kind"] == "CONDITION":
-                names.add(fd["name"] + "_text")
+            elif members[-1] in names:
+                self.err(f, "condition '%s' needs the member name '%s', already used in element '%s'"
+                         % (fd["name"], members[-1], name))
+            names.update(members)
             t["fields"].append(fd)
         self.types[name] = t
         sch["types"].append(t)
@@ -311,6 +326,8 @@ class Model:
                 if fd["kind"] in ("TEXT", "PAYLOADS", "CONDITION"):
                     continue
                 if fd["kind"] == "CHILD":
+                    if fd["ref"] not in self.types:
+                        continue  # reported above as an undefined element
                     ref = self.types[fd["ref"]]
                     key = (False, ref["ns"], ref["local"])
                 else:
@@ -514,7 +531,7 @@ def render(m, outdir):
                        if fd["enum"] and m.enums[fd["enum"]]["schema"] != s["name"]})
         c = dict(ctx, s=s, deps=deps)
         files["include/pxmpp/gen/%s.h" % s["name"]] = env.get_template("schema.h.j2").render(c)
-        files["src/%s.c" % s["name"]] = env.get_template("schema.c.j2").render(c)
+        files["src/%s.c" % s["name"]] = c_int64_min(env.get_template("schema.c.j2").render(c))
     stanzas = [m.types[n] for n in ("message", "presence", "iq") if n in m.types]
     points = {p: [m.types[n] for n in sorted(m.types) if p in m.types[n]["payload_of"]] for p in PAYLOAD_POINTS}
     c = dict(ctx, stanzas=stanzas, points=points, types=[m.types[n] for n in sorted(m.types)])
