@@ -55,7 +55,7 @@ struct pxmpp_stream {
     bool has_peer_lang;
 };
 
-static const char *const synthetic_header =
+static const char synthetic_header[] =
     "<stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 
 /* ---- errors --------------------------------------------------------------- */
