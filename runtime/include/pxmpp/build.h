@@ -54,6 +54,14 @@ pxmpp_iq *pxmpp_build_iq_result(pxmpp_arena *a, const pxmpp_iq *request);
 pxmpp_iq *pxmpp_build_iq_error(pxmpp_arena *a, const pxmpp_iq *request, pxmpp_stanza_error_type type,
                                pxmpp_stanza_error_condition cond);
 
+/**
+ * Deep copy of the typed element @p obj of type @p d (every string, list, child,
+ * payload and unknown node) into arena @p a: the way to keep a stanza received in a
+ * callback beyond the call.  Returns the copy (owned by the arena) or NULL when an
+ * argument is NULL or the arena cannot allocate.
+ */
+void *pxmpp_copy(pxmpp_arena *a, const pxmpp_type_desc *d, const void *obj);
+
 #ifdef __cplusplus
 }
 #endif

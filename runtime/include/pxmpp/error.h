@@ -30,6 +30,14 @@ typedef enum pxmpp_error {
     PXMPP_ERR_STANZA_INVALID = -20,   /**< a stanza failed validation; see the diagnostic */
     PXMPP_ERR_UNKNOWN_ELEMENT = -21,  /**< no type is known for that element */
     PXMPP_ERR_VALUE = -22,            /**< a typed value cannot be serialized (e.g. enum out of range) */
+    /* --- client session outcomes (the session is over after the first five) - */
+    PXMPP_ERR_AUTH = -30,             /**< SASL authentication failed (bad credentials, bad server signature) */
+    PXMPP_ERR_TLS_REQUIRED = -31,     /**< TLS is required by policy but the server does not offer it */
+    PXMPP_ERR_NO_MECHANISM = -32,     /**< no SASL mechanism acceptable to both sides and to the policy */
+    PXMPP_ERR_TLS = -33,              /**< STARTTLS failed or the app could not start TLS */
+    PXMPP_ERR_PROTOCOL = -34,         /**< the server broke the protocol (missing features, bind error, ...) */
+    PXMPP_ERR_TIMEOUT = -35,          /**< a tracked iq got no reply in time */
+    PXMPP_ERR_IQ_ERROR = -36,         /**< a tracked iq got an error reply */
     /* --- fatal errors: the stream is unusable after one of these ---------- */
     PXMPP_ERR_FATAL = -100,           /**< threshold: codes <= this are sticky */
     PXMPP_ERR_NOMEM = -101,           /**< the allocator returned NULL */

@@ -1,0 +1,1015 @@
+/* The client session: a state machine over pxmpp_stream (RFC 6120 §4-§8, RFC 6121). */
+#include "internal.h"
+
+#include <pxmpp/build.h>
+#include <pxmpp/client.h>
+
+#include <gsasl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum pkind { P_USER, P_BIND, P_SESSION, P_ROSTER_GET } pkind;
+
+typedef struct pending {
+    bool used;
+    pkind kind;
+    char id[48];
+    char *to;             /* the JID the request went to (NULL: the account) */
+    uint64_t timeout, deadline; /* deadline 0: not yet anchored to the app clock */
+    pxmpp_iq_callback cb;
+    pxmpp_roster_callback rcb;
+    void *cb_user;
+} pending;
+
+struct pxmpp_client {
+    pxmpp_mem mem;
+    pxmpp_client_callbacks cb;
+    void *user;
+    char *password, *resource, *mechs;
+    pxmpp_jid account; /* normalized; resource part unused */
+    char bare[PXMPP_JID_STR_MAX + 1];
+    char bound[PXMPP_JID_STR_MAX + 1];
+    pxmpp_tls_policy tls;
+    bool allow_plain;
+    uint64_t iq_timeout;
+
+    pxmpp_stream *s;
+    pxmpp_client_state state;
+    bool secure, authenticated, rosterver, preapproval, session_needed, sasl_done;
+    Gsasl *gsasl;
+    Gsasl_session *gs;
+    char mech[48];
+    char cb_type[24];
+    char *cb_b64;
+
+    pending *pend;
+    size_t npend;
+    uint64_t now;
+
+    int err;
+    char reason[256];
+
+    pxmpp_arena *tmp, *app, *roster_arena;
+    const pxmpp_roster_item *roster;
+    size_t roster_count;
+    const char *roster_ver;
+};
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static char *mdup(const pxmpp_mem *m, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = m->malloc(n, m->ud);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static void mfree_secret(const pxmpp_mem *m, char *s)
+{
+    if (!s)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = 0;
+    m->free(s, m->ud);
+}
+
+static void clog_(pxmpp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void clog_(pxmpp_client *c, const char *fmt, ...)
+{
+    if (!c->cb.log)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->cb.log(c->user, line);
+}
+
+static void expire_all(pxmpp_client *c, int status);
+
+static void fail(pxmpp_client *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(pxmpp_client *c, int code, const char *fmt, ...)
+{
+    if (c->err)
+        return;
+    c->err = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->reason, sizeof c->reason, fmt, ap);
+    va_end(ap);
+    c->state = PXMPP_CLIENT_FAILED;
+    clog_(c, "failed: %s", c->reason);
+    (void)pxmpp_stream_close(c->s); /* ends our side of the stream if it was open */
+    expire_all(c, PXMPP_ERR_CLOSED);
+    if (c->cb.failed)
+        c->cb.failed(c->user, code, c->reason);
+}
+
+/* Normalized comparison of two JID strings; bare_only compares without resources. */
+static bool jid_eq(const char *a, const char *b, bool bare_only)
+{
+    if (!a || !b)
+        return a == b;
+    pxmpp_jid ja, jb;
+    if (pxmpp_jid_parse(&ja, a, strlen(a), PXMPP_JID_NORMALIZE) ||
+        pxmpp_jid_parse(&jb, b, strlen(b), PXMPP_JID_NORMALIZE))
+        return false;
+    return bare_only ? pxmpp_jid_equal_bare(&ja, &jb) : pxmpp_jid_equal(&ja, &jb);
+}
+
+static bool is_account_or_server(pxmpp_client *c, const char *jid)
+{
+    if (!jid)
+        return true;
+    if (jid_eq(jid, c->bare, false) || (c->bound[0] && jid_eq(jid, c->bound, false)))
+        return true;
+    pxmpp_jid j;
+    if (pxmpp_jid_parse(&j, jid, strlen(jid), PXMPP_JID_NORMALIZE))
+        return false;
+    return !j.has_local && !j.has_resource && strcmp(j.domain, c->account.domain) == 0;
+}
+
+static int send_typed(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj)
+{
+    int rc = pxmpp_stream_send(c->s, d, obj);
+    if (rc && rc <= PXMPP_ERR_FATAL)
+        fail(c, rc == PXMPP_ERR_WRITE ? PXMPP_ERR_TLS : rc, "cannot send: %s", pxmpp_strerror(rc));
+    return rc;
+}
+
+static int open_stream(pxmpp_client *c)
+{
+    pxmpp_stream_header h = { .to = c->account.domain, .version = "1.0" };
+    char from[PXMPP_JID_STR_MAX + 1];
+    if (c->secure) {
+        /* RFC 6120 §4.7.1: include 'from' once the stream is protected */
+        snprintf(from, sizeof from, "%s", c->bare);
+        h.from = from;
+    }
+    int rc = pxmpp_stream_open(c->s, &h);
+    if (rc)
+        fail(c, PXMPP_ERR_TLS, "cannot open the stream: %s", pxmpp_strerror(rc));
+    return rc;
+}
+
+/* ---- pending iqs ---------------------------------------------------------------- */
+
+static pending *pend_alloc(pxmpp_client *c)
+{
+    for (size_t i = 0; i < c->npend; i++)
+        if (!c->pend[i].used)
+            return &c->pend[i];
+    return NULL;
+}
+
+static void pend_release(pxmpp_client *c, pending *p)
+{
+    if (p->to)
+        c->mem.free(p->to, c->mem.ud);
+    memset(p, 0, sizeof *p);
+}
+
+static void roster_done(pxmpp_client *c, pending *p, const pxmpp_iq *reply, int status);
+
+static void pend_complete(pxmpp_client *c, pending *p, const pxmpp_iq *reply, int status)
+{
+    pending copy = *p;
+    p->to = NULL;
+    pend_release(c, p);
+    switch (copy.kind) {
+    case P_USER:
+        if (copy.cb)
+            copy.cb(copy.cb_user, reply, status);
+        break;
+    case P_ROSTER_GET:
+        roster_done(c, &copy, reply, status);
+        break;
+    default:
+        break;
+    }
+    if (copy.to)
+        c->mem.free(copy.to, c->mem.ud);
+}
+
+static void expire_all(pxmpp_client *c, int status)
+{
+    for (size_t i = 0; i < c->npend; i++)
+        if (c->pend[i].used)
+            pend_complete(c, &c->pend[i], NULL, status);
+}
+
+static int track_and_send(pxmpp_client *c, pxmpp_iq *iq, pkind kind, uint64_t timeout, pxmpp_iq_callback cb,
+                          pxmpp_roster_callback rcb, void *cb_user)
+{
+    pending *p = pend_alloc(c);
+    if (!p)
+        return PXMPP_ERR_LIMIT;
+    char id[48];
+    if (!iq->id)
+        iq->id = pxmpp_stream_make_id(c->s, id, sizeof id);
+    if (strlen(iq->id) >= sizeof p->id)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    char *to = NULL;
+    if (iq->to && !(to = mdup(&c->mem, iq->to)))
+        return PXMPP_ERR_NOMEM;
+    int rc = send_typed(c, &pxmpp_iq_desc, iq);
+    if (rc) {
+        if (to)
+            c->mem.free(to, c->mem.ud);
+        return rc;
+    }
+    p->used = true;
+    p->kind = kind;
+    snprintf(p->id, sizeof p->id, "%s", iq->id);
+    p->to = to;
+    p->timeout = timeout ? timeout : c->iq_timeout;
+    p->deadline = 0;
+    p->cb = cb;
+    p->rcb = rcb;
+    p->cb_user = cb_user;
+    return 0;
+}
+
+/* ---- roster cache ----------------------------------------------------------------- */
+
+/* Replaces the cache with old items (minus jid) plus the new ones; NULL new means a full replace. */
+static int roster_replace(pxmpp_client *c, const pxmpp_roster_item *items, size_t n, bool full, const char *ver)
+{
+    pxmpp_arena *a;
+    int rc = pxmpp_arena_new(&a, &c->mem, 0);
+    if (rc)
+        return rc;
+    size_t cap = n + (full ? 0 : c->roster_count);
+    pxmpp_roster_item *arr = cap ? pxmpp_arena_alloc(a, cap * sizeof *arr) : NULL;
+    if (cap && !arr)
+        goto nomem;
+    size_t k = 0;
+    if (!full) {
+        for (size_t i = 0; i < c->roster_count; i++) {
+            bool replaced = false;
+            for (size_t j = 0; j < n; j++)
+                if (jid_eq(c->roster[i].jid, items[j].jid, true))
+                    replaced = true;
+            if (replaced)
+                continue;
+            pxmpp_roster_item *cp = pxmpp_copy(a, &pxmpp_roster_item_desc, &c->roster[i]);
+            if (!cp)
+                goto nomem;
+            arr[k++] = *cp;
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (items[j].subscription == PXMPP_ROSTER_SUBSCRIPTION_REMOVE)
+            continue;
+        pxmpp_roster_item *cp = pxmpp_copy(a, &pxmpp_roster_item_desc, &items[j]);
+        if (!cp)
+            goto nomem;
+        arr[k++] = *cp;
+    }
+    const char *v = ver ? pxmpp_arena_strdup(a, ver) : (c->roster_ver ? pxmpp_arena_strdup(a, c->roster_ver) : NULL);
+    pxmpp_arena_free(c->roster_arena);
+    c->roster_arena = a;
+    c->roster = arr;
+    c->roster_count = k;
+    c->roster_ver = v;
+    return 0;
+nomem:
+    pxmpp_arena_free(a);
+    return PXMPP_ERR_NOMEM;
+}
+
+static void roster_done(pxmpp_client *c, pending *p, const pxmpp_iq *reply, int status)
+{
+    bool unchanged = false;
+    if (status == 0 && reply) {
+        const pxmpp_roster_query *q = pxmpp_iq_get_roster_query(reply);
+        if (q) {
+            if (roster_replace(c, q->items, q->items_count, true, q->ver))
+                status = PXMPP_ERR_NOMEM;
+        } else {
+            unchanged = true; /* RFC 6121 §2.6.3: an empty result means the stored version is current */
+        }
+    }
+    if (status == 0) {
+        if (unchanged)
+            clog_(c, "roster unchanged (version %s)", c->roster_ver ? c->roster_ver : "-");
+        else
+            clog_(c, "roster received: %zu items (version %s)", c->roster_count, c->roster_ver ? c->roster_ver : "-");
+    }
+    if (p->rcb)
+        p->rcb(p->cb_user, status, c->roster, c->roster_count, c->roster_ver, unchanged);
+}
+
+/* ---- SASL ------------------------------------------------------------------------------ */
+
+static bool offered(const pxmpp_sasl_mechanisms *m, const char *name)
+{
+    for (size_t i = 0; i < m->mechanisms_count; i++)
+        if (strcmp(m->mechanisms[i], name) == 0)
+            return true;
+    return false;
+}
+
+static int sasl_step(pxmpp_client *c, const char *in, char **out)
+{
+    if (in && strcmp(in, "=") == 0)
+        in = "";
+    int rc = gsasl_step64(c->gs, in ? in : "", out);
+    if (rc == GSASL_OK)
+        c->sasl_done = true;
+    return rc;
+}
+
+static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m)
+{
+    char list[256];
+    snprintf(list, sizeof list, "%s", c->mechs);
+    const char *chosen = NULL;
+    char plus[40];
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && !chosen; tok = strtok_r(NULL, ",", &save)) {
+        bool is_plus = strlen(tok) > 5 && strcmp(tok + strlen(tok) - 5, "-PLUS") == 0;
+        if (c->cb_b64 && !is_plus && strncmp(tok, "SCRAM-", 6) == 0) {
+            snprintf(plus, sizeof plus, "%s-PLUS", tok);
+            if (offered(m, plus) && gsasl_client_support_p(c->gsasl, plus)) {
+                chosen = plus;
+                break;
+            }
+        }
+        if (is_plus && !c->cb_b64)
+            continue; /* no channel-binding data from the app */
+        if (strcmp(tok, "PLAIN") == 0 && !c->secure && !c->allow_plain)
+            continue;
+        if (offered(m, tok) && gsasl_client_support_p(c->gsasl, tok))
+            chosen = tok;
+    }
+    if (!chosen) {
+        fail(c, PXMPP_ERR_NO_MECHANISM, "no acceptable SASL mechanism (wanted %s%s)", c->mechs,
+             !c->secure && !c->allow_plain ? "; PLAIN is refused without TLS" : "");
+        return;
+    }
+    snprintf(c->mech, sizeof c->mech, "%s", chosen);
+    if (gsasl_client_start(c->gsasl, c->mech, &c->gs) != GSASL_OK) {
+        fail(c, PXMPP_ERR_NO_MECHANISM, "cannot start SASL mechanism %s", c->mech);
+        return;
+    }
+    gsasl_property_set(c->gs, GSASL_AUTHID, c->account.local);
+    gsasl_property_set(c->gs, GSASL_PASSWORD, c->password);
+    gsasl_property_set(c->gs, GSASL_SERVICE, "xmpp");
+    gsasl_property_set(c->gs, GSASL_HOSTNAME, c->account.domain);
+    if (c->cb_b64)
+        gsasl_property_set(c->gs, strcmp(c->cb_type, "tls-unique") == 0 ? GSASL_CB_TLS_UNIQUE : GSASL_CB_TLS_EXPORTER,
+                           c->cb_b64);
+    c->sasl_done = false;
+    char *out = NULL;
+    int rc = sasl_step(c, NULL, &out);
+    if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
+        gsasl_free(out);
+        fail(c, PXMPP_ERR_AUTH, "SASL %s: %s", c->mech, gsasl_strerror(rc));
+        return;
+    }
+    c->state = PXMPP_CLIENT_AUTH;
+    clog_(c, "authenticating with %s", c->mech);
+    pxmpp_sasl_auth auth = { .mechanism = c->mech, .initial_response = out && *out ? out : "=" };
+    send_typed(c, &pxmpp_sasl_auth_desc, &auth);
+    gsasl_free(out);
+}
+
+/* ---- stream callbacks --------------------------------------------------------------------- */
+
+static void send_bind(pxmpp_client *c)
+{
+    pxmpp_arena_reset(c->tmp);
+    pxmpp_bind *b = pxmpp_arena_alloc(c->tmp, sizeof *b);
+    pxmpp_iq *iq = b ? pxmpp_build_iq(c->tmp, PXMPP_IQ_TYPE_SET, NULL, "bind_1", &pxmpp_bind_desc, b) : NULL;
+    if (!iq) {
+        fail(c, PXMPP_ERR_NOMEM, "out of memory");
+        return;
+    }
+    b->resource = c->resource;
+    c->state = PXMPP_CLIENT_BINDING;
+    clog_(c, "binding resource %s", c->resource ? c->resource : "(server-assigned)");
+    int rc = track_and_send(c, iq, P_BIND, 0, NULL, NULL, NULL);
+    if (rc && !c->err)
+        fail(c, rc, "cannot send the bind request: %s", pxmpp_strerror(rc));
+}
+
+static void on_features(void *user, const pxmpp_stream_features *f)
+{
+    pxmpp_client *c = user;
+    if (c->err)
+        return;
+    const pxmpp_starttls *tls = pxmpp_stream_features_get_starttls(f);
+    if (!c->secure && !c->authenticated) {
+        if (tls && c->tls != PXMPP_TLS_DISABLED) {
+            clog_(c, "STARTTLS offered%s; negotiating", tls->required ? " (required)" : "");
+            c->state = PXMPP_CLIENT_TLS;
+            pxmpp_starttls st = { 0 };
+            send_typed(c, &pxmpp_starttls_desc, &st);
+            return;
+        }
+        if (c->tls == PXMPP_TLS_REQUIRED) {
+            fail(c, PXMPP_ERR_TLS_REQUIRED, "TLS is required but the server does not offer STARTTLS; no credentials sent");
+            return;
+        }
+        if (tls && tls->required) {
+            fail(c, PXMPP_ERR_TLS_REQUIRED, "the server requires TLS, which is disabled");
+            return;
+        }
+    }
+    if (!c->authenticated) {
+        const pxmpp_sasl_mechanisms *m = pxmpp_stream_features_get_sasl_mechanisms(f);
+        if (!m) {
+            fail(c, PXMPP_ERR_PROTOCOL, "the server offers no SASL mechanisms");
+            return;
+        }
+        start_sasl(c, m);
+        return;
+    }
+    c->rosterver = pxmpp_stream_features_get_roster_ver_feature(f) != NULL;
+    c->preapproval = pxmpp_stream_features_get_pre_approval_feature(f) != NULL;
+    const pxmpp_session *sess = pxmpp_stream_features_get_session(f);
+    c->session_needed = sess && !sess->optional;
+    if (!pxmpp_stream_features_get_bind(f)) {
+        fail(c, PXMPP_ERR_PROTOCOL, "the server offers no resource binding after authentication");
+        return;
+    }
+    send_bind(c);
+}
+
+static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, uint64_t offset)
+{
+    pxmpp_client *c = user;
+    (void)offset;
+    if (c->err)
+        return;
+    if (d == &pxmpp_tls_proceed_desc && c->state == PXMPP_CLIENT_TLS) {
+        clog_(c, "server ready for TLS; handshake by the application");
+        if (!c->cb.start_tls || c->cb.start_tls(c->user) < 0)
+            fail(c, PXMPP_ERR_TLS, "TLS could not be started");
+        return;
+    }
+    if (d == &pxmpp_tls_failure_desc) {
+        fail(c, PXMPP_ERR_TLS, "the server refused STARTTLS");
+        return;
+    }
+    if (c->state != PXMPP_CLIENT_AUTH || !c->gs) {
+        if (d != &pxmpp_sasl_success_desc && d != &pxmpp_sasl_challenge_desc && d != &pxmpp_sasl_failure_desc)
+            clog_(c, "ignoring unexpected <%s/>", d->local);
+        else
+            fail(c, PXMPP_ERR_PROTOCOL, "unexpected SASL <%s/>", d->local);
+        return;
+    }
+    if (d == &pxmpp_sasl_challenge_desc) {
+        const pxmpp_sasl_challenge *ch = obj;
+        char *out = NULL;
+        int rc = sasl_step(c, ch->data, &out);
+        if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
+            gsasl_free(out);
+            pxmpp_sasl_abort ab = { 0 };
+            send_typed(c, &pxmpp_sasl_abort_desc, &ab);
+            fail(c, PXMPP_ERR_AUTH, "SASL %s challenge rejected: %s", c->mech, gsasl_strerror(rc));
+            return;
+        }
+        pxmpp_sasl_response r = { .data = out && *out ? out : NULL };
+        send_typed(c, &pxmpp_sasl_response_desc, &r);
+        gsasl_free(out);
+    } else if (d == &pxmpp_sasl_success_desc) {
+        const pxmpp_sasl_success *su = obj;
+        if (su->data && strcmp(su->data, "=") != 0) {
+            char *out = NULL;
+            int rc = sasl_step(c, su->data, &out);
+            gsasl_free(out);
+            if (rc != GSASL_OK) {
+                fail(c, PXMPP_ERR_AUTH, "SASL %s: the server's final message does not verify (%s)", c->mech,
+                     gsasl_strerror(rc));
+                return;
+            }
+        }
+        if (!c->sasl_done) {
+            fail(c, PXMPP_ERR_AUTH, "SASL %s: success without the server's proof (no server signature)", c->mech);
+            return;
+        }
+        gsasl_finish(c->gs);
+        c->gs = NULL;
+        c->authenticated = true;
+        clog_(c, "authenticated with %s; restarting the stream", c->mech);
+        if (pxmpp_stream_restart(c->s) == 0)
+            open_stream(c);
+    } else if (d == &pxmpp_sasl_failure_desc) {
+        const pxmpp_sasl_failure *fl = obj;
+        const char *cond = pxmpp_sasl_condition_str(fl->condition);
+        fail(c, PXMPP_ERR_AUTH, "authentication failed: %s%s%s", cond ? cond : "unknown condition",
+             fl->texts_count ? ": " : "", fl->texts_count ? fl->texts[0].text : "");
+    }
+}
+
+static void send_iq_reply(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmpp_stanza_error_condition cond)
+{
+    pxmpp_arena_reset(c->tmp);
+    pxmpp_iq *r = error ? pxmpp_build_iq_error(c->tmp, req, PXMPP_STANZA_ERROR_TYPE_CANCEL, cond)
+                        : pxmpp_build_iq_result(c->tmp, req);
+    if (r)
+        send_typed(c, &pxmpp_iq_desc, r);
+}
+
+static void handle_reply(pxmpp_client *c, const pxmpp_iq *iq)
+{
+    pending *p = NULL;
+    for (size_t i = 0; i < c->npend; i++)
+        if (c->pend[i].used && strcmp(c->pend[i].id, iq->id) == 0)
+            p = &c->pend[i];
+    if (!p) {
+        clog_(c, "dropping an iq %s with unknown id '%s'", pxmpp_iq_type_str(iq->type), iq->id);
+        return;
+    }
+    bool ok = (!p->to || is_account_or_server(c, p->to)) ? is_account_or_server(c, iq->from) : jid_eq(iq->from, p->to, false);
+    if (!ok) {
+        clog_(c, "dropping a reply to '%s' from '%s': the request went to '%s'", iq->id, iq->from ? iq->from : "(none)",
+             p->to ? p->to : "(the account)");
+        return;
+    }
+    int status = iq->type == PXMPP_IQ_TYPE_RESULT ? 0 : PXMPP_ERR_IQ_ERROR;
+    if (p->kind == P_BIND) {
+        pend_release(c, p);
+        const pxmpp_bind *b = pxmpp_iq_get_bind(iq);
+        if (status || !b || !b->jid) {
+            const char *cond = iq->error ? pxmpp_stanza_error_condition_str(iq->error->condition) : NULL;
+            fail(c, PXMPP_ERR_PROTOCOL, "resource binding failed%s%s", cond ? ": " : "", cond ? cond : "");
+            return;
+        }
+        snprintf(c->bound, sizeof c->bound, "%s", b->jid);
+        clog_(c, "bound as %s", c->bound);
+        if (c->session_needed) {
+            pxmpp_arena_reset(c->tmp);
+            pxmpp_session *se = pxmpp_arena_alloc(c->tmp, sizeof *se);
+            pxmpp_iq *rq = se ? pxmpp_build_iq(c->tmp, PXMPP_IQ_TYPE_SET, NULL, "session_1", &pxmpp_session_desc, se) : NULL;
+            if (!rq || track_and_send(c, rq, P_SESSION, 0, NULL, NULL, NULL))
+                fail(c, PXMPP_ERR_PROTOCOL, "cannot send the session request");
+            return;
+        }
+        c->state = PXMPP_CLIENT_READY;
+        clog_(c, "session ready");
+        if (c->cb.ready)
+            c->cb.ready(c->user, c->bound);
+        return;
+    }
+    if (p->kind == P_SESSION) {
+        pend_release(c, p);
+        if (status) {
+            fail(c, PXMPP_ERR_PROTOCOL, "session establishment failed");
+            return;
+        }
+        c->state = PXMPP_CLIENT_READY;
+        clog_(c, "session ready");
+        if (c->cb.ready)
+            c->cb.ready(c->user, c->bound);
+        return;
+    }
+    pend_complete(c, p, iq, status);
+}
+
+static void on_iq(void *user, const pxmpp_iq *iq)
+{
+    pxmpp_client *c = user;
+    if (c->err)
+        return;
+    if (iq->type == PXMPP_IQ_TYPE_RESULT || iq->type == PXMPP_IQ_TYPE_ERROR) {
+        handle_reply(c, iq);
+        return;
+    }
+    const pxmpp_roster_query *q = pxmpp_iq_get_roster_query(iq);
+    if (q && iq->type == PXMPP_IQ_TYPE_SET) {
+        /* RFC 6121 §2.1.6: a push is accepted only from the account itself */
+        if (iq->from && !jid_eq(iq->from, c->bare, false)) {
+            clog_(c, "ignoring a roster push from '%s'", iq->from);
+            return;
+        }
+        if (q->items_count != 1) {
+            send_iq_reply(c, iq, true, PXMPP_STANZA_ERROR_CONDITION_BAD_REQUEST);
+            return;
+        }
+        if (roster_replace(c, q->items, 1, false, q->ver)) {
+            send_iq_reply(c, iq, true, PXMPP_STANZA_ERROR_CONDITION_RESOURCE_CONSTRAINT);
+            return;
+        }
+        send_iq_reply(c, iq, false, 0);
+        clog_(c, "roster push: %s %s", q->items[0].jid, pxmpp_roster_subscription_str(q->items[0].subscription));
+        if (c->cb.roster_push)
+            c->cb.roster_push(c->user, &q->items[0], q->ver);
+        return;
+    }
+    if (pxmpp_iq_get_ping(iq) && iq->type == PXMPP_IQ_TYPE_GET) {
+        send_iq_reply(c, iq, false, 0);
+        return;
+    }
+    if (c->cb.iq_request)
+        c->cb.iq_request(c->user, iq);
+    else
+        send_iq_reply(c, iq, true, PXMPP_STANZA_ERROR_CONDITION_SERVICE_UNAVAILABLE);
+}
+
+static void on_message(void *user, const pxmpp_message *m)
+{
+    pxmpp_client *c = user;
+    if (!c->err && c->cb.message)
+        c->cb.message(c->user, m);
+}
+
+static void on_presence(void *user, const pxmpp_presence *p)
+{
+    pxmpp_client *c = user;
+    if (c->err)
+        return;
+    if (p->type == PXMPP_PRESENCE_TYPE_SUBSCRIBE && c->cb.subscription_request)
+        c->cb.subscription_request(c->user, p);
+    else if (c->cb.presence)
+        c->cb.presence(c->user, p);
+}
+
+static void on_invalid(void *user, const pxmpp_type_desc *d, const void *partial, const pxmpp_diag *why, uint64_t off)
+{
+    pxmpp_client *c = user;
+    (void)off;
+    clog_(c, "invalid <%s/> at %s: %s", d->local, why->path, why->reason);
+    if (d == &pxmpp_iq_desc) {
+        const pxmpp_iq *iq = partial;
+        if (iq->id && (iq->type == PXMPP_IQ_TYPE_GET || iq->type == PXMPP_IQ_TYPE_SET))
+            send_iq_reply(c, iq, true, PXMPP_STANZA_ERROR_CONDITION_BAD_REQUEST);
+    }
+}
+
+static void on_stream_error(void *user, const pxmpp_stream_error *e)
+{
+    pxmpp_client *c = user;
+    const char *cond = pxmpp_stream_error_condition_str(e->condition);
+    int code = c->state == PXMPP_CLIENT_AUTH && e->condition == PXMPP_STREAM_ERROR_CONDITION_NOT_AUTHORIZED
+                   ? PXMPP_ERR_AUTH
+                   : PXMPP_ERR_PROTOCOL;
+    fail(c, code, "the server sent a stream error: %s%s%s", cond ? cond : "unknown",
+         e->texts_count ? ": " : "", e->texts_count ? e->texts[0].text : "");
+}
+
+static void on_error(void *user, int code, const char *reason, uint64_t offset)
+{
+    pxmpp_client *c = user;
+    fail(c, code == PXMPP_ERR_WRITE ? PXMPP_ERR_TLS : PXMPP_ERR_PROTOCOL, "stream error at byte %llu: %s",
+         (unsigned long long)offset, reason);
+}
+
+static void on_opened(void *user, const pxmpp_stream_header *h)
+{
+    pxmpp_client *c = user;
+    clog_(c, "stream opened by %s (id %s)", h->from ? h->from : "?", h->id ? h->id : "?");
+}
+
+static void on_closed(void *user)
+{
+    pxmpp_client *c = user;
+    if (c->state != PXMPP_CLIENT_FAILED)
+        c->state = PXMPP_CLIENT_CLOSED;
+    clog_(c, "stream closed by the server");
+    expire_all(c, PXMPP_ERR_CLOSED);
+    if (c->cb.closed)
+        c->cb.closed(c->user);
+}
+
+static int on_write(void *user, const char *data, size_t len)
+{
+    pxmpp_client *c = user;
+    return c->cb.write(c->user, data, len);
+}
+
+/* ---- public API --------------------------------------------------------------------------------- */
+
+static bool known_mechanisms(const char *list)
+{
+    if (!list || !*list || strlen(list) >= 256)
+        return false;
+    for (const char *p = list; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == ','))
+            return false;
+    return true;
+}
+
+int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const pxmpp_client_callbacks *cb,
+                     void *user)
+{
+    if (!out || !cfg || !cb || !cb->write || !cfg->jid || !cfg->password)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    const char *mechs = cfg->mechanisms ? cfg->mechanisms : "SCRAM-SHA-256,SCRAM-SHA-1,PLAIN";
+    if (!known_mechanisms(mechs))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    const pxmpp_mem *mem = cfg->mem ? cfg->mem : pxmpp_mem_default();
+    pxmpp_client *c = mem->malloc(sizeof *c, mem->ud);
+    if (!c)
+        return PXMPP_ERR_NOMEM;
+    memset(c, 0, sizeof *c);
+    c->mem = *mem;
+    c->cb = *cb;
+    c->user = user;
+    c->tls = cfg->tls;
+    c->allow_plain = cfg->allow_plain_without_tls;
+    c->iq_timeout = cfg->default_iq_timeout_ms ? cfg->default_iq_timeout_ms : 30000;
+    int rc = pxmpp_jid_parse(&c->account, cfg->jid, strlen(cfg->jid), PXMPP_JID_NORMALIZE);
+    if (rc || !c->account.has_local) {
+        mem->free(c, mem->ud);
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    }
+    pxmpp_jid bare;
+    pxmpp_jid_bare(&bare, &c->account);
+    pxmpp_jid_format(&bare, c->bare, sizeof c->bare);
+    const char *res = cfg->resource ? cfg->resource : (c->account.has_resource ? c->account.resource : NULL);
+    c->npend = cfg->max_pending_iqs ? cfg->max_pending_iqs : 256;
+    c->password = mdup(mem, cfg->password);
+    c->resource = res ? mdup(mem, res) : NULL;
+    c->mechs = mdup(mem, mechs);
+    c->pend = mem->malloc(c->npend * sizeof *c->pend, mem->ud);
+    if (!c->password || (res && !c->resource) || !c->mechs || !c->pend) {
+        pxmpp_client_free(c);
+        return PXMPP_ERR_NOMEM;
+    }
+    memset(c->pend, 0, c->npend * sizeof *c->pend);
+    pxmpp_stream_callbacks scb = { .write = on_write, .opened = on_opened, .features = on_features,
+                                   .message = on_message, .presence = on_presence, .iq = on_iq,
+                                   .element = on_element, .stanza_invalid = on_invalid,
+                                   .stream_error = on_stream_error, .error = on_error, .closed = on_closed };
+    pxmpp_stream_config scfg = { .mem = mem };
+    if ((rc = pxmpp_stream_new(&c->s, PXMPP_ROLE_CLIENT, &scb, &scfg, c)) ||
+        (rc = pxmpp_arena_new(&c->tmp, mem, 0)) || (rc = pxmpp_arena_new(&c->app, mem, 0))) {
+        pxmpp_client_free(c);
+        return rc;
+    }
+    if (gsasl_init(&c->gsasl) != GSASL_OK) {
+        pxmpp_client_free(c);
+        return PXMPP_ERR_NOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+void pxmpp_client_free(pxmpp_client *c)
+{
+    if (!c)
+        return;
+    if (c->pend)
+        for (size_t i = 0; i < c->npend; i++)
+            if (c->pend[i].to)
+                c->mem.free(c->pend[i].to, c->mem.ud);
+    c->mem.free(c->pend, c->mem.ud);
+    if (c->gs)
+        gsasl_finish(c->gs);
+    if (c->gsasl)
+        gsasl_done(c->gsasl);
+    pxmpp_stream_free(c->s);
+    pxmpp_arena_free(c->tmp);
+    pxmpp_arena_free(c->app);
+    pxmpp_arena_free(c->roster_arena);
+    mfree_secret(&c->mem, c->password);
+    mfree_secret(&c->mem, c->cb_b64);
+    c->mem.free(c->resource, c->mem.ud);
+    c->mem.free(c->mechs, c->mem.ud);
+    c->mem.free(c, c->mem.ud);
+}
+
+int pxmpp_client_start(pxmpp_client *c)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (c->state != PXMPP_CLIENT_IDLE)
+        return PXMPP_ERR_STATE;
+    c->state = PXMPP_CLIENT_CONNECTING;
+    clog_(c, "opening the stream to %s", c->account.domain);
+    return open_stream(c) ? c->err : 0;
+}
+
+int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    int rc = pxmpp_stream_feed(c->s, data, len);
+    if (c->err)
+        return c->err;
+    return rc == PXMPP_ERR_CLOSED ? 0 : rc;
+}
+
+int pxmpp_client_finish(pxmpp_client *c)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    int rc = pxmpp_stream_finish(c->s);
+    if (c->err)
+        return c->err;
+    if (rc) {
+        expire_all(c, PXMPP_ERR_CLOSED);
+        if (c->state != PXMPP_CLIENT_CLOSED)
+            c->state = PXMPP_CLIENT_FAILED;
+    }
+    return rc;
+}
+
+int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (c->state != PXMPP_CLIENT_TLS || c->secure)
+        return PXMPP_ERR_STATE;
+    if (cb_type && cb_data && cb_len && cb_len < 1024 && strlen(cb_type) < sizeof c->cb_type) {
+        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t olen = 4 * ((cb_len + 2) / 3) + 1;
+        char *b = c->mem.malloc(olen, c->mem.ud);
+        if (!b)
+            return PXMPP_ERR_NOMEM;
+        size_t o = 0;
+        for (size_t i = 0; i < cb_len; i += 3) {
+            uint32_t v = (uint32_t)cb_data[i] << 16;
+            if (i + 1 < cb_len) v |= (uint32_t)cb_data[i + 1] << 8;
+            if (i + 2 < cb_len) v |= cb_data[i + 2];
+            b[o++] = tbl[(v >> 18) & 63];
+            b[o++] = tbl[(v >> 12) & 63];
+            b[o++] = i + 1 < cb_len ? tbl[(v >> 6) & 63] : '=';
+            b[o++] = i + 2 < cb_len ? tbl[v & 63] : '=';
+        }
+        b[o] = '\0';
+        mfree_secret(&c->mem, c->cb_b64);
+        c->cb_b64 = b;
+        snprintf(c->cb_type, sizeof c->cb_type, "%s", cb_type);
+    }
+    c->secure = true;
+    clog_(c, "TLS established; restarting the stream");
+    int rc = pxmpp_stream_restart(c->s);
+    if (rc)
+        return rc;
+    c->state = PXMPP_CLIENT_CONNECTING;
+    return open_stream(c) ? c->err : 0;
+}
+
+int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    c->now = now_ms;
+    for (size_t i = 0; i < c->npend; i++) {
+        pending *p = &c->pend[i];
+        if (!p->used)
+            continue;
+        if (!p->deadline) {
+            p->deadline = now_ms + p->timeout;
+            continue;
+        }
+        if (now_ms >= p->deadline) {
+            pkind k = p->kind;
+            clog_(c, "iq '%s' timed out", p->id);
+            if (k == P_BIND || k == P_SESSION) {
+                pend_release(c, p);
+                fail(c, PXMPP_ERR_TIMEOUT, "no answer to the %s request", k == P_BIND ? "bind" : "session");
+                return c->err;
+            }
+            pend_complete(c, p, NULL, PXMPP_ERR_TIMEOUT);
+        }
+    }
+    return c->err;
+}
+
+static int need_ready(const pxmpp_client *c)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (c->err)
+        return c->err;
+    return c->state == PXMPP_CLIENT_READY ? 0 : PXMPP_ERR_STATE;
+}
+
+int pxmpp_client_send_iq(pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_ms, pxmpp_iq_callback cb,
+                         void *cb_user)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    if (!iq || (iq->type != PXMPP_IQ_TYPE_GET && iq->type != PXMPP_IQ_TYPE_SET))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    pxmpp_iq copy = *iq;
+    return track_and_send(c, &copy, P_USER, timeout_ms, cb, NULL, cb_user);
+}
+
+int pxmpp_client_roster_get(pxmpp_client *c, const char *ver, pxmpp_roster_callback cb, void *cb_user)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    pxmpp_arena_reset(c->tmp);
+    pxmpp_iq *iq = pxmpp_build_roster_get(c->tmp, "roster_1", c->rosterver ? ver : NULL);
+    if (!iq)
+        return PXMPP_ERR_NOMEM;
+    iq->id = NULL;
+    return track_and_send(c, iq, P_ROSTER_GET, 0, NULL, cb, cb_user);
+}
+
+int pxmpp_client_roster_set(pxmpp_client *c, const char *jid, const char *name, const char *const *groups,
+                            size_t ngroups, pxmpp_iq_callback cb, void *cb_user)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    if (!jid || pxmpp_jid_check(jid, strlen(jid)))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    pxmpp_arena_reset(c->tmp);
+    pxmpp_iq *iq = pxmpp_build_roster_set(c->tmp, "x", jid, name, groups, ngroups);
+    if (!iq)
+        return PXMPP_ERR_NOMEM;
+    iq->id = NULL;
+    return track_and_send(c, iq, P_USER, 0, cb, NULL, cb_user);
+}
+
+int pxmpp_client_roster_remove(pxmpp_client *c, const char *jid, pxmpp_iq_callback cb, void *cb_user)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    if (!jid || pxmpp_jid_check(jid, strlen(jid)))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    pxmpp_arena_reset(c->tmp);
+    pxmpp_iq *iq = pxmpp_build_roster_remove(c->tmp, "x", jid);
+    if (!iq)
+        return PXMPP_ERR_NOMEM;
+    iq->id = NULL;
+    return track_and_send(c, iq, P_USER, 0, cb, NULL, cb_user);
+}
+
+const pxmpp_roster_item *pxmpp_client_roster(const pxmpp_client *c, size_t *count, const char **ver)
+{
+    if (count)
+        *count = c ? c->roster_count : 0;
+    if (ver)
+        *ver = c ? c->roster_ver : NULL;
+    return c ? c->roster : NULL;
+}
+
+int pxmpp_client_send_presence(pxmpp_client *c, const pxmpp_presence *p)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    return p ? send_typed(c, &pxmpp_presence_desc, p) : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+static int presence_to(pxmpp_client *c, const char *jid, pxmpp_presence_type type)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    if (!jid || pxmpp_jid_check(jid, strlen(jid)))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    pxmpp_presence p = { .to = jid, .type = type };
+    return send_typed(c, &pxmpp_presence_desc, &p);
+}
+
+int pxmpp_client_subscribe(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBE); }
+int pxmpp_client_approve(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBED); }
+int pxmpp_client_unsubscribe(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBE); }
+int pxmpp_client_revoke(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
+
+bool pxmpp_client_has_preapproval(const pxmpp_client *c) { return c && c->preapproval; }
+
+int pxmpp_client_send_message(pxmpp_client *c, const pxmpp_message *m)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    return m ? send_typed(c, &pxmpp_message_desc, m) : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+int pxmpp_client_close(pxmpp_client *c)
+{
+    if (!c)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (c->state == PXMPP_CLIENT_IDLE || c->state == PXMPP_CLIENT_CLOSING || c->state == PXMPP_CLIENT_CLOSED)
+        return PXMPP_ERR_STATE;
+    clog_(c, "closing the stream");
+    int rc = pxmpp_stream_close(c->s);
+    if (c->state != PXMPP_CLIENT_FAILED)
+        c->state = PXMPP_CLIENT_CLOSING;
+    return rc;
+}
+
+pxmpp_client_state pxmpp_client_get_state(const pxmpp_client *c) { return c ? c->state : PXMPP_CLIENT_FAILED; }
+
+int pxmpp_client_error(const pxmpp_client *c, const char **reason)
+{
+    if (reason)
+        *reason = c && c->err ? c->reason : "";
+    return c ? c->err : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+const char *pxmpp_client_jid(const pxmpp_client *c) { return c && c->bound[0] ? c->bound : NULL; }
+bool pxmpp_client_is_secure(const pxmpp_client *c) { return c && c->secure; }
+const char *pxmpp_client_mechanism(const pxmpp_client *c) { return c && c->authenticated ? c->mech : NULL; }
+pxmpp_stream *pxmpp_client_stream(pxmpp_client *c) { return c ? c->s : NULL; }
+pxmpp_arena *pxmpp_client_arena(pxmpp_client *c) { return c ? c->app : NULL; }
