@@ -363,7 +363,8 @@ static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m)
     gsasl_property_set(c->gs, GSASL_PASSWORD, c->password);
     gsasl_property_set(c->gs, GSASL_SERVICE, "xmpp");
     gsasl_property_set(c->gs, GSASL_HOSTNAME, c->account.domain);
-    if (c->cb_b64)
+    size_t ml = strlen(c->mech);
+    if (c->cb_b64 && ml > 5 && strcmp(c->mech + ml - 5, "-PLUS") == 0) /* GNU SASL refuses CB data otherwise */
         gsasl_property_set(c->gs, strcmp(c->cb_type, "tls-unique") == 0 ? GSASL_CB_TLS_UNIQUE : GSASL_CB_TLS_EXPORTER,
                            c->cb_b64);
     c->sasl_done = false;

@@ -1,0 +1,686 @@
+/* Client session against a scripted in-process server (no network): the whole
+ * lifecycle and every failure branch (TLS policy, SASL abuse, bind, spoofing). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <gsasl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pxmpp/pxmpp.h>
+
+enum mode {
+    M_OK = 0,
+    M_NO_TLS,            /* STARTTLS not offered */
+    M_WRONG_PASSWORD,
+    M_BAD_SIGNATURE,     /* tampered v= in the SCRAM server-final */
+    M_NO_SIGNATURE,      /* success without additional data */
+    M_BAD_NONCE,         /* server nonce does not extend the client's */
+    M_BAD_ITERATIONS,    /* i=0 */
+    M_ONLY_PLAIN,        /* only PLAIN offered */
+    M_NO_BIND,           /* features after auth lack bind */
+    M_BIND_ERROR,
+    M_NO_FEATURES_AFTER_TLS, /* after TLS the server offers nothing usable */
+    M_SESSION_REQUIRED
+};
+
+typedef struct server {
+    pxmpp_stream *s;
+    pxmpp_buf out;       /* bytes to the client */
+    enum mode mode;
+    bool tls_done, auth_done;
+    Gsasl *g;
+    Gsasl_session *gs;
+    char mech[32];
+    pxmpp_arena *a;
+    int roster_gets, roster_sets, session_reqs;
+    char last_iq_id[64];
+    pxmpp_buf seen;      /* everything the client sent, for assertions */
+} server;
+
+typedef struct client_side {
+    pxmpp_client *c;
+    pxmpp_buf out;       /* bytes to the server */
+    server *srv;
+    bool ready, closed;
+    int failed_code;
+    int messages, presences, subs, pushes;
+    int roster_status, iq_status, iq_calls;
+    size_t roster_count;
+    bool roster_unchanged;
+    pxmpp_buf log;
+} client_side;
+
+static const char *PASSWORD = "pencil";
+static bool g_allow_plain;     /* configuration knobs for the next setup() */
+static size_t g_max_pending;
+
+static int gsasl_cb(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
+{
+    (void)ctx;
+    if (prop == GSASL_PASSWORD) {
+        gsasl_property_set(sctx, GSASL_PASSWORD, PASSWORD);
+        return GSASL_OK;
+    }
+    return GSASL_NO_CALLBACK;
+}
+
+static void srv_send(server *sv, const pxmpp_type_desc *d, const void *obj)
+{
+    assert_int_equal(pxmpp_stream_send(sv->s, d, obj), 0);
+}
+
+static void srv_features(server *sv)
+{
+    pxmpp_arena_reset(sv->a);
+    pxmpp_stream_features *f = pxmpp_arena_alloc(sv->a, sizeof *f);
+    pxmpp_payload *pl = pxmpp_arena_alloc(sv->a, 4 * sizeof *pl);
+    size_t n = 0;
+    if (!sv->tls_done && sv->mode != M_NO_TLS && sv->mode != M_ONLY_PLAIN) {
+        pxmpp_starttls *t = pxmpp_arena_alloc(sv->a, sizeof *t);
+        t->required = true;
+        pl[n++] = (pxmpp_payload){ .type = &pxmpp_starttls_desc, .data = t };
+    }
+    if (!sv->auth_done) {
+        if (!(sv->tls_done && sv->mode == M_NO_FEATURES_AFTER_TLS)) {
+            pxmpp_sasl_mechanisms *m = pxmpp_arena_alloc(sv->a, sizeof *m);
+            static const char *both[] = { "SCRAM-SHA-1", "PLAIN" };
+            static const char *plain[] = { "PLAIN" };
+            m->mechanisms = sv->mode == M_ONLY_PLAIN ? plain : both;
+            m->mechanisms_count = sv->mode == M_ONLY_PLAIN ? 1 : 2;
+            pl[n++] = (pxmpp_payload){ .type = &pxmpp_sasl_mechanisms_desc, .data = m };
+        }
+    } else {
+        if (sv->mode != M_NO_BIND) {
+            pxmpp_bind *b = pxmpp_arena_alloc(sv->a, sizeof *b);
+            pl[n++] = (pxmpp_payload){ .type = &pxmpp_bind_desc, .data = b };
+        }
+        pxmpp_roster_ver_feature *rv = pxmpp_arena_alloc(sv->a, sizeof *rv);
+        pl[n++] = (pxmpp_payload){ .type = &pxmpp_roster_ver_feature_desc, .data = rv };
+        if (sv->mode == M_SESSION_REQUIRED) {
+            pxmpp_session *se = pxmpp_arena_alloc(sv->a, sizeof *se);
+            pl[n++] = (pxmpp_payload){ .type = &pxmpp_session_desc, .data = se };
+        }
+    }
+    f->features = pl;
+    f->features_count = n;
+    srv_send(sv, &pxmpp_stream_features_desc, f);
+}
+
+static void srv_opened(void *user, const pxmpp_stream_header *h)
+{
+    server *sv = user;
+    assert_string_equal(h->to, "example.net");
+    pxmpp_stream_header me = { .from = "example.net", .id = "srv1" };
+    assert_int_equal(pxmpp_stream_open(sv->s, &me), 0);
+    srv_features(sv);
+}
+
+/* rewrites the server-first message for the abuse modes */
+static char *tamper_first(server *sv, const char *b64)
+{
+    size_t len;
+    char *raw;
+    assert_int_equal(gsasl_base64_from(b64, strlen(b64), &raw, &len), GSASL_OK);
+    char *r = strstr(raw, "r="), *comma = r ? strchr(r, ',') : NULL;
+    char buf[512];
+    if (sv->mode == M_BAD_NONCE)
+        snprintf(buf, sizeof buf, "r=0000000000000000000000000000000%s", comma);
+    else
+        snprintf(buf, sizeof buf, "%.*s,s=QSXCR+Q6sek8bf92,i=0", (int)(comma - raw), raw);
+    gsasl_free(raw);
+    char *out;
+    assert_int_equal(gsasl_base64_to(buf, strlen(buf), &out, &len), GSASL_OK);
+    return out;
+}
+
+static void srv_sasl(server *sv, const char *data)
+{
+    char *out = NULL;
+    int rc = gsasl_step64(sv->gs, data ? data : "", &out);
+    if (rc == GSASL_NEEDS_MORE) {
+        char *send = out;
+        if ((sv->mode == M_BAD_NONCE || sv->mode == M_BAD_ITERATIONS) && strcmp(sv->mech, "SCRAM-SHA-1") == 0) {
+            send = tamper_first(sv, out);
+            gsasl_free(out);
+            out = send;
+        }
+        pxmpp_sasl_challenge ch = { .data = send };
+        srv_send(sv, &pxmpp_sasl_challenge_desc, &ch);
+    } else if (rc == GSASL_OK) {
+        pxmpp_sasl_success su = { .data = out && *out ? out : NULL };
+        char tampered[256];
+        if (sv->mode == M_BAD_SIGNATURE && su.data) {
+            snprintf(tampered, sizeof tampered, "%s", su.data);
+            tampered[4] = tampered[4] == 'A' ? 'B' : 'A';
+            su.data = tampered;
+        }
+        if (sv->mode == M_NO_SIGNATURE)
+            su.data = NULL;
+        srv_send(sv, &pxmpp_sasl_success_desc, &su);
+        sv->auth_done = true;
+        gsasl_finish(sv->gs);
+        sv->gs = NULL;
+        assert_int_equal(pxmpp_stream_restart(sv->s), 0);
+    } else {
+        pxmpp_sasl_failure fl = { .condition = PXMPP_SASL_CONDITION_NOT_AUTHORIZED };
+        srv_send(sv, &pxmpp_sasl_failure_desc, &fl);
+        gsasl_finish(sv->gs);
+        sv->gs = NULL;
+    }
+    gsasl_free(out);
+}
+
+static void srv_element(void *user, const pxmpp_type_desc *d, const void *obj, uint64_t off)
+{
+    server *sv = user;
+    (void)off;
+    if (d == &pxmpp_starttls_desc) {
+        pxmpp_tls_proceed p = { 0 };
+        srv_send(sv, &pxmpp_tls_proceed_desc, &p);
+        sv->tls_done = true;
+        assert_int_equal(pxmpp_stream_restart(sv->s), 0);
+    } else if (d == &pxmpp_sasl_auth_desc) {
+        const pxmpp_sasl_auth *au = obj;
+        snprintf(sv->mech, sizeof sv->mech, "%s", au->mechanism);
+        assert_int_equal(gsasl_server_start(sv->g, au->mechanism, &sv->gs), GSASL_OK);
+        srv_sasl(sv, au->initial_response);
+    } else if (d == &pxmpp_sasl_response_desc) {
+        const pxmpp_sasl_response *r = obj;
+        srv_sasl(sv, r->data);
+    }
+}
+
+static void srv_iq(void *user, const pxmpp_iq *iq)
+{
+    server *sv = user;
+    snprintf(sv->last_iq_id, sizeof sv->last_iq_id, "%s", iq->id);
+    pxmpp_arena_reset(sv->a);
+    if (pxmpp_iq_get_bind(iq)) {
+        if (sv->mode == M_BIND_ERROR) {
+            srv_send(sv, &pxmpp_iq_desc, pxmpp_build_iq_error(sv->a, iq, PXMPP_STANZA_ERROR_TYPE_CANCEL,
+                                                              PXMPP_STANZA_ERROR_CONDITION_NOT_ALLOWED));
+            return;
+        }
+        pxmpp_bind *b = pxmpp_arena_alloc(sv->a, sizeof *b);
+        b->jid = "juliet@example.net/balcony";
+        srv_send(sv, &pxmpp_iq_desc, pxmpp_build_iq(sv->a, PXMPP_IQ_TYPE_RESULT, NULL, iq->id, &pxmpp_bind_desc, b));
+    } else if (pxmpp_iq_get_session(iq)) {
+        sv->session_reqs++;
+        srv_send(sv, &pxmpp_iq_desc, pxmpp_build_iq_result(sv->a, iq));
+    } else if (pxmpp_iq_get_roster_query(iq) && iq->type == PXMPP_IQ_TYPE_GET) {
+        sv->roster_gets++;
+        const pxmpp_roster_query *q = pxmpp_iq_get_roster_query(iq);
+        if (q->ver && strcmp(q->ver, "v2") == 0) { /* unchanged */
+            srv_send(sv, &pxmpp_iq_desc, pxmpp_build_iq_result(sv->a, iq));
+            return;
+        }
+        pxmpp_roster_query *r = pxmpp_arena_alloc(sv->a, sizeof *r);
+        pxmpp_roster_item *items = pxmpp_arena_alloc(sv->a, 2 * sizeof *items);
+        static const char *g[] = { "Friends", "Family" };
+        items[0] = (pxmpp_roster_item){ .jid = "romeo@example.net", .name = "Romeo",
+                                        .subscription = PXMPP_ROSTER_SUBSCRIPTION_BOTH, .groups = g, .groups_count = 2 };
+        items[1] = (pxmpp_roster_item){ .jid = "nurse@example.net", .subscription = PXMPP_ROSTER_SUBSCRIPTION_NONE };
+        r->items = items;
+        r->items_count = 2;
+        r->ver = "v2";
+        srv_send(sv, &pxmpp_iq_desc, pxmpp_build_iq(sv->a, PXMPP_IQ_TYPE_RESULT, NULL, iq->id, &pxmpp_roster_query_desc, r));
+    } else if (pxmpp_iq_get_roster_query(iq)) {
+        sv->roster_sets++;
+        srv_send(sv, &pxmpp_iq_desc, pxmpp_build_iq_result(sv->a, iq));
+    }
+}
+
+static int srv_write(void *user, const char *d, size_t n)
+{
+    server *sv = user;
+    return pxmpp_buf_append(&sv->out, d, n);
+}
+
+/* ---- client side -------------------------------------------------------------------- */
+
+static int cli_write(void *user, const char *d, size_t n)
+{
+    client_side *cs = user;
+    if (pxmpp_buf_append(&cs->srv->seen, d, n))
+        return -1;
+    return pxmpp_buf_append(&cs->out, d, n);
+}
+
+static int cli_start_tls(void *user)
+{
+    client_side *cs = user;
+    static const unsigned char cb[32] = { 1, 2, 3 };
+    return pxmpp_client_tls_ready(cs->c, "tls-exporter", cb, sizeof cb);
+}
+
+static void cli_ready(void *user, const char *jid)
+{
+    client_side *cs = user;
+    cs->ready = true;
+    assert_string_equal(jid, "juliet@example.net/balcony");
+}
+
+static void cli_failed(void *user, int code, const char *reason)
+{
+    client_side *cs = user;
+    (void)reason;
+    cs->failed_code = code;
+}
+
+static void cli_log(void *user, const char *line)
+{
+    client_side *cs = user;
+    pxmpp_buf_append(&cs->log, line, strlen(line));
+    pxmpp_buf_append(&cs->log, "\n", 1);
+}
+
+static void cli_message(void *user, const pxmpp_message *m)
+{
+    client_side *cs = user;
+    (void)m;
+    cs->messages++;
+}
+
+static void cli_presence(void *user, const pxmpp_presence *p)
+{
+    client_side *cs = user;
+    (void)p;
+    cs->presences++;
+}
+
+static void cli_sub(void *user, const pxmpp_presence *p)
+{
+    client_side *cs = user;
+    assert_string_equal(p->from, "romeo@example.net");
+    cs->subs++;
+}
+
+static void cli_push(void *user, const pxmpp_roster_item *item, const char *ver)
+{
+    client_side *cs = user;
+    (void)item;
+    (void)ver;
+    cs->pushes++;
+}
+
+static void cli_closed(void *user)
+{
+    ((client_side *)user)->closed = true;
+}
+
+static void pump(client_side *cs, server *sv)
+{
+    for (int rounds = 0; rounds < 100 && (cs->out.len || sv->out.len); rounds++) {
+        if (cs->out.len) {
+            pxmpp_buf b = cs->out;
+            pxmpp_buf_init(&cs->out, NULL);
+            (void)pxmpp_stream_feed(sv->s, b.data, b.len);
+            pxmpp_buf_free(&b);
+        }
+        if (sv->out.len) {
+            pxmpp_buf b = sv->out;
+            pxmpp_buf_init(&sv->out, NULL);
+            for (size_t i = 0; i < b.len; i += 5)
+                (void)pxmpp_client_feed(cs->c, b.data + i, b.len - i < 5 ? b.len - i : 5);
+            pxmpp_buf_free(&b);
+        }
+    }
+}
+
+static void setup(client_side *cs, server *sv, enum mode mode, pxmpp_tls_policy tls, const char *password)
+{
+    memset(cs, 0, sizeof *cs);
+    memset(sv, 0, sizeof *sv);
+    sv->mode = mode;
+    pxmpp_buf_init(&sv->out, NULL);
+    pxmpp_buf_init(&sv->seen, NULL);
+    pxmpp_buf_init(&cs->out, NULL);
+    pxmpp_buf_init(&cs->log, NULL);
+    cs->srv = sv;
+    assert_int_equal(gsasl_init(&sv->g), GSASL_OK);
+    gsasl_callback_set(sv->g, gsasl_cb);
+    assert_int_equal(pxmpp_arena_new(&sv->a, NULL, 0), 0);
+    pxmpp_stream_callbacks scb = { .write = srv_write, .opened = srv_opened, .element = srv_element, .iq = srv_iq };
+    assert_int_equal(pxmpp_stream_new(&sv->s, PXMPP_ROLE_SERVER, &scb, NULL, sv), 0);
+    pxmpp_client_config cfg = { .jid = "juliet@example.net", .password = password, .resource = "balcony", .tls = tls,
+                                .mechanisms = "SCRAM-SHA-1,PLAIN", .default_iq_timeout_ms = 1000,
+                                .allow_plain_without_tls = g_allow_plain, .max_pending_iqs = g_max_pending };
+    pxmpp_client_callbacks cb = { .write = cli_write, .start_tls = cli_start_tls, .ready = cli_ready,
+                                  .failed = cli_failed, .message = cli_message, .presence = cli_presence,
+                                  .subscription_request = cli_sub, .roster_push = cli_push, .closed = cli_closed,
+                                  .log = cli_log };
+    assert_int_equal(pxmpp_client_new(&cs->c, &cfg, &cb, cs), 0);
+    assert_int_equal(pxmpp_client_start(cs->c), 0);
+    pump(cs, sv);
+}
+
+static void teardown(client_side *cs, server *sv)
+{
+    pxmpp_client_free(cs->c);
+    pxmpp_stream_free(sv->s);
+    if (sv->gs)
+        gsasl_finish(sv->gs);
+    gsasl_done(sv->g);
+    pxmpp_arena_free(sv->a);
+    pxmpp_buf_free(&sv->out);
+    pxmpp_buf_free(&sv->seen);
+    pxmpp_buf_free(&cs->out);
+    pxmpp_buf_free(&cs->log);
+}
+
+static void on_roster(void *user, int status, const pxmpp_roster_item *items, size_t count, const char *ver,
+                      bool unchanged)
+{
+    client_side *cs = user;
+    cs->roster_status = status;
+    cs->roster_count = count;
+    cs->roster_unchanged = unchanged;
+    if (status == 0 && !unchanged) {
+        assert_int_equal(count, 2);
+        assert_string_equal(items[0].groups[1], "Family");
+        assert_string_equal(ver, "v2");
+    }
+}
+
+static void on_iq_reply(void *user, const pxmpp_iq *reply, int status)
+{
+    client_side *cs = user;
+    (void)reply;
+    cs->iq_status = status;
+    cs->iq_calls++;
+}
+
+static void feed_server_bytes(client_side *cs, const char *s)
+{
+    assert_int_equal(pxmpp_client_feed(cs->c, s, strlen(s)), 0);
+}
+
+static void test_full_lifecycle(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, PASSWORD);
+    if (!cs.ready)
+        fprintf(stderr, "%s", cs.log.data);
+    assert_true(cs.ready);
+    assert_true(pxmpp_client_is_secure(cs.c));
+    assert_string_equal(pxmpp_client_mechanism(cs.c), "SCRAM-SHA-1");
+    assert_int_equal(pxmpp_client_get_state(cs.c), PXMPP_CLIENT_READY);
+    assert_int_equal(sv.session_reqs, 0);
+
+    /* roster get, then a versioned get that is unchanged */
+    assert_int_equal(pxmpp_client_roster_get(cs.c, "", on_roster, &cs), 0);
+    pump(&cs, &sv);
+    assert_int_equal(cs.roster_status, 0);
+    assert_int_equal(cs.roster_count, 2);
+    assert_int_equal(pxmpp_client_roster_get(cs.c, "v2", on_roster, &cs), 0);
+    pump(&cs, &sv);
+    assert_true(cs.roster_unchanged);
+    assert_int_equal(cs.roster_count, 2); /* the cache is kept */
+
+    /* a roster push from the account is applied and answered */
+    size_t before = sv.seen.len;
+    feed_server_bytes(&cs, "<iq type='set' id='push1'><query xmlns='jabber:iq:roster' ver='v3'>"
+                           "<item jid='tybalt@example.net' subscription='none'><group>Foes</group></item></query></iq>");
+    assert_int_equal(cs.pushes, 1);
+    assert_non_null(strstr(sv.seen.data + before, "id='push1' type='result'"));
+    size_t n;
+    const char *ver;
+    pxmpp_client_roster(cs.c, &n, &ver);
+    assert_int_equal(n, 3);
+    assert_string_equal(ver, "v3");
+    /* a removal push */
+    feed_server_bytes(&cs, "<iq type='set' id='push2' from='juliet@example.net'><query xmlns='jabber:iq:roster'>"
+                           "<item jid='tybalt@example.net' subscription='remove'/></query></iq>");
+    pxmpp_client_roster(cs.c, &n, NULL);
+    assert_int_equal(n, 2);
+    assert_int_equal(cs.pushes, 2);
+    /* a spoofed push is ignored: no reply, no change */
+    before = sv.seen.len;
+    feed_server_bytes(&cs, "<iq type='set' id='push3' from='mallory@evil.example'><query xmlns='jabber:iq:roster'>"
+                           "<item jid='mallory@evil.example'/></query></iq>");
+    assert_int_equal(cs.pushes, 2);
+    pxmpp_client_roster(cs.c, &n, NULL);
+    assert_int_equal(n, 2);
+    assert_int_equal(sv.seen.len, before);
+
+    /* roster set answered by the server */
+    const char *groups[] = { "Friends" };
+    assert_int_equal(pxmpp_client_roster_set(cs.c, "benvolio@example.net", "Ben", groups, 1, on_iq_reply, &cs), 0);
+    pump(&cs, &sv);
+    assert_int_equal(sv.roster_sets, 1);
+    assert_int_equal(cs.iq_calls, 1);
+    assert_int_equal(cs.iq_status, 0);
+
+    /* an iq to a contact: a reply from someone else is dropped, the right one accepted */
+    pxmpp_arena *a = pxmpp_client_arena(cs.c);
+    pxmpp_ping *ping = pxmpp_arena_alloc(a, sizeof *ping);
+    pxmpp_iq *iq = pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, "romeo@example.net/orchard", "ping-7", &pxmpp_ping_desc, ping);
+    assert_int_equal(pxmpp_client_send_iq(cs.c, iq, 5000, on_iq_reply, &cs), 0);
+    feed_server_bytes(&cs, "<iq type='result' id='ping-7' from='mallory@evil.example'/>");
+    assert_int_equal(cs.iq_calls, 1);
+    feed_server_bytes(&cs, "<iq type='result' id='ping-7'/>"); /* from the server, not from romeo */
+    assert_int_equal(cs.iq_calls, 1);
+    feed_server_bytes(&cs, "<iq type='error' id='ping-7' from='romeo@example.net/orchard'>"
+                           "<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    assert_int_equal(cs.iq_calls, 2);
+    assert_int_equal(cs.iq_status, PXMPP_ERR_IQ_ERROR);
+    feed_server_bytes(&cs, "<iq type='result' id='ping-7' from='romeo@example.net/orchard'/>"); /* duplicate: dropped */
+    assert_int_equal(cs.iq_calls, 2);
+
+    /* timeouts run on the app clock */
+    iq = pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, "romeo@example.net/orchard", "ping-8", &pxmpp_ping_desc, ping);
+    assert_int_equal(pxmpp_client_send_iq(cs.c, iq, 5000, on_iq_reply, &cs), 0);
+    assert_int_equal(pxmpp_client_tick(cs.c, 1000000), 0);
+    assert_int_equal(pxmpp_client_tick(cs.c, 1004999), 0);
+    assert_int_equal(cs.iq_calls, 2);
+    assert_int_equal(pxmpp_client_tick(cs.c, 1005000), 0);
+    assert_int_equal(cs.iq_calls, 3);
+    assert_int_equal(cs.iq_status, PXMPP_ERR_TIMEOUT);
+
+    /* the server's ping is answered; unknown requests get service-unavailable */
+    before = sv.seen.len;
+    feed_server_bytes(&cs, "<iq type='get' id='s-ping' from='example.net'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_non_null(strstr(sv.seen.data + before, "id='s-ping' type='result'"));
+    feed_server_bytes(&cs, "<iq type='get' id='q1' from='romeo@example.net/orchard'><query xmlns='urn:x:unknown'/></iq>");
+    assert_non_null(strstr(sv.seen.data + before, "<service-unavailable"));
+
+    /* presence and messages */
+    feed_server_bytes(&cs, "<presence from='romeo@example.net' type='subscribe'/>");
+    assert_int_equal(cs.subs, 1);
+    assert_int_equal(pxmpp_client_approve(cs.c, "romeo@example.net"), 0);
+    feed_server_bytes(&cs, "<presence from='romeo@example.net/orchard'><show>chat</show></presence>");
+    assert_int_equal(cs.presences, 1);
+    feed_server_bytes(&cs, "<message from='romeo@example.net/orchard' type='chat'><body>Hi</body></message>");
+    assert_int_equal(cs.messages, 1);
+    pxmpp_message *m = pxmpp_build_message(a, "romeo@example.net", PXMPP_MESSAGE_TYPE_CHAT, NULL);
+    pxmpp_message_add_body(a, m, NULL, "Wherefore art thou?");
+    assert_int_equal(pxmpp_client_send_message(cs.c, m), 0);
+    assert_non_null(strstr(sv.seen.data, "<presence to='romeo@example.net' type='subscribed'/>"));
+    assert_non_null(strstr(sv.seen.data, "Wherefore art thou?"));
+
+    /* the pending table is bounded */
+    /* close */
+    assert_int_equal(pxmpp_client_close(cs.c), 0);
+    pump(&cs, &sv);
+    assert_int_equal(pxmpp_stream_close(sv.s), 0);
+    pump(&cs, &sv);
+    assert_true(cs.closed);
+    assert_int_equal(pxmpp_client_get_state(cs.c), PXMPP_CLIENT_CLOSED);
+    teardown(&cs, &sv);
+}
+
+static void expect_failure(enum mode mode, pxmpp_tls_policy tls, const char *password, int code, bool credentials_sent)
+{
+    client_side cs;
+    server sv;
+    setup(&cs, &sv, mode, tls, password);
+    if (cs.failed_code != code)
+        fprintf(stderr, "mode %d: got %s\n%s", mode, pxmpp_error_name(cs.failed_code), cs.log.data);
+    assert_int_equal(cs.failed_code, code);
+    assert_false(cs.ready);
+    assert_int_equal(pxmpp_client_get_state(cs.c), PXMPP_CLIENT_FAILED);
+    const char *reason;
+    assert_int_equal(pxmpp_client_error(cs.c, &reason), code);
+    assert_true(strlen(reason) > 0);
+    if (!credentials_sent) {
+        assert_null(strstr(sv.seen.data, "<auth"));
+        assert_null(strstr(sv.seen.data, PASSWORD));
+    }
+    assert_int_equal(pxmpp_client_roster_get(cs.c, NULL, on_roster, &cs), code);
+    teardown(&cs, &sv);
+}
+
+static void test_tls_required_not_offered(void **state)
+{
+    (void)state;
+    expect_failure(M_NO_TLS, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_TLS_REQUIRED, false);
+}
+
+static void test_wrong_password(void **state)
+{
+    (void)state;
+    expect_failure(M_OK, PXMPP_TLS_REQUIRED, "wrong", PXMPP_ERR_AUTH, true);
+}
+
+static void test_bad_server_signature(void **state)
+{
+    (void)state;
+    expect_failure(M_BAD_SIGNATURE, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_AUTH, true);
+}
+
+static void test_missing_server_signature(void **state)
+{
+    (void)state;
+    expect_failure(M_NO_SIGNATURE, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_AUTH, true);
+}
+
+static void test_bad_nonce(void **state)
+{
+    (void)state;
+    expect_failure(M_BAD_NONCE, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_AUTH, true);
+}
+
+static void test_bad_iterations(void **state)
+{
+    (void)state;
+    expect_failure(M_BAD_ITERATIONS, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_AUTH, true);
+}
+
+static void test_plain_refused_without_tls(void **state)
+{
+    (void)state;
+    expect_failure(M_ONLY_PLAIN, PXMPP_TLS_OPTIONAL, PASSWORD, PXMPP_ERR_NO_MECHANISM, false);
+}
+
+static void test_no_bind(void **state)
+{
+    (void)state;
+    expect_failure(M_NO_BIND, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_PROTOCOL, true);
+}
+
+static void test_bind_error(void **state)
+{
+    (void)state;
+    expect_failure(M_BIND_ERROR, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_PROTOCOL, true);
+}
+
+static void test_features_missing_after_tls(void **state)
+{
+    (void)state;
+    expect_failure(M_NO_FEATURES_AFTER_TLS, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_PROTOCOL, false);
+}
+
+static void test_plain_allowed_explicitly(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* PLAIN over an unencrypted stream only when the app says so */
+    g_allow_plain = true;
+    setup(&cs, &sv, M_ONLY_PLAIN, PXMPP_TLS_OPTIONAL, PASSWORD);
+    g_allow_plain = false;
+    assert_true(cs.ready);
+    assert_false(pxmpp_client_is_secure(cs.c));
+    assert_string_equal(pxmpp_client_mechanism(cs.c), "PLAIN");
+    teardown(&cs, &sv);
+}
+
+static void test_legacy_session(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    setup(&cs, &sv, M_SESSION_REQUIRED, PXMPP_TLS_REQUIRED, PASSWORD);
+    assert_true(cs.ready);
+    assert_int_equal(sv.session_reqs, 1);
+    teardown(&cs, &sv);
+}
+
+static void test_pending_table_bounded(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_max_pending = 2;
+    setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, PASSWORD);
+    g_max_pending = 0;
+    assert_true(cs.ready);
+    pxmpp_arena *a = pxmpp_client_arena(cs.c);
+    pxmpp_ping *ping = pxmpp_arena_alloc(a, sizeof *ping);
+    for (int i = 0; i < 3; i++) {
+        pxmpp_iq *iq = pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, "romeo@example.net/x", i == 0 ? "a" : i == 1 ? "b" : "c",
+                                      &pxmpp_ping_desc, ping);
+        assert_int_equal(pxmpp_client_send_iq(cs.c, iq, 1000, on_iq_reply, &cs), i < 2 ? 0 : PXMPP_ERR_LIMIT);
+    }
+    /* closing completes the pending ones */
+    assert_int_equal(pxmpp_client_close(cs.c), 0);
+    assert_int_equal(pxmpp_stream_close(sv.s), 0);
+    pump(&cs, &sv);
+    assert_int_equal(cs.iq_calls, 2);
+    assert_int_equal(cs.iq_status, PXMPP_ERR_CLOSED);
+    teardown(&cs, &sv);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    pxmpp_client *c;
+    pxmpp_client_callbacks cb = { .write = cli_write };
+    pxmpp_client_config cfg = { .jid = "example.net", .password = "x" };
+    assert_int_equal(pxmpp_client_new(&c, &cfg, &cb, NULL), PXMPP_ERR_INVALID_ARGUMENT); /* no localpart */
+    cfg.jid = "a@example.net";
+    cfg.mechanisms = "SCRAM SHA";
+    assert_int_equal(pxmpp_client_new(&c, &cfg, &cb, NULL), PXMPP_ERR_INVALID_ARGUMENT);
+    cfg.mechanisms = NULL;
+    cfg.password = NULL;
+    assert_int_equal(pxmpp_client_new(&c, &cfg, &cb, NULL), PXMPP_ERR_INVALID_ARGUMENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_lifecycle),
+        cmocka_unit_test(test_tls_required_not_offered),
+        cmocka_unit_test(test_wrong_password),
+        cmocka_unit_test(test_bad_server_signature),
+        cmocka_unit_test(test_missing_server_signature),
+        cmocka_unit_test(test_bad_nonce),
+        cmocka_unit_test(test_bad_iterations),
+        cmocka_unit_test(test_plain_refused_without_tls),
+        cmocka_unit_test(test_plain_allowed_explicitly),
+        cmocka_unit_test(test_no_bind),
+        cmocka_unit_test(test_bind_error),
+        cmocka_unit_test(test_features_missing_after_tls),
+        cmocka_unit_test(test_legacy_session),
+        cmocka_unit_test(test_pending_table_bounded),
+        cmocka_unit_test(test_config_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
