@@ -46,6 +46,7 @@ struct pxmpp__builder {
     size_t text_len, text_cap;
     pxmpp_diag *stanza_diag;
     int fatal; /* sticky error (NOMEM) for the current element */
+    const char *stream_lang; /* xml:lang of the peer's stream header, inherited by stanzas */
 };
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
@@ -427,8 +428,8 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
     b->stanza_diag = NULL;
     b->fatal = 0;
     b->content_ns = content_ns;
+    b->stream_lang = stream_lang;
     (void)d;
-    (void)stream_lang;
     return 0;
 }
 
@@ -451,8 +452,8 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         return rc == PXMPP_ERR_NOMEM ? (b->fatal = rc) : rc;
     fr->ns = ns;
     fr->local = local;
-    fr->lang = parent ? parent->lang : NULL;
-    parent = b->depth >= 2 ? &b->frames[b->depth - 2] : NULL;
+    parent = b->depth >= 2 ? &b->frames[b->depth - 2] : NULL; /* push_frame may have moved the frames */
+    fr->lang = parent ? parent->lang : b->stream_lang;
 
     if (!parent) {
         /* top-level: the caller told us the type through begin(); find it again */

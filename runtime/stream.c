@@ -37,13 +37,31 @@ struct pxmpp_stream {
     bool we_opened;        /* our header was written */
     bool we_closed;        /* our close tag was written */
     bool restart_pending;
+    bool in_parse;         /* inside xmlParseChunk: callbacks may be running */
+    bool refresh_pending;  /* the pending restart only renews libxml2's context (same stream) */
+    bool resuming;         /* feeding the synthetic header of a renewed context */
+    pxmpp_buf resume_hdr;  /* the peer's stream start tag, rebuilt with its namespace declarations */
     uint64_t restart_at;   /* app offset where the restarted parser begins */
     bool peer_error;
-    uint64_t fed;          /* bytes fed by the app */
+    uint64_t fed;          /* app offset of the next byte to give to libxml2 */
+    uint64_t lexed;        /* app offset of the next byte to lex (bytes accepted from the app) */
     uint64_t ctxt_base;    /* app offset of the first byte given to the current parser */
     size_t prefix_len;     /* synthetic bytes given to the current parser before app bytes */
-    uint64_t since_stanza; /* bytes since the last top-level element ended */
     uint64_t stanza_offset;
+
+    /* The gate: a byte-level lexer in front of libxml2.  It hands libxml2 only
+       complete tags (linear cost whatever the chunking), enforces the size limits
+       byte-exactly, and rejects restricted XML and malformed references as soon
+       as they start. */
+    uint8_t lx, lx_ret;     /* state, state to return to after a reference */
+    uint8_t lx_n;           /* bytes collected in lx_buf */
+    char lx_buf[44];
+    bool lx_end_tag, lx_slash, lx_closed, lx_doc_start;
+    uint32_t lx_attrs;      /* '=' seen in the current tag */
+    uint32_t lx_depth;      /* element depth as lexed (1 = the stream element) */
+    uint64_t lx_boundary;   /* app offset after the last header or top-level element */
+    char *hold;             /* a tag that began in an earlier chunk */
+    size_t hold_len, hold_cap;
 
     int err;
     char reason[256];
@@ -54,6 +72,9 @@ struct pxmpp_stream {
     char peer_lang[64];
     bool has_peer_lang;
 };
+
+/* Distinct names after which libxml2's context is renewed at the next stanza boundary. */
+#define PXMPP_REFRESH_NAMES 2000
 
 static const char synthetic_header[] =
     "<stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
@@ -70,6 +91,10 @@ static uint64_t cur_offset(pxmpp_stream *s)
     uint64_t off = s->ctxt_base + ((uint64_t)c - s->prefix_len);
     return off > s->fed ? s->fed : off;
 }
+
+enum lexstate {
+    LX_TEXT, LX_LT, LX_TAG, LX_TQ1, LX_TQ2, LX_BANG, LX_CDATA, LX_PI_NAME, LX_XMLDECL, LX_REF
+};
 
 static int write_bytes(pxmpp_stream *s, const char *d, size_t n)
 {
@@ -144,6 +169,9 @@ static int fail_at(pxmpp_stream *s, int code, uint64_t offset, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(s->reason, sizeof s->reason, fmt, ap);
     va_end(ap);
+    for (char *r = s->reason; *r; r++)
+        if (*r == '\n' || *r == '\r' || *r == '\t')
+            *r = ' ';
     if (s->ctxt)
         xmlStopParser(s->ctxt);
     pxmpp_stream_error_condition cond = condition_for(code);
@@ -168,13 +196,17 @@ static void on_serror(void *user, xmlErrorPtr e)
         e->code == XML_ERR_ENTITY_PE_INTERNAL)
         code = PXMPP_ERR_RESTRICTED_XML;
     else if (e->code == XML_ERR_UNSUPPORTED_ENCODING || e->code == XML_ERR_INVALID_ENCODING)
-        code = PXMPP_ERR_XML;
+        code = PXMPP_ERR_ENCODING;
     char msg[200];
     snprintf(msg, sizeof msg, "%s", e->message ? e->message : "XML error");
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
-    FAIL(s, code, "%s %s", code == PXMPP_ERR_RESTRICTED_XML ? "restricted XML:" : "not well-formed:", msg);
+    FAIL(s, code, "%s %s",
+         code == PXMPP_ERR_RESTRICTED_XML ? "restricted XML:"
+         : code == PXMPP_ERR_ENCODING     ? "unsupported encoding:"
+                                          : "not well-formed:",
+         msg);
 }
 
 static void restricted(pxmpp_stream *s, const char *what)
@@ -228,9 +260,37 @@ static void on_reference(void *user, const xmlChar *name)
 
 static bool str_eq(const xmlChar *a, const char *b) { return a && strcmp((const char *)a, b) == 0; }
 
-static void header_start(pxmpp_stream *s, const xmlChar *local, const xmlChar *uri, int nns,
+/* Rebuilds the peer's stream start tag (name, namespace declarations, version) so that
+   a renewed parser context sees the same prefixes. */
+static int save_resume_header(pxmpp_stream *s, const xmlChar *prefix, int nns, const xmlChar **nss)
+{
+    pxmpp_buf *b = &s->resume_hdr;
+    b->len = 0;
+    int rc = pxmpp_buf_append(b, "<", 1);
+    if (!rc && prefix) {
+        rc = pxmpp_buf_append(b, (const char *)prefix, strlen((const char *)prefix));
+        if (!rc) rc = pxmpp_buf_append(b, ":", 1);
+    }
+    if (!rc) rc = pxmpp_buf_append(b, "stream", 6);
+    for (int i = 0; i < nns && !rc; i++) {
+        const char *pf = (const char *)nss[2 * i], *u = (const char *)nss[2 * i + 1];
+        rc = pxmpp_buf_append(b, pf ? " xmlns:" : " xmlns", pf ? 7 : 6);
+        if (!rc && pf) rc = pxmpp_buf_append(b, pf, strlen(pf));
+        if (!rc) rc = pxmpp_buf_append(b, "='", 2);
+        if (!rc) rc = pxmpp_buf_append_escaped(b, u ? u : "", u ? strlen(u) : 0, 1);
+        if (!rc) rc = pxmpp_buf_append(b, "'", 1);
+    }
+    if (!rc) rc = pxmpp_buf_append(b, " version='1.0'>", 15);
+    return rc;
+}
+
+static void header_start(pxmpp_stream *s, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
                          const xmlChar **nss, int na, const xmlChar **attrs)
 {
+    if (s->resuming) {
+        s->state = ST_OPEN;
+        return;
+    }
     const char *enc = s->ctxt->encoding ? (const char *)s->ctxt->encoding
                       : s->ctxt->input && s->ctxt->input->encoding ? (const char *)s->ctxt->input->encoding
                                                                    : NULL;
@@ -288,11 +348,14 @@ static void header_start(pxmpp_stream *s, const xmlChar *local, const xmlChar *u
         FAIL(s, PXMPP_ERR_VERSION, "unsupported stream version '%.20s' (1.x required)", h.version ? h.version : "");
         return;
     }
+    if (save_resume_header(s, prefix, nns, nss)) {
+        FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+        return;
+    }
     s->has_peer_lang = h.lang && strlen(h.lang) < sizeof s->peer_lang;
     if (s->has_peer_lang)
         strcpy(s->peer_lang, h.lang);
     s->state = ST_OPEN;
-    s->since_stanza = 0;
     if (s->cb.opened && !(s->flags & PXMPP_STREAM_CONTENT_ONLY))
         s->cb.opened(s->user, &h);
 }
@@ -301,17 +364,20 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
                      const xmlChar **nss, int na, int nd, const xmlChar **attrs)
 {
     pxmpp_stream *s = user;
-    (void)prefix;
     (void)nd;
     if (s->err || s->restart_pending || s->state == ST_CLOSED)
         return;
+    if (s->ctxt->dict && (size_t)xmlDictSize(s->ctxt->dict) > s->limits.max_names) {
+        FAIL(s, PXMPP_ERR_LIMIT, "more than %zu distinct names in the stream", s->limits.max_names);
+        return;
+    }
     if ((size_t)na + (size_t)nns > s->limits.max_attrs) {
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu attributes on <%.60s/>", s->limits.max_attrs, (const char *)local);
         return;
     }
     s->depth++;
     if (s->depth == 1) {
-        header_start(s, local, uri, nns, nss, na, attrs);
+        header_start(s, local, prefix, uri, nns, nss, na, attrs);
         return;
     }
     if (s->peer_error) {
@@ -406,9 +472,15 @@ static void on_end(void *user, const xmlChar *local, const xmlChar *prefix, cons
         return;
     }
     if (rc == 1) {
-        s->since_stanza = 0;
         deliver(s, &b);
         pxmpp_arena_reset(s->arena);
+        if (!s->restart_pending && s->ctxt->dict && xmlDictSize(s->ctxt->dict) > PXMPP_REFRESH_NAMES) {
+            /* libxml2 keeps every distinct name for the life of its context: renew it
+               between stanzas so that memory stays flat on a long stream */
+            s->refresh_pending = true;
+            s->restart_pending = true;
+            s->restart_at = cur_offset(s);
+        }
         if (s->restart_pending && s->ctxt)
             xmlStopParser(s->ctxt);
     }
@@ -433,6 +505,8 @@ static void on_chars(void *user, const xmlChar *ch, int len)
 
 static int new_parser(pxmpp_stream *s)
 {
+    bool resume = s->refresh_pending;
+    s->refresh_pending = false;
     if (s->ctxt) {
         xmlFreeParserCtxt(s->ctxt);
         s->ctxt = NULL;
@@ -445,14 +519,48 @@ static int new_parser(pxmpp_stream *s)
     s->depth = 0;
     s->ctxt_base = s->fed;
     s->prefix_len = 0;
-    s->state = ST_HEADER;
+    s->hold_len = 0;
+    if (resume) {
+        /* same stream, fresh context, at a stanza boundary: the bytes after it are lexed again */
+        s->lx = LX_TEXT;
+        s->lx_n = 0;
+        s->lx_closed = false;
+        s->lx_doc_start = false;
+        s->lx_depth = 1;
+        s->lx_boundary = s->lexed;
+    } else {
+        s->state = ST_HEADER;
+        s->lx = LX_TEXT;
+        s->lx_n = 0;
+        s->lx_closed = false;
+        s->lx_doc_start = true;
+        s->lx_depth = 0;
+        s->lx_boundary = s->lexed;
+    }
     if (s->flags & PXMPP_STREAM_CONTENT_ONLY) {
-        char hdr[256];
-        int n = snprintf(hdr, sizeof hdr, synthetic_header, s->content_ns);
-        if (n < 0 || (size_t)n >= sizeof hdr)
+        s->lx_depth = 1;
+        s->lx_doc_start = false;
+    }
+    const char *hdr = NULL;
+    size_t hlen = 0;
+    char buf[256];
+    if (s->flags & PXMPP_STREAM_CONTENT_ONLY) {
+        int n = snprintf(buf, sizeof buf, synthetic_header, s->content_ns);
+        if (n < 0 || (size_t)n >= sizeof buf)
             return PXMPP_ERR_INVALID_ARGUMENT;
-        s->prefix_len = (size_t)n;
-        xmlParseChunk(s->ctxt, hdr, n, 0);
+        hdr = buf;
+        hlen = (size_t)n;
+    } else if (resume) {
+        hdr = s->resume_hdr.data;
+        hlen = s->resume_hdr.len;
+    }
+    if (hdr) {
+        s->prefix_len = hlen;
+        s->resuming = resume;
+        s->in_parse = true;
+        xmlParseChunk(s->ctxt, hdr, (int)hlen, 0);
+        s->in_parse = false;
+        s->resuming = false;
         if (s->err)
             return s->err;
     }
@@ -484,9 +592,11 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!s->limits.max_depth) s->limits.max_depth = 64;
     if (!s->limits.max_attrs) s->limits.max_attrs = 64;
     if (!s->limits.max_header_bytes) s->limits.max_header_bytes = 8192;
+    if (!s->limits.max_names) s->limits.max_names = 10000;
     if (!s->content_ns) s->content_ns = PXMPP_NS_CLIENT;
     if (!s->reg) s->reg = &pxmpp_generated_registry;
     pxmpp_buf_init(&s->out, mem);
+    pxmpp_buf_init(&s->resume_hdr, mem);
     s->id_salt = (uint32_t)(((uintptr_t)s >> 4) ^ (uint32_t)time(NULL)) * 2654435761u;
 
     xmlInitParser();
@@ -528,17 +638,414 @@ void pxmpp_stream_free(pxmpp_stream *s)
     pxmpp__builder_free(s->builder);
     pxmpp_arena_free(s->arena);
     pxmpp_buf_free(&s->out);
+    pxmpp_buf_free(&s->resume_hdr);
+    s->mem.free(s->hold, s->mem.ud);
     s->mem.free(s, s->mem.ud);
 }
 
-/* Encoding check on the first bytes of a document: a BOM or bytes that are not
-   ASCII-compatible mean UTF-16/32 or EBCDIC, which XMPP forbids. */
-static int check_first_bytes(pxmpp_stream *s, const unsigned char *p, size_t len)
+/* ---- the gate ------------------------------------------------------------------ */
+
+#define RESTARTED 1
+
+/* Gives libxml2 `len` bytes whose first byte is at app offset `off` (== s->fed).
+   Returns 0, the sticky error, or RESTARTED with *used = bytes consumed before the
+   restart point (the rest must be lexed again for the new document). */
+static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used)
 {
-    if (s->fed != s->ctxt_base || len == 0 || (s->flags & PXMPP_STREAM_CONTENT_ONLY))
+    const uint64_t start = s->fed;
+    while (len > 0) {
+        size_t n = len > (1u << 30) ? (1u << 30) : len;
+        uint64_t before = s->fed;
+        s->fed += n;
+        s->in_parse = true;
+        xmlParseChunk(s->ctxt, p, (int)n, 0);
+        s->in_parse = false;
+        if (s->err)
+            return s->err;
+        if (s->restart_pending) {
+            uint64_t at = s->restart_at < before ? before : s->restart_at > s->fed ? s->fed : s->restart_at;
+            *used = (size_t)(at - start);
+            s->fed = at;
+            return RESTARTED;
+        }
+        if (s->state == ST_CLOSED)
+            return 0;
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static int hold_append(pxmpp_stream *s, const char *p, size_t n)
+{
+    if (s->hold_cap - s->hold_len < n) {
+        size_t cap = s->hold_cap ? s->hold_cap : 256;
+        while (cap - s->hold_len < n)
+            cap *= 2;
+        char *h = s->mem.realloc(s->hold, cap, s->mem.ud);
+        if (!h)
+            return PXMPP_ERR_NOMEM;
+        s->hold = h;
+        s->hold_cap = cap;
+    }
+    memcpy(s->hold + s->hold_len, p, n);
+    s->hold_len += n;
+    return 0;
+}
+
+static bool in_tag(uint8_t lx, uint8_t ret)
+{
+    return lx == LX_LT || lx == LX_TAG || lx == LX_TQ1 || lx == LX_TQ2 || lx == LX_BANG || lx == LX_PI_NAME ||
+           (lx == LX_REF && ret != LX_TEXT);
+}
+
+static int gate(pxmpp_stream *s, const char *p, size_t n);
+
+/* Restart handling: the bytes after the restart point go through a fresh lexer. */
+static int gate_restart(pxmpp_stream *s, const char *a, size_t alen, const char *b, size_t blen)
+{
+    char *tmp = s->mem.malloc(alen + blen + 1, s->mem.ud);
+    if (!tmp)
+        return fail_at(s, PXMPP_ERR_NOMEM, s->fed, "out of memory");
+    if (alen)
+        memcpy(tmp, a, alen);
+    if (blen)
+        memcpy(tmp + alen, b, blen);
+    s->restart_pending = false;
+    s->lexed = s->fed;
+    int rc = new_parser(s);
+    if (rc) {
+        s->mem.free(tmp, s->mem.ud);
+        return fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc));
+    }
+    rc = gate(s, tmp, alen + blen);
+    s->mem.free(tmp, s->mem.ud);
+    return rc;
+}
+
+/* Feeds p[emit, upto) (plus nothing held).  On restart, re-lexes the remainder of p. */
+static int emit_range(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size_t upto, bool *done)
+{
+    if (upto <= *emit)
         return 0;
-    if (p[0] == 0xFE || p[0] == 0xFF || p[0] == 0x00 || p[0] == 0x4C)
-        return fail_at(s, PXMPP_ERR_ENCODING, s->fed, "unsupported encoding: the stream is not UTF-8");
+    size_t used = 0;
+    int rc = feed_parser(s, p + *emit, upto - *emit, &used);
+    if (rc == RESTARTED) {
+        *done = true;
+        return gate_restart(s, p + *emit + used, n - *emit - used, NULL, 0);
+    }
+    *emit = upto;
+    return rc;
+}
+
+/* Leaving the held states for a pass-through one (CDATA, XML declaration): a
+   construct that began in an earlier chunk is handed over now. */
+static int flush_hold(pxmpp_stream *s, const char *p, size_t n, size_t i, size_t *emit, bool *done)
+{
+    if (!s->hold_len)
+        return 0;
+    int rc = hold_append(s, p + *emit, i - *emit);
+    if (rc)
+        return fail_at(s, rc, s->lexed + i, "out of memory");
+    size_t used = 0, hl = s->hold_len;
+    s->hold_len = 0;
+    rc = feed_parser(s, s->hold, hl, &used);
+    *emit = i;
+    if (rc == RESTARTED) {
+        *done = true;
+        return gate_restart(s, s->hold + used, hl - used, p + i, n - i);
+    }
+    return rc;
+}
+
+static int lex_error(pxmpp_stream *s, const char *p, size_t n, size_t emit, size_t at, int code, const char *what)
+{
+    bool done = false;
+    uint64_t off = s->lexed + at;
+    /* deliver what came before the offending byte first */
+    if (!in_tag(s->lx, s->lx_ret) || s->hold_len == 0) {
+        int rc = emit_range(s, p, n, &emit, at, &done);
+        if (rc || done || s->err)
+            return s->err ? s->err : rc;
+    }
+    return fail_at(s, code, off, "%s", what);
+}
+
+static bool name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
+           c == '-' || c == '.' || c >= 0x80;
+}
+
+/* Classifies a complete reference "&...;" collected in lx_buf (without & and ;). */
+static int check_ref(pxmpp_stream *s)
+{
+    s->lx_buf[s->lx_n] = '\0';
+    const char *r = s->lx_buf;
+    if (r[0] == '#') {
+        size_t i = 1;
+        bool hex = r[1] == 'x';
+        if (hex)
+            i = 2;
+        if (!r[i])
+            return PXMPP_ERR_XML;
+        for (; r[i]; i++) {
+            char c = r[i];
+            bool ok = (c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+            if (!ok)
+                return PXMPP_ERR_XML;
+        }
+        return 0;
+    }
+    if (!strcmp(r, "lt") || !strcmp(r, "gt") || !strcmp(r, "amp") || !strcmp(r, "quot") || !strcmp(r, "apos"))
+        return 0;
+    return r[0] ? PXMPP_ERR_RESTRICTED_XML : PXMPP_ERR_XML;
+}
+
+static int gate(pxmpp_stream *s, const char *p, size_t n)
+{
+    size_t i = 0, emit = 0;
+    size_t tag_start = SIZE_MAX; /* index in p where the current tag began, if in p */
+    bool done = false;
+    int rc;
+    while (i < n) {
+        if (s->lx_closed)
+            break;
+        uint64_t cap = s->lx_depth == 0 ? s->limits.max_header_bytes : s->limits.max_stanza_bytes;
+        uint64_t limit = s->lx_boundary + cap; /* app offset of the first byte over the limit */
+        size_t stop = n;
+        if (limit < s->lexed + n)
+            stop = limit > s->lexed ? (size_t)(limit - s->lexed) : 0;
+        if (i >= stop) {
+            char what[96];
+            snprintf(what, sizeof what, "%s larger than %zu bytes",
+                     s->lx_depth == 0 ? "stream header" : "top-level element", (size_t)cap);
+            if (s->lx == LX_BANG || s->lx == LX_PI_NAME)
+                return lex_error(s, p, n, emit, i, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
+            return lex_error(s, p, n, emit, i, PXMPP_ERR_LIMIT, what);
+        }
+        unsigned char c = (unsigned char)p[i];
+        switch (s->lx) {
+        case LX_TEXT:
+            while (i < stop && p[i] != '<' && p[i] != '&')
+                i++;
+            if (i >= stop)
+                continue;
+            if (p[i] == '&') {
+                s->lx = LX_REF;
+                s->lx_ret = LX_TEXT;
+                s->lx_n = 0;
+            } else {
+                s->lx = LX_LT;
+                tag_start = i;
+                s->lx_end_tag = false;
+                s->lx_slash = false;
+                s->lx_attrs = 0;
+            }
+            i++;
+            continue;
+        case LX_LT:
+            if (c == '!') {
+                s->lx = LX_BANG;
+                s->lx_n = 0;
+            } else if (c == '?') {
+                s->lx = LX_PI_NAME;
+                s->lx_n = 0;
+            } else if (c == 0 && s->lx_doc_start) {
+                return lex_error(s, p, n, emit, i, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
+            } else {
+                s->lx_end_tag = c == '/';
+                s->lx = LX_TAG;
+            }
+            i++;
+            continue;
+        case LX_BANG:
+            s->lx_buf[s->lx_n++] = (char)c;
+            i++;
+            if (s->lx_buf[0] == '-')
+                return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_RESTRICTED_XML,
+                                 "restricted XML: comment not allowed (RFC 6120 §11.1)");
+            if (s->lx_buf[0] != '[')
+                return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_RESTRICTED_XML,
+                                 "restricted XML: document type or entity declaration not allowed (RFC 6120 §11.1)");
+            if (s->lx_n == 7) {
+                if (memcmp(s->lx_buf, "[CDATA[", 7) != 0)
+                    return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
+                s->lx = LX_CDATA;
+                s->lx_n = 0;
+                tag_start = SIZE_MAX;
+                if ((rc = flush_hold(s, p, n, i, &emit, &done)) || done)
+                    return rc;
+            }
+            continue;
+        case LX_CDATA:
+            /* lx_n counts the ']' just seen */
+            while (i < stop) {
+                char ch = p[i++];
+                if (ch == ']') {
+                    if (s->lx_n < 2)
+                        s->lx_n++;
+                } else if (ch == '>' && s->lx_n == 2) {
+                    s->lx = LX_TEXT;
+                    s->lx_n = 0;
+                    break;
+                } else {
+                    s->lx_n = 0;
+                }
+            }
+            continue;
+        case LX_PI_NAME:
+            s->lx_buf[s->lx_n++] = (char)c;
+            i++;
+            if (s->lx_n == 4) {
+                bool xml = memcmp(s->lx_buf, "xml", 3) == 0 &&
+                           (s->lx_buf[3] == ' ' || s->lx_buf[3] == '\t' || s->lx_buf[3] == '\n' || s->lx_buf[3] == '\r');
+                if (xml && !s->lx_doc_start)
+                    return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_XML,
+                                     "not well-formed: XML declaration not at the start of the stream");
+                if (!xml)
+                    return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_RESTRICTED_XML,
+                                     "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
+                s->lx = LX_XMLDECL;
+                s->lx_n = 0;
+                tag_start = SIZE_MAX;
+                if ((rc = flush_hold(s, p, n, i, &emit, &done)) || done)
+                    return rc;
+            }
+            continue;
+        case LX_XMLDECL:
+            while (i < stop) {
+                char ch = p[i++];
+                if (ch == '>' && s->lx_n == 1) {
+                    s->lx = LX_TEXT;
+                    s->lx_n = 0;
+                    break;
+                }
+                s->lx_n = ch == '?';
+            }
+            continue;
+        case LX_TQ1:
+        case LX_TQ2: {
+            char q = s->lx == LX_TQ1 ? '\'' : '"';
+            while (i < stop && p[i] != q && p[i] != '&' && p[i] != '<')
+                i++;
+            if (i >= stop)
+                continue;
+            if (p[i] == '<')
+                return lex_error(s, p, n, emit, i, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
+            if (p[i] == '&') {
+                s->lx_ret = s->lx;
+                s->lx = LX_REF;
+                s->lx_n = 0;
+            } else {
+                s->lx = LX_TAG;
+            }
+            i++;
+            continue;
+        }
+        case LX_REF:
+            if (c == ';') {
+                int r = s->lx_n ? check_ref(s) : PXMPP_ERR_XML;
+                if (r)
+                    return lex_error(s, p, n, emit, i, r,
+                                     r == PXMPP_ERR_RESTRICTED_XML
+                                         ? "restricted XML: entity reference other than the predefined ones"
+                                         : "not well-formed: malformed character or entity reference");
+                s->lx = s->lx_ret;
+                i++;
+                continue;
+            }
+            if ((!name_char(c) && c != '#') || s->lx_n >= sizeof s->lx_buf - 1)
+                return lex_error(s, p, n, emit, i, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
+            s->lx_buf[s->lx_n++] = (char)c;
+            i++;
+            continue;
+        case LX_TAG:
+            while (i < stop) {
+                char ch = p[i];
+                if (ch == '>' || ch == '\'' || ch == '"')
+                    break;
+                if (ch == '=')
+                    s->lx_attrs++;
+                if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+                    s->lx_slash = ch == '/';
+                i++;
+            }
+            if (i >= stop)
+                continue;
+            if (s->lx_attrs > s->limits.max_attrs)
+                return lex_error(s, p, n, emit, i, PXMPP_ERR_LIMIT, "too many attributes on one element");
+            if (p[i] != '>') {
+                s->lx = p[i] == '\'' ? LX_TQ1 : LX_TQ2;
+                s->lx_slash = false;
+                i++;
+                continue;
+            }
+            /* a complete tag */
+            i++;
+            s->lx = LX_TEXT;
+            s->lx_doc_start = false;
+            if (s->lx_end_tag) {
+                if (s->lx_depth > 0)
+                    s->lx_depth--;
+                if (s->lx_depth <= 1)
+                    s->lx_boundary = s->lexed + i;
+                if (s->lx_depth == 0)
+                    s->lx_closed = true;
+            } else if (s->lx_slash) {
+                if (s->lx_depth <= 1)
+                    s->lx_boundary = s->lexed + i;
+            } else {
+                s->lx_depth++;
+                if (s->lx_depth == 1)
+                    s->lx_boundary = s->lexed + i;
+            }
+            if (s->hold_len) {
+                /* the tag began in an earlier chunk: hand it over whole */
+                if ((rc = hold_append(s, p, i)))
+                    return fail_at(s, rc, s->lexed + i, "out of memory");
+                size_t used = 0;
+                size_t hl = s->hold_len;
+                s->hold_len = 0;
+                rc = feed_parser(s, s->hold, hl, &used);
+                if (rc == RESTARTED) {
+                    uint64_t base = s->lexed;
+                    s->lexed = base; /* gate_restart resets it to s->fed */
+                    return gate_restart(s, s->hold + used, hl - used, p + i, n - i);
+                }
+                if (rc)
+                    return rc;
+                emit = i;
+            }
+            tag_start = SIZE_MAX;
+            continue;
+        }
+    }
+    /* end of the input: feed what is complete, keep a partial tag */
+    if (in_tag(s->lx, s->lx_ret) && !s->lx_closed) {
+        if (s->hold_len) {
+            if ((rc = hold_append(s, p + emit, n - emit)))
+                return fail_at(s, rc, s->lexed + n, "out of memory");
+        } else {
+            size_t ts = tag_start == SIZE_MAX ? emit : tag_start;
+            if ((rc = emit_range(s, p, n, &emit, ts, &done)) || done || s->err)
+                return s->err ? s->err : rc;
+            if ((rc = hold_append(s, p + ts, n - ts)))
+                return fail_at(s, rc, s->lexed + n, "out of memory");
+        }
+    } else {
+        size_t upto = s->lx_closed ? (size_t)(s->lx_boundary - s->lexed) : n;
+        if (upto > n)
+            upto = n;
+        if ((rc = emit_range(s, p, n, &emit, upto, &done)) || done || s->err)
+            return s->err ? s->err : rc;
+        if (s->lx_closed) {
+            s->lexed += n; /* bytes after the close tag are ignored */
+            s->fed = s->lexed;
+            return 0;
+        }
+    }
+    s->lexed += n;
     return 0;
 }
 
@@ -548,54 +1055,14 @@ int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len)
         return PXMPP_ERR_INVALID_ARGUMENT;
     if (s->err)
         return s->err;
-    if (s->state == ST_CLOSED)
+    if (s->state == ST_CLOSED || s->lx_closed)
         return PXMPP_ERR_CLOSED;
-    const char *p = data;
-    while (len > 0) {
-        if (check_first_bytes(s, (const unsigned char *)p, len))
-            return s->err;
-        /* bound the bytes of one top-level element before libxml2 buffers them */
-        uint64_t cap = s->state == ST_HEADER ? s->limits.max_header_bytes : s->limits.max_stanza_bytes;
-        uint64_t room = cap > s->since_stanza ? cap - s->since_stanza : 0;
-        size_t n = len < room ? len : (size_t)room;
-        if (n == 0)
-            return fail_at(s, PXMPP_ERR_LIMIT, s->fed,
-                           s->state == ST_HEADER ? "stream header larger than %zu bytes"
-                                                 : "top-level element larger than %zu bytes",
-                           (size_t)cap);
-        /* libxml2 takes an int length */
-        if (n > (1u << 30))
-            n = 1u << 30;
-        uint64_t before = s->fed;
-        s->fed += n;
-        s->since_stanza += n;
-        xmlParseChunk(s->ctxt, p, (int)n, 0);
-        if (s->err)
-            return s->err;
-        if (s->state == ST_CLOSED)
-            return 0; /* bytes after the peer's close tag are ignored */
-        if (s->restart_pending) {
-            /* continue with the bytes after the element that triggered the restart */
-            uint64_t used = s->restart_at;
-            if (used > s->fed)
-                used = s->fed;
-            if (used < before)
-                used = before;
-            size_t consumed = (size_t)(used - before);
-            s->fed = used;
-            s->restart_pending = false;
-            int rc = new_parser(s);
-            if (rc)
-                return fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc));
-            s->since_stanza = 0;
-            p += consumed;
-            len -= consumed;
-            continue;
-        }
-        p += n;
-        len -= n;
-    }
-    return 0;
+    const unsigned char *u = data;
+    if (len && s->lx_doc_start && s->lexed == s->lx_boundary && !(s->flags & PXMPP_STREAM_CONTENT_ONLY) &&
+        (u[0] == 0xFE || u[0] == 0xFF || u[0] == 0x00 || u[0] == 0x4C))
+        return fail_at(s, PXMPP_ERR_ENCODING, s->lexed, "unsupported encoding: the stream is not UTF-8");
+    int rc = gate(s, data, len);
+    return rc ? rc : s->err;
 }
 
 int pxmpp_stream_finish(pxmpp_stream *s)
@@ -606,15 +1073,18 @@ int pxmpp_stream_finish(pxmpp_stream *s)
         return s->err;
     if (s->state == ST_CLOSED)
         return 0;
-    if ((s->flags & PXMPP_STREAM_CONTENT_ONLY) && s->depth == 1 && pxmpp__builder_depth(s->builder) == 0) {
+    if ((s->flags & PXMPP_STREAM_CONTENT_ONLY) && s->depth == 1 && pxmpp__builder_depth(s->builder) == 0 &&
+        s->lx == LX_TEXT && s->hold_len == 0) {
         /* make sure libxml2 has no half-parsed construct pending */
+        s->in_parse = true;
         xmlParseChunk(s->ctxt, "</stream:stream>", 16, 0);
+        s->in_parse = false;
         if (s->err)
             return s->err;
         if (s->state == ST_CLOSED)
             return 0;
     }
-    return fail_at(s, PXMPP_ERR_TRUNCATED, s->fed, "input ended inside %s",
+    return fail_at(s, PXMPP_ERR_TRUNCATED, s->lexed, "input ended inside %s",
                    s->state == ST_HEADER ? "the stream header" : s->depth > 1 ? "an element" : "the stream");
 }
 
@@ -669,13 +1139,13 @@ int pxmpp_stream_restart(pxmpp_stream *s)
     if (s->err)
         return s->err;
     s->we_opened = false;
-    if (s->depth > 0) {
+    if (s->in_parse) {
         /* called from a callback: the parser is running; restart after the current element */
         s->restart_pending = true;
         s->restart_at = cur_offset(s);
         return 0;
     }
-    s->since_stanza = 0;
+    s->fed = s->lexed; /* a partial tag of the old document is dropped */
     int rc = new_parser(s);
     return rc ? fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc)) : 0;
 }
@@ -747,7 +1217,7 @@ int pxmpp_stream_last_error(const pxmpp_stream *s, const char **reason, uint64_t
     return s->err;
 }
 
-uint64_t pxmpp_stream_offset(const pxmpp_stream *s) { return s ? s->fed : 0; }
+uint64_t pxmpp_stream_offset(const pxmpp_stream *s) { return s ? s->lexed : 0; }
 
 size_t pxmpp_stream_memory(const pxmpp_stream *s)
 {

@@ -124,15 +124,18 @@ static void srv_opened(void *user, const pxmpp_stream_header *h)
 static char *tamper_first(server *sv, const char *b64)
 {
     size_t len;
-    char *raw;
-    assert_int_equal(gsasl_base64_from(b64, strlen(b64), &raw, &len), GSASL_OK);
+    char *decoded, raw[512];
+    assert_int_equal(gsasl_base64_from(b64, strlen(b64), &decoded, &len), GSASL_OK);
+    assert_true(len < sizeof raw);
+    memcpy(raw, decoded, len); /* not NUL-terminated */
+    raw[len] = '\0';
+    gsasl_free(decoded);
     char *r = strstr(raw, "r="), *comma = r ? strchr(r, ',') : NULL;
     char buf[512];
     if (sv->mode == M_BAD_NONCE)
         snprintf(buf, sizeof buf, "r=0000000000000000000000000000000%s", comma);
     else
         snprintf(buf, sizeof buf, "%.*s,s=QSXCR+Q6sek8bf92,i=0", (int)(comma - raw), raw);
-    gsasl_free(raw);
     char *out;
     assert_int_equal(gsasl_base64_to(buf, strlen(buf), &out, &len), GSASL_OK);
     return out;

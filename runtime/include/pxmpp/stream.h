@@ -57,6 +57,7 @@ typedef struct pxmpp_limits {
     size_t max_depth;         /**< element nesting below the stream element (64) */
     size_t max_attrs;         /**< attributes of one element (64) */
     size_t max_header_bytes;  /**< bytes before the stream header is complete (8192) */
+    size_t max_names;         /**< distinct element/attribute names and namespaces per stream (10000) */
 } pxmpp_limits;
 
 enum {
