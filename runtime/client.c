@@ -37,6 +37,8 @@ struct pxmpp_client {
     pxmpp_stream *s;
     pxmpp_client_state state;
     bool secure, authenticated, rosterver, preapproval, session_needed, sasl_done;
+    bool tls_pending;      /* <proceed/> received: start_tls runs when the feed returns */
+    bool have_clock;       /* pxmpp_client_tick() was called at least once */
     Gsasl *gsasl;
     Gsasl_session *gs;
     char mech[48];
@@ -140,7 +142,7 @@ static int send_typed(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj
 {
     int rc = pxmpp_stream_send(c->s, d, obj);
     if (rc && rc <= PXMPP_ERR_FATAL)
-        fail(c, rc == PXMPP_ERR_WRITE ? PXMPP_ERR_TLS : rc, "cannot send: %s", pxmpp_strerror(rc));
+        fail(c, rc, "cannot send: %s", pxmpp_strerror(rc));
     return rc;
 }
 
@@ -155,7 +157,7 @@ static int open_stream(pxmpp_client *c)
     }
     int rc = pxmpp_stream_open(c->s, &h);
     if (rc)
-        fail(c, PXMPP_ERR_TLS, "cannot open the stream: %s", pxmpp_strerror(rc));
+        fail(c, rc, "cannot open the stream: %s", pxmpp_strerror(rc));
     return rc;
 }
 
@@ -230,7 +232,7 @@ static int track_and_send(pxmpp_client *c, pxmpp_iq *iq, pkind kind, uint64_t ti
     snprintf(p->id, sizeof p->id, "%s", iq->id);
     p->to = to;
     p->timeout = timeout ? timeout : c->iq_timeout;
-    p->deadline = 0;
+    p->deadline = c->have_clock ? c->now + p->timeout : 0; /* anchored at the first tick otherwise */
     p->cb = cb;
     p->rcb = rcb;
     p->cb_user = cb_user;
@@ -450,10 +452,11 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
     (void)offset;
     if (c->err)
         return;
-    if (d == &pxmpp_tls_proceed_desc && c->state == PXMPP_CLIENT_TLS) {
-        clog_(c, "server ready for TLS; handshake by the application");
-        if (!c->cb.start_tls || c->cb.start_tls(c->user) < 0)
-            fail(c, PXMPP_ERR_TLS, "TLS could not be started");
+    if (d == &pxmpp_tls_proceed_desc && c->state == PXMPP_CLIENT_TLS && !c->tls_pending) {
+        /* nothing after <proceed/> may be read as plaintext: stop here, and start TLS
+           once the feed has returned (so the app is not re-entered from the parser) */
+        c->tls_pending = true;
+        (void)pxmpp_stream_pause(c->s);
         return;
     }
     if (d == &pxmpp_tls_failure_desc) {
@@ -509,6 +512,11 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
         fail(c, PXMPP_ERR_AUTH, "authentication failed: %s%s%s", cond ? cond : "unknown condition",
              fl->texts_count ? ": " : "", fl->texts_count ? fl->texts[0].text : "");
     }
+}
+
+static bool session_up(const pxmpp_client *c)
+{
+    return !c->err && (c->state == PXMPP_CLIENT_READY || c->state == PXMPP_CLIENT_CLOSING);
 }
 
 static void send_iq_reply(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmpp_stanza_error_condition cond)
@@ -585,6 +593,10 @@ static void on_iq(void *user, const pxmpp_iq *iq)
         handle_reply(c, iq);
         return;
     }
+    if (!session_up(c)) {
+        clog_(c, "ignoring an iq %s before the session is established", pxmpp_iq_type_str(iq->type));
+        return;
+    }
     const pxmpp_roster_query *q = pxmpp_iq_get_roster_query(iq);
     if (q && iq->type == PXMPP_IQ_TYPE_SET) {
         /* RFC 6121 §2.1.6: a push is accepted only from the account itself */
@@ -619,15 +631,21 @@ static void on_iq(void *user, const pxmpp_iq *iq)
 static void on_message(void *user, const pxmpp_message *m)
 {
     pxmpp_client *c = user;
-    if (!c->err && c->cb.message)
+    if (!session_up(c)) {
+        clog_(c, "ignoring a message before the session is established");
+        return;
+    }
+    if (c->cb.message)
         c->cb.message(c->user, m);
 }
 
 static void on_presence(void *user, const pxmpp_presence *p)
 {
     pxmpp_client *c = user;
-    if (c->err)
+    if (!session_up(c)) {
+        clog_(c, "ignoring a presence before the session is established");
         return;
+    }
     if (p->type == PXMPP_PRESENCE_TYPE_SUBSCRIBE && c->cb.subscription_request)
         c->cb.subscription_request(c->user, p);
     else if (c->cb.presence)
@@ -660,7 +678,7 @@ static void on_stream_error(void *user, const pxmpp_stream_error *e)
 static void on_error(void *user, int code, const char *reason, uint64_t offset)
 {
     pxmpp_client *c = user;
-    fail(c, code == PXMPP_ERR_WRITE ? PXMPP_ERR_TLS : PXMPP_ERR_PROTOCOL, "stream error at byte %llu: %s",
+    fail(c, code == PXMPP_ERR_WRITE ? PXMPP_ERR_WRITE : PXMPP_ERR_PROTOCOL, "stream error at byte %llu: %s",
          (unsigned long long)offset, reason);
 }
 
@@ -676,6 +694,7 @@ static void on_closed(void *user)
     if (c->state != PXMPP_CLIENT_FAILED)
         c->state = PXMPP_CLIENT_CLOSED;
     clog_(c, "stream closed by the server");
+    (void)pxmpp_stream_close(c->s); /* RFC 6120 §4.4: close our side too (no-op if already closed) */
     expire_all(c, PXMPP_ERR_CLOSED);
     if (c->cb.closed)
         c->cb.closed(c->user);
@@ -795,9 +814,25 @@ int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
-    int rc = pxmpp_stream_feed(c->s, data, len);
+    if (c->tls_pending && len) {
+        fail(c, PXMPP_ERR_TLS, "unencrypted data while TLS is being negotiated");
+        return c->err;
+    }
+    size_t consumed = 0;
+    int rc = pxmpp_stream_feed_partial(c->s, data, len, &consumed);
     if (c->err)
         return c->err;
+    if (c->tls_pending) {
+        if (consumed < len) {
+            /* bytes after <proceed/> in the same read: an injection attempt, or a broken server */
+            fail(c, PXMPP_ERR_TLS, "%zu unencrypted bytes followed <proceed/>", len - consumed);
+            return c->err;
+        }
+        clog_(c, "server ready for TLS; handshake by the application");
+        if (!c->cb.start_tls || c->cb.start_tls(c->user) < 0)
+            fail(c, PXMPP_ERR_TLS, "TLS could not be started");
+        return c->err;
+    }
     return rc == PXMPP_ERR_CLOSED ? 0 : rc;
 }
 
@@ -820,8 +855,9 @@ int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned 
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
-    if (c->state != PXMPP_CLIENT_TLS || c->secure)
+    if (c->state != PXMPP_CLIENT_TLS || c->secure || !c->tls_pending)
         return PXMPP_ERR_STATE;
+    c->tls_pending = false;
     if (cb_type && cb_data && cb_len && cb_len < 1024 && strlen(cb_type) < sizeof c->cb_type) {
         static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         size_t olen = 4 * ((cb_len + 2) / 3) + 1;
@@ -857,6 +893,7 @@ int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms)
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
     c->now = now_ms;
+    c->have_clock = true;
     for (size_t i = 0; i < c->npend; i++) {
         pending *p = &c->pend[i];
         if (!p->used)
@@ -976,6 +1013,7 @@ int pxmpp_client_subscribe(pxmpp_client *c, const char *jid) { return presence_t
 int pxmpp_client_approve(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBED); }
 int pxmpp_client_unsubscribe(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBE); }
 int pxmpp_client_revoke(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
+int pxmpp_client_deny(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
 
 bool pxmpp_client_has_preapproval(const pxmpp_client *c) { return c && c->preapproval; }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 enum state { ST_HEADER, ST_OPEN, ST_CLOSED };
 
@@ -39,6 +40,8 @@ struct pxmpp_stream {
     bool restart_pending;
     bool in_parse;         /* inside xmlParseChunk: callbacks may be running */
     bool refresh_pending;  /* the pending restart only renews libxml2's context (same stream) */
+    bool pause_pending;    /* stop reading after the current element (pxmpp_stream_pause) */
+    bool paused;           /* stopped: only pxmpp_stream_restart() continues */
     bool resuming;         /* feeding the synthetic header of a renewed context */
     pxmpp_buf resume_hdr;  /* the peer's stream start tag, rebuilt with its namespace declarations */
     uint64_t restart_at;   /* app offset where the restarted parser begins */
@@ -597,7 +600,14 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!s->reg) s->reg = &pxmpp_generated_registry;
     pxmpp_buf_init(&s->out, mem);
     pxmpp_buf_init(&s->resume_hdr, mem);
-    s->id_salt = (uint32_t)(((uintptr_t)s >> 4) ^ (uint32_t)time(NULL)) * 2654435761u;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t mix = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)(uintptr_t)s << 7) ^
+                   ((uint64_t)getpid() << 45);
+    mix ^= mix >> 33;
+    mix *= 0xff51afd7ed558ccdULL;
+    mix ^= mix >> 33;
+    s->id_salt = (uint32_t)mix;
 
     xmlInitParser();
     memset(&s->sax, 0, sizeof s->sax);
@@ -701,9 +711,23 @@ static bool in_tag(uint8_t lx, uint8_t ret)
 
 static int gate(pxmpp_stream *s, const char *p, size_t n);
 
+#define PAUSED 2
+
 /* Restart handling: the bytes after the restart point go through a fresh lexer. */
 static int gate_restart(pxmpp_stream *s, const char *a, size_t alen, const char *b, size_t blen)
 {
+    if (s->pause_pending) {
+        /* pxmpp_stream_pause(): the rest of the input stays unread */
+        (void)a;
+        (void)alen;
+        (void)b;
+        (void)blen;
+        s->pause_pending = false;
+        s->restart_pending = false;
+        s->paused = true;
+        s->lexed = s->fed;
+        return PAUSED;
+    }
     char *tmp = s->mem.malloc(alen + blen + 1, s->mem.ud);
     if (!tmp)
         return fail_at(s, PXMPP_ERR_NOMEM, s->fed, "out of memory");
@@ -802,6 +826,16 @@ static int check_ref(pxmpp_stream *s)
     return r[0] ? PXMPP_ERR_RESTRICTED_XML : PXMPP_ERR_XML;
 }
 
+/* Byte classes of the gate's scanning loops. */
+enum { C_TEXT = 1, C_TAG = 2, C_Q1 = 4, C_Q2 = 8 };
+static const uint8_t byte_class[256] = {
+    ['<'] = C_TEXT | C_Q1 | C_Q2,
+    ['&'] = C_TEXT | C_Q1 | C_Q2,
+    ['>'] = C_TAG,
+    ['\''] = C_TAG | C_Q1,
+    ['"'] = C_TAG | C_Q2,
+};
+
 static int gate(pxmpp_stream *s, const char *p, size_t n)
 {
     size_t i = 0, emit = 0;
@@ -827,7 +861,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
         unsigned char c = (unsigned char)p[i];
         switch (s->lx) {
         case LX_TEXT:
-            while (i < stop && p[i] != '<' && p[i] != '&')
+            while (i < stop && !(byte_class[(unsigned char)p[i]] & C_TEXT))
                 i++;
             if (i >= stop)
                 continue;
@@ -926,8 +960,8 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             continue;
         case LX_TQ1:
         case LX_TQ2: {
-            char q = s->lx == LX_TQ1 ? '\'' : '"';
-            while (i < stop && p[i] != q && p[i] != '&' && p[i] != '<')
+            const uint8_t mask = s->lx == LX_TQ1 ? C_Q1 : C_Q2;
+            while (i < stop && !(byte_class[(unsigned char)p[i]] & mask))
                 i++;
             if (i >= stop)
                 continue;
@@ -960,22 +994,17 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             s->lx_buf[s->lx_n++] = (char)c;
             i++;
             continue;
-        case LX_TAG:
-            while (i < stop) {
-                char ch = p[i];
-                if (ch == '>' || ch == '\'' || ch == '"')
-                    break;
-                if (ch == '=')
-                    s->lx_attrs++;
-                if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
-                    s->lx_slash = ch == '/';
+        case LX_TAG: {
+            size_t from = i;
+            while (i < stop && !(byte_class[(unsigned char)p[i]] & C_TAG))
                 i++;
-            }
+            if (i > from)
+                s->lx_slash = p[i - 1] == '/'; /* "<x/>": the byte before '>' */
             if (i >= stop)
                 continue;
-            if (s->lx_attrs > s->limits.max_attrs)
-                return lex_error(s, p, n, emit, i, PXMPP_ERR_LIMIT, "too many attributes on one element");
             if (p[i] != '>') {
+                if (++s->lx_attrs > s->limits.max_attrs) /* one quoted value per attribute */
+                    return lex_error(s, p, n, emit, i, PXMPP_ERR_LIMIT, "too many attributes on one element");
                 s->lx = p[i] == '\'' ? LX_TQ1 : LX_TQ2;
                 s->lx_slash = false;
                 i++;
@@ -1020,6 +1049,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             tag_start = SIZE_MAX;
             continue;
         }
+        }
     }
     /* end of the input: feed what is complete, keep a partial tag */
     if (in_tag(s->lx, s->lx_ret) && !s->lx_closed) {
@@ -1051,17 +1081,47 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
 
 int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len)
 {
-    if (!s || (!data && len))
+    size_t consumed;
+    int rc = pxmpp_stream_feed_partial(s, data, len, &consumed);
+    if (rc == 0 && consumed < len && s->paused)
+        return 0; /* paused by a callback: the caller of pxmpp_stream_feed drops the rest */
+    return rc;
+}
+
+int pxmpp_stream_pause(pxmpp_stream *s)
+{
+    if (!s)
         return PXMPP_ERR_INVALID_ARGUMENT;
+    if (!s->in_parse)
+        return PXMPP_ERR_STATE;
+    s->pause_pending = true;
+    s->restart_pending = true;
+    s->restart_at = cur_offset(s);
+    return 0;
+}
+
+int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, size_t *consumed)
+{
+    if (!s || (!data && len) || !consumed)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    *consumed = 0;
     if (s->err)
         return s->err;
+    if (s->paused)
+        return PXMPP_ERR_STATE;
     if (s->state == ST_CLOSED || s->lx_closed)
         return PXMPP_ERR_CLOSED;
+    uint64_t start = s->lexed;
     const unsigned char *u = data;
     if (len && s->lx_doc_start && s->lexed == s->lx_boundary && !(s->flags & PXMPP_STREAM_CONTENT_ONLY) &&
         (u[0] == 0xFE || u[0] == 0xFF || u[0] == 0x00 || u[0] == 0x4C))
         return fail_at(s, PXMPP_ERR_ENCODING, s->lexed, "unsupported encoding: the stream is not UTF-8");
     int rc = gate(s, data, len);
+    if (rc == PAUSED) {
+        *consumed = (size_t)(s->lexed - start);
+        return 0;
+    }
+    *consumed = len;
     return rc ? rc : s->err;
 }
 
@@ -1145,6 +1205,7 @@ int pxmpp_stream_restart(pxmpp_stream *s)
         s->restart_at = cur_offset(s);
         return 0;
     }
+    s->paused = false;
     s->fed = s->lexed; /* a partial tag of the old document is dropped */
     int rc = new_parser(s);
     return rc ? fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc)) : 0;

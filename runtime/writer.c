@@ -8,6 +8,9 @@
 
 /* ---- buffer ---------------------------------------------------------------- */
 
+/* Every internal writer keeps cap - len >= 1 beyond what it writes (room for the NUL),
+   but writes the NUL only when a public call returns. */
+
 void pxmpp_buf_init(pxmpp_buf *b, const pxmpp_mem *mem)
 {
     memset(b, 0, sizeof *b);
@@ -22,53 +25,121 @@ void pxmpp_buf_free(pxmpp_buf *b)
     b->len = b->cap = 0;
 }
 
+/* Grows the buffer so that n more bytes and a NUL fit. */
+static int buf_grow(pxmpp_buf *b, size_t n)
+{
+    if (n >= SIZE_MAX - b->len)
+        return PXMPP_ERR_NOMEM;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap - b->len < n + 1) {
+        if (ncap > SIZE_MAX / 2)
+            return PXMPP_ERR_NOMEM;
+        ncap *= 2;
+    }
+    char *p = b->mem.realloc(b->data, ncap, b->mem.ud);
+    if (!p)
+        return PXMPP_ERR_NOMEM;
+    b->data = p;
+    b->cap = ncap;
+    return 0;
+}
+
+/* Makes room for n more bytes and a NUL. */
+static inline int buf_reserve(pxmpp_buf *b, size_t n)
+{
+    if (b->cap - b->len > n)
+        return 0;
+    return buf_grow(b, n);
+}
+
+static inline void buf_terminate(pxmpp_buf *b)
+{
+    if (b->data)
+        b->data[b->len] = '\0';
+}
+
 int pxmpp_buf_append(pxmpp_buf *b, const char *data, size_t len)
 {
-    if (b->cap - b->len < len + 1) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap - b->len < len + 1) {
-            if (ncap > SIZE_MAX / 2)
-                return PXMPP_ERR_NOMEM;
-            ncap *= 2;
-        }
-        char *n = b->mem.realloc(b->data, ncap, b->mem.ud);
-        if (!n)
-            return PXMPP_ERR_NOMEM;
-        b->data = n;
-        b->cap = ncap;
-    }
+    if (buf_reserve(b, len))
+        return PXMPP_ERR_NOMEM;
     memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
 }
 
+/* Escaping.  A table maps each byte to 0 (copied as is) or to its replacement;
+   ESC_STOP (NUL, in the table for NUL-terminated strings) ends the string. */
+enum { ESC_AMP = 1, ESC_LT, ESC_GT, ESC_CR, ESC_APOS, ESC_LF, ESC_TAB, ESC_STOP };
+
+static const struct {
+    char s[8];
+    unsigned char len;
+} esc_rep[ESC_STOP] = {
+    { "", 0 }, { "&amp;", 5 }, { "&lt;", 4 }, { "&gt;", 4 }, { "&#xD;", 5 }, { "&apos;", 6 }, { "&#xA;", 5 }, { "&#x9;", 5 },
+};
+
+#define ESC_COMMON ['&'] = ESC_AMP, ['<'] = ESC_LT, ['>'] = ESC_GT, ['\r'] = ESC_CR
+#define ESC_ATTR_ONLY ['\''] = ESC_APOS, ['\n'] = ESC_LF, ['\t'] = ESC_TAB
+
+static const unsigned char esc_text[256] = { ESC_COMMON };
+static const unsigned char esc_attr[256] = { ESC_COMMON, ESC_ATTR_ONLY };
+static const unsigned char esc_attr_z[256] = { ESC_COMMON, ESC_ATTR_ONLY, [0] = ESC_STOP };
+
+/* The index of the first byte of s[i..len) that t does not map to 0, or len.  With a table
+   that stops at NUL, len may be SIZE_MAX: bytes are read one at a time up to the stop. */
+static inline size_t esc_scan(const unsigned char *s, size_t i, size_t len, const unsigned char *t)
+{
+    while (len - i >= 4) {
+        if (t[s[i]])
+            return i;
+        if (t[s[i + 1]])
+            return i + 1;
+        if (t[s[i + 2]])
+            return i + 2;
+        if (t[s[i + 3]])
+            return i + 3;
+        i += 4;
+    }
+    while (i < len && !t[s[i]])
+        i++;
+    return i;
+}
+
+/* Appends s[0..len) (or up to its NUL, see esc_scan) escaped with table t, and leaves room
+   for `tail` more bytes and a NUL.  No NUL is written. */
+static int put_escaped(pxmpp_buf *b, const char *s, size_t len, const unsigned char *t, size_t tail)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    for (;;) {
+        size_t j = esc_scan(u, i, len, t);
+        unsigned r = j < len ? t[u[j]] : ESC_STOP;
+        if (buf_reserve(b, (j - i) + (r == ESC_STOP ? 0 : sizeof esc_rep[0].s) + tail))
+            return PXMPP_ERR_NOMEM;
+        char *p = b->data + b->len;
+        memcpy(p, s + i, j - i);
+        p += j - i;
+        if (r == ESC_STOP) {
+            b->len = (size_t)(p - b->data);
+            return 0;
+        }
+        memcpy(p, esc_rep[r].s, sizeof esc_rep[r].s);
+        b->len = (size_t)(p - b->data) + esc_rep[r].len;
+        i = j + 1;
+    }
+}
+
 int pxmpp_buf_append_escaped(pxmpp_buf *b, const char *s, size_t len, int in_attribute)
 {
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *rep = NULL;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '\r': rep = "&#xD;"; break;
-        case '\'': rep = in_attribute ? "&apos;" : NULL; break;
-        case '\n': rep = in_attribute ? "&#xA;" : NULL; break;
-        case '\t': rep = in_attribute ? "&#x9;" : NULL; break;
-        default: break;
-        }
-        if (!rep)
-            continue;
-        if (i > run && pxmpp_buf_append(b, s + run, i - run))
-            return PXMPP_ERR_NOMEM;
-        if (pxmpp_buf_append(b, rep, strlen(rep)))
-            return PXMPP_ERR_NOMEM;
-        run = i + 1;
-    }
-    if (len > run && pxmpp_buf_append(b, s + run, len - run))
-        return PXMPP_ERR_NOMEM;
-    return 0;
+    if (!len)
+        return 0;
+    size_t mark = b->len;
+    int rc = put_escaped(b, s, len, in_attribute ? esc_attr : esc_text, 0);
+    if (rc)
+        b->len = mark;
+    buf_terminate(b);
+    return rc;
 }
 
 /* ---- the walk ---------------------------------------------------------------- */
@@ -285,46 +356,52 @@ int pxmpp__emit_typed(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj,
 
 #define BSINK_DEPTH 256
 
+/* Only depth, open, declare_root and dns[0] are set up front; the per-depth arrays are
+   written by bs_start before they are read. */
 typedef struct bsink {
     pxmpp__sink base;
     pxmpp_buf *out;
-    const char *local[BSINK_DEPTH];
-    const char *dns[BSINK_DEPTH + 1]; /* default namespace in scope at each depth */
-    unsigned nprefix[BSINK_DEPTH];
     size_t depth;
     bool open; /* start tag not yet closed */
     bool declare_root;
+    const char *dns[BSINK_DEPTH + 1]; /* default namespace in scope at each depth */
+    const char *local[BSINK_DEPTH];
+    size_t llen[BSINK_DEPTH];
+    unsigned nprefix[BSINK_DEPTH];
 } bsink;
 
-static int bs_close_tag(bsink *b)
-{
-    if (!b->open)
-        return 0;
-    b->open = false;
-    return pxmpp_buf_append(b->out, ">", 1);
-}
+static bool same_ns(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
 
 static int bs_start(pxmpp__sink *s, const char *ns, const char *local)
 {
     bsink *b = (bsink *)s;
-    if (b->depth >= BSINK_DEPTH)
+    pxmpp_buf *out = b->out;
+    size_t d = b->depth;
+    if (d >= BSINK_DEPTH)
         return PXMPP_ERR_LIMIT;
-    int rc;
-    if ((rc = bs_close_tag(b)) || (rc = pxmpp_buf_append(b->out, "<", 1)) ||
-        (rc = pxmpp_buf_append(b->out, local, strlen(local))))
-        return rc;
-    const char *cur = b->dns[b->depth];
-    bool same = (!ns && !cur) || (ns && cur && strcmp(ns, cur) == 0);
-    if (!same || (b->depth == 0 && b->declare_root && ns)) {
-        if ((rc = pxmpp_buf_append(b->out, " xmlns='", 8)) ||
-            (ns && (rc = pxmpp_buf_append_escaped(b->out, ns, strlen(ns), 1))) ||
-            (rc = pxmpp_buf_append(b->out, "'", 1)))
-            return rc;
+    size_t ll = strlen(local);
+    if (buf_reserve(out, ll + 2))
+        return PXMPP_ERR_NOMEM;
+    char *p = out->data + out->len;
+    if (b->open)
+        *p++ = '>';
+    *p++ = '<';
+    memcpy(p, local, ll);
+    out->len = (size_t)(p + ll - out->data);
+    if (!same_ns(ns, b->dns[d]) || (d == 0 && b->declare_root && ns)) {
+        if (buf_reserve(out, 9))
+            return PXMPP_ERR_NOMEM;
+        memcpy(out->data + out->len, " xmlns='", 8);
+        out->len += 8;
+        if (ns && put_escaped(out, ns, SIZE_MAX, esc_attr_z, 1))
+            return PXMPP_ERR_NOMEM;
+        out->data[out->len++] = '\'';
     }
-    b->local[b->depth] = local;
-    b->nprefix[b->depth] = 0;
-    b->depth++;
-    b->dns[b->depth] = ns;
+    b->local[d] = local;
+    b->llen[d] = ll;
+    b->nprefix[d] = 0;
+    b->depth = d + 1;
+    b->dns[d + 1] = ns;
     b->open = true;
     return 0;
 }
@@ -332,63 +409,122 @@ static int bs_start(pxmpp__sink *s, const char *ns, const char *local)
 static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char *value)
 {
     bsink *b = (bsink *)s;
-    int rc;
-    char prefix[24] = "";
-    if (ns && strcmp(ns, PXMPP_NS_XML) == 0) {
-        strcpy(prefix, "xml:");
+    pxmpp_buf *out = b->out;
+    char prefix[16];
+    size_t pl = 0;
+    if (ns && same_ns(ns, PXMPP_NS_XML)) {
+        memcpy(prefix, "xml:", 4);
+        pl = 4;
     } else if (ns) {
+        /* "ns" and the decimal number of the prefix on this element */
         unsigned n = b->nprefix[b->depth - 1]++;
-        snprintf(prefix, sizeof prefix, "ns%u", n);
-        if ((rc = pxmpp_buf_append(b->out, " xmlns:", 7)) || (rc = pxmpp_buf_append(b->out, prefix, strlen(prefix))) ||
-            (rc = pxmpp_buf_append(b->out, "='", 2)) ||
-            (rc = pxmpp_buf_append_escaped(b->out, ns, strlen(ns), 1)) || (rc = pxmpp_buf_append(b->out, "'", 1)))
-            return rc;
-        strcat(prefix, ":");
+        char digits[12];
+        size_t nd = 0;
+        do {
+            digits[nd++] = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        prefix[pl++] = 'n';
+        prefix[pl++] = 's';
+        while (nd)
+            prefix[pl++] = digits[--nd];
+        if (buf_reserve(out, 7 + pl + 2))
+            return PXMPP_ERR_NOMEM;
+        char *p = out->data + out->len;
+        memcpy(p, " xmlns:", 7);
+        memcpy(p + 7, prefix, pl);
+        memcpy(p + 7 + pl, "='", 2);
+        out->len += 7 + pl + 2;
+        if (put_escaped(out, ns, SIZE_MAX, esc_attr_z, 1))
+            return PXMPP_ERR_NOMEM;
+        out->data[out->len++] = '\'';
+        prefix[pl++] = ':';
     }
-    if ((rc = pxmpp_buf_append(b->out, " ", 1)) || (rc = pxmpp_buf_append(b->out, prefix, strlen(prefix))) ||
-        (rc = pxmpp_buf_append(b->out, local, strlen(local))) || (rc = pxmpp_buf_append(b->out, "='", 2)) ||
-        (rc = pxmpp_buf_append_escaped(b->out, value, strlen(value), 1)) ||
-        (rc = pxmpp_buf_append(b->out, "'", 1)))
-        return rc;
+    size_t ll = strlen(local);
+    /* the clean head of the value, usually all of it */
+    const unsigned char *v = (const unsigned char *)value;
+    size_t vl = esc_scan(v, 0, SIZE_MAX, esc_attr_z);
+    if (buf_reserve(out, 1 + pl + ll + 2 + vl + 1))
+        return PXMPP_ERR_NOMEM;
+    char *p = out->data + out->len;
+    *p++ = ' ';
+    memcpy(p, prefix, pl);
+    p += pl;
+    memcpy(p, local, ll);
+    p += ll;
+    *p++ = '=';
+    *p++ = '\'';
+    memcpy(p, value, vl);
+    p += vl;
+    if (v[vl]) {
+        out->len = (size_t)(p - out->data);
+        if (put_escaped(out, value + vl, SIZE_MAX, esc_attr_z, 1))
+            return PXMPP_ERR_NOMEM;
+        p = out->data + out->len;
+    }
+    *p++ = '\'';
+    out->len = (size_t)(p - out->data);
     return 0;
 }
 
 static int bs_text(pxmpp__sink *s, const char *text, size_t len)
 {
     bsink *b = (bsink *)s;
-    int rc;
-    if ((rc = bs_close_tag(b)))
-        return rc;
-    return pxmpp_buf_append_escaped(b->out, text, len, 0);
+    pxmpp_buf *out = b->out;
+    if (b->open) {
+        if (buf_reserve(out, 1))
+            return PXMPP_ERR_NOMEM;
+        out->data[out->len++] = '>';
+        b->open = false;
+    }
+    return put_escaped(out, text, len, esc_text, 0);
 }
 
 static int bs_end(pxmpp__sink *s)
 {
     bsink *b = (bsink *)s;
-    b->depth--;
+    pxmpp_buf *out = b->out;
+    size_t d = --b->depth;
     if (b->open) {
         b->open = false;
-        return pxmpp_buf_append(b->out, "/>", 2);
+        if (buf_reserve(out, 2))
+            return PXMPP_ERR_NOMEM;
+        memcpy(out->data + out->len, "/>", 2);
+        out->len += 2;
+        return 0;
     }
-    const char *l = b->local[b->depth];
-    int rc;
-    if ((rc = pxmpp_buf_append(b->out, "</", 2)) || (rc = pxmpp_buf_append(b->out, l, strlen(l))) ||
-        (rc = pxmpp_buf_append(b->out, ">", 1)))
-        return rc;
+    size_t ll = b->llen[d];
+    if (buf_reserve(out, ll + 3))
+        return PXMPP_ERR_NOMEM;
+    char *p = out->data + out->len;
+    p[0] = '<';
+    p[1] = '/';
+    memcpy(p + 2, b->local[d], ll);
+    p[2 + ll] = '>';
+    out->len += ll + 3;
     return 0;
 }
 
 static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigned flags)
 {
-    memset(b, 0, sizeof *b);
     b->base.start = bs_start;
     b->base.attr = bs_attr;
     b->base.text = bs_text;
     b->base.end = bs_end;
-    b->out = out;
-    b->dns[0] = content_ns;
-    b->declare_root = flags & PXMPP_WRITE_DECLARE_CONTENT_NS;
     b->base.lenient = flags & PXMPP_WRITE_LENIENT;
+    b->out = out;
+    b->depth = 0;
+    b->open = false;
+    b->declare_root = flags & PXMPP_WRITE_DECLARE_CONTENT_NS;
+    b->dns[0] = content_ns;
+}
+
+static int bsink_finish(pxmpp_buf *out, size_t mark, int rc)
+{
+    if (rc)
+        out->len = mark;
+    buf_terminate(out);
+    return rc;
 }
 
 int pxmpp_write(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
@@ -401,13 +537,7 @@ int pxmpp_write(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const
     bsink b;
     bsink_init(&b, out, content_ns, flags);
     size_t mark = out->len;
-    int rc = pxmpp__emit_typed(&b.base, d, obj, content_ns);
-    if (rc) {
-        out->len = mark;
-        if (out->data)
-            out->data[mark] = '\0';
-    }
-    return rc;
+    return bsink_finish(out, mark, pxmpp__emit_typed(&b.base, d, obj, content_ns));
 }
 
 int pxmpp_write_node(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns)
@@ -417,13 +547,7 @@ int pxmpp_write_node(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns
     bsink b;
     bsink_init(&b, out, content_ns, 0);
     size_t mark = out->len;
-    int rc = pxmpp__emit_node(&b.base, n);
-    if (rc) {
-        out->len = mark;
-        if (out->data)
-            out->data[mark] = '\0';
-    }
-    return rc;
+    return bsink_finish(out, mark, pxmpp__emit_node(&b.base, n));
 }
 
 /* ---- node sink (typed -> generic) ------------------------------------------------ */

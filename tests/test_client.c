@@ -25,7 +25,8 @@ enum mode {
     M_NO_BIND,           /* features after auth lack bind */
     M_BIND_ERROR,
     M_NO_FEATURES_AFTER_TLS, /* after TLS the server offers nothing usable */
-    M_SESSION_REQUIRED
+    M_SESSION_REQUIRED,
+    M_INJECT_AFTER_PROCEED /* plaintext bytes follow <proceed/> in the same read */
 };
 
 typedef struct server {
@@ -58,6 +59,7 @@ typedef struct client_side {
 static const char *PASSWORD = "pencil";
 static bool g_allow_plain;     /* configuration knobs for the next setup() */
 static size_t g_max_pending;
+static size_t g_piece = 5;     /* the client reads the server's output in pieces of this size */
 
 static int gsasl_cb(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
 {
@@ -185,6 +187,13 @@ static void srv_element(void *user, const pxmpp_type_desc *d, const void *obj, u
     if (d == &pxmpp_starttls_desc) {
         pxmpp_tls_proceed p = { 0 };
         srv_send(sv, &pxmpp_tls_proceed_desc, &p);
+        if (sv->mode == M_INJECT_AFTER_PROCEED) {
+            const char *inj = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+                              "version='1.0'><message from='admin@example.net'><body>injected</body></message>"
+                              "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                              "<mechanism>PLAIN</mechanism></mechanisms></stream:features>";
+            assert_int_equal(pxmpp_buf_append(&sv->out, inj, strlen(inj)), 0);
+        }
         sv->tls_done = true;
         assert_int_equal(pxmpp_stream_restart(sv->s), 0);
     } else if (d == &pxmpp_sasl_auth_desc) {
@@ -328,8 +337,8 @@ static void pump(client_side *cs, server *sv)
         if (sv->out.len) {
             pxmpp_buf b = sv->out;
             pxmpp_buf_init(&sv->out, NULL);
-            for (size_t i = 0; i < b.len; i += 5)
-                (void)pxmpp_client_feed(cs->c, b.data + i, b.len - i < 5 ? b.len - i : 5);
+            for (size_t i = 0; i < b.len; i += g_piece)
+                (void)pxmpp_client_feed(cs->c, b.data + i, b.len - i < g_piece ? b.len - i : g_piece);
             pxmpp_buf_free(&b);
         }
     }
@@ -600,6 +609,22 @@ static void test_features_missing_after_tls(void **state)
     expect_failure(M_NO_FEATURES_AFTER_TLS, PXMPP_TLS_REQUIRED, PASSWORD, PXMPP_ERR_PROTOCOL, false);
 }
 
+static void test_starttls_injection(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* the injected bytes arrive in the same read as <proceed/> */
+    g_piece = 1u << 20;
+    setup(&cs, &sv, M_INJECT_AFTER_PROCEED, PXMPP_TLS_REQUIRED, PASSWORD);
+    g_piece = 5;
+    assert_int_equal(cs.failed_code, PXMPP_ERR_TLS);
+    assert_int_equal(cs.messages, 0);
+    assert_false(pxmpp_client_is_secure(cs.c));
+    assert_null(strstr(sv.seen.data, "<auth"));
+    teardown(&cs, &sv);
+}
+
 static void test_plain_allowed_explicitly(void **state)
 {
     (void)state;
@@ -678,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_bad_iterations),
         cmocka_unit_test(test_plain_refused_without_tls),
         cmocka_unit_test(test_plain_allowed_explicitly),
+        cmocka_unit_test(test_starttls_injection),
         cmocka_unit_test(test_no_bind),
         cmocka_unit_test(test_bind_error),
         cmocka_unit_test(test_features_missing_after_tls),

@@ -83,7 +83,10 @@ typedef struct pxmpp_client_config {
 typedef struct pxmpp_client_callbacks {
     /** Bytes to send on the connection (through TLS once it is up). Return 0, or < 0 to fail. */
     int (*write)(void *user, const char *data, size_t len);
-    /** The server said <proceed/>: run the TLS handshake now, then call pxmpp_client_tls_ready().
+    /** The server said <proceed/>: run the TLS handshake now (or soon), then call
+        pxmpp_client_tls_ready().  Called from pxmpp_client_feed() after the parser stopped
+        right behind <proceed/>: bytes that followed it in the same read make the session
+        fail with PXMPP_ERR_TLS (they would be unencrypted data injected before TLS).
         Return 0, or < 0 if TLS cannot be started (the session fails). */
     int (*start_tls)(void *user);
     /** The session is established; @p jid is the bound full JID. */
@@ -135,7 +138,9 @@ void pxmpp_client_free(pxmpp_client *c);
 
 /** Sends our stream header.  @return 0, PXMPP_ERR_STATE, or the stream's error. */
 int pxmpp_client_start(pxmpp_client *c);
-/** Feeds bytes received from the server (after TLS decryption). @return 0 or the sticky error. */
+/** Feeds bytes received from the server (after TLS decryption).  Messages, presences and
+    iq requests that arrive before the session is ready are ignored.
+    @return 0 or the session's error (see pxmpp_client_error()). */
 int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len);
 /** The connection ended (EOF). @return 0 after a clean close, PXMPP_ERR_TRUNCATED otherwise. */
 int pxmpp_client_finish(pxmpp_client *c);
@@ -144,6 +149,7 @@ int pxmpp_client_finish(pxmpp_client *c);
  * TLS is up: restart the stream (RFC 6120 §5.4.3.3).  @p cb_type ("tls-exporter" or
  * "tls-unique") and @p cb_data are the channel-binding data for the -PLUS SASL
  * mechanisms, or NULL/0 to skip those mechanisms.
+ * May be called from `start_tls` or later, outside any callback.
  * @return 0, PXMPP_ERR_STATE (not waiting for TLS), PXMPP_ERR_NOMEM.
  */
 int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len);
@@ -181,6 +187,7 @@ int pxmpp_client_subscribe(pxmpp_client *c, const char *jid);
 int pxmpp_client_approve(pxmpp_client *c, const char *jid);
 int pxmpp_client_unsubscribe(pxmpp_client *c, const char *jid);
 int pxmpp_client_revoke(pxmpp_client *c, const char *jid);
+int pxmpp_client_deny(pxmpp_client *c, const char *jid);
 /** True when the server offers subscription pre-approval (RFC 6121 §3.4). */
 bool pxmpp_client_has_preapproval(const pxmpp_client *c);
 

@@ -136,6 +136,23 @@ void pxmpp_stream_free(pxmpp_stream *s);
 int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len);
 
 /**
+ * Like pxmpp_stream_feed(), but reports in @p consumed how many bytes were read:
+ * all of them, unless a callback called pxmpp_stream_pause(), in which case reading
+ * stopped right after the element being delivered and the rest is left to the caller
+ * (for STARTTLS: bytes after <proceed/> must not be read as part of the protected
+ * stream, RFC 6120 §5.4.3.3).
+ * @return as pxmpp_stream_feed(); PXMPP_ERR_STATE while paused.
+ */
+int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, size_t *consumed);
+
+/**
+ * From a callback: stop reading after the current element.  The stream stays paused
+ * (feeding returns PXMPP_ERR_STATE) until pxmpp_stream_restart().
+ * @return 0, or PXMPP_ERR_STATE when not called from a callback.
+ */
+int pxmpp_stream_pause(pxmpp_stream *s);
+
+/**
  * Signals end of input.  @return 0 when the peer closed the stream cleanly (or, in
  * content-only mode, when no element is unfinished); PXMPP_ERR_TRUNCATED otherwise;
  * or the sticky error.
