@@ -45,8 +45,9 @@ static const char usage_text[] =
     "                          stream cleanly may take up to 2 more seconds\n"
     "\n"
     "commands:\n"
-    "  roster                  one JSON line per item {\"jid\",\"name\",\"subscription\",\"ask\",\"groups\"},\n"
-    "                          then {\"ver\":...}\n"
+    "  roster [--ver V]        one JSON line per item {\"jid\",\"name\",\"subscription\",\"ask\",\"groups\"},\n"
+    "                          then {\"ver\":...}; with --ver V (a stored version) and an\n"
+    "                          unchanged roster only {\"ver\":V,\"unchanged\":true}\n"
     "  roster-add JID [--name N] [--group G]...\n"
     "  roster-remove JID\n"
     "  subscribe JID | approve JID | unsubscribe JID | revoke JID\n"
@@ -120,6 +121,7 @@ typedef struct options {
     pxmpp_message_type msg_type;
     bool has_count;
     unsigned long count;
+    const char *ver; /* roster --ver: the stored roster version (RFC 6121 §2.6) */
 } options;
 
 /* Steps of `listen` and `session` after `ready`: the roster is requested first, which
@@ -498,9 +500,19 @@ static void on_roster(void *user, int status, const pxmpp_roster_item *items, si
                       bool unchanged)
 {
     app *a = user;
-    (void)unchanged;
     if (status != 0) {
         iq_failure(a, "roster", NULL, status);
+        return;
+    }
+    if (unchanged && a->opt->cmd == CMD_ROSTER) {
+        /* the version given with --ver is current: the app keeps its stored copy */
+        bool first = true;
+        fputc('{', stdout);
+        put_key(&first, "ver", a->opt->ver);
+        fputs(",\"unchanged\":true", stdout);
+        end_line();
+        set_result(a, EXIT_OK, NULL);
+        a->want_close = true;
         return;
     }
     if (a->opt->cmd == CMD_SESSION) {
@@ -561,6 +573,8 @@ static void start_command(app *a)
     a->command_started = true;
     switch (o->cmd) {
     case CMD_ROSTER:
+        rc = pxmpp_client_roster_get(c, o->ver, on_roster, a);
+        break;
     case CMD_LISTEN:
     case CMD_SESSION:
         rc = pxmpp_client_roster_get(c, NULL, on_roster, a);
@@ -616,8 +630,11 @@ static void continue_steps(app *a)
         return;
     }
     note(a, "presence sent");
-    if (a->opt->cmd != CMD_SESSION)
+    if (a->opt->cmd != CMD_SESSION) {
+        fputs("pxmpp-client: listening\n", stderr); /* scripts may wait for this line */
+        fflush(stderr);
         return;
+    }
     const char *me = pxmpp_client_jid(a->c);
     rc = send_text(a, me, PXMPP_MESSAGE_TYPE_CHAT, "pxmpp-client session check", a->sess_id, sizeof a->sess_id);
     if (rc) {
@@ -877,6 +894,8 @@ static void parse_args(options *o, int argc, char **argv)
             group_opt = true;
         } else if ((v = opt_value(argc, argv, &i, "--type"))) {
             type_opt = v;
+        } else if ((v = opt_value(argc, argv, &i, "--ver"))) {
+            o->ver = v;
         } else if ((v = opt_value(argc, argv, &i, "--count"))) {
             count_opt = v;
         } else {
@@ -918,6 +937,8 @@ static void parse_args(options *o, int argc, char **argv)
         else
             usage_error("invalid --type '%s' (chat, normal or headline)", type_opt);
     }
+    if (o->ver && o->cmd != CMD_ROSTER)
+        usage_error("--ver belongs to roster");
     if (count_opt) {
         if (o->cmd != CMD_LISTEN)
             usage_error("--count belongs to listen");

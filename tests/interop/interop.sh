@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Interop tests of pxmpp-client against a private Prosody on loopback.
+# Usage: interop.sh PATH/TO/pxmpp-client REPO_ROOT
+# Exit 0 when every check passes, 77 when Prosody is not installed, 1 otherwise.
+set -u
+client=$1
+root=$2
+command -v prosody >/dev/null 2>&1 || { echo "prosody not installed: skipped"; exit 77; }
+
+dir=$(mktemp -d /tmp/pxmpp-interop.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    "$root/scripts/prosody-stop" --clean "$dir/server" >/dev/null 2>&1
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+eval "$("$root/scripts/prosody-start" "$dir/server")" || { echo "FAIL: prosody did not start"; exit 1; }
+"$root/scripts/prosody-adduser" "$dir/server" alice 'wonder land' >/dev/null
+"$root/scripts/prosody-adduser" "$dir/server" bob 'b0b-secret' >/dev/null
+printf 'wonder land\n' >"$dir/alice.pw"
+printf 'b0b-secret\n' >"$dir/bob.pw"
+
+fails=0
+n=0
+check() { # description, command...
+    n=$((n + 1))
+    local what=$1
+    shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
+}
+common=(--host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" --timeout 15)
+alice() { "$client" --jid alice@localhost --password-file "$dir/alice.pw" "${common[@]}" "$@"; }
+bob() { "$client" --jid bob@localhost --password-file "$dir/bob.pw" "${common[@]}" "$@"; }
+# waits until a listener's transcript says it is ready for stanzas
+wait_ready() {
+    for _ in $(seq 1 100); do
+        grep -q "pxmpp-client: listening" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# 1. the whole lifecycle, SCRAM-SHA-1 over STARTTLS
+alice session >"$dir/s.out" 2>"$dir/s.err"
+st=$?
+check "session exits 0 (got $st)" test $st -eq 0
+check "session used STARTTLS" grep -qi "tls" "$dir/s.err"
+check "session authenticated with SCRAM-SHA-1" grep -q "SCRAM-SHA-1" "$dir/s.err"
+check "session bound a resource" grep -q "alice@localhost/" "$dir/s.err"
+check "session closed cleanly" grep -qi "closed" "$dir/s.err"
+
+# 2. a wrong password: exit 4, the password never printed
+printf 'not the password\n' >"$dir/wrong.pw"
+"$client" --jid alice@localhost --password-file "$dir/wrong.pw" "${common[@]}" roster >"$dir/w.out" 2>"$dir/w.err"
+st=$?
+check "wrong password exits 4 (got $st)" test $st -eq 4
+check "wrong password is not echoed" bash -c "! grep -q 'not the password' '$dir/w.out' '$dir/w.err'"
+check "PLAIN can be forced and fails the same way" bash -c "'$client' --jid alice@localhost --password-file '$dir/wrong.pw' --host 127.0.0.1 --port $PORT --cafile '$CAFILE' --mechanisms PLAIN roster >/dev/null 2>&1; test \$? -eq 4"
+
+# 3. TLS required by the server but disabled by the client: no credentials, exit 3
+alice --tls disabled roster >"$dir/t.out" 2>"$dir/t.err"
+st=$?
+check "--tls disabled against a TLS-only server exits 3 (got $st)" test $st -eq 3
+# certificate verification: the wrong trust anchor fails with 3
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/other.key" -out "$dir/other.crt" -subj /CN=localhost \
+    -days 1 >/dev/null 2>&1
+"$client" --jid alice@localhost --password-file "$dir/alice.pw" --host 127.0.0.1 --port "$PORT" \
+    --cafile "$dir/other.crt" roster >/dev/null 2>&1
+st=$?
+check "an untrusted certificate exits 3 (got $st)" test $st -eq 3
+
+# 4. roster add with two groups, and its push to a listening resource
+alice --resource listener listen --count 1 >"$dir/push.out" 2>"$dir/push.err" &
+pids+=($!)
+wait_ready "$dir/push.err"
+alice roster-add bob@localhost --name Bob --group Friends --group 'Work & Play' >/dev/null 2>"$dir/ra.err"
+check "roster-add exits 0" test $? -eq 0
+wait "${pids[-1]}"
+check "listen saw the roster push" grep -q '"kind":"roster-push"' "$dir/push.out"
+check "the push has both groups" bash -c "grep '\"kind\":\"roster-push\"' '$dir/push.out' | grep -q 'Friends' && grep -q 'Work & Play' '$dir/push.out'"
+alice roster >"$dir/r1.out" 2>/dev/null
+check "roster lists bob with his name and groups" grep -q '"jid":"bob@localhost","name":"Bob"' "$dir/r1.out"
+check "roster ends with its version" bash -c "tail -n 1 '$dir/r1.out' | grep -q '\"ver\":'"
+
+# 5. subscription handshake until both sides are 'both'
+alice subscribe bob@localhost >/dev/null 2>&1
+check "alice subscribe exits 0" test $? -eq 0
+bob approve alice@localhost >/dev/null 2>&1
+check "bob approve exits 0" test $? -eq 0
+bob subscribe alice@localhost >/dev/null 2>&1
+check "bob subscribe exits 0" test $? -eq 0
+alice approve bob@localhost >/dev/null 2>&1
+check "alice approve exits 0" test $? -eq 0
+alice roster >"$dir/ra.out" 2>/dev/null
+bob roster >"$dir/rb.out" 2>/dev/null
+check "alice sees bob as both" grep -q '"jid":"bob@localhost".*"subscription":"both"' "$dir/ra.out"
+check "bob sees alice as both" grep -q '"jid":"alice@localhost".*"subscription":"both"' "$dir/rb.out"
+
+# 6. messages both ways with non-ASCII text
+text1='Grüße aus Köln — 你好 ✓ <&>'
+text2="Ça va? 😀 'quoted'"
+# without --count, listen runs until its timeout (exit 0); presences may arrive too
+"$client" --jid bob@localhost --password-file "$dir/bob.pw" --host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" \
+    --timeout 4 --resource inbox listen >"$dir/m1.out" 2>"$dir/m1.err" &
+pids+=($!)
+wait_ready "$dir/m1.err"
+alice send bob@localhost "$text1" --type chat >/dev/null 2>&1
+check "alice send exits 0" test $? -eq 0
+wait "${pids[-1]}"
+check "bob received alice's message" /usr/bin/python3 -c "
+import json,sys
+for l in open('$dir/m1.out'):
+    o=json.loads(l)
+    if o.get('kind')=='message' and o.get('body')==sys.argv[1] and o.get('from','').startswith('alice@localhost/') and o.get('type')=='chat': sys.exit(0)
+sys.exit(1)" "$text1"
+"$client" --jid alice@localhost --password-file "$dir/alice.pw" --host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" \
+    --timeout 4 --resource inbox listen >"$dir/m2.out" 2>"$dir/m2.err" &
+pids+=($!)
+wait_ready "$dir/m2.err"
+bob send alice@localhost "$text2" --type normal >/dev/null 2>&1
+check "bob send exits 0" test $? -eq 0
+wait "${pids[-1]}"
+check "alice received bob's message" /usr/bin/python3 -c "
+import json,sys
+for l in open('$dir/m2.out'):
+    o=json.loads(l)
+    if o.get('kind')=='message' and o.get('body')==sys.argv[1] and o.get('type')=='normal': sys.exit(0)
+sys.exit(1)" "$text2"
+
+# 7. roster versioning: a get with the stored version answers "unchanged"
+ver=$(tail -n 1 "$dir/ra.out" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["ver"])')
+alice roster --ver "$ver" >"$dir/rv.out" 2>/dev/null
+check "roster --ver with the current version exits 0" test $? -eq 0
+check "roster --ver reports unchanged" grep -q '"unchanged":true' "$dir/rv.out"
+check "roster --ver prints no items" bash -c "! grep -q '\"jid\"' '$dir/rv.out'"
+
+# 8. remove, unsubscribe, revoke
+alice unsubscribe bob@localhost >/dev/null 2>&1
+check "unsubscribe exits 0" test $? -eq 0
+alice revoke bob@localhost >/dev/null 2>&1
+check "revoke exits 0" test $? -eq 0
+alice roster-remove bob@localhost >/dev/null 2>&1
+check "roster-remove exits 0" test $? -eq 0
+alice roster >"$dir/r3.out" 2>/dev/null
+check "bob is gone from alice's roster" bash -c "! grep -q 'bob@localhost' '$dir/r3.out'"
+
+# 9. usage
+"$client" roster >/dev/null 2>&1
+check "no --jid exits 2" test $? -eq 2
+"$client" --jid alice@localhost --password 'x' roster >/dev/null 2>&1
+check "--password on the command line exits 2" test $? -eq 2
+
+echo "interop: $((n - fails))/$n checks passed"
+[ $fails -eq 0 ]
