@@ -85,6 +85,25 @@ static struct chunk *new_chunk(pxmpp_arena *a, size_t need)
     return c;
 }
 
+void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size)
+{
+    const size_t al = sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16;
+    if (size == 0)
+        size = 1;
+    if (size > SIZE_MAX - al)
+        return NULL;
+    size = (size + al - 1) & ~(al - 1);
+    struct chunk *c = a->head;
+    if (!c || c->size - c->used < size) {
+        c = new_chunk(a, size);
+        if (!c)
+            return NULL;
+    }
+    unsigned char *p = (unsigned char *)(c + 1) + c->used;
+    c->used += size;
+    return p;
+}
+
 void *pxmpp_arena_alloc(pxmpp_arena *a, size_t size)
 {
     const size_t al = sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16;
@@ -109,7 +128,7 @@ char *pxmpp_arena_strndup(pxmpp_arena *a, const char *s, size_t len)
 {
     if (len == SIZE_MAX)
         return NULL;
-    char *p = pxmpp_arena_alloc(a, len + 1);
+    char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
         return NULL;
     if (len)

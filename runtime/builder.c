@@ -47,6 +47,15 @@ struct pxmpp__builder {
     pxmpp_diag *stanza_diag;
     int fatal; /* sticky error (NOMEM) for the current element */
     const char *stream_lang; /* xml:lang of the peer's stream header, inherited by stanzas */
+    const pxmpp_type_desc *top; /* type of the top-level element being built */
+    /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
+       cleared by pxmpp__builder_clear_cache when the context changes). */
+    struct lcache {
+        const void *d;
+        const char *local, *ns;
+        int32_t k, v;
+        const pxmpp_type_desc *payload;
+    } cache[128];
 };
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
@@ -90,6 +99,15 @@ void pxmpp__builder_free(pxmpp__builder *b)
 }
 
 size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
+
+void pxmpp__builder_clear_cache(pxmpp__builder *b) { memset(b->cache, 0, sizeof b->cache); }
+
+static struct lcache *cache_slot(pxmpp__builder *b, const void *d, const char *local, const char *ns, unsigned salt)
+{
+    uintptr_t h = ((uintptr_t)d >> 4) * 0x9E3779B1u ^ ((uintptr_t)local >> 3) * 31u ^ ((uintptr_t)ns >> 3) * 17u ^ salt;
+    h ^= h >> 11;
+    return &b->cache[h & 127];
+}
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
@@ -158,7 +176,7 @@ static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_l
         *out_len = len;
         return pxmpp_arena_strndup(a, v, len);
     }
-    char *p = pxmpp_arena_alloc(a, len + 1);
+    char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
         return NULL;
     size_t o = 0;
@@ -308,12 +326,25 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             return PXMPP_ERR_NOMEM;
         const pxmpp_field_desc *f = NULL;
         uint16_t fi = 0;
-        for (uint16_t k = 0; k < d->fields_count; k++) {
-            const pxmpp_field_desc *c = &d->fields[k];
-            if (c->kind == PXMPP_F_ATTR && strcmp(c->local, ra->local) == 0 && ns_eq(c->ns, ra->ns)) {
-                f = c;
-                fi = k;
-                break;
+        struct lcache *e = cache_slot(b, d, ra->local, ra->ns, 1);
+        if (e->d == d && e->local == ra->local && e->ns == ra->ns && e->v == -7) {
+            if (e->k >= 0) {
+                fi = (uint16_t)e->k;
+                f = &d->fields[fi];
+            }
+        } else {
+            int found = -1;
+            for (uint16_t k = 0; k < d->fields_count; k++) {
+                const pxmpp_field_desc *c = &d->fields[k];
+                if (c->kind == PXMPP_F_ATTR && strcmp(c->local, ra->local) == 0 && ns_eq(c->ns, ra->ns)) {
+                    found = k;
+                    break;
+                }
+            }
+            *e = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
+            if (found >= 0) {
+                fi = (uint16_t)found;
+                f = &d->fields[fi];
             }
         }
         if (ra->ns && strcmp(ra->ns, PXMPP_NS_XML) == 0 && strcmp(ra->local, "lang") == 0)
@@ -323,7 +354,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             if (f->maxlen && vlen > f->maxlen)
                 why = "value longer than the schema allows";
             else
-                why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, (char *)fr->obj + f->offset);
+                why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, (char *)fr->obj + f->offset, true);
             if (!why) {
                 meta->present |= 1u << fi;
                 continue;
@@ -429,11 +460,55 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
     b->fatal = 0;
     b->content_ns = content_ns;
     b->stream_lang = stream_lang;
-    (void)d;
+    b->top = d;
     return 0;
 }
 
-static const pxmpp_type_desc *first_desc;
+/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then
+   `payload` is its type when pd is an extension point and a schema knows it). */
+static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
+                                 const char *local)
+{
+    struct lcache r = { .d = pd, .local = local, .ns = ns, .k = -1, .v = 0 };
+    for (uint16_t k = 0; k < pd->fields_count; k++) {
+        const pxmpp_field_desc *f = &pd->fields[k];
+        switch (f->kind) {
+        case PXMPP_F_CHILD: {
+            const char *cns = f->child->ns ? f->child->ns : b->content_ns;
+            if (strcmp(f->child->local, local) == 0 && ns_eq(cns, ns)) {
+                r.k = k;
+                return r;
+            }
+            break;
+        }
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_FLAG:
+        case PXMPP_F_LANG_TEXT: {
+            const char *fns = f->ns ? f->ns : parent_ns;
+            if (strcmp(f->local, local) == 0 && ns_eq(fns, ns)) {
+                r.k = k;
+                return r;
+            }
+            break;
+        }
+        case PXMPP_F_CONDITION:
+            if (ns_eq(f->ns, ns)) {
+                int v = pxmpp__enum_lookup(f->enum_desc, local, strlen(local));
+                if (v > 0) {
+                    r.k = k;
+                    r.v = v;
+                    return r;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    if (pd->point)
+        r.payload = pxmpp__registry_find(b->reg, ns, local, b->content_ns, pd->point, false);
+    return r;
+}
 
 int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                          const pxmpp__rattr *attrs, size_t nattrs)
@@ -457,7 +532,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
 
     if (!parent) {
         /* top-level: the caller told us the type through begin(); find it again */
-        const pxmpp_type_desc *d = pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
+        const pxmpp_type_desc *d = b->top ? b->top : pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
         if (!d)
             return PXMPP_ERR_UNSUPPORTED_STANZA;
         fr->ns = ns;
@@ -493,17 +568,17 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
 
     /* parent is TYPED: find the field this child fills */
     const pxmpp_type_desc *pd = parent->desc;
-    const char *parent_ns = parent->ns;
-    for (uint16_t k = 0; k < pd->fields_count; k++) {
+    struct lcache *ce = cache_slot(b, pd, local, ns, 2);
+    if (!(ce->d == pd && ce->local == local && ce->ns == ns && ce->v != -7))
+        *ce = match_child(b, pd, parent->ns, ns, local);
+    if (ce->k >= 0) {
+        uint16_t k = (uint16_t)ce->k;
         const pxmpp_field_desc *f = &pd->fields[k];
         bool single = !(f->flags & PXMPP_FF_LIST);
         pxmpp__chain *list = &parent->lists[k];
         switch (f->kind) {
         case PXMPP_F_CHILD: {
             const pxmpp_type_desc *cd = f->child;
-            const char *cns = cd->ns ? cd->ns : b->content_ns;
-            if (strcmp(cd->local, local) != 0 || !ns_eq(cns, ns))
-                continue;
             fr->field = f;
             fr->field_index = k;
             fr->occurrence = list->count + 1;
@@ -521,9 +596,6 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         case PXMPP_F_TEXT_CHILD:
         case PXMPP_F_FLAG:
         case PXMPP_F_LANG_TEXT: {
-            const char *fns = f->ns ? f->ns : parent_ns;
-            if (strcmp(f->local, local) != 0 || !ns_eq(fns, ns))
-                continue;
             fr->field = f;
             fr->field_index = k;
             fr->occurrence = list->count + 1;
@@ -566,11 +638,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             return 0;
         }
         case PXMPP_F_CONDITION: {
-            if (!ns_eq(f->ns, ns))
-                continue;
-            int v = pxmpp__enum_lookup(f->enum_desc, local, strlen(local));
-            if (v <= 0)
-                continue;
+            int v = ce->v;
             fr->field = f;
             fr->field_index = k;
             fr->occurrence = 1;
@@ -586,7 +654,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             return 0;
         }
         default:
-            continue;
+            break;
         }
     }
     /* not a field: a payload of an extension point, or an unknown child */
@@ -598,7 +666,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         fr->field = &pd->fields[k];
         fr->field_index = k;
         fr->occurrence = parent->lists[k].count + 1;
-        const pxmpp_type_desc *d = pxmpp__registry_find(b->reg, ns, local, b->content_ns, pd->point, false);
+        const pxmpp_type_desc *d = ce->payload;
         if (d) {
             fr->payload_root = true;
             rc = open_typed(b, fr, d, attrs, nattrs);
@@ -693,7 +761,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
             if (textf->maxlen && tlen > textf->maxlen)
                 why = "text longer than the schema allows";
             else
-                why = pxmpp__value_parse(b->a, textf, textf->vtype, tx, tlen, (char *)fr->obj + textf->offset);
+                why = pxmpp__value_parse(b->a, textf, textf->vtype, tx, tlen, (char *)fr->obj + textf->offset, false);
             if (why) {
                 violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
                 pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
@@ -885,13 +953,13 @@ static int end_inner(pxmpp__builder *b)
         if (f->flags & PXMPP_FF_LIST) {
             const char *v = NULL;
             if (!why)
-                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, &v);
+                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, &v, false);
             if (!why) {
                 if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], (void *)(uintptr_t)v))
                     return PXMPP_ERR_NOMEM;
             }
         } else if (!why) {
-            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset);
+            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset, false);
             if (!why) {
                 parent->lists[fr->field_index].count = 1;
                 ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
@@ -1018,7 +1086,6 @@ const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char 
                                             const char *local, const char *content_ns,
                                             uint32_t point, bool top_level)
 {
-    (void)first_desc;
     for (size_t i = 0; i < r->count; i++) {
         const pxmpp_type_desc *d = r->types[i];
         if (top_level ? !d->top_level : !(d->payload_of & point))

@@ -26,9 +26,12 @@ int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item);
 
 /* ---- values ---- */
 /* Converts the XML value s (NUL-terminated, len bytes) for field f into the C value at dst.
-   Returns NULL on success or a static/arena reason string. */
+   A string-like value is copied into the arena, unless s_in_arena says s already lives
+   there.  Returns NULL on success or a static reason string. */
 const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_t vtype,
-                               const char *s, size_t len, void *dst);
+                               const char *s, size_t len, void *dst, bool s_in_arena);
+/* Arena allocation without zero-filling (for bytes that are overwritten at once). */
+void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size);
 /* Writes the XML form of the value at src into buf (cap >= 32) for INT/BOOL, or returns the
    string for string-like and enum values.  NULL when the value cannot be written. */
 const char *pxmpp__value_format(const pxmpp_field_desc *f, uint8_t vtype, const void *src,
@@ -86,6 +89,8 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out);
 size_t pxmpp__builder_depth(const pxmpp__builder *b);
 void pxmpp__builder_abort(pxmpp__builder *b);
 size_t pxmpp__builder_held(const pxmpp__builder *b);
+/* Forgets lookups keyed by libxml2 name pointers (call when the parser context changes). */
+void pxmpp__builder_clear_cache(pxmpp__builder *b);
 
 const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char *ns,
                                             const char *local, const char *content_ns,

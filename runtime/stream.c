@@ -517,6 +517,8 @@ static int new_parser(pxmpp_stream *s)
     s->ctxt = xmlCreatePushParserCtxt(&s->sax, s, NULL, 0, NULL);
     if (!s->ctxt)
         return PXMPP_ERR_NOMEM;
+    if (s->builder)
+        pxmpp__builder_clear_cache(s->builder); /* its keys are pointers into the old dictionary */
     xmlCtxtUseOptions(s->ctxt, XML_PARSE_NONET);
     s->ctxt->replaceEntities = 0;
     s->depth = 0;
@@ -836,6 +838,23 @@ static const uint8_t byte_class[256] = {
     ['"'] = C_TAG | C_Q2,
 };
 
+/* Index of the first byte in p[i, stop) whose class has `mask`, or stop. */
+static inline size_t scan(const char *p, size_t i, size_t stop, uint8_t mask)
+{
+    while (i < stop && !(byte_class[(unsigned char)p[i]] & mask))
+        i++;
+    return i;
+}
+
+/* Text: the next '<' found with memchr (long runs), then any '&' before it. */
+static inline size_t scan_text(const char *p, size_t i, size_t stop)
+{
+    const char *lt = memchr(p + i, '<', stop - i);
+    size_t end = lt ? (size_t)(lt - p) : stop;
+    const char *amp = memchr(p + i, '&', end - i);
+    return amp ? (size_t)(amp - p) : end;
+}
+
 static int gate(pxmpp_stream *s, const char *p, size_t n)
 {
     size_t i = 0, emit = 0;
@@ -861,8 +880,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
         unsigned char c = (unsigned char)p[i];
         switch (s->lx) {
         case LX_TEXT:
-            while (i < stop && !(byte_class[(unsigned char)p[i]] & C_TEXT))
-                i++;
+            i = scan_text(p, i, stop);
             if (i >= stop)
                 continue;
             if (p[i] == '&') {
@@ -960,9 +978,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             continue;
         case LX_TQ1:
         case LX_TQ2: {
-            const uint8_t mask = s->lx == LX_TQ1 ? C_Q1 : C_Q2;
-            while (i < stop && !(byte_class[(unsigned char)p[i]] & mask))
-                i++;
+            i = scan(p, i, stop, s->lx == LX_TQ1 ? C_Q1 : C_Q2);
             if (i >= stop)
                 continue;
             if (p[i] == '<')
@@ -996,8 +1012,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             continue;
         case LX_TAG: {
             size_t from = i;
-            while (i < stop && !(byte_class[(unsigned char)p[i]] & C_TAG))
-                i++;
+            i = scan(p, i, stop, C_TAG);
             if (i > from)
                 s->lx_slash = p[i - 1] == '/'; /* "<x/>": the byte before '>' */
             if (i >= stop)

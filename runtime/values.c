@@ -138,8 +138,46 @@ static const char *parse_int(const pxmpp_field_desc *f, const char *s, size_t le
     return NULL;
 }
 
+/* A one-pass check of the common JID shape: ASCII local@domain/resource with plain
+   characters.  true means valid; false means "ask pxmpp_jid_check". */
+static bool jid_fast_ok(const char *s, size_t len)
+{
+    size_t i = 0, at = SIZE_MAX, slash = len;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '/') {
+            slash = i;
+            break;
+        }
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                     c == '-' || c == '_';
+        if (c == '@' && at == SIZE_MAX)
+            at = i;
+        else if (!plain)
+            return false;
+    }
+    size_t dstart = at == SIZE_MAX ? 0 : at + 1;
+    if (at == 0 || at > 1023 || slash - dstart == 0 || slash - dstart > 1023)
+        return false;
+    /* domain: no empty label, no '_' (left to the full check), no leading/trailing dot */
+    if (s[dstart] == '.' || s[slash - 1] == '.')
+        return false;
+    for (size_t k = dstart; k < slash; k++)
+        if (s[k] == '_' || (s[k] == '.' && s[k + 1] == '.'))
+            return false;
+    if (slash < len) {
+        size_t rlen = len - slash - 1;
+        if (rlen == 0 || rlen > 1023)
+            return false;
+        for (size_t k = slash + 1; k < len; k++)
+            if ((unsigned char)s[k] < 0x21 || (unsigned char)s[k] > 0x7e)
+                return false;
+    }
+    return true;
+}
+
 const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_t vtype,
-                               const char *s, size_t len, void *dst)
+                               const char *s, size_t len, void *dst, bool s_in_arena)
 {
     switch (vtype) {
     case PXMPP_V_ENUM: {
@@ -163,7 +201,7 @@ const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_
     case PXMPP_V_INT:
         return parse_int(f, s, len, dst);
     case PXMPP_V_JID:
-        if (pxmpp_jid_check(s, len) != 0)
+        if (!jid_fast_ok(s, len) && pxmpp_jid_check(s, len) != 0)
             return "malformed JID";
         break;
     case PXMPP_V_DATETIME:
@@ -177,7 +215,7 @@ const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_
     default:
         break;
     }
-    const char *copy = pxmpp_arena_strndup(a, s, len);
+    const char *copy = s_in_arena ? s : pxmpp_arena_strndup(a, s, len);
     if (!copy)
         return "out of memory";
     memcpy(dst, &copy, sizeof copy);

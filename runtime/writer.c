@@ -3,7 +3,6 @@
 
 #include <pxmpp/writer.h>
 
-#include <stdio.h>
 #include <string.h>
 
 /* ---- buffer ---------------------------------------------------------------- */
@@ -448,8 +447,10 @@ static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char
         return PXMPP_ERR_NOMEM;
     char *p = out->data + out->len;
     *p++ = ' ';
-    memcpy(p, prefix, pl);
-    p += pl;
+    if (pl) {
+        memcpy(p, prefix, pl);
+        p += pl;
+    }
     memcpy(p, local, ll);
     p += ll;
     *p++ = '=';
