@@ -313,6 +313,15 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
 
 static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp_arena_strdup(a, s) : NULL; }
 
+/* Namespace names come from xmlns attribute values, where libxml2 keeps '&' as "&#38;". */
+static const char *dup_ns(pxmpp_arena *a, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t len = strlen(s), out;
+    return memchr(s, '&', len) ? attr_value(a, s, len, &out) : pxmpp_arena_strndup(a, s, len);
+}
+
 /* Attributes of a TYPED element. */
 static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
 {
@@ -367,7 +376,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             snprintf(suffix, sizeof suffix, "/@%s%.100s", ra->ns ? "xml:" : "", ra->local);
             violation(b, b->depth, suffix, "%s for attribute %s: '%.60s'", why, ra->local, v);
         }
-        pxmpp_attr *at = new_attr(b->a, dup_name(b->a, ra->ns), dup_name(b->a, ra->local), v);
+        pxmpp_attr *at = new_attr(b->a, dup_ns(b->a, ra->ns), dup_name(b->a, ra->local), v);
         if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -383,7 +392,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
             return PXMPP_ERR_NOMEM;
         if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0)
             fr->lang = v;
-        pxmpp_attr *at = new_attr(b->a, dup_name(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
+        pxmpp_attr *at = new_attr(b->a, dup_ns(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
         if (!at || pxmpp__chain_push(b->a, &fr->attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -407,7 +416,7 @@ static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp_
 {
     fr->mode = M_GENERIC;
     fr->gdest = dest;
-    fr->ns = dup_name(b->a, fr->ns);
+    fr->ns = dup_ns(b->a, fr->ns);
     fr->local = dup_name(b->a, fr->local);
     if (!fr->local)
         return PXMPP_ERR_NOMEM;
@@ -556,7 +565,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         }
         parent->mode = M_GENERIC;
         parent->gdest = G_EXTRA;
-        parent->ns = dup_name(b->a, parent->ns);
+        parent->ns = dup_ns(b->a, parent->ns);
         parent->local = dup_name(b->a, parent->local);
         parent->field = NULL;
         if (!parent->local || flush_text(b, parent))
@@ -628,7 +637,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                         fr->lang = v;
                         continue;
                     }
-                    pxmpp_attr *at = new_attr(b->a, dup_name(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
+                    pxmpp_attr *at = new_attr(b->a, dup_ns(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
                     if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
                         return b->fatal = PXMPP_ERR_NOMEM;
                 }
@@ -875,7 +884,7 @@ static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, cons
     pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
     if (!n || !(n->local = pxmpp_arena_strdup(b->a, fr->local)))
         return PXMPP_ERR_NOMEM;
-    n->ns = dup_name(b->a, fr->ns);
+    n->ns = dup_ns(b->a, fr->ns);
     if (tlen) {
         pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
         if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)))
