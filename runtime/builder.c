@@ -759,7 +759,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     const pxmpp_type_desc *d = fr->desc;
     pxmpp_meta *m = fr->obj;
     size_t tlen = b->text_len - fr->text_start;
-    const char *tx = b->text + fr->text_start;
+    const char *tx = b->text ? b->text + fr->text_start : "";
     const pxmpp_field_desc *textf = NULL;
     for (uint16_t k = 0; k < d->fields_count; k++)
         if (d->fields[k].kind == PXMPP_F_TEXT)
@@ -902,7 +902,7 @@ static int end_inner(pxmpp__builder *b)
     frame *fr = top(b);
     frame *parent = &b->frames[b->depth - 2];
     size_t tlen = b->text_len - fr->text_start;
-    const char *tx = b->text + fr->text_start;
+    const char *tx = b->text ? b->text + fr->text_start : "";
     int rc = 0;
     switch (fr->mode) {
     case M_TYPED: {

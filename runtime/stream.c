@@ -63,6 +63,7 @@ struct pxmpp_stream {
     uint32_t lx_attrs;      /* '=' seen in the current tag */
     uint32_t lx_depth;      /* element depth as lexed (1 = the stream element) */
     uint64_t lx_boundary;   /* app offset after the last header or top-level element */
+    uint32_t u8_need, u8_cp, u8_min; /* UTF-8 sequence in progress across feeds */
     char *hold;             /* a tag that began in an earlier chunk */
     size_t hold_len, hold_cap;
 
@@ -98,6 +99,10 @@ static uint64_t cur_offset(pxmpp_stream *s)
 enum lexstate {
     LX_TEXT, LX_LT, LX_TAG, LX_TQ1, LX_TQ2, LX_BANG, LX_CDATA, LX_PI_NAME, LX_XMLDECL, LX_REF
 };
+
+/* Offset reported for a failure of an API call: where the parser is when the call
+   comes from a callback, otherwise everything fed so far. */
+static uint64_t api_offset(pxmpp_stream *s) { return s->in_parse ? cur_offset(s) : s->lexed; }
 
 static int write_bytes(pxmpp_stream *s, const char *d, size_t n)
 {
@@ -711,7 +716,7 @@ static bool in_tag(uint8_t lx, uint8_t ret)
            (lx == LX_REF && ret != LX_TEXT);
 }
 
-static int gate(pxmpp_stream *s, const char *p, size_t n);
+static int gate_lex(pxmpp_stream *s, const char *p, size_t n);
 
 #define PAUSED 2
 
@@ -744,7 +749,7 @@ static int gate_restart(pxmpp_stream *s, const char *a, size_t alen, const char 
         s->mem.free(tmp, s->mem.ud);
         return fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc));
     }
-    rc = gate(s, tmp, alen + blen);
+    rc = gate_lex(s, tmp, alen + blen); /* these bytes were checked as UTF-8 already */
     s->mem.free(tmp, s->mem.ud);
     return rc;
 }
@@ -784,13 +789,17 @@ static int flush_hold(pxmpp_stream *s, const char *p, size_t n, size_t i, size_t
     return rc;
 }
 
-static int lex_error(pxmpp_stream *s, const char *p, size_t n, size_t emit, size_t at, int code, const char *what)
+/* A violation found by the gate at p[at].  What came before it is delivered first,
+   except the bytes of an unfinished tag: libxml2 never sees a partial tag, so the
+   outcome is the same however the input was chunked. */
+static int lex_error(pxmpp_stream *s, const char *p, size_t n, size_t emit, size_t at, size_t tag_start, int code,
+                     const char *what)
 {
     bool done = false;
     uint64_t off = s->lexed + at;
-    /* deliver what came before the offending byte first */
     if (!in_tag(s->lx, s->lx_ret) || s->hold_len == 0) {
-        int rc = emit_range(s, p, n, &emit, at, &done);
+        size_t upto = in_tag(s->lx, s->lx_ret) ? (tag_start == SIZE_MAX ? emit : tag_start) : at;
+        int rc = emit_range(s, p, n, &emit, upto, &done);
         if (rc || done || s->err)
             return s->err ? s->err : rc;
     }
@@ -855,7 +864,7 @@ static inline size_t scan_text(const char *p, size_t i, size_t stop)
     return amp ? (size_t)(amp - p) : end;
 }
 
-static int gate(pxmpp_stream *s, const char *p, size_t n)
+static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
 {
     size_t i = 0, emit = 0;
     size_t tag_start = SIZE_MAX; /* index in p where the current tag began, if in p */
@@ -874,8 +883,8 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             snprintf(what, sizeof what, "%s larger than %zu bytes",
                      s->lx_depth == 0 ? "stream header" : "top-level element", (size_t)cap);
             if (s->lx == LX_BANG || s->lx == LX_PI_NAME)
-                return lex_error(s, p, n, emit, i, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
-            return lex_error(s, p, n, emit, i, PXMPP_ERR_LIMIT, what);
+                return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
+            return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_LIMIT, what);
         }
         unsigned char c = (unsigned char)p[i];
         switch (s->lx) {
@@ -904,10 +913,13 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
                 s->lx = LX_PI_NAME;
                 s->lx_n = 0;
             } else if (c == 0 && s->lx_doc_start) {
-                return lex_error(s, p, n, emit, i, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
-            } else {
+                return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
+            } else if (c == '/' || c == ':' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       c >= 0x80) {
                 s->lx_end_tag = c == '/';
                 s->lx = LX_TAG;
+            } else {
+                return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: invalid element name");
             }
             i++;
             continue;
@@ -915,14 +927,14 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             s->lx_buf[s->lx_n++] = (char)c;
             i++;
             if (s->lx_buf[0] == '-')
-                return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_RESTRICTED_XML,
+                return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_RESTRICTED_XML,
                                  "restricted XML: comment not allowed (RFC 6120 §11.1)");
             if (s->lx_buf[0] != '[')
-                return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_RESTRICTED_XML,
+                return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_RESTRICTED_XML,
                                  "restricted XML: document type or entity declaration not allowed (RFC 6120 §11.1)");
             if (s->lx_n == 7) {
                 if (memcmp(s->lx_buf, "[CDATA[", 7) != 0)
-                    return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
+                    return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
                 s->lx = LX_CDATA;
                 s->lx_n = 0;
                 tag_start = SIZE_MAX;
@@ -953,10 +965,10 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
                 bool xml = memcmp(s->lx_buf, "xml", 3) == 0 &&
                            (s->lx_buf[3] == ' ' || s->lx_buf[3] == '\t' || s->lx_buf[3] == '\n' || s->lx_buf[3] == '\r');
                 if (xml && !s->lx_doc_start)
-                    return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_XML,
+                    return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
                                      "not well-formed: XML declaration not at the start of the stream");
                 if (!xml)
-                    return lex_error(s, p, n, emit, i - 1, PXMPP_ERR_RESTRICTED_XML,
+                    return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_RESTRICTED_XML,
                                      "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
                 s->lx = LX_XMLDECL;
                 s->lx_n = 0;
@@ -982,7 +994,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             if (i >= stop)
                 continue;
             if (p[i] == '<')
-                return lex_error(s, p, n, emit, i, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
+                return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
             if (p[i] == '&') {
                 s->lx_ret = s->lx;
                 s->lx = LX_REF;
@@ -997,7 +1009,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             if (c == ';') {
                 int r = s->lx_n ? check_ref(s) : PXMPP_ERR_XML;
                 if (r)
-                    return lex_error(s, p, n, emit, i, r,
+                    return lex_error(s, p, n, emit, i, tag_start, r,
                                      r == PXMPP_ERR_RESTRICTED_XML
                                          ? "restricted XML: entity reference other than the predefined ones"
                                          : "not well-formed: malformed character or entity reference");
@@ -1006,7 +1018,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
                 continue;
             }
             if ((!name_char(c) && c != '#') || s->lx_n >= sizeof s->lx_buf - 1)
-                return lex_error(s, p, n, emit, i, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
+                return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
             s->lx_buf[s->lx_n++] = (char)c;
             i++;
             continue;
@@ -1019,7 +1031,7 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
                 continue;
             if (p[i] != '>') {
                 if (++s->lx_attrs > s->limits.max_attrs) /* one quoted value per attribute */
-                    return lex_error(s, p, n, emit, i, PXMPP_ERR_LIMIT, "too many attributes on one element");
+                    return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_LIMIT, "too many attributes on one element");
                 s->lx = p[i] == '\'' ? LX_TQ1 : LX_TQ2;
                 s->lx_slash = false;
                 i++;
@@ -1039,6 +1051,8 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
             } else if (s->lx_slash) {
                 if (s->lx_depth <= 1)
                     s->lx_boundary = s->lexed + i;
+                if (s->lx_depth == 0)
+                    s->lx_closed = true; /* an empty stream element: the stream is over */
             } else {
                 s->lx_depth++;
                 if (s->lx_depth == 1)
@@ -1092,6 +1106,71 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
     }
     s->lexed += n;
     return 0;
+}
+
+/* Index of the first byte of p[0, n) that makes the input invalid UTF-8 or an XML
+   character that is not allowed (C0 controls but tab, LF, CR; surrogates; U+FFFE,
+   U+FFFF; above U+10FFFF; overlong forms), or n.  libxml2 checks some of this
+   lazily (in CDATA, at the end of the input), which would make the outcome depend
+   on the chunking. */
+static size_t utf8_scan(pxmpp_stream *s, const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    uint32_t need = s->u8_need, cp = s->u8_cp, min = s->u8_min;
+    while (i < n) {
+        if (need == 0) {
+            while (i + 8 <= n) {
+                uint64_t w;
+                memcpy(&w, p + i, 8);
+                /* any byte >= 0x80 or < 0x20 sends the word to the byte loop */
+                if ((w | ((w - 0x2020202020202020ULL) & ~w)) & 0x8080808080808080ULL)
+                    break;
+                i += 8;
+            }
+            if (i >= n)
+                break;
+            unsigned c = p[i];
+            if (c < 0x80) {
+                if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                    break;
+                i++;
+                continue;
+            }
+            if (c >= 0xC2 && c <= 0xDF) {
+                need = 1, cp = c & 0x1F, min = 0x80;
+            } else if (c >= 0xE0 && c <= 0xEF) {
+                need = 2, cp = c & 0x0F, min = 0x800;
+            } else if (c >= 0xF0 && c <= 0xF4) {
+                need = 3, cp = c & 0x07, min = 0x10000;
+            } else {
+                break;
+            }
+            i++;
+            continue;
+        }
+        unsigned c = p[i];
+        if ((c & 0xC0) != 0x80)
+            break;
+        cp = (cp << 6) | (c & 0x3F);
+        if (--need == 0 && (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF))
+            break;
+        i++;
+    }
+    s->u8_need = need;
+    s->u8_cp = cp;
+    s->u8_min = min;
+    return i;
+}
+
+static int gate(pxmpp_stream *s, const char *p, size_t n)
+{
+    size_t ok = utf8_scan(s, (const unsigned char *)p, n);
+    int rc = gate_lex(s, p, ok);
+    if (rc || ok == n || s->err || s->lx_closed || s->paused)
+        return rc;
+    if (p[ok] == 0 && s->lx_doc_start && s->lexed == s->lx_boundary + 1) /* "<\0": UTF-16/32 without a BOM */
+        return fail_at(s, PXMPP_ERR_ENCODING, s->lexed, "unsupported encoding: the stream is not UTF-8");
+    return fail_at(s, PXMPP_ERR_XML, s->lexed, "not well-formed: invalid UTF-8 or a character not allowed in XML");
 }
 
 int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len)
@@ -1173,7 +1252,7 @@ int pxmpp_stream_open(pxmpp_stream *s, const pxmpp_stream_header *h)
         return PXMPP_ERR_STATE;
     int rc = write_header(s, h);
     if (rc == PXMPP_ERR_WRITE)
-        return fail_at(s, rc, s->fed, "write callback failed");
+        return fail_at(s, rc, api_offset(s), "write callback failed");
     return rc;
 }
 
@@ -1240,7 +1319,7 @@ int pxmpp_stream_send(pxmpp_stream *s, const pxmpp_type_desc *type, const void *
         return rc;
     rc = write_bytes(s, s->out.data, s->out.len);
     if (rc)
-        return fail_at(s, rc, s->fed, "write callback failed");
+        return fail_at(s, rc, api_offset(s), "write callback failed");
     return 0;
 }
 
@@ -1264,7 +1343,7 @@ int pxmpp_stream_close(pxmpp_stream *s)
         return PXMPP_ERR_STATE;
     s->we_closed = true;
     int rc = write_bytes(s, "</stream:stream>", 16);
-    return rc ? fail_at(s, rc, s->fed, "write callback failed") : 0;
+    return rc ? fail_at(s, rc, api_offset(s), "write callback failed") : 0;
 }
 
 int pxmpp_stream_send_error(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text)
