@@ -106,21 +106,9 @@ void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size)
 
 void *pxmpp_arena_alloc(pxmpp_arena *a, size_t size)
 {
-    const size_t al = sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16;
-    if (size == 0)
-        size = 1;
-    if (size > SIZE_MAX - al)
-        return NULL;
-    size = (size + al - 1) & ~(al - 1);
-    struct chunk *c = a->head;
-    if (!c || c->size - c->used < size) {
-        c = new_chunk(a, size);
-        if (!c)
-            return NULL;
-    }
-    unsigned char *p = (unsigned char *)(c + 1) + c->used;
-    c->used += size;
-    memset(p, 0, size);
+    void *p = pxmpp__arena_alloc_raw(a, size);
+    if (p)
+        memset(p, 0, size ? size : 1);
     return p;
 }
 

@@ -528,6 +528,14 @@ static void send_iq_reply(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmp
         send_typed(c, &pxmpp_iq_desc, r);
 }
 
+static void session_ready(pxmpp_client *c)
+{
+    c->state = PXMPP_CLIENT_READY;
+    clog_(c, "session ready");
+    if (c->cb.ready)
+        c->cb.ready(c->user, c->bound);
+}
+
 static void handle_reply(pxmpp_client *c, const pxmpp_iq *iq)
 {
     pending *p = NULL;
@@ -563,22 +571,15 @@ static void handle_reply(pxmpp_client *c, const pxmpp_iq *iq)
                 fail(c, PXMPP_ERR_PROTOCOL, "cannot send the session request");
             return;
         }
-        c->state = PXMPP_CLIENT_READY;
-        clog_(c, "session ready");
-        if (c->cb.ready)
-            c->cb.ready(c->user, c->bound);
+        session_ready(c);
         return;
     }
     if (p->kind == P_SESSION) {
         pend_release(c, p);
-        if (status) {
+        if (status)
             fail(c, PXMPP_ERR_PROTOCOL, "session establishment failed");
-            return;
-        }
-        c->state = PXMPP_CLIENT_READY;
-        clog_(c, "session ready");
-        if (c->cb.ready)
-            c->cb.ready(c->user, c->bound);
+        else
+            session_ready(c);
         return;
     }
     pend_complete(c, p, iq, status);
