@@ -30,7 +30,9 @@ typedef struct frame {
     size_t text_start;             /* offset into b->text */
     size_t occurrence;             /* 1-based index within its field (path) */
     size_t path_index;             /* index shown in paths, 0 for none */
-    pxmpp__chain *lists;           /* TYPED: one chain per field */
+    pxmpp__chain *lists;           /* TYPED: one chain per field, allocated with the first child */
+    uint16_t last_field;           /* TYPED: field of the last child while children come in order */
+    bool ordered;                  /* TYPED: children left declaration order: `order` records them */
     pxmpp__chain extra_attrs, extra_nodes, order, children, attrs;
     pxmpp_diag *diag;              /* payload root: first violation inside it */
 } frame;
@@ -214,6 +216,43 @@ static int push_frame(pxmpp__builder *b, frame **out)
     f->text_start = b->text_len;
     *out = f;
     return 0;
+}
+
+/* The per-field chains of a typed frame, allocated when its first child starts
+   (most elements have none). */
+static int ensure_lists(pxmpp__builder *b, frame *fr)
+{
+    if (fr->lists || !fr->desc->fields_count)
+        return 0;
+    fr->lists = pxmpp_arena_alloc(b->a, fr->desc->fields_count * sizeof(pxmpp__chain));
+    return fr->lists ? 0 : PXMPP_ERR_NOMEM;
+}
+
+static const pxmpp__chain no_chain;
+
+static const pxmpp__chain *list_of(const frame *fr, uint16_t k) { return fr->lists ? &fr->lists[k] : &no_chain; }
+
+/* Notes that a child was stored in field idx (or PXMPP_ORDER_EXTRA).  While the
+   children follow the declaration order nothing is recorded (the writer's default
+   order is right); the first child out of order writes down the order so far. */
+static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
+{
+    if (!fr->ordered) {
+        if (idx != PXMPP_ORDER_EXTRA && idx >= fr->last_field) {
+            fr->last_field = idx;
+            return 0;
+        }
+        fr->ordered = true;
+        for (uint16_t k = 0; k <= fr->last_field && k < fr->desc->fields_count; k++) {
+            size_t cnt = list_of(fr, k)->count;
+            if (k == idx && cnt)
+                cnt--; /* the current child is recorded below */
+            for (size_t j = 0; j < cnt; j++)
+                if (pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)k))
+                    return PXMPP_ERR_NOMEM;
+        }
+    }
+    return pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)idx);
 }
 
 /* Path of the current element stack, plus an optional suffix ("/@type"). */
@@ -405,8 +444,7 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
     fr->mode = M_TYPED;
     fr->desc = d;
     fr->obj = pxmpp_arena_alloc(b->a, d->size);
-    fr->lists = d->fields_count ? pxmpp_arena_alloc(b->a, d->fields_count * sizeof(pxmpp__chain)) : NULL;
-    if (!fr->obj || (d->fields_count && !fr->lists))
+    if (!fr->obj)
         return PXMPP_ERR_NOMEM;
     set_defaults(d, fr->obj);
     return typed_attrs(b, fr, attrs, n);
@@ -451,8 +489,7 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     b->text_len = fr->text_start;
     if (fr->mode == M_GENERIC)
         return pxmpp__chain_push(b->a, &fr->children, t);
-    if (pxmpp__chain_push(b->a, &fr->extra_nodes, t) ||
-        pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)PXMPP_ORDER_EXTRA))
+    if (pxmpp__chain_push(b->a, &fr->extra_nodes, t) || add_order(b, fr, PXMPP_ORDER_EXTRA))
         return PXMPP_ERR_NOMEM;
     return 0;
 }
@@ -577,6 +614,8 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
 
     /* parent is TYPED: find the field this child fills */
     const pxmpp_type_desc *pd = parent->desc;
+    if (ensure_lists(b, parent))
+        return b->fatal = PXMPP_ERR_NOMEM;
     struct lcache *ce = cache_slot(b, pd, local, ns, 2);
     if (!(ce->d == pd && ce->local == local && ce->ns == ns && ce->v != -7))
         *ce = match_child(b, pd, parent->ns, ns, local);
@@ -775,8 +814,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
                 pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
                 if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)) ||
-                    pxmpp__chain_push(b->a, &fr->extra_nodes, t) ||
-                    pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)PXMPP_ORDER_EXTRA))
+                    pxmpp__chain_push(b->a, &fr->extra_nodes, t) || add_order(b, fr, PXMPP_ORDER_EXTRA))
                     return PXMPP_ERR_NOMEM;
             }
         }
@@ -787,7 +825,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
 
     for (uint16_t k = 0; k < d->fields_count; k++) {
         const pxmpp_field_desc *f = &d->fields[k];
-        pxmpp__chain *c = &fr->lists[k];
+        const pxmpp__chain *c = list_of(fr, k);
         bool present;
         switch (f->kind) {
         case PXMPP_F_ATTR:
@@ -873,10 +911,7 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
     return n;
 }
 
-static int add_order(pxmpp__builder *b, frame *parent, uint16_t idx)
-{
-    return pxmpp__chain_push(b->a, &parent->order, (void *)(uintptr_t)idx);
-}
+
 
 /* A text-like child that could not be stored typed becomes a generic extra node. */
 static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
