@@ -352,6 +352,17 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
 
 static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp_arena_strdup(a, s) : NULL; }
 
+static const char *dup_ns(pxmpp_arena *a, const char *s);
+
+/* An attribute kept as is, with copies of its names; NULL when the arena is full. */
+static pxmpp_attr *copy_attr(pxmpp_arena *a, const char *ns, const char *local, const char *value)
+{
+    const char *n = dup_ns(a, ns), *l = dup_name(a, local);
+    if ((ns && !n) || !l)
+        return NULL;
+    return new_attr(a, n, l, value);
+}
+
 /* Namespace names come from xmlns attribute values, where libxml2 keeps '&' as "&#38;". */
 static const char *dup_ns(pxmpp_arena *a, const char *s)
 {
@@ -415,7 +426,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             snprintf(suffix, sizeof suffix, "/@%s%.100s", ra->ns ? "xml:" : "", ra->local);
             violation(b, b->depth, suffix, "%s for attribute %s: '%.60s'", why, ra->local, v);
         }
-        pxmpp_attr *at = new_attr(b->a, dup_ns(b->a, ra->ns), dup_name(b->a, ra->local), v);
+        pxmpp_attr *at = copy_attr(b->a, ra->ns, ra->local, v);
         if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -431,7 +442,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
             return PXMPP_ERR_NOMEM;
         if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0)
             fr->lang = v;
-        pxmpp_attr *at = new_attr(b->a, dup_ns(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
+        pxmpp_attr *at = copy_attr(b->a, attrs[i].ns, attrs[i].local, v);
         if (!at || pxmpp__chain_push(b->a, &fr->attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -454,9 +465,10 @@ static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp_
 {
     fr->mode = M_GENERIC;
     fr->gdest = dest;
-    fr->ns = dup_ns(b->a, fr->ns);
+    const char *ns = fr->ns;
+    fr->ns = dup_ns(b->a, ns);
     fr->local = dup_name(b->a, fr->local);
-    if (!fr->local)
+    if (!fr->local || (ns && !fr->ns))
         return PXMPP_ERR_NOMEM;
     return generic_attrs(b, fr, attrs, n);
 }
@@ -602,10 +614,11 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         }
         parent->mode = M_GENERIC;
         parent->gdest = G_EXTRA;
-        parent->ns = dup_ns(b->a, parent->ns);
+        const char *pns = parent->ns;
+        parent->ns = dup_ns(b->a, pns);
         parent->local = dup_name(b->a, parent->local);
         parent->field = NULL;
-        if (!parent->local || flush_text(b, parent))
+        if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
             return b->fatal = PXMPP_ERR_NOMEM;
         fr->text_start = b->text_len;
         rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
@@ -676,7 +689,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                         fr->lang = v;
                         continue;
                     }
-                    pxmpp_attr *at = new_attr(b->a, dup_ns(b->a, attrs[i].ns), dup_name(b->a, attrs[i].local), v);
+                    pxmpp_attr *at = copy_attr(b->a, attrs[i].ns, attrs[i].local, v);
                     if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
                         return b->fatal = PXMPP_ERR_NOMEM;
                 }
@@ -920,6 +933,8 @@ static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, cons
     if (!n || !(n->local = pxmpp_arena_strdup(b->a, fr->local)))
         return PXMPP_ERR_NOMEM;
     n->ns = dup_ns(b->a, fr->ns);
+    if (fr->ns && !n->ns)
+        return PXMPP_ERR_NOMEM;
     if (tlen) {
         pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
         if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)))
