@@ -64,6 +64,7 @@ struct pxmpp_stream {
     uint32_t lx_depth;      /* element depth as lexed (1 = the stream element) */
     uint64_t lx_boundary;   /* app offset after the last header or top-level element */
     uint32_t u8_need, u8_cp, u8_min; /* UTF-8 sequence in progress across feeds */
+    uint8_t lx_rb;          /* ']' just before the current text position (0..2): "]]>" check */
     char *hold;             /* a tag that began in an earlier chunk */
     size_t hold_len, hold_cap;
 
@@ -889,9 +890,48 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
         unsigned char c = (unsigned char)p[i];
         switch (s->lx) {
         case LX_TEXT:
-            i = scan_text(p, i, stop);
+            if (s->lx_depth <= 1) {
+                /* outside stanzas only whitespace may appear (RFC 6120 §4.2: keepalives) */
+                while (i < stop && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+                    i++;
+                if (i < stop && p[i] != '<') {
+                    if ((unsigned char)p[i] == 0x4C && s->lx_doc_start && s->lexed + i == s->lx_boundary)
+                        return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_ENCODING,
+                                         "unsupported encoding: the stream is not UTF-8 (EBCDIC?)");
+                    return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML,
+                                     "not well-formed: text outside of a stanza");
+                }
+                if (i > 0 || s->lexed > s->lx_boundary)
+                    s->lx_doc_start = s->lx_doc_start && s->lexed + i == s->lx_boundary;
+            } else {
+                size_t from = i;
+                for (;;) {
+                    i = scan_text(p, i, stop);
+                    /* "]]>" may not appear in text: look at the '>' characters of the run */
+                    const char *gt = memchr(p + from, '>', i - from);
+                    if (!gt)
+                        break;
+                    size_t g = (size_t)(gt - p), rb = 0;
+                    while (g > from + rb && rb < 2 && p[g - 1 - rb] == ']')
+                        rb++;
+                    if (g == from + rb)
+                        rb += s->lx_rb;
+                    if (rb >= 2)
+                        return lex_error(s, p, n, emit, g, tag_start, PXMPP_ERR_XML,
+                                         "not well-formed: ']]>' in text");
+                    s->lx_rb = 0;
+                    from = g + 1;
+                    i = from;
+                }
+                /* remember trailing ']' for a '>' in the next chunk */
+                size_t rb = 0;
+                while (i > from + rb && rb < 2 && p[i - 1 - rb] == ']')
+                    rb++;
+                s->lx_rb = (uint8_t)(i == from + rb ? (rb + s->lx_rb > 2 ? 2 : rb + s->lx_rb) : rb);
+            }
             if (i >= stop)
                 continue;
+            s->lx_rb = 0;
             if (p[i] == '&') {
                 s->lx = LX_REF;
                 s->lx_ret = LX_TEXT;
@@ -935,6 +975,9 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             if (s->lx_n == 7) {
                 if (memcmp(s->lx_buf, "[CDATA[", 7) != 0)
                     return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
+                if (s->lx_depth <= 1)
+                    return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
+                                     "not well-formed: text outside of a stanza");
                 s->lx = LX_CDATA;
                 s->lx_n = 0;
                 tag_start = SIZE_MAX;
@@ -1042,8 +1085,10 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             s->lx = LX_TEXT;
             s->lx_doc_start = false;
             if (s->lx_end_tag) {
-                if (s->lx_depth > 0)
-                    s->lx_depth--;
+                if (s->lx_depth == 0)
+                    return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
+                                     "not well-formed: end tag without a start tag");
+                s->lx_depth--;
                 if (s->lx_depth <= 1)
                     s->lx_boundary = s->lexed + i;
                 if (s->lx_depth == 0)
@@ -1099,8 +1144,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
         if ((rc = emit_range(s, p, n, &emit, upto, &done)) || done || s->err)
             return s->err ? s->err : rc;
         if (s->lx_closed) {
-            s->lexed += n; /* bytes after the close tag are ignored */
-            s->fed = s->lexed;
+            s->lexed = s->fed = s->lx_boundary; /* bytes after the close tag are ignored, not counted */
             return 0;
         }
     }
@@ -1168,7 +1212,10 @@ static int gate(pxmpp_stream *s, const char *p, size_t n)
     int rc = gate_lex(s, p, ok);
     if (rc || ok == n || s->err || s->lx_closed || s->paused)
         return rc;
-    if (p[ok] == 0 && s->lx_doc_start && s->lexed == s->lx_boundary + 1) /* "<\0": UTF-16/32 without a BOM */
+    unsigned char bad = (unsigned char)p[ok];
+    bool first = s->lx_doc_start && s->lexed == s->lx_boundary;
+    if ((first && (bad == 0xFE || bad == 0xFF || bad == 0x00)) || /* a UTF-16/32 BOM, or "\0<" */
+        (bad == 0 && s->lx_doc_start && s->lexed == s->lx_boundary + 1)) /* "<\0": UTF-16/32 without a BOM */
         return fail_at(s, PXMPP_ERR_ENCODING, s->lexed, "unsupported encoding: the stream is not UTF-8");
     return fail_at(s, PXMPP_ERR_XML, s->lexed, "not well-formed: invalid UTF-8 or a character not allowed in XML");
 }
@@ -1206,10 +1253,6 @@ int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, siz
     if (s->state == ST_CLOSED || s->lx_closed)
         return PXMPP_ERR_CLOSED;
     uint64_t start = s->lexed;
-    const unsigned char *u = data;
-    if (len && s->lx_doc_start && s->lexed == s->lx_boundary && !(s->flags & PXMPP_STREAM_CONTENT_ONLY) &&
-        (u[0] == 0xFE || u[0] == 0xFF || u[0] == 0x00 || u[0] == 0x4C))
-        return fail_at(s, PXMPP_ERR_ENCODING, s->lexed, "unsupported encoding: the stream is not UTF-8");
     int rc = gate(s, data, len);
     if (rc == PAUSED) {
         *consumed = (size_t)(s->lexed - start);
