@@ -1080,14 +1080,14 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 i++;
                 continue;
             }
-            /* a complete tag */
+            /* a complete tag (still "in the tag" for lex_error: libxml2 never gets it) */
+            if (s->lx_end_tag && s->lx_depth == 0)
+                return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML,
+                                 "not well-formed: end tag without a start tag");
             i++;
             s->lx = LX_TEXT;
             s->lx_doc_start = false;
             if (s->lx_end_tag) {
-                if (s->lx_depth == 0)
-                    return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
-                                     "not well-formed: end tag without a start tag");
                 s->lx_depth--;
                 if (s->lx_depth <= 1)
                     s->lx_boundary = s->lexed + i;
