@@ -537,6 +537,25 @@ static int kind_of(const char *name, const char *end)
     return BENCH_OTHER;
 }
 
+/* Records one top-level element; -1 when memory runs out. */
+static int add_span(bench_corpus *c, size_t *cap, ptrdiff_t off, ptrdiff_t len, int kind)
+{
+    if (c->nspans == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 1024;
+        bench_span *n = realloc(c->spans, ncap * sizeof *n);
+        if (!n)
+            return -1;
+        c->spans = n;
+        *cap = ncap;
+    }
+    bench_span *s = &c->spans[c->nspans++];
+    s->off = (size_t)off;
+    s->len = (size_t)len;
+    s->kind = kind;
+    c->kinds[kind]++;
+    return 0;
+}
+
 /* Finds the top-level elements (children of the stream element) of a well-formed stream. */
 static int find_spans(bench_corpus *c)
 {
@@ -587,20 +606,8 @@ static int find_spans(bench_corpus *c)
                 c->close_off = (size_t)(tag - d);
                 break;
             }
-            if (depth == 1) {
-                if (c->nspans == cap) {
-                    cap = cap ? cap * 2 : 1024;
-                    bench_span *n = realloc(c->spans, cap * sizeof *n);
-                    if (!n)
-                        return -1;
-                    c->spans = n;
-                }
-                bench_span *s = &c->spans[c->nspans++];
-                s->off = (size_t)(start - d);
-                s->len = (size_t)(p - start);
-                s->kind = kind_of(start + 1, end);
-                c->kinds[s->kind]++;
-            }
+            if (depth == 1 && add_span(c, &cap, start - d, p - start, kind_of(start + 1, end)))
+                return -1;
             continue;
         }
         int self_closing = p[-2] == '/';
@@ -612,18 +619,8 @@ static int find_spans(bench_corpus *c)
         if (depth == 1)
             start = tag;
         if (self_closing && depth == 1) {
-            if (c->nspans == cap) {
-                cap = cap ? cap * 2 : 1024;
-                bench_span *n = realloc(c->spans, cap * sizeof *n);
-                if (!n)
-                    return -1;
-                c->spans = n;
-            }
-            bench_span *s = &c->spans[c->nspans++];
-            s->off = (size_t)(start - d);
-            s->len = (size_t)(p - start);
-            s->kind = kind_of(start + 1, end);
-            c->kinds[s->kind]++;
+            if (add_span(c, &cap, start - d, p - start, kind_of(start + 1, end)))
+                return -1;
         } else if (!self_closing) {
             depth++;
         }

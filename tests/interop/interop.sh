@@ -101,33 +101,27 @@ check "bob sees alice as both" grep -q '"jid":"alice@localhost".*"subscription":
 # 6. messages both ways with non-ASCII text
 text1='Grüße aus Köln — 你好 ✓ <&>'
 text2="Ça va? 😀 'quoted'"
-# without --count, listen runs until its timeout (exit 0); presences may arrive too
-"$client" --jid bob@localhost --password-file "$dir/bob.pw" --host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" \
-    --timeout 4 --resource inbox listen >"$dir/m1.out" 2>"$dir/m1.err" &
-pids+=($!)
-wait_ready "$dir/m1.err"
-alice send bob@localhost "$text1" --type chat >/dev/null 2>&1
-check "alice send exits 0" test $? -eq 0
-wait "${pids[-1]}"
-check "bob received alice's message" /usr/bin/python3 -c "
+# exchange FROM TO TEXT TYPE: TO listens (without --count listen runs until its timeout,
+# exit 0; presences may arrive too) while FROM sends; TO must receive the message
+exchange() {
+    local from=$1 to=$2 text=$3 type=$4 out="$dir/m-$1.out"
+    "$client" --jid "$to@localhost" --password-file "$dir/$to.pw" --host 127.0.0.1 --port "$PORT" \
+        --cafile "$CAFILE" --timeout 4 --resource inbox listen >"$out" 2>"$out.err" &
+    pids+=($!)
+    wait_ready "$out.err"
+    "$from" send "$to@localhost" "$text" --type "$type" >/dev/null 2>&1
+    check "$from send exits 0" test $? -eq 0
+    wait "${pids[-1]}"
+    check "$to received $from's message" /usr/bin/python3 -c "
 import json,sys
-for l in open('$dir/m1.out'):
+for l in open(sys.argv[1]):
     o=json.loads(l)
-    if o.get('kind')=='message' and o.get('body')==sys.argv[1] and o.get('from','').startswith('alice@localhost/') and o.get('type')=='chat': sys.exit(0)
-sys.exit(1)" "$text1"
-"$client" --jid alice@localhost --password-file "$dir/alice.pw" --host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" \
-    --timeout 4 --resource inbox listen >"$dir/m2.out" 2>"$dir/m2.err" &
-pids+=($!)
-wait_ready "$dir/m2.err"
-bob send alice@localhost "$text2" --type normal >/dev/null 2>&1
-check "bob send exits 0" test $? -eq 0
-wait "${pids[-1]}"
-check "alice received bob's message" /usr/bin/python3 -c "
-import json,sys
-for l in open('$dir/m2.out'):
-    o=json.loads(l)
-    if o.get('kind')=='message' and o.get('body')==sys.argv[1] and o.get('type')=='normal': sys.exit(0)
-sys.exit(1)" "$text2"
+    if o.get('kind')=='message' and o.get('body')==sys.argv[2] and o.get('type')==sys.argv[3] \\
+       and o.get('from','').startswith(sys.argv[4]+'@localhost/'): sys.exit(0)
+sys.exit(1)" "$out" "$text" "$type" "$from"
+}
+exchange alice bob "$text1" chat
+exchange bob alice "$text2" normal
 
 # 7. roster versioning: a get with the stored version answers "unchanged"
 ver=$(tail -n 1 "$dir/ra.out" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["ver"])')
