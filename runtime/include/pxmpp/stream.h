@@ -125,13 +125,18 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
 void pxmpp_stream_free(pxmpp_stream *s);
 
 /**
- * Feeds received bytes.  Callbacks run before it returns.
- * @return 0, or the sticky fatal error (PXMPP_ERR_XML, PXMPP_ERR_RESTRICTED_XML,
- *         PXMPP_ERR_ENCODING, PXMPP_ERR_NAMESPACE, PXMPP_ERR_VERSION,
- *         PXMPP_ERR_BAD_FORMAT, PXMPP_ERR_UNSUPPORTED_STANZA, PXMPP_ERR_LIMIT,
- *         PXMPP_ERR_NOMEM, PXMPP_ERR_WRITE, PXMPP_ERR_PEER_STREAM_ERROR), or
- *         PXMPP_ERR_CLOSED when the peer already closed the stream.  Bytes after
- *         the peer's </stream:stream> are ignored (nothing more is delivered).
+ * Feeds received bytes.  Callbacks run before it returns.  Every element that ends
+ * before an offending byte is delivered; nothing after it is.  The size limits count
+ * the bytes of each top-level element from the end of the previous one (whitespace
+ * keepalives in between included).
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (s NULL, or data NULL with len > 0);
+ *         PXMPP_ERR_STATE while paused (pxmpp_stream_pause); PXMPP_ERR_CLOSED when the
+ *         peer already closed the stream (bytes after its </stream:stream> are ignored);
+ *         or the sticky fatal error: PXMPP_ERR_XML (not well-formed, not namespace-
+ *         well-formed, invalid UTF-8 or XML character, text outside stanzas),
+ *         PXMPP_ERR_RESTRICTED_XML, PXMPP_ERR_ENCODING, PXMPP_ERR_NAMESPACE,
+ *         PXMPP_ERR_VERSION, PXMPP_ERR_UNSUPPORTED_STANZA, PXMPP_ERR_LIMIT,
+ *         PXMPP_ERR_NOMEM, PXMPP_ERR_WRITE (a write from a callback failed).
  */
 int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len);
 
@@ -212,7 +217,8 @@ int pxmpp_stream_last_error(const pxmpp_stream *s, const char **reason, uint64_t
 /** Bytes fed so far (the offset of the next byte). */
 uint64_t pxmpp_stream_offset(const pxmpp_stream *s);
 
-/** Bytes of memory the stream holds right now through its allocator hooks. */
+/** Bytes of memory pxmpp holds for this stream right now (its struct, arena, builder, buffers),
+    all allocated through its allocator hooks; libxml2's parser context (about 16 KB) is not counted. */
 size_t pxmpp_stream_memory(const pxmpp_stream *s);
 
 #ifdef __cplusplus
