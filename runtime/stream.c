@@ -825,13 +825,26 @@ static int check_ref(pxmpp_stream *s)
             i = 2;
         if (!r[i])
             return PXMPP_ERR_XML;
+        uint32_t v = 0;
         for (; r[i]; i++) {
             char c = r[i];
-            bool ok = (c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
-            if (!ok)
+            uint32_t d;
+            if (c >= '0' && c <= '9')
+                d = (uint32_t)(c - '0');
+            else if (hex && c >= 'a' && c <= 'f')
+                d = (uint32_t)(c - 'a' + 10);
+            else if (hex && c >= 'A' && c <= 'F')
+                d = (uint32_t)(c - 'A' + 10);
+            else
+                return PXMPP_ERR_XML;
+            v = v * (hex ? 16u : 10u) + d;
+            if (v > 0x10FFFF)
                 return PXMPP_ERR_XML;
         }
-        return 0;
+        /* XML 1.0 Char: a reference to anything else is not well-formed */
+        bool ok = v == 0x9 || v == 0xA || v == 0xD || (v >= 0x20 && v <= 0xD7FF) || (v >= 0xE000 && v <= 0xFFFD) ||
+                  v >= 0x10000;
+        return ok ? 0 : PXMPP_ERR_XML;
     }
     if (!strcmp(r, "lt") || !strcmp(r, "gt") || !strcmp(r, "amp") || !strcmp(r, "quot") || !strcmp(r, "apos"))
         return 0;
