@@ -181,18 +181,17 @@ static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_l
     char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
         return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len;) {
-        if (v[i] == '&' && len - i >= 5 && memcmp(v + i, "&#38;", 5) == 0) {
-            p[o++] = '&';
-            i += 5;
-        } else {
-            p[o++] = v[i++];
-        }
-    }
-    p[o] = '\0';
-    *out_len = o;
+    *out_len = pxmpp__decode_amp(p, v, len);
     return p;
+}
+
+/* The field holding the element's own text, or NULL. */
+static const pxmpp_field_desc *text_field(const pxmpp_type_desc *d)
+{
+    for (uint16_t k = 0; k < d->fields_count; k++)
+        if (d->fields[k].kind == PXMPP_F_TEXT)
+            return &d->fields[k];
+    return NULL;
 }
 
 static frame *top(pxmpp__builder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
@@ -310,15 +309,6 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
 }
 
 /* ---- field storage ------------------------------------------------------ */
-
-static void set_ptr(void *obj, uint32_t off, const void *p) { memcpy((char *)obj + off, &p, sizeof p); }
-static void set_size(void *obj, uint32_t off, size_t n) { memcpy((char *)obj + off, &n, sizeof n); }
-static const void *get_ptr(const void *obj, uint32_t off)
-{
-    const void *p;
-    memcpy(&p, (const char *)obj + off, sizeof p);
-    return p;
-}
 
 static void set_defaults(const pxmpp_type_desc *d, void *obj)
 {
@@ -482,11 +472,7 @@ static int flush_text(pxmpp__builder *b, frame *fr)
         return 0;
     const char *s = b->text + fr->text_start;
     if (fr->mode == M_TYPED) {
-        bool has_text_field = false;
-        for (uint16_t k = 0; k < fr->desc->fields_count; k++)
-            if (fr->desc->fields[k].kind == PXMPP_F_TEXT)
-                has_text_field = true;
-        if (has_text_field)
+        if (text_field(fr->desc))
             return 0; /* accumulates into the text field */
         if (pxmpp__is_space_only(s, len)) {
             b->text_len = fr->text_start;
@@ -812,10 +798,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     pxmpp_meta *m = fr->obj;
     size_t tlen = b->text_len - fr->text_start;
     const char *tx = b->text ? b->text + fr->text_start : "";
-    const pxmpp_field_desc *textf = NULL;
-    for (uint16_t k = 0; k < d->fields_count; k++)
-        if (d->fields[k].kind == PXMPP_F_TEXT)
-            textf = &d->fields[k];
+    const pxmpp_field_desc *textf = text_field(d);
     if (textf) {
         if (tlen || (textf->flags & PXMPP_FF_REQUIRED)) {
             const char *why = NULL;
@@ -865,11 +848,11 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 void *arr = chain_to_array(b->a, c, elem, by_value);
                 if (c->count && !arr)
                     return PXMPP_ERR_NOMEM;
-                set_ptr(fr->obj, f->offset, arr);
-                set_size(fr->obj, f->aux_offset, c->count);
+                pxmpp__set_ptr(fr->obj, f->offset, arr);
+                pxmpp__set_size(fr->obj, f->aux_offset, c->count);
             }
             if (f->kind == PXMPP_F_LANG_TEXT && (f->flags & PXMPP_FF_UNIQUE_LANG) && c->count > 1) {
-                const pxmpp_lang_text *arr = get_ptr(fr->obj, f->offset);
+                const pxmpp_lang_text *arr = pxmpp__get_ptr(fr->obj, f->offset);
                 const char *inh = fr->lang;
                 for (size_t i = 1; i < c->count; i++)
                     for (size_t j = 0; j < i; j++)
@@ -977,7 +960,7 @@ static int end_inner(pxmpp__builder *b)
             if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], fr->obj))
                 return PXMPP_ERR_NOMEM;
         } else {
-            set_ptr(parent->obj, fr->field->offset, fr->obj);
+            pxmpp__set_ptr(parent->obj, fr->field->offset, fr->obj);
             parent->lists[fr->field_index].count = 1;
         }
         return add_order(b, parent, fr->field_index);
@@ -1062,7 +1045,7 @@ static int end_inner(pxmpp__builder *b)
             const char *s = pxmpp_arena_strndup(b->a, tx, tlen);
             if (!s)
                 return PXMPP_ERR_NOMEM;
-            set_ptr(parent->obj, fr->field->aux_offset, s);
+            pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);
         }
         b->text_len = fr->text_start;
         parent->lists[fr->field_index].count = 1;
@@ -1078,26 +1061,22 @@ static void check_stanza(pxmpp__builder *b, frame *fr)
     const pxmpp_type_desc *d = fr->desc;
     if (strcmp(d->name, "iq") != 0)
         return;
-    int type = 0;
-    const pxmpp_payload *pl = NULL;
+    const char *ts = NULL;
     size_t npl = 0;
     const void *err = NULL;
     for (uint16_t k = 0; k < d->fields_count; k++) {
         const pxmpp_field_desc *f = &d->fields[k];
-        if (f->kind == PXMPP_F_ATTR && strcmp(f->local, "type") == 0)
+        if (f->kind == PXMPP_F_ATTR && f->enum_desc && strcmp(f->local, "type") == 0) {
+            int type;
             memcpy(&type, (char *)fr->obj + f->offset, sizeof type);
-        else if (f->kind == PXMPP_F_PAYLOADS) {
-            pl = get_ptr(fr->obj, f->offset);
-            memcpy(&npl, (char *)fr->obj + f->aux_offset, sizeof npl);
-        } else if (f->kind == PXMPP_F_CHILD && strcmp(f->name, "error") == 0)
-            err = get_ptr(fr->obj, f->offset);
+            if (type > 0 && type < f->enum_desc->count)
+                ts = f->enum_desc->values[type];
+        } else if (f->kind == PXMPP_F_PAYLOADS) {
+            npl = pxmpp__get_size(fr->obj, f->aux_offset);
+        } else if (f->kind == PXMPP_F_CHILD && strcmp(f->name, "error") == 0) {
+            err = pxmpp__get_ptr(fr->obj, f->offset);
+        }
     }
-    (void)pl;
-    const char *ts = NULL;
-    for (uint16_t k = 0; k < d->fields_count; k++)
-        if (d->fields[k].kind == PXMPP_F_ATTR && d->fields[k].enum_desc && type > 0 &&
-            strcmp(d->fields[k].local, "type") == 0)
-            ts = d->fields[k].enum_desc->values[type];
     if (!ts)
         return; /* missing or bad type was reported already */
     if ((strcmp(ts, "get") == 0 || strcmp(ts, "set") == 0) && npl != 1) {

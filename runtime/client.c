@@ -860,22 +860,19 @@ int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned 
         return PXMPP_ERR_STATE;
     c->tls_pending = false;
     if (cb_type && cb_data && cb_len && cb_len < 1024 && strlen(cb_type) < sizeof c->cb_type) {
-        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        size_t olen = 4 * ((cb_len + 2) / 3) + 1;
-        char *b = c->mem.malloc(olen, c->mem.ud);
+        char *enc = NULL;
+        size_t elen = 0;
+        if (gsasl_base64_to((const char *)cb_data, cb_len, &enc, &elen) != GSASL_OK)
+            return PXMPP_ERR_NOMEM;
+        char *b = c->mem.malloc(elen + 1, c->mem.ud); /* kept with the app's allocator, wiped on free */
+        if (b) {
+            memcpy(b, enc, elen);
+            b[elen] = '\0';
+        }
+        memset(enc, 0, elen);
+        gsasl_free(enc);
         if (!b)
             return PXMPP_ERR_NOMEM;
-        size_t o = 0;
-        for (size_t i = 0; i < cb_len; i += 3) {
-            uint32_t v = (uint32_t)cb_data[i] << 16;
-            if (i + 1 < cb_len) v |= (uint32_t)cb_data[i + 1] << 8;
-            if (i + 2 < cb_len) v |= cb_data[i + 2];
-            b[o++] = tbl[(v >> 18) & 63];
-            b[o++] = tbl[(v >> 12) & 63];
-            b[o++] = i + 1 < cb_len ? tbl[(v >> 6) & 63] : '=';
-            b[o++] = i + 2 < cb_len ? tbl[v & 63] : '=';
-        }
-        b[o] = '\0';
         mfree_secret(&c->mem, c->cb_b64);
         c->cb_b64 = b;
         snprintf(c->cb_type, sizeof c->cb_type, "%s", cb_type);

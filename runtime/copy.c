@@ -67,22 +67,6 @@ static bool copy_meta(pxmpp_arena *a, pxmpp_meta *m)
 
 static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj);
 
-static const void *get_ptr(const void *obj, uint32_t off)
-{
-    const void *p;
-    memcpy(&p, (const char *)obj + off, sizeof p);
-    return p;
-}
-
-static void set_ptr(void *obj, uint32_t off, const void *p) { memcpy((char *)obj + off, &p, sizeof p); }
-
-static size_t get_size(const void *obj, uint32_t off)
-{
-    size_t n;
-    memcpy(&n, (const char *)obj + off, sizeof n);
-    return n;
-}
-
 static bool copy_payload(pxmpp_arena *a, pxmpp_payload *p)
 {
     if (p->type && p->data) {
@@ -128,16 +112,16 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
         case PXMPP_F_ATTR:
         case PXMPP_F_TEXT:
             if (stringish) {
-                const char *s = get_ptr(obj, f->offset);
+                const char *s = pxmpp__get_ptr(obj, f->offset);
                 if (!sdup(a, &s))
                     return false;
-                set_ptr(obj, f->offset, s);
+                pxmpp__set_ptr(obj, f->offset, s);
             }
             break;
         case PXMPP_F_TEXT_CHILD:
             if (list) {
-                size_t n = get_size(obj, f->aux_offset);
-                const char *const *src = get_ptr(obj, f->offset);
+                size_t n = pxmpp__get_size(obj, f->aux_offset);
+                const char *const *src = pxmpp__get_ptr(obj, f->offset);
                 if (!n || !src)
                     break;
                 const char **c = pxmpp_arena_alloc(a, n * sizeof *c);
@@ -148,24 +132,24 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
                     if (!sdup(a, &c[i]))
                         return false;
                 }
-                set_ptr(obj, f->offset, c);
+                pxmpp__set_ptr(obj, f->offset, c);
             } else if (stringish) {
-                const char *s = get_ptr(obj, f->offset);
+                const char *s = pxmpp__get_ptr(obj, f->offset);
                 if (!sdup(a, &s))
                     return false;
-                set_ptr(obj, f->offset, s);
+                pxmpp__set_ptr(obj, f->offset, s);
             }
             break;
         case PXMPP_F_CONDITION: {
-            const char *s = get_ptr(obj, f->aux_offset);
+            const char *s = pxmpp__get_ptr(obj, f->aux_offset);
             if (!sdup(a, &s))
                 return false;
-            set_ptr(obj, f->aux_offset, s);
+            pxmpp__set_ptr(obj, f->aux_offset, s);
             break;
         }
         case PXMPP_F_LANG_TEXT: {
-            size_t n = get_size(obj, f->aux_offset);
-            const pxmpp_lang_text *src = get_ptr(obj, f->offset);
+            size_t n = pxmpp__get_size(obj, f->aux_offset);
+            const pxmpp_lang_text *src = pxmpp__get_ptr(obj, f->offset);
             if (!n || !src)
                 break;
             pxmpp_lang_text *c = pxmpp_arena_alloc(a, n * sizeof *c);
@@ -175,14 +159,14 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
             for (size_t i = 0; i < n; i++)
                 if (!copy_meta(a, &c[i].meta) || !sdup(a, &c[i].lang) || !sdup(a, &c[i].text))
                     return false;
-            set_ptr(obj, f->offset, c);
+            pxmpp__set_ptr(obj, f->offset, c);
             break;
         }
         case PXMPP_F_CHILD: {
-            const char *src = get_ptr(obj, f->offset);
+            const char *src = pxmpp__get_ptr(obj, f->offset);
             if (!src)
                 break;
-            size_t n = list ? get_size(obj, f->aux_offset) : 1;
+            size_t n = list ? pxmpp__get_size(obj, f->aux_offset) : 1;
             if (!n)
                 break;
             char *c = pxmpp_arena_alloc(a, n * f->child->size);
@@ -192,12 +176,12 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
             for (size_t i = 0; i < n; i++)
                 if (!copy_in_place(a, f->child, c + i * f->child->size))
                     return false;
-            set_ptr(obj, f->offset, c);
+            pxmpp__set_ptr(obj, f->offset, c);
             break;
         }
         case PXMPP_F_PAYLOADS: {
-            size_t n = get_size(obj, f->aux_offset);
-            const pxmpp_payload *src = get_ptr(obj, f->offset);
+            size_t n = pxmpp__get_size(obj, f->aux_offset);
+            const pxmpp_payload *src = pxmpp__get_ptr(obj, f->offset);
             if (!n || !src)
                 break;
             pxmpp_payload *c = pxmpp_arena_alloc(a, n * sizeof *c);
@@ -207,7 +191,7 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
             for (size_t i = 0; i < n; i++)
                 if (!copy_payload(a, &c[i]))
                     return false;
-            set_ptr(obj, f->offset, c);
+            pxmpp__set_ptr(obj, f->offset, c);
             break;
         }
         default:

@@ -11,6 +11,45 @@
 #include <pxmpp/jid.h>
 #include <pxmpp/types.h>
 
+/* ---- generic access to the fields of generated structs (offsets from descriptors) ---- */
+#include <string.h>
+
+static inline const void *pxmpp__get_ptr(const void *obj, uint32_t off)
+{
+    const void *p;
+    memcpy(&p, (const char *)obj + off, sizeof p);
+    return p;
+}
+
+static inline void pxmpp__set_ptr(void *obj, uint32_t off, const void *p) { memcpy((char *)obj + off, &p, sizeof p); }
+
+static inline size_t pxmpp__get_size(const void *obj, uint32_t off)
+{
+    size_t n;
+    memcpy(&n, (const char *)obj + off, sizeof n);
+    return n;
+}
+
+static inline void pxmpp__set_size(void *obj, uint32_t off, size_t n) { memcpy((char *)obj + off, &n, sizeof n); }
+
+/* libxml2's SAX2 keeps '&' as "&#38;" in attribute values (and namespace names):
+   copies len bytes of v into dst (room for len + 1) with that decoded, adds a NUL,
+   returns the decoded length. */
+static inline size_t pxmpp__decode_amp(char *dst, const char *v, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        if (v[i] == '&' && len - i >= 5 && memcmp(v + i, "&#38;", 5) == 0) {
+            dst[o++] = '&';
+            i += 5;
+        } else {
+            dst[o++] = v[i++];
+        }
+    }
+    dst[o] = '\0';
+    return o;
+}
+
 /* ---- chains: singly linked lists in an arena, turned into arrays at the end ---- */
 typedef struct pxmpp__link {
     void *item;

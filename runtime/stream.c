@@ -339,17 +339,7 @@ static void header_start(pxmpp_stream *s, const xmlChar *local, const xmlChar *p
         else if (str_eq(a[2], PXMPP_NS_XML) && str_eq(a[0], "lang")) slot = 4;
         if (slot < 0)
             continue;
-        /* decode "&#38;" (libxml2 SAX2 keeps '&' escaped in attribute values) */
-        size_t o = 0;
-        for (size_t k = 0; k < len;) {
-            if (len - k >= 5 && memcmp(a[3] + k, "&#38;", 5) == 0) {
-                vals[slot][o++] = '&';
-                k += 5;
-            } else {
-                vals[slot][o++] = (char)a[3][k++];
-            }
-        }
-        vals[slot][o] = '\0';
+        pxmpp__decode_amp(vals[slot], (const char *)a[3], len);
         const char **dst[5] = { &h.to, &h.from, &h.id, &h.version, &h.lang };
         *dst[slot] = vals[slot];
     }

@@ -143,20 +143,6 @@ int pxmpp_buf_append_escaped(pxmpp_buf *b, const char *s, size_t len, int in_att
 
 /* ---- the walk ---------------------------------------------------------------- */
 
-static const void *get_ptr(const void *obj, uint32_t off)
-{
-    const void *p;
-    memcpy(&p, (const char *)obj + off, sizeof p);
-    return p;
-}
-
-static size_t get_size(const void *obj, uint32_t off)
-{
-    size_t n;
-    memcpy(&n, (const char *)obj + off, sizeof n);
-    return n;
-}
-
 int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n)
 {
     int rc;
@@ -212,15 +198,15 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
     char buf[32];
     switch (f->kind) {
     case PXMPP_F_CHILD: {
-        const char *base = get_ptr(obj, f->offset);
-        if (!base || (list && idx >= get_size(obj, f->aux_offset)) || (!list && idx > 0))
+        const char *base = pxmpp__get_ptr(obj, f->offset);
+        if (!base || (list && idx >= pxmpp__get_size(obj, f->aux_offset)) || (!list && idx > 0))
             return 1;
         return pxmpp__emit_typed(s, f->child, base + idx * f->child->size, content_ns);
     }
     case PXMPP_F_TEXT_CHILD: {
         if (list) {
-            const char *const *arr = get_ptr(obj, f->offset);
-            if (!arr || idx >= get_size(obj, f->aux_offset))
+            const char *const *arr = pxmpp__get_ptr(obj, f->offset);
+            if (!arr || idx >= pxmpp__get_size(obj, f->aux_offset))
                 return 1;
             return emit_text_element(s, fns, f->local, arr[idx]);
         }
@@ -233,8 +219,8 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
         return emit_text_element(s, fns, f->local, v);
     }
     case PXMPP_F_LANG_TEXT: {
-        const pxmpp_lang_text *arr = get_ptr(obj, f->offset);
-        if (!arr || idx >= get_size(obj, f->aux_offset))
+        const pxmpp_lang_text *arr = pxmpp__get_ptr(obj, f->offset);
+        if (!arr || idx >= pxmpp__get_size(obj, f->aux_offset))
             return 1;
         return emit_lang_text(s, fns, f->local, &arr[idx]);
     }
@@ -252,11 +238,11 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
             return 1;
         if (v >= f->enum_desc->count)
             return PXMPP_ERR_VALUE;
-        return emit_text_element(s, f->ns, f->enum_desc->values[v], get_ptr(obj, f->aux_offset));
+        return emit_text_element(s, f->ns, f->enum_desc->values[v], pxmpp__get_ptr(obj, f->aux_offset));
     }
     case PXMPP_F_PAYLOADS: {
-        const pxmpp_payload *arr = get_ptr(obj, f->offset);
-        if (!arr || idx >= get_size(obj, f->aux_offset))
+        const pxmpp_payload *arr = pxmpp__get_ptr(obj, f->offset);
+        if (!arr || idx >= pxmpp__get_size(obj, f->aux_offset))
             return 1;
         const pxmpp_payload *p = &arr[idx];
         if (p->type && p->data)
@@ -273,7 +259,7 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
 static size_t field_items(const pxmpp_field_desc *f, const void *obj)
 {
     if (f->flags & PXMPP_FF_LIST)
-        return get_ptr(obj, f->offset) ? get_size(obj, f->aux_offset) : 0;
+        return pxmpp__get_ptr(obj, f->offset) ? pxmpp__get_size(obj, f->aux_offset) : 0;
     return 1;
 }
 
@@ -314,7 +300,7 @@ int pxmpp__emit_typed(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj,
         if ((rc = s->attr(s, m->extra_attrs[i].ns, m->extra_attrs[i].local, m->extra_attrs[i].value)))
             return rc;
     if (textf) {
-        const char *t = get_ptr(obj, textf->offset);
+        const char *t = pxmpp__get_ptr(obj, textf->offset);
         if (t && *t && (rc = s->text(s, t, strlen(t))))
             return rc;
     }
