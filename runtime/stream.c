@@ -50,6 +50,7 @@ struct pxmpp_stream {
     uint64_t lexed;        /* app offset of the next byte to lex (bytes accepted from the app) */
     uint64_t ctxt_base;    /* app offset of the first byte given to the current parser */
     size_t prefix_len;     /* synthetic bytes given to the current parser before app bytes */
+    uint64_t skipped;      /* app bytes the gate kept from the current parser (text it delivered itself) */
     uint64_t stanza_offset;
 
     /* The gate: a byte-level lexer in front of libxml2.  It hands libxml2 only
@@ -65,6 +66,7 @@ struct pxmpp_stream {
     uint64_t lx_boundary;   /* app offset after the last header or top-level element */
     uint32_t u8_need, u8_cp, u8_min; /* UTF-8 sequence in progress across feeds */
     uint8_t lx_rb;          /* ']' just before the current text position (0..2): "]]>" check */
+    bool lx_cr;             /* the text delivered last ended with a CR (a LF right after it is dropped) */
     char *hold;             /* a tag that began in an earlier chunk */
     size_t hold_len, hold_cap;
 
@@ -93,7 +95,7 @@ static uint64_t cur_offset(pxmpp_stream *s)
     long c = xmlByteConsumed(s->ctxt);
     if (c < 0 || (uint64_t)c < s->prefix_len)
         return s->ctxt_base;
-    uint64_t off = s->ctxt_base + ((uint64_t)c - s->prefix_len);
+    uint64_t off = s->ctxt_base + ((uint64_t)c - s->prefix_len) + s->skipped;
     return off > s->fed ? s->fed : off;
 }
 
@@ -520,6 +522,8 @@ static int new_parser(pxmpp_stream *s)
     s->depth = 0;
     s->ctxt_base = s->fed;
     s->prefix_len = 0;
+    s->skipped = 0;
+    s->lx_cr = false;
     s->hold_len = 0;
     if (resume) {
         /* same stream, fresh context, at a stanza boundary: the bytes after it are lexed again */
@@ -760,6 +764,62 @@ static int emit_range(pxmpp_stream *s, const char *p, size_t n, size_t *emit, si
     return rc;
 }
 
+/* Text inside a stanza goes from the gate to the builder: libxml2 never sees it.
+   The gate has checked it already (UTF-8, XML characters, "]]>", references), so
+   what remains is decoding references and XML's end-of-line rule (XML 1.0 §2.11: CR
+   LF and a lone CR are read as LF).  The tags before the text are given to libxml2
+   first, so the element the text belongs to is the builder's current one. */
+static void text_deliver(pxmpp_stream *s, const char *t, size_t len)
+{
+    if (len == 0 || s->err || s->restart_pending || s->state == ST_CLOSED || s->depth <= 1)
+        return;
+    int rc = pxmpp__builder_text(s->builder, t, len);
+    if (rc)
+        fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc));
+}
+
+/* The gate consumed p[*emit, upto) itself: libxml2 never gets these bytes. */
+static void gate_skip(pxmpp_stream *s, size_t *emit, size_t upto)
+{
+    s->fed += upto - *emit;
+    s->skipped += upto - *emit;
+    *emit = upto;
+}
+
+/* Delivers the text p[a, b) (no '<' or '&' in it). */
+static int gate_text(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size_t a, size_t b, bool *done)
+{
+    int rc = emit_range(s, p, n, emit, a, done);
+    if (rc || *done || s->err)
+        return s->err ? s->err : rc;
+    const char *t = p + a;
+    size_t len = b - a;
+    if (s->lx_cr && len && *t == '\n') {
+        t++;
+        len--;
+    }
+    s->lx_cr = false;
+    while (len) {
+        const char *cr = memchr(t, '\r', len);
+        if (!cr) {
+            text_deliver(s, t, len);
+            break;
+        }
+        size_t k = (size_t)(cr - t);
+        text_deliver(s, t, k);
+        text_deliver(s, "\n", 1);
+        k++;
+        if (k < len && t[k] == '\n')
+            k++;
+        else if (k == len)
+            s->lx_cr = true;
+        t += k;
+        len -= k;
+    }
+    gate_skip(s, emit, b);
+    return s->err;
+}
+
 /* Leaving the held states for a pass-through one (CDATA, XML declaration): a
    construct that began in an earlier chunk is handed over now. */
 static int flush_hold(pxmpp_stream *s, const char *p, size_t n, size_t i, size_t *emit, bool *done)
@@ -789,7 +849,8 @@ static int lex_error(pxmpp_stream *s, const char *p, size_t n, size_t emit, size
     bool done = false;
     uint64_t off = s->lexed + at;
     if (!in_tag(s->lx, s->lx_ret) || s->hold_len == 0) {
-        size_t upto = in_tag(s->lx, s->lx_ret) ? (tag_start == SIZE_MAX ? emit : tag_start) : at;
+        /* (the bytes of a reference in text are the gate's: they are not given to libxml2) */
+        size_t upto = in_tag(s->lx, s->lx_ret) ? (tag_start == SIZE_MAX ? emit : tag_start) : s->lx == LX_REF ? emit : at;
         int rc = emit_range(s, p, n, &emit, upto, &done);
         if (rc || done || s->err)
             return s->err ? s->err : rc;
@@ -804,7 +865,7 @@ static bool name_char(unsigned char c)
 }
 
 /* Classifies a complete reference "&...;" collected in lx_buf (without & and ;). */
-static int check_ref(pxmpp_stream *s)
+static int check_ref(pxmpp_stream *s, uint32_t *cp)
 {
     s->lx_buf[s->lx_n] = '\0';
     const char *r = s->lx_buf;
@@ -834,11 +895,44 @@ static int check_ref(pxmpp_stream *s)
         /* XML 1.0 Char: a reference to anything else is not well-formed */
         bool ok = v == 0x9 || v == 0xA || v == 0xD || (v >= 0x20 && v <= 0xD7FF) || (v >= 0xE000 && v <= 0xFFFD) ||
                   v >= 0x10000;
+        *cp = v;
         return ok ? 0 : PXMPP_ERR_XML;
     }
-    if (!strcmp(r, "lt") || !strcmp(r, "gt") || !strcmp(r, "amp") || !strcmp(r, "quot") || !strcmp(r, "apos"))
-        return 0;
+    static const struct { char name[5]; char c; } predef[] = {
+        {"lt", '<'}, {"gt", '>'}, {"amp", '&'}, {"quot", '"'}, {"apos", '\''},
+    };
+    for (size_t k = 0; k < sizeof predef / sizeof predef[0]; k++) {
+        if (!strcmp(r, predef[k].name)) {
+            *cp = (uint32_t)predef[k].c;
+            return 0;
+        }
+    }
     return r[0] ? PXMPP_ERR_RESTRICTED_XML : PXMPP_ERR_XML;
+}
+
+/* UTF-8 encoding of the code point cp (<= 0x10FFFF) into u; returns its length. */
+static size_t utf8_put(char u[4], uint32_t cp)
+{
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    u[0] = (char)(0xF0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 /* Byte classes of the gate's scanning loops. */
@@ -907,7 +1001,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 if (i > 0 || s->lexed > s->lx_boundary)
                     s->lx_doc_start = s->lx_doc_start && s->lexed + i == s->lx_boundary;
             } else {
-                size_t from = i;
+                size_t from = i, run = i;
                 for (;;) {
                     i = scan_text(p, i, stop);
                     /* "]]>" may not appear in text: look at the '>' characters of the run */
@@ -931,11 +1025,17 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 while (i > from + rb && rb < 2 && p[i - 1 - rb] == ']')
                     rb++;
                 s->lx_rb = (uint8_t)(i == from + rb ? (rb + s->lx_rb > 2 ? 2 : rb + s->lx_rb) : rb);
+                if (i > run && ((rc = gate_text(s, p, n, &emit, run, i, &done)) || done))
+                    return rc;
             }
             if (i >= stop)
                 continue;
             s->lx_rb = 0;
+            s->lx_cr = false;
             if (p[i] == '&') {
+                /* the tags before it go to libxml2; the reference itself is the gate's */
+                if ((rc = emit_range(s, p, n, &emit, i, &done)) || done || s->err)
+                    return s->err ? s->err : rc;
                 s->lx = LX_REF;
                 s->lx_ret = LX_TEXT;
                 s->lx_n = 0;
@@ -981,29 +1081,55 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 if (s->lx_depth <= 1)
                     return lex_error(s, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
                                      "not well-formed: text outside of a stanza");
+                /* a CDATA section is text the gate delivers itself: the tags before it go
+                   to libxml2, the "<![CDATA[" marker is skipped */
+                if (s->hold_len) {
+                    s->fed += s->hold_len;
+                    s->skipped += s->hold_len;
+                    s->hold_len = 0;
+                } else if ((rc = emit_range(s, p, n, &emit, tag_start, &done)) || done || s->err) {
+                    return s->err ? s->err : rc;
+                }
+                gate_skip(s, &emit, i);
                 s->lx = LX_CDATA;
                 s->lx_n = 0;
                 tag_start = SIZE_MAX;
-                if ((rc = flush_hold(s, p, n, i, &emit, &done)) || done)
-                    return rc;
             }
             continue;
-        case LX_CDATA:
-            /* lx_n counts the ']' just seen */
+        case LX_CDATA: {
+            /* lx_n counts the ']' seen last and not delivered yet: they may begin "]]>" */
+            size_t a = i, prev = s->lx_n;
+            bool end = false;
             while (i < stop) {
                 char ch = p[i++];
                 if (ch == ']') {
                     if (s->lx_n < 2)
                         s->lx_n++;
                 } else if (ch == '>' && s->lx_n == 2) {
-                    s->lx = LX_TEXT;
-                    s->lx_n = 0;
+                    end = true;
                     break;
                 } else {
                     s->lx_n = 0;
                 }
             }
+            /* the content seen is prev ']' then p[a, i) (without the '>' at the end);
+               its last lx_n bytes (all ']') wait for what follows */
+            size_t seen = prev + (i - a) - (end ? 1 : 0), keep = s->lx_n;
+            size_t give = seen - keep, from_prev = give < prev ? give : prev;
+            if (from_prev) {
+                s->lx_cr = false;
+                text_deliver(s, "]]", from_prev);
+            }
+            if ((rc = gate_text(s, p, n, &emit, a, a + (give - from_prev), &done)) || done)
+                return rc;
+            gate_skip(s, &emit, i);
+            if (end) {
+                s->lx = LX_TEXT;
+                s->lx_n = 0;
+                s->lx_cr = false;
+            }
             continue;
+        }
         case LX_PI_NAME:
             s->lx_buf[s->lx_n++] = (char)c;
             i++;
@@ -1053,7 +1179,8 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
         }
         case LX_REF:
             if (c == ';') {
-                int r = s->lx_n ? check_ref(s) : PXMPP_ERR_XML;
+                uint32_t cp = 0;
+                int r = s->lx_n ? check_ref(s, &cp) : PXMPP_ERR_XML;
                 if (r)
                     return lex_error(s, p, n, emit, i, tag_start, r,
                                      r == PXMPP_ERR_RESTRICTED_XML
@@ -1061,6 +1188,13 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                                          : "not well-formed: malformed character or entity reference");
                 s->lx = s->lx_ret;
                 i++;
+                if (s->lx == LX_TEXT) {
+                    char u[4];
+                    text_deliver(s, u, utf8_put(u, cp));
+                    gate_skip(s, &emit, i);
+                    if (s->err)
+                        return s->err;
+                }
                 continue;
             }
             if ((!name_char(c) && c != '#') || s->lx_n >= sizeof s->lx_buf - 1)
@@ -1140,6 +1274,8 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             if ((rc = hold_append(s, p + ts, n - ts)))
                 return fail_at(s, rc, s->lexed + n, "out of memory");
         }
+    } else if (s->lx == LX_REF) {
+        gate_skip(s, &emit, n); /* a reference in text, continued in the next chunk */
     } else {
         size_t upto = s->lx_closed ? (size_t)(s->lx_boundary - s->lexed) : n;
         if (upto > n)

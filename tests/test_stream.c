@@ -198,6 +198,34 @@ static void test_stanza_level_violations(void **state)
     }
 }
 
+/* Text is decoded as XML 1.0 says whatever the chunking: CR LF and a lone CR read
+   as LF (§2.11), also across chunk boundaries; references decoded, a referenced CR
+   kept; CDATA taken verbatim; the same in typed fields and in unknown payloads. */
+static void test_text_decoding(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "<message id='t1'><body>a\r\nb\rc\r\r\nd&#13;e&lt;&#x1F600;&amp;&#233;\r</body>"
+        "<x xmlns='urn:example:t'>p\r\nq<y>r\rs</y>t&#xD;\n&gt;<![CDATA[u\r\nv&amp;]]>w<![CDATA[]]><z><![CDATA[x]]y]]]]]>]</z></x></message>"
+        "<message id='t2'><body>\r\n</body></message>";
+    static const char want1[] =
+        "<message id='t1'><body>a\nb\nc\n\nd&#xD;e&lt;\xF0\x9F\x98\x80&amp;\xC3\xA9\n</body>"
+        "<x xmlns='urn:example:t'>p\nq<y>r\ns</y>t&#xD;\n&gt;u\nv&amp;amp;w<z>x]]y]]]]</z></x></message>";
+    static const char want2[] = "<message id='t2'><body>\n</body></message>";
+    size_t len = sizeof in - 1;
+    for (size_t c = 1; c <= len; c++) {
+        trace t;
+        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        if (!strstr(t.log.data, want1) || !strstr(t.log.data, want2))
+            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
+        assert_int_equal(t.errors, 0);
+        assert_int_equal(t.invalid, 0);
+        assert_non_null(strstr(t.log.data, want1));
+        assert_non_null(strstr(t.log.data, want2));
+        trace_free(&t);
+    }
+}
+
 /* A payload failing its schema is delivered as a generic element with a diagnostic; the stanza is valid. */
 static void on_iq_payload(void *user, const pxmpp_iq *iq)
 {
@@ -638,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_valid_files),
         cmocka_unit_test(test_stanza_level_violations),
         cmocka_unit_test(test_payload_failing_schema),
+        cmocka_unit_test(test_text_decoding),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
