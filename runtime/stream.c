@@ -14,6 +14,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 enum state { ST_HEADER, ST_OPEN, ST_CLOSED };
 
@@ -786,8 +789,8 @@ static void gate_skip(pxmpp_stream *s, size_t *emit, size_t upto)
     *emit = upto;
 }
 
-/* Delivers the text p[a, b) (no '<' or '&' in it). */
-static int gate_text(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size_t a, size_t b, bool *done)
+/* Delivers the text p[a, b) (no '<' or '&' in it; cr: it may hold a CR). */
+static int gate_text(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size_t a, size_t b, bool cr, bool *done)
 {
     int rc = emit_range(s, p, n, emit, a, done);
     if (rc || *done || s->err)
@@ -799,13 +802,17 @@ static int gate_text(pxmpp_stream *s, const char *p, size_t n, size_t *emit, siz
         len--;
     }
     s->lx_cr = false;
+    if (!cr) {
+        text_deliver(s, t, len);
+        len = 0;
+    }
     while (len) {
-        const char *cr = memchr(t, '\r', len);
-        if (!cr) {
+        const char *r = memchr(t, '\r', len);
+        if (!r) {
             text_deliver(s, t, len);
             break;
         }
-        size_t k = (size_t)(cr - t);
+        size_t k = (size_t)(r - t);
         text_deliver(s, t, k);
         text_deliver(s, "\n", 1);
         k++;
@@ -935,31 +942,25 @@ static size_t utf8_put(char u[4], uint32_t cp)
     return 4;
 }
 
-/* Byte classes of the gate's scanning loops. */
-enum { C_TEXT = 1, C_TAG = 2, C_Q1 = 4, C_Q2 = 8 };
-static const uint8_t byte_class[256] = {
-    ['<'] = C_TEXT | C_Q1 | C_Q2,
-    ['&'] = C_TEXT | C_Q1 | C_Q2,
-    ['>'] = C_TAG,
-    ['\''] = C_TAG | C_Q1,
-    ['"'] = C_TAG | C_Q2,
-};
-
-/* Index of the first byte in p[i, stop) whose class has `mask`, or stop. */
-static inline size_t scan(const char *p, size_t i, size_t stop, uint8_t mask)
+/* The gate's scanning loops: index of the first byte in p[i, stop) equal to a, b, c
+   or d, or stop.  Sixteen bytes at a time where SSE2 is there (every x86-64). */
+static inline size_t find4(const char *p, size_t i, size_t stop, char a, char b, char c, char d)
 {
-    while (i < stop && !(byte_class[(unsigned char)p[i]] & mask))
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c), vd = _mm_set1_epi8(d);
+    while (stop - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, vc), _mm_cmpeq_epi8(v, vd)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+        i += 16;
+    }
+#endif
+    while (i < stop && p[i] != a && p[i] != b && p[i] != c && p[i] != d)
         i++;
     return i;
-}
-
-/* Text: the next '<' found with memchr (long runs), then any '&' before it. */
-static inline size_t scan_text(const char *p, size_t i, size_t stop)
-{
-    const char *lt = memchr(p + i, '<', stop - i);
-    size_t end = lt ? (size_t)(lt - p) : stop;
-    const char *amp = memchr(p + i, '&', end - i);
-    return amp ? (size_t)(amp - p) : end;
 }
 
 static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
@@ -1002,13 +1003,18 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                     s->lx_doc_start = s->lx_doc_start && s->lexed + i == s->lx_boundary;
             } else {
                 size_t from = i, run = i;
+                bool cr = false;
                 for (;;) {
-                    i = scan_text(p, i, stop);
-                    /* "]]>" may not appear in text: look at the '>' characters of the run */
-                    const char *gt = memchr(p + from, '>', i - from);
-                    if (!gt)
+                    i = find4(p, i, stop, '<', '&', '>', '\r');
+                    if (i >= stop || p[i] == '<' || p[i] == '&')
                         break;
-                    size_t g = (size_t)(gt - p), rb = 0;
+                    if (p[i] == '\r') {
+                        cr = true;
+                        i++;
+                        continue;
+                    }
+                    /* "]]>" may not appear in text */
+                    size_t g = i, rb = 0;
                     while (g > from + rb && rb < 2 && p[g - 1 - rb] == ']')
                         rb++;
                     if (g == from + rb)
@@ -1025,7 +1031,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 while (i > from + rb && rb < 2 && p[i - 1 - rb] == ']')
                     rb++;
                 s->lx_rb = (uint8_t)(i == from + rb ? (rb + s->lx_rb > 2 ? 2 : rb + s->lx_rb) : rb);
-                if (i > run && ((rc = gate_text(s, p, n, &emit, run, i, &done)) || done))
+                if (i > run && ((rc = gate_text(s, p, n, &emit, run, i, cr, &done)) || done))
                     return rc;
             }
             if (i >= stop)
@@ -1120,7 +1126,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 s->lx_cr = false;
                 text_deliver(s, "]]", from_prev);
             }
-            if ((rc = gate_text(s, p, n, &emit, a, a + (give - from_prev), &done)) || done)
+            if ((rc = gate_text(s, p, n, &emit, a, a + (give - from_prev), true, &done)) || done)
                 return rc;
             gate_skip(s, &emit, i);
             if (end) {
@@ -1162,7 +1168,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             continue;
         case LX_TQ1:
         case LX_TQ2: {
-            i = scan(p, i, stop, s->lx == LX_TQ1 ? C_Q1 : C_Q2);
+            i = find4(p, i, stop, s->lx == LX_TQ1 ? '\'' : '"', '<', '&', '&');
             if (i >= stop)
                 continue;
             if (p[i] == '<')
@@ -1204,7 +1210,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             continue;
         case LX_TAG: {
             size_t from = i;
-            i = scan(p, i, stop, C_TAG);
+            i = find4(p, i, stop, '>', '\'', '"', '"');
             if (i > from)
                 s->lx_slash = p[i - 1] == '/'; /* "<x/>": the byte before '>' */
             if (i >= stop)
@@ -1302,6 +1308,21 @@ static size_t utf8_scan(pxmpp_stream *s, const unsigned char *p, size_t n)
     uint32_t need = s->u8_need, cp = s->u8_cp, min = s->u8_min;
     while (i < n) {
         if (need == 0) {
+#if defined(__SSE2__) && defined(__GNUC__)
+            /* as signed bytes, both >= 0x80 and < 0x20 compare below 0x20 */
+            const __m128i sp = _mm_set1_epi8(0x20);
+            while (n - i >= 16) {
+                unsigned m = (unsigned)_mm_movemask_epi8(
+                    _mm_cmplt_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), sp));
+                if (m) {
+                    i += (size_t)__builtin_ctz(m); /* straight to the first byte that needs a look */
+                    break;
+                }
+                i += 16;
+            }
+            if (n - i >= 16)
+                goto look;
+#endif
             while (i + 8 <= n) {
                 uint64_t w;
                 memcpy(&w, p + i, 8);
@@ -1312,12 +1333,37 @@ static size_t utf8_scan(pxmpp_stream *s, const unsigned char *p, size_t n)
             }
             if (i >= n)
                 break;
+#if defined(__SSE2__) && defined(__GNUC__)
+        look:;
+#endif
             unsigned c = p[i];
             if (c < 0x80) {
                 if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
                     break;
                 i++;
                 continue;
+            }
+            /* a whole valid sequence in one step; anything else byte by byte below,
+               which finds the exact offset of the fault */
+            if (c >= 0xC2 && c <= 0xDF && n - i >= 2 && (p[i + 1] & 0xC0) == 0x80) {
+                i += 2;
+                continue;
+            }
+            if (c >= 0xE0 && c <= 0xEF && n - i >= 3 && (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80) {
+                uint32_t v = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
+                if (v >= 0x800 && (v < 0xD800 || v > 0xDFFF) && v < 0xFFFE) {
+                    i += 3;
+                    continue;
+                }
+            }
+            if (c >= 0xF0 && c <= 0xF4 && n - i >= 4 && (p[i + 1] & 0xC0) == 0x80 && (p[i + 2] & 0xC0) == 0x80 &&
+                (p[i + 3] & 0xC0) == 0x80) {
+                uint32_t v = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) |
+                             (p[i + 3] & 0x3Fu);
+                if (v >= 0x10000 && v <= 0x10FFFF) {
+                    i += 4;
+                    continue;
+                }
             }
             if (c >= 0xC2 && c <= 0xDF) {
                 need = 1, cp = c & 0x1F, min = 0x80;
