@@ -963,6 +963,63 @@ static inline size_t find4(const char *p, size_t i, size_t stop, char a, char b,
     return i;
 }
 
+/* The gate's bookkeeping for a complete tag; i: index just after its '>'. */
+static void tag_closed(pxmpp_stream *s, size_t i)
+{
+    s->lx = LX_TEXT;
+    s->lx_doc_start = false;
+    if (s->lx_end_tag) {
+        s->lx_depth--;
+        if (s->lx_depth <= 1)
+            s->lx_boundary = s->lexed + i;
+        if (s->lx_depth == 0)
+            s->lx_closed = true;
+    } else if (s->lx_slash) {
+        if (s->lx_depth <= 1)
+            s->lx_boundary = s->lexed + i;
+        if (s->lx_depth == 0)
+            s->lx_closed = true; /* an empty stream element: the stream is over */
+    } else {
+        s->lx_depth++;
+        if (s->lx_depth == 1)
+            s->lx_boundary = s->lexed + i;
+    }
+}
+
+/* The common case of a tag starting at p[i] == '<': the whole tag lies before stop
+   and its attribute values hold no reference.  Returns the index after its '>' (with
+   lx_end_tag and lx_slash set as the state machine would), or 0: the state machine
+   then takes the tag byte by byte and reports what is wrong with it, if anything. */
+static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
+{
+    if (stop - i < 3)
+        return 0;
+    unsigned char c = (unsigned char)p[i + 1];
+    bool end = c == '/';
+    if (!(end || c == ':' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) ||
+        (end && s->lx_depth == 0))
+        return 0;
+    size_t j = i + 2, attrs = 0;
+    for (;;) {
+        size_t from = j;
+        j = find4(p, j, stop, '>', '\'', '"', '"');
+        if (j >= stop)
+            return 0;
+        if (p[j] == '>') {
+            s->lx_end_tag = end;
+            s->lx_slash = j > from && p[j - 1] == '/';
+            return j + 1;
+        }
+        if (++attrs > s->limits.max_attrs)
+            return 0;
+        char q = p[j];
+        j = find4(p, j + 1, stop, q, '<', '&', '&');
+        if (j >= stop || p[j] != q)
+            return 0;
+        j++;
+    }
+}
+
 static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
 {
     size_t i = 0, emit = 0;
@@ -1046,6 +1103,12 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 s->lx_ret = LX_TEXT;
                 s->lx_n = 0;
             } else {
+                size_t e = fast_tag(s, p, i, stop);
+                if (e) {
+                    tag_closed(s, e);
+                    i = e;
+                    continue;
+                }
                 s->lx = LX_LT;
                 tag_start = i;
                 s->lx_end_tag = false;
@@ -1228,24 +1291,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML,
                                  "not well-formed: end tag without a start tag");
             i++;
-            s->lx = LX_TEXT;
-            s->lx_doc_start = false;
-            if (s->lx_end_tag) {
-                s->lx_depth--;
-                if (s->lx_depth <= 1)
-                    s->lx_boundary = s->lexed + i;
-                if (s->lx_depth == 0)
-                    s->lx_closed = true;
-            } else if (s->lx_slash) {
-                if (s->lx_depth <= 1)
-                    s->lx_boundary = s->lexed + i;
-                if (s->lx_depth == 0)
-                    s->lx_closed = true; /* an empty stream element: the stream is over */
-            } else {
-                s->lx_depth++;
-                if (s->lx_depth == 1)
-                    s->lx_boundary = s->lexed + i;
-            }
+            tag_closed(s, i);
             if (s->hold_len) {
                 /* the tag began in an earlier chunk: hand it over whole */
                 if ((rc = hold_append(s, p, i)))
