@@ -19,6 +19,7 @@
 #endif
 
 enum state { ST_HEADER, ST_OPEN, ST_CLOSED };
+enum cut_kind { CUT_TAG, CUT_VAL, CUT_KEEP }; /* see struct cut */
 
 struct pxmpp_stream {
     pxmpp_mem mem;
@@ -73,6 +74,32 @@ struct pxmpp_stream {
     char *hold;             /* a tag that began in an earlier chunk */
     size_t hold_len, hold_cap;
 
+    /* Attribute values the gate keeps out of libxml2's sight.  For every start tag
+       inside the stream element the gate records a TAG entry; for a tag it lexed
+       in one pass (fast_tag) the entry is followed by one entry per attribute
+       other than a namespace declaration: VAL (its value was cut: libxml2 gets
+       the tag with an empty value, on_start takes the value from here) or KEEP
+       (xml:lang, xml:space: left to libxml2).  Offsets are into cut_base, the
+       input of the running gate_lex; every entry is used before it returns. */
+    struct cut {
+        size_t off;   /* TAG: the tag's '<'; VAL, KEEP: the value's first byte */
+        uint32_t len; /* TAG: entries that follow (0: take libxml2's values); VAL, KEEP: value length */
+        uint8_t kind;
+    } *cuts;
+    size_t cuts_n, cuts_cap;
+    size_t cuts_fed;        /* entries whose bytes went to libxml2 */
+    size_t cuts_used;       /* entries on_start has taken */
+    const char *cut_base;
+    char *stage;            /* a range of input with the cut values taken out, for libxml2 */
+    size_t stage_cap;
+    /* Where cut bytes lie in what libxml2 is parsing: from libxml2 offset `lib` on,
+       `cum` more app bytes than libxml2 bytes (this feed only; see cur_offset). */
+    struct brk {
+        uint64_t lib, cum;
+    } *brk;
+    size_t brk_n;
+    uint64_t lib_fed;       /* bytes given to the current parser, synthetic header included */
+
     int err;
     char reason[256];
     uint64_t err_offset;
@@ -98,7 +125,18 @@ static uint64_t cur_offset(pxmpp_stream *s)
     long c = xmlByteConsumed(s->ctxt);
     if (c < 0 || (uint64_t)c < s->prefix_len)
         return s->ctxt_base;
-    uint64_t off = s->ctxt_base + ((uint64_t)c - s->prefix_len) + s->skipped;
+    uint64_t cut = 0;
+    size_t lo = 0, hi = s->brk_n; /* the last breakpoint at or before c */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->brk[mid].lib <= (uint64_t)c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo)
+        cut = s->brk[lo - 1].cum;
+    uint64_t off = s->ctxt_base + ((uint64_t)c - s->prefix_len) + s->skipped + cut;
     return off > s->fed ? s->fed : off;
 }
 
@@ -213,6 +251,17 @@ static void on_serror(void *user, xmlErrorPtr e)
         code = PXMPP_ERR_ENCODING;
     char msg[200];
     snprintf(msg, sizeof msg, "%s", e->message ? e->message : "XML error");
+    /* libxml2's line numbers count only what it saw (not the text the gate kept
+       from it): the offset says where, so " line N" goes */
+    for (char *l = strstr(msg, " line "); l; l = strstr(l, " line ")) {
+        char *d = l + 6;
+        while (*d >= '0' && *d <= '9')
+            d++;
+        if (d > l + 6)
+            memmove(l, d, strlen(d) + 1);
+        else
+            l += 6;
+    }
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
         msg[--n] = '\0';
@@ -384,6 +433,18 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         header_start(s, local, prefix, uri, nns, nss, na, attrs);
         return;
     }
+    /* the gate's entry for this tag: the values it cut */
+    const struct cut *tag = NULL;
+    if (s->cuts_used < s->cuts_n && s->cuts[s->cuts_used].kind == CUT_TAG) {
+        tag = &s->cuts[s->cuts_used];
+        s->cuts_used += 1 + (size_t)tag->len;
+        if (tag->len == 0)
+            tag = NULL;
+        else if (tag->len != (uint32_t)na) {
+            FAIL(s, PXMPP_ERR_XML, "not well-formed: attributes of <%.60s/>", (const char *)local);
+            return;
+        }
+    }
     if (s->peer_error) {
         FAIL(s, PXMPP_ERR_XML, "element after the peer's stream error");
         return;
@@ -417,6 +478,11 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         ra[i].ns = (const char *)a[2];
         ra[i].value = (const char *)a[3];
         ra[i].len = (size_t)(a[4] - a[3]);
+        const struct cut *v = tag ? tag + 1 + i : NULL;
+        if (v && v->kind == CUT_VAL) {
+            ra[i].value = s->cut_base + v->off;
+            ra[i].len = v->len;
+        }
     }
     rc = pxmpp__builder_start(s->builder, (const char *)uri, (const char *)local, ra, (size_t)na);
     if (rc == PXMPP_ERR_LIMIT)
@@ -527,6 +593,9 @@ static int new_parser(pxmpp_stream *s)
     s->prefix_len = 0;
     s->skipped = 0;
     s->lx_cr = false;
+    s->cuts_n = s->cuts_fed = s->cuts_used = 0;
+    s->brk_n = 0;
+    s->lib_fed = 0;
     s->hold_len = 0;
     if (resume) {
         /* same stream, fresh context, at a stanza boundary: the bytes after it are lexed again */
@@ -564,6 +633,7 @@ static int new_parser(pxmpp_stream *s)
     }
     if (hdr) {
         s->prefix_len = hlen;
+        s->lib_fed = hlen;
         s->resuming = resume;
         s->in_parse = true;
         xmlParseChunk(s->ctxt, hdr, (int)hlen, 0);
@@ -655,6 +725,9 @@ void pxmpp_stream_free(pxmpp_stream *s)
     pxmpp_buf_free(&s->out);
     pxmpp_buf_free(&s->resume_hdr);
     s->mem.free(s->hold, s->mem.ud);
+    s->mem.free(s->cuts, s->mem.ud);
+    s->mem.free(s->brk, s->mem.ud);
+    s->mem.free(s->stage, s->mem.ud);
     s->mem.free(s, s->mem.ud);
 }
 
@@ -662,11 +735,68 @@ void pxmpp_stream_free(pxmpp_stream *s)
 
 #define RESTARTED 1
 
-/* Gives libxml2 `len` bytes whose first byte is at app offset `off` (== s->fed).
-   Returns 0, the sticky error, or RESTARTED with *used = bytes consumed before the
-   restart point (the rest must be lexed again for the new document). */
-static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used)
+/* Gives libxml2 a copy of the range without the values cut from its tags (base:
+   offset of p in cut_base); see feed_parser. */
+static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, size_t base)
 {
+    if (s->stage_cap < len) {
+        size_t cap = s->stage_cap ? s->stage_cap : 4096;
+        while (cap < len)
+            cap *= 2;
+        char *st = s->mem.realloc(s->stage, cap, s->mem.ud);
+        if (!st)
+            return fail_at(s, PXMPP_ERR_NOMEM, s->fed, "out of memory");
+        s->stage = st;
+        s->stage_cap = cap;
+    }
+    size_t o = 0, from = base;
+    uint64_t cum = 0;
+    s->brk_n = 0;
+    while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len) {
+        const struct cut *c = &s->cuts[s->cuts_fed++];
+        if (c->kind != CUT_VAL)
+            continue;
+        memcpy(s->stage + o, p + (from - base), c->off - from);
+        o += c->off - from;
+        from = c->off + c->len;
+        cum += c->len;
+        s->brk[s->brk_n++] = (struct brk){ s->lib_fed + o, cum };
+    }
+    memcpy(s->stage + o, p + (from - base), base + len - from);
+    o += base + len - from;
+    const uint64_t start = s->fed;
+    s->fed += len;
+    s->in_parse = true;
+    xmlParseChunk(s->ctxt, s->stage, (int)o, 0);
+    s->in_parse = false;
+    s->lib_fed += o;
+    s->skipped += cum;
+    s->brk_n = 0;
+    if (s->err)
+        return s->err;
+    if (s->restart_pending) {
+        uint64_t at = s->restart_at < start ? start : s->restart_at > s->fed ? s->fed : s->restart_at;
+        *used = (size_t)(at - start);
+        s->fed = at;
+        return RESTARTED;
+    }
+    return 0;
+}
+
+/* Gives libxml2 `len` bytes whose first byte is at app offset s->fed (base: their
+   offset in cut_base when values cut from their tags must be left out, SIZE_MAX for
+   held bytes, which never hold any).  Returns 0, the sticky error, or RESTARTED with
+   *used = bytes consumed before the restart point (the rest must be lexed again for
+   the new document). */
+static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used, size_t base)
+{
+    if (base != SIZE_MAX) {
+        while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len &&
+               s->cuts[s->cuts_fed].kind != CUT_VAL)
+            s->cuts_fed++;
+        if (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len)
+            return feed_cut(s, p, len, used, base);
+    }
     const uint64_t start = s->fed;
     while (len > 0) {
         size_t n = len > (1u << 30) ? (1u << 30) : len;
@@ -675,6 +805,7 @@ static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used)
         s->in_parse = true;
         xmlParseChunk(s->ctxt, p, (int)n, 0);
         s->in_parse = false;
+        s->lib_fed += n;
         if (s->err)
             return s->err;
         if (s->restart_pending) {
@@ -758,7 +889,7 @@ static int emit_range(pxmpp_stream *s, const char *p, size_t n, size_t *emit, si
     if (upto <= *emit)
         return 0;
     size_t used = 0;
-    int rc = feed_parser(s, p + *emit, upto - *emit, &used);
+    int rc = feed_parser(s, p + *emit, upto - *emit, &used, *emit);
     if (rc == RESTARTED) {
         *done = true;
         return gate_restart(s, p + *emit + used, n - *emit - used, NULL, 0);
@@ -838,7 +969,7 @@ static int flush_hold(pxmpp_stream *s, const char *p, size_t n, size_t i, size_t
         return fail_at(s, rc, s->lexed + i, "out of memory");
     size_t used = 0, hl = s->hold_len;
     s->hold_len = 0;
-    rc = feed_parser(s, s->hold, hl, &used);
+    rc = feed_parser(s, s->hold, hl, &used, SIZE_MAX);
     *emit = i;
     if (rc == RESTARTED) {
         *done = true;
@@ -990,6 +1121,58 @@ static void tag_closed(pxmpp_stream *s, size_t i)
    and its attribute values hold no reference.  Returns the index after its '>' (with
    lx_end_tag and lx_slash set as the state machine would), or 0: the state machine
    then takes the tag byte by byte and reports what is wrong with it, if anything. */
+static bool xml_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The closing quote q of an attribute value starting at p[i], or stop when a '<' or
+   '&' comes first or the value runs past stop; *ws: the value holds a tab, LF or CR
+   (the only bytes below 0x20 the UTF-8 check lets through). */
+static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q, bool *ws)
+{
+    bool w = false;
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i vq = _mm_set1_epi8(q), vlt = _mm_set1_epi8('<'), vamp = _mm_set1_epi8('&'),
+                  v1f = _mm_set1_epi8(0x1F);
+    while (stop - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned hit = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, vq), _mm_or_si128(_mm_cmpeq_epi8(v, vlt), _mm_cmpeq_epi8(v, vamp))));
+        unsigned ctl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, v1f), v));
+        if (hit) {
+            *ws = w || (ctl & (hit ^ (hit - 1)));
+            return p[i + (size_t)__builtin_ctz(hit)] == q ? i + (size_t)__builtin_ctz(hit) : stop;
+        }
+        w = w || ctl;
+        i += 16;
+    }
+#endif
+    for (; i < stop; i++) {
+        char c = p[i];
+        if (c == q) {
+            *ws = w;
+            return i;
+        }
+        if (c == '<' || c == '&')
+            return stop;
+        w = w || (unsigned char)c < 0x20;
+    }
+    return stop;
+}
+
+/* What the attribute whose name starts at p[k] is: 1 a namespace declaration
+   (libxml2 needs its value), 2 xml:lang or another xml: attribute (left to
+   libxml2), 3 any other (its value can be cut, unless it holds a tab, LF or CR:
+   libxml2 normalizes those and counts lines).  The name ends before q. */
+static int attr_kind(const char *p, size_t k, size_t q)
+{
+    if (q - k < 4 || p[k] != 'x' || p[k + 1] != 'm' || p[k + 2] != 'l')
+        return 3;
+    if (p[k + 3] == ':')
+        return 2;
+    if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || xml_space(p[k + 5])))
+        return 1;
+    return 3;
+}
+
 static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
 {
     if (stop - i < 3)
@@ -999,29 +1182,87 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
     if (!(end || c == ':' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) ||
         (end && s->lx_depth == 0))
         return 0;
+    /* a start tag inside the stream element: its plain values are cut (see struct cut) */
+    bool cut = !end && s->lx_depth >= 1;
+    size_t t = s->cuts_n;
+    if (cut)
+        s->cuts[s->cuts_n++] = (struct cut){ .off = i, .len = 0, .kind = CUT_TAG };
     size_t j = i + 2, attrs = 0;
     for (;;) {
         size_t from = j;
         j = find4(p, j, stop, '>', '\'', '"', '"');
         if (j >= stop)
-            return 0;
+            break;
         if (p[j] == '>') {
             s->lx_end_tag = end;
             s->lx_slash = j > from && p[j - 1] == '/';
+            if (cut)
+                s->cuts[t].len = (uint32_t)(s->cuts_n - t - 1);
             return j + 1;
         }
-        if (++attrs > s->limits.max_attrs)
-            return 0;
-        char q = p[j];
-        j = find4(p, j + 1, stop, q, '<', '&', '&');
-        if (j >= stop || p[j] != q)
-            return 0;
+        if (++attrs > s->limits.max_attrs || end)
+            break;
+        size_t v = j + 1;
+        bool ws = false;
+        j = find_value_end(p, v, stop, p[j], &ws);
+        if (j >= stop || j - v > UINT32_MAX)
+            break;
+        if (cut) {
+            /* the attribute's name: after the element name (first attribute) or the
+               previous value, past the spaces */
+            size_t k = from;
+            if (attrs == 1)
+                while (k < v && !xml_space(p[k]))
+                    k++;
+            while (k < v && xml_space(p[k]))
+                k++;
+            int kind = attr_kind(p, k, v - 1);
+            if (kind != 1)
+                s->cuts[s->cuts_n++] = (struct cut){
+                    .off = v, .len = (uint32_t)(j - v),
+                    .kind = kind == 2 || ws ? CUT_KEEP : CUT_VAL
+                };
+        }
         j++;
     }
+    s->cuts_n = t;
+    return 0;
+}
+
+/* Before a tag at p[i] inside the stream element: room in the cut table for it, and
+   at most 64 KiB waiting for libxml2 (which bounds the staging copy).  When either
+   runs short, what comes before p[i] goes to libxml2 first, which uses up the table. */
+static int cut_room(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size_t i, bool *done)
+{
+    size_t need = 2 + s->limits.max_attrs;
+    if (s->cuts_cap - s->cuts_n >= need && i - *emit <= 65536)
+        return 0;
+    if (s->cuts_n || i - *emit > 65536) {
+        int rc = emit_range(s, p, n, emit, i, done);
+        if (rc || *done || s->err)
+            return s->err ? s->err : rc;
+        s->cuts_n = s->cuts_fed = s->cuts_used = 0;
+    }
+    if (s->cuts_cap < need) {
+        size_t cap = need < 128 ? 256 : 2 * need;
+        struct cut *c = s->mem.realloc(s->cuts, cap * sizeof *c, s->mem.ud);
+        if (!c)
+            return fail_at(s, PXMPP_ERR_NOMEM, s->lexed + i, "out of memory");
+        s->cuts = c;
+        struct brk *b = s->mem.realloc(s->brk, cap * sizeof *b, s->mem.ud);
+        if (!b)
+            return fail_at(s, PXMPP_ERR_NOMEM, s->lexed + i, "out of memory");
+        s->brk = b;
+        s->cuts_cap = cap;
+    }
+    return 0;
 }
 
 static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
 {
+    /* the entries of the previous input were all used when its tags went to libxml2 */
+    s->cuts_n = s->cuts_fed = s->cuts_used = 0;
+    s->cut_base = p;
     size_t i = 0, emit = 0;
     size_t tag_start = SIZE_MAX; /* index in p where the current tag began, if in p */
     bool done = false;
@@ -1103,6 +1344,8 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 s->lx_ret = LX_TEXT;
                 s->lx_n = 0;
             } else {
+                if (s->lx_depth >= 1 && ((rc = cut_room(s, p, n, &emit, i, &done)) || done))
+                    return rc;
                 size_t e = fast_tag(s, p, i, stop);
                 if (e) {
                     tag_closed(s, e);
@@ -1290,6 +1533,8 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             if (s->lx_end_tag && s->lx_depth == 0)
                 return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML,
                                  "not well-formed: end tag without a start tag");
+            if (!s->lx_end_tag && s->lx_depth >= 1) /* on_start takes libxml2's values for it */
+                s->cuts[s->cuts_n++] = (struct cut){ .off = tag_start == SIZE_MAX ? 0 : tag_start, .len = 0, .kind = CUT_TAG };
             i++;
             tag_closed(s, i);
             if (s->hold_len) {
@@ -1299,7 +1544,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 size_t used = 0;
                 size_t hl = s->hold_len;
                 s->hold_len = 0;
-                rc = feed_parser(s, s->hold, hl, &used);
+                rc = feed_parser(s, s->hold, hl, &used, SIZE_MAX);
                 if (rc == RESTARTED) {
                     uint64_t base = s->lexed;
                     s->lexed = base; /* gate_restart resets it to s->fed */
@@ -1652,5 +1897,6 @@ size_t pxmpp_stream_memory(const pxmpp_stream *s)
 {
     if (!s)
         return 0;
-    return sizeof *s + pxmpp_arena_held(s->arena) + pxmpp__builder_held(s->builder) + s->out.cap;
+    return sizeof *s + pxmpp_arena_held(s->arena) + pxmpp__builder_held(s->builder) + s->out.cap + s->hold_cap +
+           s->resume_hdr.cap + s->cuts_cap * (sizeof *s->cuts + sizeof *s->brk) + s->stage_cap;
 }

@@ -226,6 +226,41 @@ static void test_text_decoding(void **state)
     }
 }
 
+/* Attribute values read as XML 1.0 §3.3.3 says (tab, LF, CR, CR LF each one space;
+   references decoded, a referenced tab or LF kept), whether the gate cut the value
+   out of the tag or libxml2 read it, at every chunk size; libxml2's errors name no
+   line (its count misses what the gate kept from it). */
+static void test_attribute_values(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "<message id='v1' to='juliet@example.com/balcony'><x xmlns='urn:example:t' a='1\t2\r\n3\r4\n5 and some more text'"
+        " b='s\tt' c='r&amp;\r\ns&#9;t&#10;u' xml:lang='en' d=\"it's &lt;ok&gt;\" e=''/>"
+        "<y xmlns='urn:example:t' xmlns:p='urn:example:p' p:f='prefixed value, long enough' g = 'spaced out value, long enough'/>"
+        "</message>";
+    static const char want[] =
+        "<message to='juliet@example.com/balcony' id='v1'><x xmlns='urn:example:t' a='1 2 3 4 5 and some more text'"
+        " b='s t' c='r&amp; s&#x9;t&#xA;u' xml:lang='en' d='it&apos;s &lt;ok&gt;' e=''/>";
+    size_t len = sizeof in - 1;
+    for (size_t c = 1; c <= len; c++) {
+        trace t;
+        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        if (!strstr(t.log.data, want) || !strstr(t.log.data, "ns0:f='prefixed value, long enough'") ||
+            !strstr(t.log.data, "g='spaced out value, long enough'"))
+            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
+        assert_int_equal(t.errors, 0);
+        assert_non_null(strstr(t.log.data, want));
+        assert_non_null(strstr(t.log.data, "ns0:f='prefixed value, long enough'"));
+        assert_non_null(strstr(t.log.data, "g='spaced out value, long enough'"));
+        trace_free(&t);
+    }
+    static const char bad[] = "<message to='juliet@example.com/balcony'>\n<body>a\nb</body>\n<subject>x</subjekt></message>";
+    trace t;
+    assert_int_not_equal(run_trace(&t, bad, sizeof bad - 1, sizeof bad - 1, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+    assert_non_null(strstr(t.log.data, "Opening and ending tag mismatch: subject and subjekt"));
+    trace_free(&t);
+}
+
 /* A payload failing its schema is delivered as a generic element with a diagnostic; the stanza is valid. */
 static void on_iq_payload(void *user, const pxmpp_iq *iq)
 {
@@ -667,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_stanza_level_violations),
         cmocka_unit_test(test_payload_failing_schema),
         cmocka_unit_test(test_text_decoding),
+        cmocka_unit_test(test_attribute_values),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
