@@ -62,7 +62,7 @@ struct pxmpp__builder {
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
 {
-    pxmpp__link *l = pxmpp_arena_alloc(a, sizeof *l);
+    pxmpp__link *l = pxmpp__arena_zalloc(a, sizeof *l);
     if (!l)
         return PXMPP_ERR_NOMEM;
     l->item = item;
@@ -176,7 +176,7 @@ static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_l
 {
     if (!memchr(v, '&', len)) {
         *out_len = len;
-        return pxmpp_arena_strndup(a, v, len);
+        return pxmpp__arena_strndup(a, v, len);
     }
     char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
@@ -223,7 +223,7 @@ static int ensure_lists(pxmpp__builder *b, frame *fr)
 {
     if (fr->lists || !fr->desc->fields_count)
         return 0;
-    fr->lists = pxmpp_arena_alloc(b->a, fr->desc->fields_count * sizeof(pxmpp__chain));
+    fr->lists = pxmpp__arena_zalloc(b->a, fr->desc->fields_count * sizeof(pxmpp__chain));
     return fr->lists ? 0 : PXMPP_ERR_NOMEM;
 }
 
@@ -260,7 +260,7 @@ static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
     size_t need = 1 + (suffix ? strlen(suffix) : 0);
     for (size_t i = 0; i < upto; i++)
         need += strlen(b->frames[i].local) + 24;
-    char *p = pxmpp_arena_alloc(b->a, need);
+    char *p = pxmpp__arena_zalloc(b->a, need);
     if (!p)
         return "";
     size_t o = 0;
@@ -292,8 +292,8 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
     }
     if (*slot)
         return; /* the first violation is reported */
-    pxmpp_diag *d = pxmpp_arena_alloc(b->a, sizeof *d);
-    char *reason = pxmpp_arena_alloc(b->a, 256);
+    pxmpp_diag *d = pxmpp__arena_zalloc(b->a, sizeof *d);
+    char *reason = pxmpp__arena_zalloc(b->a, 256);
     if (!d || !reason) {
         b->fatal = PXMPP_ERR_NOMEM;
         return;
@@ -331,7 +331,7 @@ static void set_defaults(const pxmpp_type_desc *d, void *obj)
 
 static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, const char *value)
 {
-    pxmpp_attr *at = pxmpp_arena_alloc(a, sizeof *at);
+    pxmpp_attr *at = pxmpp__arena_zalloc(a, sizeof *at);
     if (!at)
         return NULL;
     at->ns = ns;
@@ -340,7 +340,7 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
     return at;
 }
 
-static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp_arena_strdup(a, s) : NULL; }
+static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp__arena_strndup(a, s, strlen(s)) : NULL; }
 
 static const char *dup_ns(pxmpp_arena *a, const char *s);
 
@@ -359,7 +359,7 @@ static const char *dup_ns(pxmpp_arena *a, const char *s)
     if (!s)
         return NULL;
     size_t len = strlen(s), out;
-    return memchr(s, '&', len) ? attr_value(a, s, len, &out) : pxmpp_arena_strndup(a, s, len);
+    return memchr(s, '&', len) ? attr_value(a, s, len, &out) : pxmpp__arena_strndup(a, s, len);
 }
 
 /* Attributes of a TYPED element. */
@@ -444,7 +444,7 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
 {
     fr->mode = M_TYPED;
     fr->desc = d;
-    fr->obj = pxmpp_arena_alloc(b->a, d->size);
+    fr->obj = pxmpp__arena_zalloc(b->a, d->size);
     if (!fr->obj)
         return PXMPP_ERR_NOMEM;
     set_defaults(d, fr->obj);
@@ -481,8 +481,8 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     } else if (fr->mode != M_GENERIC) {
         return 0;
     }
-    pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
-    if (!t || !(t->text = pxmpp_arena_strndup(b->a, s, len)))
+    pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
+    if (!t || !(t->text = pxmpp__arena_strndup(b->a, s, len)))
         return PXMPP_ERR_NOMEM;
     b->text_len = fr->text_start;
     if (fr->mode == M_GENERIC)
@@ -660,7 +660,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             }
             if (f->kind == PXMPP_F_LANG_TEXT) {
                 fr->mode = M_LANG_TEXT;
-                pxmpp_lang_text *lt = pxmpp_arena_alloc(b->a, sizeof *lt);
+                pxmpp_lang_text *lt = pxmpp__arena_zalloc(b->a, sizeof *lt);
                 if (!lt)
                     return b->fatal = PXMPP_ERR_NOMEM;
                 fr->obj = lt;
@@ -742,7 +742,7 @@ static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, 
 {
     if (!c->count)
         return NULL;
-    char *arr = pxmpp_arena_alloc(a, c->count * elem);
+    char *arr = pxmpp__arena_zalloc(a, c->count * elem);
     if (!arr)
         return NULL;
     size_t i = 0;
@@ -758,7 +758,7 @@ static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, 
 static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
 {
     if (fr->extra_attrs.count) {
-        pxmpp_attr *arr = pxmpp_arena_alloc(b->a, fr->extra_attrs.count * sizeof *arr);
+        pxmpp_attr *arr = pxmpp__arena_zalloc(b->a, fr->extra_attrs.count * sizeof *arr);
         if (!arr)
             return PXMPP_ERR_NOMEM;
         size_t i = 0;
@@ -775,7 +775,7 @@ static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
         m->extra_nodes_count = fr->extra_nodes.count;
     }
     if (fr->order.count) {
-        uint16_t *o = pxmpp_arena_alloc(b->a, fr->order.count * sizeof *o);
+        uint16_t *o = pxmpp__arena_zalloc(b->a, fr->order.count * sizeof *o);
         if (!o)
             return PXMPP_ERR_NOMEM;
         size_t i = 0;
@@ -808,8 +808,8 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 why = pxmpp__value_parse(b->a, textf, textf->vtype, tx, tlen, (char *)fr->obj + textf->offset, false);
             if (why) {
                 violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
-                pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
-                if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)) ||
+                pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
+                if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)) ||
                     pxmpp__chain_push(b->a, &fr->extra_nodes, t) || add_order(b, fr, PXMPP_ORDER_EXTRA))
                     return PXMPP_ERR_NOMEM;
             }
@@ -882,13 +882,13 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 {
     if (flush_text(b, fr))
         return NULL;
-    pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
+    pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
     if (!n)
         return NULL;
     n->ns = fr->ns;
     n->local = fr->local;
     if (fr->attrs.count) {
-        pxmpp_attr *arr = pxmpp_arena_alloc(b->a, fr->attrs.count * sizeof *arr);
+        pxmpp_attr *arr = pxmpp__arena_zalloc(b->a, fr->attrs.count * sizeof *arr);
         if (!arr)
             return NULL;
         size_t i = 0;
@@ -912,15 +912,15 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 /* A text-like child that could not be stored typed becomes a generic extra node. */
 static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
 {
-    pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
-    if (!n || !(n->local = pxmpp_arena_strdup(b->a, fr->local)))
+    pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
+    if (!n || !(n->local = dup_name(b->a, fr->local)))
         return PXMPP_ERR_NOMEM;
     n->ns = dup_ns(b->a, fr->ns);
     if (fr->ns && !n->ns)
         return PXMPP_ERR_NOMEM;
     if (tlen) {
-        pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
-        if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)))
+        pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
+        if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)))
             return PXMPP_ERR_NOMEM;
         n->children = t;
         n->children_count = 1;
@@ -942,7 +942,7 @@ static int end_inner(pxmpp__builder *b)
         if ((rc = finish_typed(b, fr)))
             return rc;
         if (fr->payload_root) {
-            pxmpp_payload *p = pxmpp_arena_alloc(b->a, sizeof *p);
+            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
             if (!p)
                 return PXMPP_ERR_NOMEM;
             if (fr->diag) {
@@ -972,7 +972,7 @@ static int end_inner(pxmpp__builder *b)
         if (fr->gdest == G_CHILD)
             return pxmpp__chain_push(b->a, &parent->children, n);
         if (fr->gdest == G_PAYLOAD) {
-            pxmpp_payload *p = pxmpp_arena_alloc(b->a, sizeof *p);
+            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
             if (!p)
                 return PXMPP_ERR_NOMEM;
             p->node = n;
@@ -1018,7 +1018,7 @@ static int end_inner(pxmpp__builder *b)
     }
     case M_LANG_TEXT: {
         pxmpp_lang_text *lt = fr->obj;
-        if (!(lt->text = pxmpp_arena_strndup(b->a, tx, tlen)))
+        if (!(lt->text = pxmpp__arena_strndup(b->a, tx, tlen)))
             return PXMPP_ERR_NOMEM;
         b->text_len = fr->text_start;
         if ((rc = finish_meta(b, fr, &lt->meta)))
@@ -1042,7 +1042,7 @@ static int end_inner(pxmpp__builder *b)
     }
     case M_CONDITION: {
         if (tlen) {
-            const char *s = pxmpp_arena_strndup(b->a, tx, tlen);
+            const char *s = pxmpp__arena_strndup(b->a, tx, tlen);
             if (!s)
                 return PXMPP_ERR_NOMEM;
             pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);

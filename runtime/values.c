@@ -251,7 +251,7 @@ const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_
     default:
         break;
     }
-    const char *copy = s_in_arena ? s : pxmpp_arena_strndup(a, s, len);
+    const char *copy = s_in_arena ? s : pxmpp__arena_strndup(a, s, len);
     if (!copy)
         return "out of memory";
     memcpy(dst, &copy, sizeof copy);
