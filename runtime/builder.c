@@ -37,6 +37,8 @@ typedef struct frame {
     pxmpp_diag *diag;              /* payload root: first violation inside it */
 } frame;
 
+#define CACHE_BITS 7 /* 128 lookups */
+
 struct pxmpp__builder {
     pxmpp_mem mem;
     const pxmpp_registry *reg;
@@ -57,7 +59,7 @@ struct pxmpp__builder {
         const char *local, *ns;
         int32_t k, v;
         const pxmpp_type_desc *payload;
-    } cache[128];
+    } cache[1u << CACHE_BITS];
 };
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
@@ -106,9 +108,11 @@ void pxmpp__builder_clear_cache(pxmpp__builder *b) { memset(b->cache, 0, sizeof 
 
 static struct lcache *cache_slot(pxmpp__builder *b, const void *d, const char *local, const char *ns, unsigned salt)
 {
-    uintptr_t h = ((uintptr_t)d >> 4) * 0x9E3779B1u ^ ((uintptr_t)local >> 3) * 31u ^ ((uintptr_t)ns >> 3) * 17u ^ salt;
-    h ^= h >> 11;
-    return &b->cache[h & 127];
+    /* libxml2 packs its names a few bytes apart: every bit of the pointers counts, so the
+       slot is the top bits of a multiplicative hash of their sum */
+    uint64_t h = ((uint64_t)(uintptr_t)local + (uint64_t)(uintptr_t)d * 3 + (uint64_t)(uintptr_t)ns * 5 + salt) *
+                 0x9E3779B97F4A7C15ull;
+    return &b->cache[h >> (64 - CACHE_BITS)];
 }
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
