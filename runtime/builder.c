@@ -512,8 +512,9 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
     return 0;
 }
 
-/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then
-   `payload` is its type when pd is an extension point and a schema knows it). */
+/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then, when
+   pd is an extension point, v is its PAYLOADS field and `payload` the child's type if a
+   schema knows it). */
 static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
                                  const char *local)
 {
@@ -553,8 +554,13 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
             break;
         }
     }
-    if (pd->point)
+    if (pd->point) {
+        uint16_t k = 0;
+        while (k < pd->fields_count && pd->fields[k].kind != PXMPP_F_PAYLOADS)
+            k++;
+        r.v = k; /* the field payloads go to */
         r.payload = pxmpp__registry_find(b->reg, ns, local, b->content_ns, pd->point, false);
+    }
     return r;
 }
 
@@ -710,10 +716,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
     }
     /* not a field: a payload of an extension point, or an unknown child */
     if (pd->point) {
-        uint16_t k;
-        for (k = 0; k < pd->fields_count; k++)
-            if (pd->fields[k].kind == PXMPP_F_PAYLOADS)
-                break;
+        uint16_t k = (uint16_t)ce->v;
         fr->field = &pd->fields[k];
         fr->field_index = k;
         fr->occurrence = parent->lists[k].count + 1;
