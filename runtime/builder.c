@@ -60,6 +60,13 @@ struct pxmpp__builder {
         int32_t k, v;
         const pxmpp_type_desc *payload;
     } cache[1u << CACHE_BITS];
+    /* What the builder needs to know of a type, by d->id (checked against d). */
+    struct tinfo {
+        const pxmpp_type_desc *d;
+        uint32_t defaults; /* fields with a default value to set */
+        uint32_t finish;   /* fields finish_typed has something to check or collect for */
+        int32_t text;      /* the TEXT field, or -1 */
+    } tinfo[64];
 };
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
@@ -106,13 +113,23 @@ size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
 
 void pxmpp__builder_clear_cache(pxmpp__builder *b) { memset(b->cache, 0, sizeof b->cache); }
 
-static struct lcache *cache_slot(pxmpp__builder *b, const void *d, const char *local, const char *ns, unsigned salt)
+/* The cached lookup of {ns}local in d (an attribute lookup when attr, else a child
+   one), or NULL with *slot set to where the caller stores it.  Two ways per set: a new
+   entry takes the first, whose old entry moves to the second. */
+static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *local, const char *ns, bool attr,
+                                 struct lcache **slot)
 {
     /* libxml2 packs its names a few bytes apart: every bit of the pointers counts, so the
-       slot is the top bits of a multiplicative hash of their sum */
-    uint64_t h = ((uint64_t)(uintptr_t)local + (uint64_t)(uintptr_t)d * 3 + (uint64_t)(uintptr_t)ns * 5 + salt) *
+       set is the top bits of a multiplicative hash of their sum */
+    uint64_t h = ((uint64_t)(uintptr_t)local + (uint64_t)(uintptr_t)d * 3 + (uint64_t)(uintptr_t)ns * 5 + attr) *
                  0x9E3779B97F4A7C15ull;
-    return &b->cache[h >> (64 - CACHE_BITS)];
+    struct lcache *e = &b->cache[(h >> (64 - CACHE_BITS)) & ~(size_t)1];
+    for (int w = 0; w < 2; w++)
+        if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == -7) == attr)
+            return &e[w];
+    e[1] = e[0];
+    *slot = &e[0];
+    return NULL;
 }
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
@@ -189,13 +206,61 @@ static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_l
     return p;
 }
 
-/* The field holding the element's own text, or NULL. */
-static const pxmpp_field_desc *text_field(const pxmpp_type_desc *d)
+static const struct tinfo *type_info_fill(struct tinfo *t, const pxmpp_type_desc *d)
 {
-    for (uint16_t k = 0; k < d->fields_count; k++)
-        if (d->fields[k].kind == PXMPP_F_TEXT)
-            return &d->fields[k];
-    return NULL;
+    *t = (struct tinfo){ .d = d, .text = -1 };
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        uint32_t bit = k < 32 ? 1u << k : 0;
+        bool list = f->flags & PXMPP_FF_LIST, required = f->flags & PXMPP_FF_REQUIRED;
+        if (f->has_default && !list)
+            t->defaults |= bit;
+        switch (f->kind) {
+        case PXMPP_F_TEXT:
+            if (t->text < 0)
+                t->text = k;
+            break;
+        case PXMPP_F_CHILD:
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_LANG_TEXT:
+        case PXMPP_F_PAYLOADS:
+            if (list || required || (f->flags & PXMPP_FF_UNIQUE_LANG))
+                t->finish |= bit;
+            break;
+        case PXMPP_F_ATTR:
+        case PXMPP_F_CONDITION:
+            if (required)
+                t->finish |= bit;
+            break;
+        default:
+            break;
+        }
+    }
+    return t;
+}
+
+/* Read at once: another type with the same id % 64 takes the slot. */
+static inline const struct tinfo *type_info(pxmpp__builder *b, const pxmpp_type_desc *d)
+{
+    struct tinfo *t = &b->tinfo[d->id % (sizeof b->tinfo / sizeof b->tinfo[0])];
+    return t->d == d ? t : type_info_fill(t, d);
+}
+
+/* The first field of d from k on that is in mask (every field from k on when d has
+   more than 32, which masks cannot describe); d->fields_count when there is none. */
+static uint16_t field_from(const pxmpp_type_desc *d, uint32_t mask, uint32_t k)
+{
+    if (d->fields_count > 32)
+        return (uint16_t)k;
+    uint32_t rest = k >= 32 ? 0 : mask >> k << k;
+    return rest ? (uint16_t)__builtin_ctz(rest) : d->fields_count;
+}
+
+/* The field holding the element's own text, or NULL. */
+static const pxmpp_field_desc *text_field(pxmpp__builder *b, const pxmpp_type_desc *d)
+{
+    int32_t k = type_info(b, d)->text;
+    return k < 0 ? NULL : &d->fields[k];
 }
 
 static frame *top(pxmpp__builder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
@@ -314,9 +379,10 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
 
 /* ---- field storage ------------------------------------------------------ */
 
-static void set_defaults(const pxmpp_type_desc *d, void *obj)
+static void set_defaults(pxmpp__builder *b, const pxmpp_type_desc *d, void *obj)
 {
-    for (uint16_t i = 0; i < d->fields_count; i++) {
+    uint32_t mask = type_info(b, d)->defaults;
+    for (uint16_t i = field_from(d, mask, 0); i < d->fields_count; i = field_from(d, mask, i + 1u)) {
         const pxmpp_field_desc *f = &d->fields[i];
         if (!f->has_default || (f->flags & PXMPP_FF_LIST))
             continue;
@@ -379,8 +445,8 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             return PXMPP_ERR_NOMEM;
         const pxmpp_field_desc *f = NULL;
         uint16_t fi = 0;
-        struct lcache *e = cache_slot(b, d, ra->local, ra->ns, 1);
-        if (e->d == d && e->local == ra->local && e->ns == ra->ns && e->v == -7) {
+        struct lcache *slot, *e = cache_find(b, d, ra->local, ra->ns, true, &slot);
+        if (e) {
             if (e->k >= 0) {
                 fi = (uint16_t)e->k;
                 f = &d->fields[fi];
@@ -394,7 +460,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
                     break;
                 }
             }
-            *e = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
+            *slot = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
             if (found >= 0) {
                 fi = (uint16_t)found;
                 f = &d->fields[fi];
@@ -451,7 +517,7 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
     fr->obj = pxmpp__arena_zalloc(b->a, d->size);
     if (!fr->obj)
         return PXMPP_ERR_NOMEM;
-    set_defaults(d, fr->obj);
+    set_defaults(b, d, fr->obj);
     return typed_attrs(b, fr, attrs, n);
 }
 
@@ -476,7 +542,7 @@ static int flush_text(pxmpp__builder *b, frame *fr)
         return 0;
     const char *s = b->text + fr->text_start;
     if (fr->mode == M_TYPED) {
-        if (text_field(fr->desc))
+        if (text_field(b, fr->desc))
             return 0; /* accumulates into the text field */
         if (pxmpp__is_space_only(s, len)) {
             b->text_len = fr->text_start;
@@ -625,9 +691,11 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
     const pxmpp_type_desc *pd = parent->desc;
     if (ensure_lists(b, parent))
         return b->fatal = PXMPP_ERR_NOMEM;
-    struct lcache *ce = cache_slot(b, pd, local, ns, 2);
-    if (!(ce->d == pd && ce->local == local && ce->ns == ns && ce->v != -7))
-        *ce = match_child(b, pd, parent->ns, ns, local);
+    struct lcache *slot, *ce = cache_find(b, pd, local, ns, false, &slot);
+    if (!ce) {
+        *slot = match_child(b, pd, parent->ns, ns, local);
+        ce = slot;
+    }
     if (ce->k >= 0) {
         uint16_t k = (uint16_t)ce->k;
         const pxmpp_field_desc *f = &pd->fields[k];
@@ -805,7 +873,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     pxmpp_meta *m = fr->obj;
     size_t tlen = b->text_len - fr->text_start;
     const char *tx = b->text ? b->text + fr->text_start : "";
-    const pxmpp_field_desc *textf = text_field(d);
+    const pxmpp_field_desc *textf = text_field(b, d);
     if (textf) {
         if (tlen || (textf->flags & PXMPP_FF_REQUIRED)) {
             const char *why = NULL;
@@ -826,7 +894,8 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     }
     b->text_len = fr->text_start;
 
-    for (uint16_t k = 0; k < d->fields_count; k++) {
+    uint32_t mask = type_info(b, d)->finish;
+    for (uint16_t k = field_from(d, mask, 0); k < d->fields_count; k = field_from(d, mask, k + 1u)) {
         const pxmpp_field_desc *f = &d->fields[k];
         const pxmpp__chain *c = list_of(fr, k);
         bool present;
