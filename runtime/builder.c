@@ -38,6 +38,8 @@ typedef struct frame {
 } frame;
 
 #define CACHE_BITS 7 /* 128 lookups */
+#define NAMES_BITS 7 /* 128 slots for at most 64 names */
+#define NAMES_BYTES 2048
 
 struct pxmpp__builder {
     pxmpp_mem mem;
@@ -60,6 +62,18 @@ struct pxmpp__builder {
         int32_t k, v;
         const pxmpp_type_desc *payload;
     } cache[1u << CACHE_BITS];
+    /* Copies of the names of generic elements and kept attributes, by libxml2's name
+       pointer: made once per parser context instead of once per element.  They live
+       until the first stanza begun after the context changed (stale), so a stanza built
+       before lives longer than them only if it outlives its own arena, which it cannot. */
+    struct names {
+        struct iname {
+            const char *key, *copy;
+        } *tab;              /* NAMES_SLOTS entries, allocated with the first name */
+        size_t count;
+        pxmpp_arena *arena;  /* the copies, at most NAMES_BYTES */
+        bool stale;
+    } names;
     /* What the builder needs to know of a type, by d->id (checked against d). */
     struct tinfo {
         const pxmpp_type_desc *d;
@@ -106,12 +120,26 @@ void pxmpp__builder_free(pxmpp__builder *b)
         return;
     b->mem.free(b->frames, b->mem.ud);
     b->mem.free(b->text, b->mem.ud);
+    b->mem.free(b->names.tab, b->mem.ud);
+    pxmpp_arena_free(b->names.arena);
     b->mem.free(b, b->mem.ud);
 }
 
 size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
 
-void pxmpp__builder_clear_cache(pxmpp__builder *b) { memset(b->cache, 0, sizeof b->cache); }
+static void names_forget(struct names *n)
+{
+    if (n->tab && n->count)
+        memset(n->tab, 0, sizeof *n->tab << NAMES_BITS);
+    n->count = 0;
+}
+
+void pxmpp__builder_clear_cache(pxmpp__builder *b)
+{
+    memset(b->cache, 0, sizeof b->cache);
+    names_forget(&b->names); /* the keys may come back for other names */
+    b->names.stale = true;   /* the copies may still be in use */
+}
 
 /* The cached lookup of {ns}local in d (an attribute lookup when attr, else a child
    one), or NULL with *slot set to where the caller stores it.  Two ways per set: a new
@@ -134,7 +162,8 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
-    return sizeof *b + b->cap * sizeof(frame) + b->text_cap;
+    return sizeof *b + b->cap * sizeof(frame) + b->text_cap + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
+           (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
 void pxmpp__builder_abort(pxmpp__builder *b)
@@ -410,26 +439,49 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
     return at;
 }
 
-static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp__arena_strndup(a, s, strlen(s)) : NULL; }
-
-static const char *dup_ns(pxmpp_arena *a, const char *s);
-
-/* An attribute kept as is, with copies of its names; NULL when the arena is full. */
-static pxmpp_attr *copy_attr(pxmpp_arena *a, const char *ns, const char *local, const char *value)
-{
-    const char *n = dup_ns(a, ns), *l = dup_name(a, local);
-    if ((ns && !n) || !l)
-        return NULL;
-    return new_attr(a, n, l, value);
-}
-
-/* Namespace names come from xmlns attribute values, where libxml2 keeps '&' as "&#38;". */
-static const char *dup_ns(pxmpp_arena *a, const char *s)
+/* A copy of the name s (a libxml2 name pointer, or NULL) for the stanza being built:
+   the one made earlier in this parser context, or a new one.  Namespace names come
+   from xmlns attribute values, where libxml2 keeps '&' as "&#38;" (other names cannot
+   hold a '&').  NULL when s is NULL or no memory is left. */
+static const char *dup_name(pxmpp__builder *b, const char *s)
 {
     if (!s)
         return NULL;
+    struct names *n = &b->names;
+    size_t mask = ((size_t)1 << NAMES_BITS) - 1;
+    size_t i = (size_t)(((uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ull) >> (64 - NAMES_BITS));
+    if (n->tab) {
+        for (; n->tab[i].key; i = (i + 1) & mask)
+            if (n->tab[i].key == s)
+                return n->tab[i].copy;
+    }
     size_t len = strlen(s), out;
-    return memchr(s, '&', len) ? attr_value(a, s, len, &out) : pxmpp__arena_strndup(a, s, len);
+    bool keep = n->count < (mask + 1) / 2;
+    if (keep && !n->tab) {
+        n->tab = b->mem.malloc(sizeof *n->tab << NAMES_BITS, b->mem.ud);
+        if (n->tab)
+            memset(n->tab, 0, sizeof *n->tab << NAMES_BITS);
+    }
+    if (keep && n->tab && !n->arena && !pxmpp_arena_new(&n->arena, &b->mem, NAMES_BYTES))
+        pxmpp_arena_set_limit(n->arena, sizeof(pxmpp__chunk) + NAMES_BYTES); /* one chunk */
+    pxmpp_arena *a = keep && n->tab && n->arena ? n->arena : b->a;
+    char *c = attr_value(a, s, len, &out);
+    if (!c && a != b->a)
+        c = attr_value(a = b->a, s, len, &out); /* the names are full: a copy for this stanza */
+    if (c && a != b->a) {
+        n->tab[i] = (struct iname){ s, c }; /* i: the empty slot the search ended on */
+        n->count++;
+    }
+    return c;
+}
+
+/* An attribute kept as is, with copies of its names; NULL when the arena is full. */
+static pxmpp_attr *copy_attr(pxmpp__builder *b, const char *ns, const char *local, const char *value)
+{
+    const char *n = dup_name(b, ns), *l = dup_name(b, local);
+    if ((ns && !n) || !l)
+        return NULL;
+    return new_attr(b->a, n, l, value);
 }
 
 /* Attributes of a TYPED element. */
@@ -486,7 +538,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             snprintf(suffix, sizeof suffix, "/@%s%.100s", ra->ns ? "xml:" : "", ra->local);
             violation(b, b->depth, suffix, "%s for attribute %s: '%.60s'", why, ra->local, v);
         }
-        pxmpp_attr *at = copy_attr(b->a, ra->ns, ra->local, v);
+        pxmpp_attr *at = copy_attr(b, ra->ns, ra->local, v);
         if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -502,7 +554,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
             return PXMPP_ERR_NOMEM;
         if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0)
             fr->lang = v;
-        pxmpp_attr *at = copy_attr(b->a, attrs[i].ns, attrs[i].local, v);
+        pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
         if (!at || pxmpp__chain_push(b->a, &fr->attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -526,8 +578,8 @@ static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp_
     fr->mode = M_GENERIC;
     fr->gdest = dest;
     const char *ns = fr->ns;
-    fr->ns = dup_ns(b->a, ns);
-    fr->local = dup_name(b->a, fr->local);
+    fr->ns = dup_name(b, ns);
+    fr->local = dup_name(b, fr->local);
     if (!fr->local || (ns && !fr->ns))
         return PXMPP_ERR_NOMEM;
     return generic_attrs(b, fr, attrs, n);
@@ -567,6 +619,13 @@ static int flush_text(pxmpp__builder *b, frame *fr)
 int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
                          const char *content_ns, const char *stream_lang)
 {
+    if (b->names.stale) {
+        /* the parser context changed before this stanza: no stanza uses the copies now */
+        names_forget(&b->names);
+        if (b->names.arena)
+            pxmpp_arena_reset(b->names.arena);
+        b->names.stale = false;
+    }
     b->a = a;
     b->depth = 0;
     b->text_len = 0;
@@ -677,8 +736,8 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         parent->mode = M_GENERIC;
         parent->gdest = G_EXTRA;
         const char *pns = parent->ns;
-        parent->ns = dup_ns(b->a, pns);
-        parent->local = dup_name(b->a, parent->local);
+        parent->ns = dup_name(b, pns);
+        parent->local = dup_name(b, parent->local);
         parent->field = NULL;
         if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
             return b->fatal = PXMPP_ERR_NOMEM;
@@ -753,7 +812,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                         fr->lang = v;
                         continue;
                     }
-                    pxmpp_attr *at = copy_attr(b->a, attrs[i].ns, attrs[i].local, v);
+                    pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
                     if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
                         return b->fatal = PXMPP_ERR_NOMEM;
                 }
@@ -989,9 +1048,9 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
 {
     pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
-    if (!n || !(n->local = dup_name(b->a, fr->local)))
+    if (!n || !(n->local = dup_name(b, fr->local)))
         return PXMPP_ERR_NOMEM;
-    n->ns = dup_ns(b->a, fr->ns);
+    n->ns = dup_name(b, fr->ns);
     if (fr->ns && !n->ns)
         return PXMPP_ERR_NOMEM;
     if (tlen) {
