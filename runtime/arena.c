@@ -3,23 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct chunk {
-    struct chunk *next;
-    size_t size; /* usable bytes after the header */
-    size_t used;
-    max_align_t align_[]; /* data follows, maximally aligned */
-};
-
-struct pxmpp_arena {
-    pxmpp_mem mem;
-    struct chunk *head;  /* current chunk (most recent) */
-    struct chunk *first; /* the chunk kept across resets */
-    size_t chunk_size;
-    size_t held;
-    size_t limit;
-    int hit_limit;
-};
-
 static void *libc_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
 static void *libc_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
 static void libc_free(void *p, void *ud) { (void)ud; free(p); }
@@ -49,28 +32,28 @@ void pxmpp_arena_free(pxmpp_arena *a)
 {
     if (!a)
         return;
-    struct chunk *c = a->head;
+    pxmpp__chunk *c = a->head;
     while (c) {
-        struct chunk *n = c->next;
+        pxmpp__chunk *n = c->next;
         a->mem.free(c, a->mem.ud);
         c = n;
     }
     a->mem.free(a, a->mem.ud);
 }
 
-static struct chunk *new_chunk(pxmpp_arena *a, size_t need)
+static pxmpp__chunk *new_chunk(pxmpp_arena *a, size_t need)
 {
     size_t size = need > a->chunk_size ? need : a->chunk_size;
     if (size > SIZE_MAX / 2) {
         a->hit_limit = 0;
         return NULL;
     }
-    size_t total = sizeof(struct chunk) + size;
+    size_t total = sizeof(pxmpp__chunk) + size;
     if (a->limit && a->held + total > a->limit) {
         a->hit_limit = 1;
         return NULL;
     }
-    struct chunk *c = a->mem.malloc(total, a->mem.ud);
+    pxmpp__chunk *c = a->mem.malloc(total, a->mem.ud);
     if (!c) {
         a->hit_limit = 0;
         return NULL;
@@ -85,15 +68,15 @@ static struct chunk *new_chunk(pxmpp_arena *a, size_t need)
     return c;
 }
 
-void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size)
+void *pxmpp__arena_alloc_slow(pxmpp_arena *a, size_t size)
 {
-    const size_t al = sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16;
+    const size_t al = PXMPP__ARENA_ALIGN;
     if (size == 0)
         size = 1;
     if (size > SIZE_MAX - al)
         return NULL;
     size = (size + al - 1) & ~(al - 1);
-    struct chunk *c = a->head;
+    pxmpp__chunk *c = a->head;
     if (!c || c->size - c->used < size) {
         c = new_chunk(a, size);
         if (!c)
@@ -104,26 +87,9 @@ void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size)
     return p;
 }
 
-void *pxmpp_arena_alloc(pxmpp_arena *a, size_t size)
-{
-    void *p = pxmpp__arena_alloc_raw(a, size);
-    if (p)
-        memset(p, 0, size ? size : 1);
-    return p;
-}
+void *pxmpp_arena_alloc(pxmpp_arena *a, size_t size) { return pxmpp__arena_zalloc(a, size); }
 
-char *pxmpp_arena_strndup(pxmpp_arena *a, const char *s, size_t len)
-{
-    if (len == SIZE_MAX)
-        return NULL;
-    char *p = pxmpp__arena_alloc_raw(a, len + 1);
-    if (!p)
-        return NULL;
-    if (len)
-        memcpy(p, s, len);
-    p[len] = '\0';
-    return p;
-}
+char *pxmpp_arena_strndup(pxmpp_arena *a, const char *s, size_t len) { return pxmpp__arena_strndup(a, s, len); }
 
 char *pxmpp_arena_strdup(pxmpp_arena *a, const char *s)
 {
@@ -132,10 +98,10 @@ char *pxmpp_arena_strdup(pxmpp_arena *a, const char *s)
 
 void pxmpp_arena_reset(pxmpp_arena *a)
 {
-    struct chunk *c = a->head;
+    pxmpp__chunk *c = a->head;
     while (c && c != a->first) {
-        struct chunk *n = c->next;
-        a->held -= sizeof(struct chunk) + c->size;
+        pxmpp__chunk *n = c->next;
+        a->held -= sizeof(pxmpp__chunk) + c->size;
         a->mem.free(c, a->mem.ud);
         c = n;
     }

@@ -37,6 +37,10 @@ typedef struct frame {
     pxmpp_diag *diag;              /* payload root: first violation inside it */
 } frame;
 
+#define CACHE_BITS 7 /* 128 lookups */
+#define NAMES_BITS 7 /* 128 slots for at most 64 names */
+#define NAMES_BYTES 2048
+
 struct pxmpp__builder {
     pxmpp_mem mem;
     const pxmpp_registry *reg;
@@ -57,12 +61,31 @@ struct pxmpp__builder {
         const char *local, *ns;
         int32_t k, v;
         const pxmpp_type_desc *payload;
-    } cache[128];
+    } cache[1u << CACHE_BITS];
+    /* Copies of the names of generic elements and kept attributes, by libxml2's name
+       pointer: made once per parser context instead of once per element.  They live
+       until the first stanza begun after the context changed (stale), so a stanza built
+       before lives longer than them only if it outlives its own arena, which it cannot. */
+    struct names {
+        struct iname {
+            const char *key, *copy;
+        } *tab;              /* NAMES_SLOTS entries, allocated with the first name */
+        size_t count;
+        pxmpp_arena *arena;  /* the copies, at most NAMES_BYTES */
+        bool stale;
+    } names;
+    /* What the builder needs to know of a type, by d->id (checked against d). */
+    struct tinfo {
+        const pxmpp_type_desc *d;
+        uint32_t defaults; /* fields with a default value to set */
+        uint32_t finish;   /* fields finish_typed has something to check or collect for */
+        int32_t text;      /* the TEXT field, or -1 */
+    } tinfo[64];
 };
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
 {
-    pxmpp__link *l = pxmpp_arena_alloc(a, sizeof *l);
+    pxmpp__link *l = pxmpp__arena_zalloc(a, sizeof *l);
     if (!l)
         return PXMPP_ERR_NOMEM;
     l->item = item;
@@ -97,23 +120,50 @@ void pxmpp__builder_free(pxmpp__builder *b)
         return;
     b->mem.free(b->frames, b->mem.ud);
     b->mem.free(b->text, b->mem.ud);
+    b->mem.free(b->names.tab, b->mem.ud);
+    pxmpp_arena_free(b->names.arena);
     b->mem.free(b, b->mem.ud);
 }
 
 size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
 
-void pxmpp__builder_clear_cache(pxmpp__builder *b) { memset(b->cache, 0, sizeof b->cache); }
-
-static struct lcache *cache_slot(pxmpp__builder *b, const void *d, const char *local, const char *ns, unsigned salt)
+static void names_forget(struct names *n)
 {
-    uintptr_t h = ((uintptr_t)d >> 4) * 0x9E3779B1u ^ ((uintptr_t)local >> 3) * 31u ^ ((uintptr_t)ns >> 3) * 17u ^ salt;
-    h ^= h >> 11;
-    return &b->cache[h & 127];
+    if (n->tab && n->count)
+        memset(n->tab, 0, sizeof *n->tab << NAMES_BITS);
+    n->count = 0;
+}
+
+void pxmpp__builder_clear_cache(pxmpp__builder *b)
+{
+    memset(b->cache, 0, sizeof b->cache);
+    names_forget(&b->names); /* the keys may come back for other names */
+    b->names.stale = true;   /* the copies may still be in use */
+}
+
+/* The cached lookup of {ns}local in d (an attribute lookup when attr, else a child
+   one), or NULL with *slot set to where the caller stores it.  Two ways per set: a new
+   entry takes the first, whose old entry moves to the second. */
+static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *local, const char *ns, bool attr,
+                                 struct lcache **slot)
+{
+    /* libxml2 packs its names a few bytes apart: every bit of the pointers counts, so the
+       set is the top bits of a multiplicative hash of their sum */
+    uint64_t h = ((uint64_t)(uintptr_t)local + (uint64_t)(uintptr_t)d * 3 + (uint64_t)(uintptr_t)ns * 5 + attr) *
+                 0x9E3779B97F4A7C15ull;
+    struct lcache *e = &b->cache[(h >> (64 - CACHE_BITS)) & ~(size_t)1];
+    for (int w = 0; w < 2; w++)
+        if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == -7) == attr)
+            return &e[w];
+    e[1] = e[0];
+    *slot = &e[0];
+    return NULL;
 }
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
-    return sizeof *b + b->cap * sizeof(frame) + b->text_cap;
+    return sizeof *b + b->cap * sizeof(frame) + b->text_cap + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
+           (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
 void pxmpp__builder_abort(pxmpp__builder *b)
@@ -176,7 +226,7 @@ static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_l
 {
     if (!memchr(v, '&', len)) {
         *out_len = len;
-        return pxmpp_arena_strndup(a, v, len);
+        return pxmpp__arena_strndup(a, v, len);
     }
     char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
@@ -185,13 +235,61 @@ static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_l
     return p;
 }
 
-/* The field holding the element's own text, or NULL. */
-static const pxmpp_field_desc *text_field(const pxmpp_type_desc *d)
+static const struct tinfo *type_info_fill(struct tinfo *t, const pxmpp_type_desc *d)
 {
-    for (uint16_t k = 0; k < d->fields_count; k++)
-        if (d->fields[k].kind == PXMPP_F_TEXT)
-            return &d->fields[k];
-    return NULL;
+    *t = (struct tinfo){ .d = d, .text = -1 };
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        uint32_t bit = k < 32 ? 1u << k : 0;
+        bool list = f->flags & PXMPP_FF_LIST, required = f->flags & PXMPP_FF_REQUIRED;
+        if (f->has_default && !list)
+            t->defaults |= bit;
+        switch (f->kind) {
+        case PXMPP_F_TEXT:
+            if (t->text < 0)
+                t->text = k;
+            break;
+        case PXMPP_F_CHILD:
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_LANG_TEXT:
+        case PXMPP_F_PAYLOADS:
+            if (list || required || (f->flags & PXMPP_FF_UNIQUE_LANG))
+                t->finish |= bit;
+            break;
+        case PXMPP_F_ATTR:
+        case PXMPP_F_CONDITION:
+            if (required)
+                t->finish |= bit;
+            break;
+        default:
+            break;
+        }
+    }
+    return t;
+}
+
+/* Read at once: another type with the same id % 64 takes the slot. */
+static inline const struct tinfo *type_info(pxmpp__builder *b, const pxmpp_type_desc *d)
+{
+    struct tinfo *t = &b->tinfo[d->id % (sizeof b->tinfo / sizeof b->tinfo[0])];
+    return t->d == d ? t : type_info_fill(t, d);
+}
+
+/* The first field of d from k on that is in mask (every field from k on when d has
+   more than 32, which masks cannot describe); d->fields_count when there is none. */
+static uint16_t field_from(const pxmpp_type_desc *d, uint32_t mask, uint32_t k)
+{
+    if (d->fields_count > 32)
+        return (uint16_t)k;
+    uint32_t rest = k >= 32 ? 0 : mask >> k << k;
+    return rest ? (uint16_t)__builtin_ctz(rest) : d->fields_count;
+}
+
+/* The field holding the element's own text, or NULL. */
+static const pxmpp_field_desc *text_field(pxmpp__builder *b, const pxmpp_type_desc *d)
+{
+    int32_t k = type_info(b, d)->text;
+    return k < 0 ? NULL : &d->fields[k];
 }
 
 static frame *top(pxmpp__builder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
@@ -223,7 +321,7 @@ static int ensure_lists(pxmpp__builder *b, frame *fr)
 {
     if (fr->lists || !fr->desc->fields_count)
         return 0;
-    fr->lists = pxmpp_arena_alloc(b->a, fr->desc->fields_count * sizeof(pxmpp__chain));
+    fr->lists = pxmpp__arena_zalloc(b->a, fr->desc->fields_count * sizeof(pxmpp__chain));
     return fr->lists ? 0 : PXMPP_ERR_NOMEM;
 }
 
@@ -260,7 +358,7 @@ static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
     size_t need = 1 + (suffix ? strlen(suffix) : 0);
     for (size_t i = 0; i < upto; i++)
         need += strlen(b->frames[i].local) + 24;
-    char *p = pxmpp_arena_alloc(b->a, need);
+    char *p = pxmpp__arena_zalloc(b->a, need);
     if (!p)
         return "";
     size_t o = 0;
@@ -292,8 +390,8 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
     }
     if (*slot)
         return; /* the first violation is reported */
-    pxmpp_diag *d = pxmpp_arena_alloc(b->a, sizeof *d);
-    char *reason = pxmpp_arena_alloc(b->a, 256);
+    pxmpp_diag *d = pxmpp__arena_zalloc(b->a, sizeof *d);
+    char *reason = pxmpp__arena_zalloc(b->a, 256);
     if (!d || !reason) {
         b->fatal = PXMPP_ERR_NOMEM;
         return;
@@ -310,9 +408,10 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
 
 /* ---- field storage ------------------------------------------------------ */
 
-static void set_defaults(const pxmpp_type_desc *d, void *obj)
+static void set_defaults(pxmpp__builder *b, const pxmpp_type_desc *d, void *obj)
 {
-    for (uint16_t i = 0; i < d->fields_count; i++) {
+    uint32_t mask = type_info(b, d)->defaults;
+    for (uint16_t i = field_from(d, mask, 0); i < d->fields_count; i = field_from(d, mask, i + 1u)) {
         const pxmpp_field_desc *f = &d->fields[i];
         if (!f->has_default || (f->flags & PXMPP_FF_LIST))
             continue;
@@ -331,7 +430,7 @@ static void set_defaults(const pxmpp_type_desc *d, void *obj)
 
 static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, const char *value)
 {
-    pxmpp_attr *at = pxmpp_arena_alloc(a, sizeof *at);
+    pxmpp_attr *at = pxmpp__arena_zalloc(a, sizeof *at);
     if (!at)
         return NULL;
     at->ns = ns;
@@ -340,26 +439,49 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
     return at;
 }
 
-static const char *dup_name(pxmpp_arena *a, const char *s) { return s ? pxmpp_arena_strdup(a, s) : NULL; }
-
-static const char *dup_ns(pxmpp_arena *a, const char *s);
-
-/* An attribute kept as is, with copies of its names; NULL when the arena is full. */
-static pxmpp_attr *copy_attr(pxmpp_arena *a, const char *ns, const char *local, const char *value)
-{
-    const char *n = dup_ns(a, ns), *l = dup_name(a, local);
-    if ((ns && !n) || !l)
-        return NULL;
-    return new_attr(a, n, l, value);
-}
-
-/* Namespace names come from xmlns attribute values, where libxml2 keeps '&' as "&#38;". */
-static const char *dup_ns(pxmpp_arena *a, const char *s)
+/* A copy of the name s (a libxml2 name pointer, or NULL) for the stanza being built:
+   the one made earlier in this parser context, or a new one.  Namespace names come
+   from xmlns attribute values, where libxml2 keeps '&' as "&#38;" (other names cannot
+   hold a '&').  NULL when s is NULL or no memory is left. */
+static const char *dup_name(pxmpp__builder *b, const char *s)
 {
     if (!s)
         return NULL;
+    struct names *n = &b->names;
+    size_t mask = ((size_t)1 << NAMES_BITS) - 1;
+    size_t i = (size_t)(((uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ull) >> (64 - NAMES_BITS));
+    if (n->tab) {
+        for (; n->tab[i].key; i = (i + 1) & mask)
+            if (n->tab[i].key == s)
+                return n->tab[i].copy;
+    }
     size_t len = strlen(s), out;
-    return memchr(s, '&', len) ? attr_value(a, s, len, &out) : pxmpp_arena_strndup(a, s, len);
+    bool keep = n->count < (mask + 1) / 2;
+    if (keep && !n->tab) {
+        n->tab = b->mem.malloc(sizeof *n->tab << NAMES_BITS, b->mem.ud);
+        if (n->tab)
+            memset(n->tab, 0, sizeof *n->tab << NAMES_BITS);
+    }
+    if (keep && n->tab && !n->arena && !pxmpp_arena_new(&n->arena, &b->mem, NAMES_BYTES))
+        pxmpp_arena_set_limit(n->arena, sizeof(pxmpp__chunk) + NAMES_BYTES); /* one chunk */
+    pxmpp_arena *a = keep && n->tab && n->arena ? n->arena : b->a;
+    char *c = attr_value(a, s, len, &out);
+    if (!c && a != b->a)
+        c = attr_value(a = b->a, s, len, &out); /* the names are full: a copy for this stanza */
+    if (c && a != b->a) {
+        n->tab[i] = (struct iname){ s, c }; /* i: the empty slot the search ended on */
+        n->count++;
+    }
+    return c;
+}
+
+/* An attribute kept as is, with copies of its names; NULL when the arena is full. */
+static pxmpp_attr *copy_attr(pxmpp__builder *b, const char *ns, const char *local, const char *value)
+{
+    const char *n = dup_name(b, ns), *l = dup_name(b, local);
+    if ((ns && !n) || !l)
+        return NULL;
+    return new_attr(b->a, n, l, value);
 }
 
 /* Attributes of a TYPED element. */
@@ -375,8 +497,8 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             return PXMPP_ERR_NOMEM;
         const pxmpp_field_desc *f = NULL;
         uint16_t fi = 0;
-        struct lcache *e = cache_slot(b, d, ra->local, ra->ns, 1);
-        if (e->d == d && e->local == ra->local && e->ns == ra->ns && e->v == -7) {
+        struct lcache *slot, *e = cache_find(b, d, ra->local, ra->ns, true, &slot);
+        if (e) {
             if (e->k >= 0) {
                 fi = (uint16_t)e->k;
                 f = &d->fields[fi];
@@ -390,7 +512,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
                     break;
                 }
             }
-            *e = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
+            *slot = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
             if (found >= 0) {
                 fi = (uint16_t)found;
                 f = &d->fields[fi];
@@ -416,7 +538,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             snprintf(suffix, sizeof suffix, "/@%s%.100s", ra->ns ? "xml:" : "", ra->local);
             violation(b, b->depth, suffix, "%s for attribute %s: '%.60s'", why, ra->local, v);
         }
-        pxmpp_attr *at = copy_attr(b->a, ra->ns, ra->local, v);
+        pxmpp_attr *at = copy_attr(b, ra->ns, ra->local, v);
         if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -432,7 +554,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
             return PXMPP_ERR_NOMEM;
         if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0)
             fr->lang = v;
-        pxmpp_attr *at = copy_attr(b->a, attrs[i].ns, attrs[i].local, v);
+        pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
         if (!at || pxmpp__chain_push(b->a, &fr->attrs, at))
             return PXMPP_ERR_NOMEM;
     }
@@ -444,10 +566,10 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
 {
     fr->mode = M_TYPED;
     fr->desc = d;
-    fr->obj = pxmpp_arena_alloc(b->a, d->size);
+    fr->obj = pxmpp__arena_zalloc(b->a, d->size);
     if (!fr->obj)
         return PXMPP_ERR_NOMEM;
-    set_defaults(d, fr->obj);
+    set_defaults(b, d, fr->obj);
     return typed_attrs(b, fr, attrs, n);
 }
 
@@ -456,8 +578,8 @@ static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp_
     fr->mode = M_GENERIC;
     fr->gdest = dest;
     const char *ns = fr->ns;
-    fr->ns = dup_ns(b->a, ns);
-    fr->local = dup_name(b->a, fr->local);
+    fr->ns = dup_name(b, ns);
+    fr->local = dup_name(b, fr->local);
     if (!fr->local || (ns && !fr->ns))
         return PXMPP_ERR_NOMEM;
     return generic_attrs(b, fr, attrs, n);
@@ -472,7 +594,7 @@ static int flush_text(pxmpp__builder *b, frame *fr)
         return 0;
     const char *s = b->text + fr->text_start;
     if (fr->mode == M_TYPED) {
-        if (text_field(fr->desc))
+        if (text_field(b, fr->desc))
             return 0; /* accumulates into the text field */
         if (pxmpp__is_space_only(s, len)) {
             b->text_len = fr->text_start;
@@ -481,8 +603,8 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     } else if (fr->mode != M_GENERIC) {
         return 0;
     }
-    pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
-    if (!t || !(t->text = pxmpp_arena_strndup(b->a, s, len)))
+    pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
+    if (!t || !(t->text = pxmpp__arena_strndup(b->a, s, len)))
         return PXMPP_ERR_NOMEM;
     b->text_len = fr->text_start;
     if (fr->mode == M_GENERIC)
@@ -497,6 +619,13 @@ static int flush_text(pxmpp__builder *b, frame *fr)
 int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
                          const char *content_ns, const char *stream_lang)
 {
+    if (b->names.stale) {
+        /* the parser context changed before this stanza: no stanza uses the copies now */
+        names_forget(&b->names);
+        if (b->names.arena)
+            pxmpp_arena_reset(b->names.arena);
+        b->names.stale = false;
+    }
     b->a = a;
     b->depth = 0;
     b->text_len = 0;
@@ -508,8 +637,9 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
     return 0;
 }
 
-/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then
-   `payload` is its type when pd is an extension point and a schema knows it). */
+/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then, when
+   pd is an extension point, v is its PAYLOADS field and `payload` the child's type if a
+   schema knows it). */
 static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
                                  const char *local)
 {
@@ -549,8 +679,13 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
             break;
         }
     }
-    if (pd->point)
+    if (pd->point) {
+        uint16_t k = 0;
+        while (k < pd->fields_count && pd->fields[k].kind != PXMPP_F_PAYLOADS)
+            k++;
+        r.v = k; /* the field payloads go to */
         r.payload = pxmpp__registry_find(b->reg, ns, local, b->content_ns, pd->point, false);
+    }
     return r;
 }
 
@@ -601,8 +736,8 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         parent->mode = M_GENERIC;
         parent->gdest = G_EXTRA;
         const char *pns = parent->ns;
-        parent->ns = dup_ns(b->a, pns);
-        parent->local = dup_name(b->a, parent->local);
+        parent->ns = dup_name(b, pns);
+        parent->local = dup_name(b, parent->local);
         parent->field = NULL;
         if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
             return b->fatal = PXMPP_ERR_NOMEM;
@@ -615,9 +750,11 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
     const pxmpp_type_desc *pd = parent->desc;
     if (ensure_lists(b, parent))
         return b->fatal = PXMPP_ERR_NOMEM;
-    struct lcache *ce = cache_slot(b, pd, local, ns, 2);
-    if (!(ce->d == pd && ce->local == local && ce->ns == ns && ce->v != -7))
-        *ce = match_child(b, pd, parent->ns, ns, local);
+    struct lcache *slot, *ce = cache_find(b, pd, local, ns, false, &slot);
+    if (!ce) {
+        *slot = match_child(b, pd, parent->ns, ns, local);
+        ce = slot;
+    }
     if (ce->k >= 0) {
         uint16_t k = (uint16_t)ce->k;
         const pxmpp_field_desc *f = &pd->fields[k];
@@ -660,7 +797,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             }
             if (f->kind == PXMPP_F_LANG_TEXT) {
                 fr->mode = M_LANG_TEXT;
-                pxmpp_lang_text *lt = pxmpp_arena_alloc(b->a, sizeof *lt);
+                pxmpp_lang_text *lt = pxmpp__arena_zalloc(b->a, sizeof *lt);
                 if (!lt)
                     return b->fatal = PXMPP_ERR_NOMEM;
                 fr->obj = lt;
@@ -675,7 +812,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                         fr->lang = v;
                         continue;
                     }
-                    pxmpp_attr *at = copy_attr(b->a, attrs[i].ns, attrs[i].local, v);
+                    pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
                     if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
                         return b->fatal = PXMPP_ERR_NOMEM;
                 }
@@ -706,10 +843,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
     }
     /* not a field: a payload of an extension point, or an unknown child */
     if (pd->point) {
-        uint16_t k;
-        for (k = 0; k < pd->fields_count; k++)
-            if (pd->fields[k].kind == PXMPP_F_PAYLOADS)
-                break;
+        uint16_t k = (uint16_t)ce->v;
         fr->field = &pd->fields[k];
         fr->field_index = k;
         fr->occurrence = parent->lists[k].count + 1;
@@ -742,7 +876,7 @@ static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, 
 {
     if (!c->count)
         return NULL;
-    char *arr = pxmpp_arena_alloc(a, c->count * elem);
+    char *arr = pxmpp__arena_zalloc(a, c->count * elem);
     if (!arr)
         return NULL;
     size_t i = 0;
@@ -758,7 +892,7 @@ static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, 
 static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
 {
     if (fr->extra_attrs.count) {
-        pxmpp_attr *arr = pxmpp_arena_alloc(b->a, fr->extra_attrs.count * sizeof *arr);
+        pxmpp_attr *arr = pxmpp__arena_zalloc(b->a, fr->extra_attrs.count * sizeof *arr);
         if (!arr)
             return PXMPP_ERR_NOMEM;
         size_t i = 0;
@@ -775,7 +909,7 @@ static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
         m->extra_nodes_count = fr->extra_nodes.count;
     }
     if (fr->order.count) {
-        uint16_t *o = pxmpp_arena_alloc(b->a, fr->order.count * sizeof *o);
+        uint16_t *o = pxmpp__arena_zalloc(b->a, fr->order.count * sizeof *o);
         if (!o)
             return PXMPP_ERR_NOMEM;
         size_t i = 0;
@@ -798,7 +932,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     pxmpp_meta *m = fr->obj;
     size_t tlen = b->text_len - fr->text_start;
     const char *tx = b->text ? b->text + fr->text_start : "";
-    const pxmpp_field_desc *textf = text_field(d);
+    const pxmpp_field_desc *textf = text_field(b, d);
     if (textf) {
         if (tlen || (textf->flags & PXMPP_FF_REQUIRED)) {
             const char *why = NULL;
@@ -808,8 +942,8 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 why = pxmpp__value_parse(b->a, textf, textf->vtype, tx, tlen, (char *)fr->obj + textf->offset, false);
             if (why) {
                 violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
-                pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
-                if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)) ||
+                pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
+                if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)) ||
                     pxmpp__chain_push(b->a, &fr->extra_nodes, t) || add_order(b, fr, PXMPP_ORDER_EXTRA))
                     return PXMPP_ERR_NOMEM;
             }
@@ -819,7 +953,8 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     }
     b->text_len = fr->text_start;
 
-    for (uint16_t k = 0; k < d->fields_count; k++) {
+    uint32_t mask = type_info(b, d)->finish;
+    for (uint16_t k = field_from(d, mask, 0); k < d->fields_count; k = field_from(d, mask, k + 1u)) {
         const pxmpp_field_desc *f = &d->fields[k];
         const pxmpp__chain *c = list_of(fr, k);
         bool present;
@@ -882,13 +1017,13 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 {
     if (flush_text(b, fr))
         return NULL;
-    pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
+    pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
     if (!n)
         return NULL;
     n->ns = fr->ns;
     n->local = fr->local;
     if (fr->attrs.count) {
-        pxmpp_attr *arr = pxmpp_arena_alloc(b->a, fr->attrs.count * sizeof *arr);
+        pxmpp_attr *arr = pxmpp__arena_zalloc(b->a, fr->attrs.count * sizeof *arr);
         if (!arr)
             return NULL;
         size_t i = 0;
@@ -912,15 +1047,15 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 /* A text-like child that could not be stored typed becomes a generic extra node. */
 static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
 {
-    pxmpp_node *n = pxmpp_arena_alloc(b->a, sizeof *n);
-    if (!n || !(n->local = pxmpp_arena_strdup(b->a, fr->local)))
+    pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
+    if (!n || !(n->local = dup_name(b, fr->local)))
         return PXMPP_ERR_NOMEM;
-    n->ns = dup_ns(b->a, fr->ns);
+    n->ns = dup_name(b, fr->ns);
     if (fr->ns && !n->ns)
         return PXMPP_ERR_NOMEM;
     if (tlen) {
-        pxmpp_node *t = pxmpp_arena_alloc(b->a, sizeof *t);
-        if (!t || !(t->text = pxmpp_arena_strndup(b->a, tx, tlen)))
+        pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
+        if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)))
             return PXMPP_ERR_NOMEM;
         n->children = t;
         n->children_count = 1;
@@ -942,7 +1077,7 @@ static int end_inner(pxmpp__builder *b)
         if ((rc = finish_typed(b, fr)))
             return rc;
         if (fr->payload_root) {
-            pxmpp_payload *p = pxmpp_arena_alloc(b->a, sizeof *p);
+            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
             if (!p)
                 return PXMPP_ERR_NOMEM;
             if (fr->diag) {
@@ -972,7 +1107,7 @@ static int end_inner(pxmpp__builder *b)
         if (fr->gdest == G_CHILD)
             return pxmpp__chain_push(b->a, &parent->children, n);
         if (fr->gdest == G_PAYLOAD) {
-            pxmpp_payload *p = pxmpp_arena_alloc(b->a, sizeof *p);
+            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
             if (!p)
                 return PXMPP_ERR_NOMEM;
             p->node = n;
@@ -1018,7 +1153,7 @@ static int end_inner(pxmpp__builder *b)
     }
     case M_LANG_TEXT: {
         pxmpp_lang_text *lt = fr->obj;
-        if (!(lt->text = pxmpp_arena_strndup(b->a, tx, tlen)))
+        if (!(lt->text = pxmpp__arena_strndup(b->a, tx, tlen)))
             return PXMPP_ERR_NOMEM;
         b->text_len = fr->text_start;
         if ((rc = finish_meta(b, fr, &lt->meta)))
@@ -1042,7 +1177,7 @@ static int end_inner(pxmpp__builder *b)
     }
     case M_CONDITION: {
         if (tlen) {
-            const char *s = pxmpp_arena_strndup(b->a, tx, tlen);
+            const char *s = pxmpp__arena_strndup(b->a, tx, tlen);
             if (!s)
                 return PXMPP_ERR_NOMEM;
             pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);

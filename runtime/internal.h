@@ -63,14 +63,72 @@ typedef struct pxmpp__chain {
 
 int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item);
 
+/* ---- the arena (arena.c) and its inline fast paths ---- */
+typedef struct pxmpp__chunk {
+    struct pxmpp__chunk *next;
+    size_t size; /* usable bytes after the header */
+    size_t used; /* a multiple of PXMPP__ARENA_ALIGN */
+    max_align_t align_[]; /* data follows, maximally aligned */
+} pxmpp__chunk;
+
+struct pxmpp_arena {
+    pxmpp_mem mem;
+    pxmpp__chunk *head;  /* current chunk (most recent) */
+    pxmpp__chunk *first; /* the chunk kept across resets */
+    size_t chunk_size;
+    size_t held;
+    size_t limit;
+    int hit_limit;
+};
+
+#define PXMPP__ARENA_ALIGN (sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16)
+
+/* The general case of pxmpp__arena_alloc_raw: a new chunk, limits, size 0. */
+void *pxmpp__arena_alloc_slow(pxmpp_arena *a, size_t size);
+
+/* Arena allocation without zero-filling (for bytes that are overwritten at once). */
+static inline void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size)
+{
+    pxmpp__chunk *c = a->head;
+    if (c && size && size <= c->size - c->used) {
+        size_t r = (size + PXMPP__ARENA_ALIGN - 1) & ~(PXMPP__ARENA_ALIGN - 1);
+        if (r <= c->size - c->used) {
+            unsigned char *p = (unsigned char *)(c + 1) + c->used;
+            c->used += r;
+            return p;
+        }
+    }
+    return pxmpp__arena_alloc_slow(a, size);
+}
+
+/* pxmpp_arena_alloc and pxmpp_arena_strndup, inlined. */
+static inline void *pxmpp__arena_zalloc(pxmpp_arena *a, size_t size)
+{
+    void *p = pxmpp__arena_alloc_raw(a, size);
+    if (p)
+        memset(p, 0, size ? size : 1);
+    return p;
+}
+
+static inline char *pxmpp__arena_strndup(pxmpp_arena *a, const char *s, size_t len)
+{
+    if (len == SIZE_MAX)
+        return NULL;
+    char *p = pxmpp__arena_alloc_raw(a, len + 1);
+    if (!p)
+        return NULL;
+    if (len)
+        memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
 /* ---- values ---- */
 /* Converts the XML value s (NUL-terminated, len bytes) for field f into the C value at dst.
    A string-like value is copied into the arena, unless s_in_arena says s already lives
    there.  Returns NULL on success or a static reason string. */
 const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_t vtype,
                                const char *s, size_t len, void *dst, bool s_in_arena);
-/* Arena allocation without zero-filling (for bytes that are overwritten at once). */
-void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size);
 /* Writes the XML form of the value at src into buf (cap >= 32) for INT/BOOL, or returns the
    string for string-like and enum values.  NULL when the value cannot be written. */
 const char *pxmpp__value_format(const pxmpp_field_desc *f, uint8_t vtype, const void *src,

@@ -17,7 +17,12 @@ int pxmpp__enum_lookup(const pxmpp_enum_desc *e, const char *s, size_t len)
 {
     for (uint16_t i = 1; i < e->count; i++) {
         const char *v = e->values[i];
-        if (v && strlen(v) == len && memcmp(v, s, len) == 0)
+        if (!v)
+            continue;
+        size_t j = 0;
+        while (j < len && v[j] && v[j] == s[j]) /* stops at v's NUL */
+            j++;
+        if (j == len && !v[j])
             return i;
     }
     return -1;
@@ -138,40 +143,71 @@ static const char *parse_int(const pxmpp_field_desc *f, const char *s, size_t le
     return NULL;
 }
 
+/* Byte classes for jid_fast_ok: JC_WORD for ASCII letters, digits and '-'; JC_RES for
+   the printable ASCII a resource may hold without the full check (0x21..0x7e). */
+enum { JC_WORD = 1, JC_RES = 2 };
+static const uint8_t jid_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 2,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2,
+    2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2,
+    2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* A one-pass check of the common JID shape: ASCII local@domain/resource with plain
-   characters.  true means valid; false means "ask pxmpp_jid_check". */
+   characters (letters, digits, '.', '-', '_'; in the domain no '_', no empty label, no
+   leading or trailing dot).  true means valid; false means "ask pxmpp_jid_check". */
 static bool jid_fast_ok(const char *s, size_t len)
 {
-    size_t i = 0, at = SIZE_MAX, slash = len;
-    for (; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '/') {
-            slash = i;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, at = SIZE_MAX, dstart = 0;
+    bool dom_bad = false; /* '_' or ".." since dstart */
+    for (;; i++) {
+        while (i < len && (jid_class[p[i]] & JC_WORD))
+            i++;
+        if (i == len)
             break;
-        }
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                     c == '-' || c == '_';
-        if (c == '@' && at == SIZE_MAX)
+        unsigned char c = p[i];
+        if (c == '.') {
+            if (i > dstart && p[i - 1] == '.')
+                dom_bad = true;
+        } else if (c == '_') {
+            dom_bad = true;
+        } else if (c == '@' && at == SIZE_MAX) {
             at = i;
-        else if (!plain)
+            dstart = i + 1;
+            dom_bad = false; /* what came before was the localpart */
+        } else if (c == '/') {
+            break;
+        } else {
             return false;
+        }
     }
-    size_t dstart = at == SIZE_MAX ? 0 : at + 1;
-    if (at == 0 || at > 1023 || slash - dstart == 0 || slash - dstart > 1023)
+    size_t slash = i;
+    if (at == 0 || at > 1023 || slash == dstart || slash - dstart > 1023 || dom_bad)
         return false;
-    /* domain: no empty label, no '_' (left to the full check), no leading/trailing dot */
-    if (s[dstart] == '.' || s[slash - 1] == '.')
+    if (p[dstart] == '.' || p[slash - 1] == '.')
         return false;
-    for (size_t k = dstart; k < slash; k++)
-        if (s[k] == '_' || (s[k] == '.' && s[k + 1] == '.'))
-            return false;
     if (slash < len) {
         size_t rlen = len - slash - 1;
         if (rlen == 0 || rlen > 1023)
             return false;
-        for (size_t k = slash + 1; k < len; k++)
-            if ((unsigned char)s[k] < 0x21 || (unsigned char)s[k] > 0x7e)
-                return false;
+        size_t k = slash + 1;
+        while (k < len && (jid_class[p[k]] & JC_RES))
+            k++;
+        if (k != len)
+            return false;
     }
     return true;
 }
@@ -215,7 +251,7 @@ const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_
     default:
         break;
     }
-    const char *copy = s_in_arena ? s : pxmpp_arena_strndup(a, s, len);
+    const char *copy = s_in_arena ? s : pxmpp__arena_strndup(a, s, len);
     if (!copy)
         return "out of memory";
     memcpy(dst, &copy, sizeof copy);
