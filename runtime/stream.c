@@ -740,7 +740,7 @@ void pxmpp_stream_free(pxmpp_stream *s)
 static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, size_t base)
 {
     if (s->stage_cap < len) {
-        size_t cap = s->stage_cap ? s->stage_cap : 4096;
+        size_t cap = s->stage_cap ? s->stage_cap : 256;
         while (cap < len)
             cap *= 2;
         char *st = s->mem.realloc(s->stage, cap, s->mem.ud);
@@ -1244,7 +1244,7 @@ static int cut_room(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size
         s->cuts_n = s->cuts_fed = s->cuts_used = 0;
     }
     if (s->cuts_cap < need) {
-        size_t cap = need < 128 ? 256 : 2 * need;
+        size_t cap = 2 * need;
         struct cut *c = s->mem.realloc(s->cuts, cap * sizeof *c, s->mem.ud);
         if (!c)
             return fail_at(s, PXMPP_ERR_NOMEM, s->lexed + i, "out of memory");
