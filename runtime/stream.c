@@ -19,7 +19,7 @@
 #endif
 
 enum state { ST_HEADER, ST_OPEN, ST_CLOSED };
-enum cut_kind { CUT_TAG, CUT_VAL, CUT_KEEP }; /* see struct cut */
+enum cut_kind { CUT_TAG, CUT_VAL, CUT_VALX, CUT_KEEP, CUT_NS }; /* see struct cut */
 
 struct pxmpp_stream {
     pxmpp_mem mem;
@@ -78,9 +78,14 @@ struct pxmpp_stream {
        inside the stream element the gate records a TAG entry; for a tag it lexed
        in one pass (fast_tag) the entry is followed by one entry per attribute
        other than a namespace declaration: VAL (its value was cut: libxml2 gets
-       the tag with an empty value, on_start takes the value from here) or KEEP
-       (xml:lang, xml:space: left to libxml2).  Offsets are into cut_base, the
-       input of the running gate_lex; every entry is used before it returns. */
+       the tag with an empty value, on_start takes the value from here), VALX (the
+       same for a value with references or white space, which on_start decodes:
+       read_value) or KEEP (xml:lang, xml:space: left to libxml2), plus NS for a
+       default namespace declaration whose value was cut (libxml2 gets xmlns='',
+       on_start puts the namespace back: see dns).  So libxml2 parses names and
+       structure, and neither allocates nor parses URIs for each stanza.  Offsets
+       are into cut_base, the input of the running gate_lex (or the held tag);
+       every entry is used before it returns. */
     struct cut {
         size_t off;   /* TAG: the tag's '<'; VAL, KEEP: the value's first byte */
         uint32_t len; /* TAG: entries that follow (0: take libxml2's values); VAL, KEEP: value length */
@@ -99,6 +104,7 @@ struct pxmpp_stream {
     } *brk;
     size_t brk_n;
     uint64_t lib_fed;       /* bytes given to the current parser, synthetic header included */
+    const xmlChar **dns;    /* [d]: the default namespace in scope at depth d (1..max_depth) */
 
     int err;
     char reason[256];
@@ -413,6 +419,49 @@ static void header_start(pxmpp_stream *s, const xmlChar *local, const xmlChar *p
         s->cb.opened(s->user, &h);
 }
 
+static int ref_value(const char *r, uint32_t *cp);
+static size_t utf8_put(char u[4], uint32_t cp);
+
+/* A value cut from its tag that holds references or white space, read as XML 1.0
+   §3.3.3 says: references decoded (the gate checked them), then each tab, LF and
+   CR, and CR LF, read as one space; '&' is written "&#38;" as libxml2 does (see
+   pxmpp__rattr).  The result is in the stanza arena. */
+static const char *read_value(pxmpp_stream *s, const char *v, size_t *len)
+{
+    char *o = pxmpp__arena_alloc_raw(s->arena, *len + 1);
+    if (!o)
+        return NULL;
+    size_t m = 0, n = *len;
+    for (size_t k = 0; k < n; k++) {
+        char c = v[k];
+        if (c == '&') {
+            char r[sizeof s->lx_buf];
+            size_t e = k + 1, rn = 0;
+            while (e < n && v[e] != ';' && rn < sizeof r - 1)
+                r[rn++] = v[e++];
+            r[rn] = '\0';
+            uint32_t cp = 0;
+            (void)ref_value(r, &cp);
+            if (cp == '&') {
+                memcpy(o + m, "&#38;", 5);
+                m += 5;
+            } else {
+                m += utf8_put(o + m, cp);
+            }
+            k = e;
+        } else if (c == '\r') {
+            if (k + 1 < n && v[k + 1] == '\n')
+                k++;
+            o[m++] = ' ';
+        } else {
+            o[m++] = c == '\t' || c == '\n' ? ' ' : c;
+        }
+    }
+    o[m] = '\0';
+    *len = m;
+    return o;
+}
+
 static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
                      const xmlChar **nss, int na, int nd, const xmlChar **attrs)
 {
@@ -420,6 +469,32 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     (void)nd;
     if (s->err || s->restart_pending || s->state == ST_CLOSED)
         return;
+    /* the gate's entry for this tag: the values it cut, and the default namespace it
+       cut (interned here, as libxml2 would have, before the names are counted) */
+    const struct cut *tag = NULL;
+    const xmlChar *cut_ns = NULL;
+    if (s->depth >= 1 && s->cuts_used < s->cuts_n && s->cuts[s->cuts_used].kind == CUT_TAG) {
+        tag = &s->cuts[s->cuts_used];
+        s->cuts_used += 1 + (size_t)tag->len;
+        uint32_t nv = 0;
+        for (uint32_t k = 1; k <= tag->len; k++) {
+            if (tag[k].kind != CUT_NS) {
+                nv++;
+                continue;
+            }
+            cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + tag[k].off, (int)tag[k].len);
+            if (!cut_ns) {
+                FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+                return;
+            }
+        }
+        if (tag->len == 0) {
+            tag = NULL; /* lexed byte by byte: libxml2 saw it whole */
+        } else if (nv != (uint32_t)na) {
+            FAIL(s, PXMPP_ERR_XML, "not well-formed: attributes of <%.60s/>", (const char *)local);
+            return;
+        }
+    }
     if (s->ctxt->dict && (size_t)xmlDictSize(s->ctxt->dict) > s->limits.max_names) {
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu distinct names in the stream", s->limits.max_names);
         return;
@@ -428,22 +503,22 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu attributes on <%.60s/>", s->limits.max_attrs, (const char *)local);
         return;
     }
+    /* The default namespace in scope, kept here because libxml2 saw an empty
+       xmlns='' where the gate cut one: an unprefixed element is in it. */
+    const xmlChar *def = s->depth >= 1 && s->depth <= s->limits.max_depth ? s->dns[s->depth] : NULL;
+    for (int k = 0; k < nns; k++)
+        if (!nss[2 * k])
+            def = nss[2 * k + 1] && nss[2 * k + 1][0] ? nss[2 * k + 1] : NULL;
+    if (cut_ns)
+        def = cut_ns;
+    if (!prefix)
+        uri = def;
     s->depth++;
+    if (s->depth <= s->limits.max_depth)
+        s->dns[s->depth] = def;
     if (s->depth == 1) {
         header_start(s, local, prefix, uri, nns, nss, na, attrs);
         return;
-    }
-    /* the gate's entry for this tag: the values it cut */
-    const struct cut *tag = NULL;
-    if (s->cuts_used < s->cuts_n && s->cuts[s->cuts_used].kind == CUT_TAG) {
-        tag = &s->cuts[s->cuts_used];
-        s->cuts_used += 1 + (size_t)tag->len;
-        if (tag->len == 0)
-            tag = NULL;
-        else if (tag->len != (uint32_t)na) {
-            FAIL(s, PXMPP_ERR_XML, "not well-formed: attributes of <%.60s/>", (const char *)local);
-            return;
-        }
     }
     if (s->peer_error) {
         FAIL(s, PXMPP_ERR_XML, "element after the peer's stream error");
@@ -472,16 +547,25 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
             return;
         }
     }
+    const struct cut *v = tag ? tag + 1 : NULL;
     for (int i = 0; i < na; i++) {
         const xmlChar **a = attrs + 5 * i;
         ra[i].local = (const char *)a[0];
         ra[i].ns = (const char *)a[2];
         ra[i].value = (const char *)a[3];
         ra[i].len = (size_t)(a[4] - a[3]);
-        const struct cut *v = tag ? tag + 1 + i : NULL;
-        if (v && v->kind == CUT_VAL) {
-            ra[i].value = s->cut_base + v->off;
-            ra[i].len = v->len;
+        if (tag) {
+            while (v->kind == CUT_NS)
+                v++;
+            if (v->kind == CUT_VAL || v->kind == CUT_VALX) {
+                ra[i].value = s->cut_base + v->off;
+                ra[i].len = v->len;
+            }
+            if (v->kind == CUT_VALX && !(ra[i].value = read_value(s, ra[i].value, &ra[i].len))) {
+                FAIL(s, PXMPP_ERR_NOMEM, "%s", pxmpp_arena_hit_limit(s->arena) ? "stanza too large" : "out of memory");
+                return;
+            }
+            v++;
         }
     }
     rc = pxmpp__builder_start(s->builder, (const char *)uri, (const char *)local, ra, (size_t)na);
@@ -701,6 +785,11 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     s->sax.reference = on_reference;
     s->sax.serror = on_serror;
 
+    s->dns = mem->malloc((s->limits.max_depth + 1) * sizeof *s->dns, mem->ud);
+    if (!s->dns) {
+        pxmpp_stream_free(s);
+        return PXMPP_ERR_NOMEM;
+    }
     int rc = pxmpp_arena_new(&s->arena, mem, 8192);
     if (!rc)
         rc = pxmpp__builder_new(&s->builder, mem, s->reg, s->limits.max_depth);
@@ -728,6 +817,7 @@ void pxmpp_stream_free(pxmpp_stream *s)
     s->mem.free(s->cuts, s->mem.ud);
     s->mem.free(s->brk, s->mem.ud);
     s->mem.free(s->stage, s->mem.ud);
+    s->mem.free(s->dns, s->mem.ud);
     s->mem.free(s, s->mem.ud);
 }
 
@@ -754,7 +844,7 @@ static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, si
     s->brk_n = 0;
     while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len) {
         const struct cut *c = &s->cuts[s->cuts_fed++];
-        if (c->kind != CUT_VAL)
+        if (c->kind != CUT_VAL && c->kind != CUT_VALX && c->kind != CUT_NS)
             continue;
         memcpy(s->stage + o, p + (from - base), c->off - from);
         o += c->off - from;
@@ -792,7 +882,7 @@ static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used,
 {
     if (base != SIZE_MAX) {
         while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len &&
-               s->cuts[s->cuts_fed].kind != CUT_VAL)
+               (s->cuts[s->cuts_fed].kind == CUT_TAG || s->cuts[s->cuts_fed].kind == CUT_KEEP))
             s->cuts_fed++;
         if (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len)
             return feed_cut(s, p, len, used, base);
@@ -1003,10 +1093,8 @@ static bool name_char(unsigned char c)
 }
 
 /* Classifies a complete reference "&...;" collected in lx_buf (without & and ;). */
-static int check_ref(pxmpp_stream *s, uint32_t *cp)
+static int ref_value(const char *r, uint32_t *cp)
 {
-    s->lx_buf[s->lx_n] = '\0';
-    const char *r = s->lx_buf;
     if (r[0] == '#') {
         size_t i = 1;
         bool hex = r[1] == 'x';
@@ -1046,6 +1134,28 @@ static int check_ref(pxmpp_stream *s, uint32_t *cp)
         }
     }
     return r[0] ? PXMPP_ERR_RESTRICTED_XML : PXMPP_ERR_XML;
+}
+
+static int check_ref(pxmpp_stream *s, uint32_t *cp)
+{
+    s->lx_buf[s->lx_n] = '\0';
+    return ref_value(s->lx_buf, cp);
+}
+
+/* A reference starting at p[i] == '&' that the state machine would accept: the
+   index after its ';', or 0. */
+static size_t ref_end(const char *p, size_t i, size_t stop)
+{
+    char r[sizeof ((pxmpp_stream *)0)->lx_buf];
+    size_t n = 0;
+    for (i++; i < stop && p[i] != ';'; i++) {
+        if ((!name_char((unsigned char)p[i]) && p[i] != '#') || n >= sizeof r - 1)
+            return 0;
+        r[n++] = p[i];
+    }
+    r[n] = '\0';
+    uint32_t cp;
+    return i < stop && n && ref_value(r, &cp) == 0 ? i + 1 : 0;
 }
 
 /* UTF-8 encoding of the code point cp (<= 0x10FFFF) into u; returns its length. */
@@ -1123,9 +1233,8 @@ static void tag_closed(pxmpp_stream *s, size_t i)
    then takes the tag byte by byte and reports what is wrong with it, if anything. */
 static bool xml_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-/* The closing quote q of an attribute value starting at p[i], or stop when a '<' or
-   '&' comes first or the value runs past stop; *ws: the value holds a tab, LF or CR
-   (the only bytes below 0x20 the UTF-8 check lets through). */
+/* The first quote q, '<' or '&' in p[i, stop), or stop; *ws: the bytes before it
+   hold a tab, LF or CR (the only bytes below 0x20 the UTF-8 check lets through). */
 static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q, bool *ws)
 {
     bool w = false;
@@ -1139,7 +1248,7 @@ static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q
         unsigned ctl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, v1f), v));
         if (hit) {
             *ws = w || (ctl & (hit ^ (hit - 1)));
-            return p[i + (size_t)__builtin_ctz(hit)] == q ? i + (size_t)__builtin_ctz(hit) : stop;
+            return i + (size_t)__builtin_ctz(hit);
         }
         w = w || ctl;
         i += 16;
@@ -1147,12 +1256,10 @@ static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q
 #endif
     for (; i < stop; i++) {
         char c = p[i];
-        if (c == q) {
+        if (c == q || c == '<' || c == '&') {
             *ws = w;
             return i;
         }
-        if (c == '<' || c == '&')
-            return stop;
         w = w || (unsigned char)c < 0x20;
     }
     return stop;
@@ -1160,8 +1267,7 @@ static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q
 
 /* What the attribute whose name starts at p[k] is: 1 a namespace declaration
    (libxml2 needs its value), 2 xml:lang or another xml: attribute (left to
-   libxml2), 3 any other (its value can be cut, unless it holds a tab, LF or CR:
-   libxml2 normalizes those and counts lines).  The name ends before q. */
+   libxml2), 3 any other (its value can be cut).  The name ends before q. */
 static int attr_kind(const char *p, size_t k, size_t q)
 {
     if (q - k < 4 || p[k] != 'x' || p[k + 1] != 'm' || p[k + 2] != 'l')
@@ -1171,6 +1277,43 @@ static int attr_kind(const char *p, size_t k, size_t q)
     if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || xml_space(p[k + 5])))
         return 1;
     return 3;
+}
+
+/* A default namespace the gate may cut: one whose value libxml2 surely accepts
+   without a word, so that only its interning is left to do.  That is an absolute
+   URI of a plain shape: scheme ":" ["//" host] then letters, digits and "-._:/",
+   with at most one "#" (e.g. "jabber:client", "urn:xmpp:delay",
+   "http://jabber.org/protocol/disco#info"), and not one of the two namespaces XML
+   reserves. */
+static bool ns_cuttable(const char *v, size_t n)
+{
+    size_t i = 0;
+    if (n == 0 || !((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')))
+        return false;
+    while (i < n && ((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
+                     v[i] == '+' || v[i] == '-' || v[i] == '.'))
+        i++;
+    if (i == n || v[i] != ':')
+        return false;
+    i++;
+    if (n - i >= 2 && v[i] == '/' && v[i + 1] == '/') {
+        for (i += 2; i < n && v[i] != '/' && v[i] != '#'; i++)
+            if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
+                  v[i] == '.' || v[i] == '-'))
+                return false;
+    }
+    int hashes = 0;
+    for (; i < n; i++) {
+        char c = v[i];
+        if (c == '#' && hashes++ == 0)
+            continue;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_' || c == ':' || c == '/'))
+            return false;
+    }
+    static const char xml_ns[] = "http://www.w3.org/XML/1998/namespace", xmlns_ns[] = "http://www.w3.org/2000/xmlns/";
+    return !(n == sizeof xml_ns - 1 && memcmp(v, xml_ns, n) == 0) &&
+           !(n == sizeof xmlns_ns - 1 && memcmp(v, xmlns_ns, n) == 0);
 }
 
 static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
@@ -1203,9 +1346,19 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
         if (++attrs > s->limits.max_attrs || end)
             break;
         size_t v = j + 1;
-        bool ws = false;
-        j = find_value_end(p, v, stop, p[j], &ws);
-        if (j >= stop || j - v > UINT32_MAX)
+        bool ws = false, refs = false;
+        char q = p[j];
+        for (j = v;;) {
+            bool w = false;
+            j = find_value_end(p, j, stop, q, &w);
+            ws = ws || w;
+            if (j >= stop || p[j] != '&')
+                break;
+            refs = true;
+            if (!(j = ref_end(p, j, stop)))
+                break;
+        }
+        if (j == 0 || j >= stop || p[j] != q || j - v > UINT32_MAX)
             break;
         if (cut) {
             /* the attribute's name: after the element name (first attribute) or the
@@ -1217,10 +1370,12 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             while (k < v && xml_space(p[k]))
                 k++;
             int kind = attr_kind(p, k, v - 1);
-            if (kind != 1)
+            if (kind == 1 && !ws && !refs && p[k + 5] != ':' && ns_cuttable(p + v, j - v))
+                s->cuts[s->cuts_n++] = (struct cut){ .off = v, .len = (uint32_t)(j - v), .kind = CUT_NS };
+            else if (kind != 1)
                 s->cuts[s->cuts_n++] = (struct cut){
                     .off = v, .len = (uint32_t)(j - v),
-                    .kind = kind == 2 || ws ? CUT_KEEP : CUT_VAL
+                    .kind = kind == 2 ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
                 };
         }
         j++;
@@ -1533,8 +1688,10 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
             if (s->lx_end_tag && s->lx_depth == 0)
                 return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_XML,
                                  "not well-formed: end tag without a start tag");
-            if (!s->lx_end_tag && s->lx_depth >= 1) /* on_start takes libxml2's values for it */
+            bool start_in = !s->lx_end_tag && s->lx_depth >= 1;
+            if (start_in) /* on_start takes libxml2's values for it */
                 s->cuts[s->cuts_n++] = (struct cut){ .off = tag_start == SIZE_MAX ? 0 : tag_start, .len = 0, .kind = CUT_TAG };
+            uint32_t depth_before = s->lx_depth;
             i++;
             tag_closed(s, i);
             if (s->hold_len) {
@@ -1544,12 +1701,29 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
                 size_t used = 0;
                 size_t hl = s->hold_len;
                 s->hold_len = 0;
-                rc = feed_parser(s, s->hold, hl, &used, SIZE_MAX);
-                if (rc == RESTARTED) {
-                    uint64_t base = s->lexed;
-                    s->lexed = base; /* gate_restart resets it to s->fed */
-                    return gate_restart(s, s->hold + used, hl - used, p + i, n - i);
+                /* whole now, it is cut as if it had come in one chunk (it is the
+                   first tag of this input: its TAG entry is the only one) */
+                size_t cut_at = SIZE_MAX;
+                const char *cbase = s->cut_base;
+                if (start_in && s->cuts_n == 1) {
+                    bool e = s->lx_end_tag, sl = s->lx_slash;
+                    uint32_t d = s->lx_depth;
+                    s->cuts_n = 0;
+                    s->lx_depth = depth_before;
+                    s->cut_base = s->hold;
+                    if (fast_tag(s, s->hold, 0, hl))
+                        cut_at = 0;
+                    else
+                        s->cuts[s->cuts_n++] = (struct cut){ .off = 0, .len = 0, .kind = CUT_TAG };
+                    s->lx_end_tag = e;
+                    s->lx_slash = sl;
+                    s->lx_depth = d;
                 }
+                rc = feed_parser(s, s->hold, hl, &used, cut_at);
+                s->cut_base = cbase;
+                s->cuts_n = s->cuts_fed = s->cuts_used = 0;
+                if (rc == RESTARTED)
+                    return gate_restart(s, s->hold + used, hl - used, p + i, n - i);
                 if (rc)
                     return rc;
                 emit = i;
@@ -1898,5 +2072,6 @@ size_t pxmpp_stream_memory(const pxmpp_stream *s)
     if (!s)
         return 0;
     return sizeof *s + pxmpp_arena_held(s->arena) + pxmpp__builder_held(s->builder) + s->out.cap + s->hold_cap +
-           s->resume_hdr.cap + s->cuts_cap * (sizeof *s->cuts + sizeof *s->brk) + s->stage_cap;
+           s->resume_hdr.cap + s->cuts_cap * (sizeof *s->cuts + sizeof *s->brk) + s->stage_cap +
+           (s->limits.max_depth + 1) * sizeof *s->dns;
 }

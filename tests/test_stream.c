@@ -261,6 +261,54 @@ static void test_attribute_values(void **state)
     trace_free(&t);
 }
 
+/* Namespaces come out the same whether the gate cut a default namespace from a tag
+   (libxml2 then sees xmlns='') or libxml2 read it: nested and undeclared defaults,
+   prefixes, values the gate leaves to libxml2, and the declarations libxml2
+   refuses, at every chunk size. */
+static void test_namespaces(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "<message to='a@b.c' id='n1'><x xmlns='urn:example:a'><y/><z xmlns=''><w/></z>"
+        "<p:q xmlns:p='urn:example:p'><r/></p:q><s xmlns='urn:example:b%20c'><t/></s>"
+        "<u xmlns='http://example.com/v#w' a='x&amp;y'><v/></u></x></message>";
+    static const char want[] =
+        "<message to='a@b.c' id='n1'><x xmlns='urn:example:a'><y/><z xmlns=''><w/></z><q xmlns='urn:example:p'>"
+        "<r xmlns='urn:example:a'/></q><s xmlns='urn:example:b%20c'><t/></s>"
+        "<u xmlns='http://example.com/v#w' a='x&amp;y'><v/></u></x></message>";
+    size_t len = sizeof in - 1;
+    for (size_t c = 1; c <= len; c++) {
+        trace t;
+        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        if (!strstr(t.log.data, want))
+            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
+        assert_non_null(strstr(t.log.data, want));
+        trace_free(&t);
+    }
+    static const struct {
+        const char *in, *reason;
+    } bad[] = {
+        { "<message id='n2'><x xmlns='http://www.w3.org/XML/1998/namespace'/></message>",
+          "xml namespace URI cannot be the default namespace" },
+        { "<message id='n3'><x xmlns='http://www.w3.org/2000/xmlns/'/></message>", "" },
+        { "<message id='n4'><x xmlns='http://example.com/a#b#c'/></message>", "is not a valid URI" },
+        { "<message id='n5'><x xmlns='urn:example:a' xmlns='urn:example:b'/></message>", "redefined" },
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        size_t n = strlen(bad[b].in);
+        trace whole;
+        assert_int_not_equal(run_trace(&whole, bad[b].in, n, n, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        assert_non_null(strstr(whole.log.data, bad[b].reason));
+        for (size_t c = 1; c < n; c++) {
+            trace t;
+            run_trace(&t, bad[b].in, n, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL);
+            assert_string_equal(t.log.data, whole.log.data);
+            trace_free(&t);
+        }
+        trace_free(&whole);
+    }
+}
+
 /* A payload failing its schema is delivered as a generic element with a diagnostic; the stanza is valid. */
 static void on_iq_payload(void *user, const pxmpp_iq *iq)
 {
@@ -703,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_payload_failing_schema),
         cmocka_unit_test(test_text_decoding),
         cmocka_unit_test(test_attribute_values),
+        cmocka_unit_test(test_namespaces),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
