@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
+
 enum fmode { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
 
 /* Where a GENERIC frame's node goes when it ends. */
@@ -221,17 +225,78 @@ static bool lang_eq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* Does the 8-byte word x hold the byte '&'? (exact: no false positives) */
+static inline bool word_has_amp(uint64_t x)
+{
+    uint64_t v = x ^ 0x2626262626262626ull;
+    return ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) != 0;
+}
+
+/* Copies the first and the last w bytes of src (w <= len <= 2 w, w <= 8) to dst and
+   tells whether they hold a '&'. */
+static inline bool copy_ends_find_amp(char *dst, const char *src, size_t len, size_t w)
+{
+    uint64_t x = 0, y = 0;
+    memcpy(&x, src, w);
+    memcpy(&y, src + len - w, w);
+    memcpy(dst, &x, w);
+    memcpy(dst + len - w, &y, w);
+    return word_has_amp(x) || word_has_amp(y);
+}
+
+/* Copies len bytes of src to dst (no NUL) and tells whether they hold a '&': in 16-byte
+   blocks (the last one loaded whole, overlapping) or in two overlapping words. */
+static inline bool copy_find_amp(char *dst, const char *src, size_t len)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    if (len >= 16) {
+        const __m128i amp = _mm_set1_epi8('&');
+        __m128i hit = _mm_setzero_si128(), v;
+        size_t i = 0;
+        for (; i + 16 <= len; i += 16) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
+            _mm_storeu_si128((__m128i *)(void *)(dst + i), v);
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, amp));
+        }
+        if (i < len) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)(src + len - 16));
+            _mm_storeu_si128((__m128i *)(void *)(dst + len - 16), v);
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, amp));
+        }
+        return _mm_movemask_epi8(hit) != 0;
+    }
+#else
+    if (len >= 16) {
+        memcpy(dst, src, len);
+        return memchr(src, '&', len) != NULL;
+    }
+#endif
+    if (len >= 8)
+        return copy_ends_find_amp(dst, src, len, 8);
+    if (len >= 4)
+        return copy_ends_find_amp(dst, src, len, 4);
+    bool amp = false;
+    for (size_t i = 0; i < len; i++) {
+        dst[i] = src[i];
+        amp |= src[i] == '&';
+    }
+    return amp;
+}
+
 /* Decodes a SAX2 attribute value ("&#38;" stands for '&') into the arena. */
 static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_len)
 {
-    if (!memchr(v, '&', len)) {
-        *out_len = len;
-        return pxmpp__arena_strndup(a, v, len);
-    }
+    if (len == SIZE_MAX)
+        return NULL;
     char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
         return NULL;
-    *out_len = pxmpp__decode_amp(p, v, len);
+    if (copy_find_amp(p, v, len)) {
+        *out_len = pxmpp__decode_amp(p, v, len);
+        return p;
+    }
+    p[len] = '\0';
+    *out_len = len;
     return p;
 }
 
