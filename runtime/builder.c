@@ -1328,7 +1328,7 @@ const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char 
         const pxmpp_type_desc *d = r->types[i];
         if (top_level ? !d->top_level : !(d->payload_of & point))
             continue;
-        if (strcmp(d->local, local) != 0)
+        if (d->local[0] != local[0] || strcmp(d->local, local) != 0) /* most names differ at once */
             continue;
         const char *dns = d->ns ? d->ns : content_ns;
         if (ns_eq(dns, ns))
