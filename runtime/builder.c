@@ -644,6 +644,8 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
         if (f) {
             if (f->maxlen && vlen > f->maxlen)
                 why = "value longer than the schema allows";
+            else if (f->vtype == PXMPP_V_STRING) /* nothing to check, and v is in the arena */
+                pxmpp__set_ptr(fr->obj, f->offset, v);
             else
                 why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, (char *)fr->obj + f->offset, true);
             if (!why) {
