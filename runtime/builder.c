@@ -381,9 +381,7 @@ static int push_frame(pxmpp__builder *b, frame **out)
         b->cap = ncap;
     }
     frame *f = &b->frames[b->depth++];
-    memset(f, 0, sizeof *f);
-    f->text_start = b->text_len;
-    f->mark = b->items_len;
+    *f = (frame){ .text_start = b->text_len, .mark = b->items_len };
     *out = f;
     return 0;
 }
