@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
+
 enum fmode { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
 
 /* Where a GENERIC frame's node goes when it ends. */
@@ -30,12 +34,30 @@ typedef struct frame {
     size_t text_start;             /* offset into b->text */
     size_t occurrence;             /* 1-based index within its field (path) */
     size_t path_index;             /* index shown in paths, 0 for none */
-    pxmpp__chain *lists;           /* TYPED: one chain per field, allocated with the first child */
+    size_t *counts;                /* TYPED: children per field, allocated with the first child */
     uint16_t last_field;           /* TYPED: field of the last child while children come in order */
-    bool ordered;                  /* TYPED: children left declaration order: `order` records them */
-    pxmpp__chain extra_attrs, extra_nodes, order, children, attrs;
+    bool ordered;                  /* TYPED: children left declaration order: T_ORDER items record them */
+    size_t mark;                   /* its items start at b->items[mark] */
+    size_t n_attrs, n_nodes, n_order; /* its T_ATTR, T_NODE and T_ORDER items */
     pxmpp_diag *diag;              /* payload root: first violation inside it */
 } frame;
+
+/* The items of the open frames: a stack of (tag, pointer) in b->items.  A frame's items
+   follow its mark (the items of a child frame are taken off when it ends, before it
+   adds its own item to the parent) and become arrays when it ends.  The tag is the
+   field of a TYPED frame the item goes to, or one of these. */
+enum {
+    T_ATTR = 0x10000, /* a pxmpp_attr: an extra attribute, or an attribute of a GENERIC frame */
+    T_NODE,           /* a pxmpp_node: an extra node, or a child of a GENERIC frame */
+    T_ORDER           /* a field index or PXMPP_ORDER_EXTRA: the order of a TYPED frame's children */
+};
+
+struct item {
+    void *ptr;
+    uint32_t tag;
+};
+
+#define ITEMS_KEEP 256 /* items kept between stanzas (a larger stack is freed) */
 
 #define CACHE_BITS 7 /* 128 lookups */
 #define NAMES_BITS 7 /* 128 slots for at most 64 names */
@@ -54,6 +76,8 @@ struct pxmpp__builder {
     int fatal; /* sticky error (NOMEM) for the current element */
     const char *stream_lang; /* xml:lang of the peer's stream header, inherited by stanzas */
     const pxmpp_type_desc *top; /* type of the top-level element being built */
+    struct item *items;
+    size_t items_len, items_cap;
     /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
        cleared by pxmpp__builder_clear_cache when the context changes). */
     struct lcache {
@@ -83,21 +107,6 @@ struct pxmpp__builder {
     } tinfo[64];
 };
 
-int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item)
-{
-    pxmpp__link *l = pxmpp__arena_zalloc(a, sizeof *l);
-    if (!l)
-        return PXMPP_ERR_NOMEM;
-    l->item = item;
-    if (c->tail)
-        c->tail->next = l;
-    else
-        c->head = l;
-    c->tail = l;
-    c->count++;
-    return 0;
-}
-
 int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
                        size_t max_depth)
 {
@@ -119,6 +128,7 @@ void pxmpp__builder_free(pxmpp__builder *b)
     if (!b)
         return;
     b->mem.free(b->frames, b->mem.ud);
+    b->mem.free(b->items, b->mem.ud);
     b->mem.free(b->text, b->mem.ud);
     b->mem.free(b->names.tab, b->mem.ud);
     pxmpp_arena_free(b->names.arena);
@@ -162,13 +172,14 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
-    return sizeof *b + b->cap * sizeof(frame) + b->text_cap + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
+    return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
            (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
 void pxmpp__builder_abort(pxmpp__builder *b)
 {
     b->depth = 0;
+    b->items_len = 0;
     b->text_len = 0;
     b->stanza_diag = NULL;
     b->fatal = 0;
@@ -221,17 +232,78 @@ static bool lang_eq(const char *a, const char *b)
     return *a == *b;
 }
 
+/* Does the 8-byte word x hold the byte '&'? (exact: no false positives) */
+static inline bool word_has_amp(uint64_t x)
+{
+    uint64_t v = x ^ 0x2626262626262626ull;
+    return ((v - 0x0101010101010101ull) & ~v & 0x8080808080808080ull) != 0;
+}
+
+/* Copies the first and the last w bytes of src (w <= len <= 2 w, w <= 8) to dst and
+   tells whether they hold a '&'. */
+static inline bool copy_ends_find_amp(char *dst, const char *src, size_t len, size_t w)
+{
+    uint64_t x = 0, y = 0;
+    memcpy(&x, src, w);
+    memcpy(&y, src + len - w, w);
+    memcpy(dst, &x, w);
+    memcpy(dst + len - w, &y, w);
+    return word_has_amp(x) || word_has_amp(y);
+}
+
+/* Copies len bytes of src to dst (no NUL) and tells whether they hold a '&': in 16-byte
+   blocks (the last one loaded whole, overlapping) or in two overlapping words. */
+static inline bool copy_find_amp(char *dst, const char *src, size_t len)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    if (len >= 16) {
+        const __m128i amp = _mm_set1_epi8('&');
+        __m128i hit = _mm_setzero_si128(), v;
+        size_t i = 0;
+        for (; i + 16 <= len; i += 16) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
+            _mm_storeu_si128((__m128i *)(void *)(dst + i), v);
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, amp));
+        }
+        if (i < len) {
+            v = _mm_loadu_si128((const __m128i *)(const void *)(src + len - 16));
+            _mm_storeu_si128((__m128i *)(void *)(dst + len - 16), v);
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, amp));
+        }
+        return _mm_movemask_epi8(hit) != 0;
+    }
+#else
+    if (len >= 16) {
+        memcpy(dst, src, len);
+        return memchr(src, '&', len) != NULL;
+    }
+#endif
+    if (len >= 8)
+        return copy_ends_find_amp(dst, src, len, 8);
+    if (len >= 4)
+        return copy_ends_find_amp(dst, src, len, 4);
+    bool amp = false;
+    for (size_t i = 0; i < len; i++) {
+        dst[i] = src[i];
+        amp |= src[i] == '&';
+    }
+    return amp;
+}
+
 /* Decodes a SAX2 attribute value ("&#38;" stands for '&') into the arena. */
 static char *attr_value(pxmpp_arena *a, const char *v, size_t len, size_t *out_len)
 {
-    if (!memchr(v, '&', len)) {
-        *out_len = len;
-        return pxmpp__arena_strndup(a, v, len);
-    }
+    if (len == SIZE_MAX)
+        return NULL;
     char *p = pxmpp__arena_alloc_raw(a, len + 1);
     if (!p)
         return NULL;
-    *out_len = pxmpp__decode_amp(p, v, len);
+    if (copy_find_amp(p, v, len)) {
+        *out_len = pxmpp__decode_amp(p, v, len);
+        return p;
+    }
+    p[len] = '\0';
+    *out_len = len;
     return p;
 }
 
@@ -309,25 +381,71 @@ static int push_frame(pxmpp__builder *b, frame **out)
         b->cap = ncap;
     }
     frame *f = &b->frames[b->depth++];
-    memset(f, 0, sizeof *f);
-    f->text_start = b->text_len;
+    *f = (frame){ .text_start = b->text_len, .mark = b->items_len };
     *out = f;
     return 0;
 }
 
-/* The per-field chains of a typed frame, allocated when its first child starts
+/* The per-field counts of a typed frame, allocated when its first child starts
    (most elements have none). */
-static int ensure_lists(pxmpp__builder *b, frame *fr)
+static int ensure_counts(pxmpp__builder *b, frame *fr)
 {
-    if (fr->lists || !fr->desc->fields_count)
+    if (fr->counts || !fr->desc->fields_count)
         return 0;
-    fr->lists = pxmpp__arena_zalloc(b->a, fr->desc->fields_count * sizeof(pxmpp__chain));
-    return fr->lists ? 0 : PXMPP_ERR_NOMEM;
+    fr->counts = pxmpp__arena_zalloc(b->a, fr->desc->fields_count * sizeof *fr->counts);
+    return fr->counts ? 0 : PXMPP_ERR_NOMEM;
 }
 
-static const pxmpp__chain no_chain;
+static size_t count_of(const frame *fr, uint16_t k) { return fr->counts ? fr->counts[k] : 0; }
 
-static const pxmpp__chain *list_of(const frame *fr, uint16_t k) { return fr->lists ? &fr->lists[k] : &no_chain; }
+static int grow_items(pxmpp__builder *b)
+{
+    size_t ncap = b->items_cap ? b->items_cap * 2 : 32;
+    struct item *n = ncap <= SIZE_MAX / sizeof *n ? b->mem.realloc(b->items, ncap * sizeof *n, b->mem.ud) : NULL;
+    if (!n)
+        return PXMPP_ERR_NOMEM;
+    b->items = n;
+    b->items_cap = ncap;
+    return 0;
+}
+
+/* Adds an item for the frame on top of the stack of items, and counts it in *count. */
+static inline int push_item(pxmpp__builder *b, uint32_t tag, void *ptr, size_t *count)
+{
+    if (b->items_len == b->items_cap && grow_items(b))
+        return PXMPP_ERR_NOMEM;
+    b->items[b->items_len++] = (struct item){ ptr, tag };
+    ++*count;
+    return 0;
+}
+
+enum gather_as { AS_VALUE, AS_PTR, AS_U16 };
+
+/* The count items of frame fr tagged tag, as a new array of elem-byte elements: copies of
+   what they point to (AS_VALUE), the pointers (AS_PTR) or the numbers they hold (AS_U16). */
+static void *gather(pxmpp__builder *b, const frame *fr, uint32_t tag, size_t count, size_t elem, enum gather_as as)
+{
+    if (!count)
+        return NULL;
+    char *arr = count <= SIZE_MAX / elem ? pxmpp__arena_alloc_raw(b->a, count * elem) : NULL;
+    if (!arr)
+        return NULL;
+    char *o = arr;
+    for (const struct item *it = b->items + fr->mark, *end = b->items + b->items_len; it < end; it++) {
+        if (it->tag != tag)
+            continue;
+        if (as == AS_VALUE) {
+            memcpy(o, it->ptr, elem);
+        } else if (as == AS_PTR) {
+            memcpy(o, &it->ptr, sizeof it->ptr);
+        } else {
+            uint16_t v = (uint16_t)(uintptr_t)it->ptr;
+            memcpy(o, &v, sizeof v);
+        }
+        o += elem;
+    }
+    return arr;
+}
 
 /* Notes that a child was stored in field idx (or PXMPP_ORDER_EXTRA).  While the
    children follow the declaration order nothing is recorded (the writer's default
@@ -341,15 +459,15 @@ static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
         }
         fr->ordered = true;
         for (uint16_t k = 0; k <= fr->last_field && k < fr->desc->fields_count; k++) {
-            size_t cnt = list_of(fr, k)->count;
+            size_t cnt = count_of(fr, k);
             if (k == idx && cnt)
                 cnt--; /* the current child is recorded below */
             for (size_t j = 0; j < cnt; j++)
-                if (pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)k))
+                if (push_item(b, T_ORDER, (void *)(uintptr_t)k, &fr->n_order))
                     return PXMPP_ERR_NOMEM;
         }
     }
-    return pxmpp__chain_push(b->a, &fr->order, (void *)(uintptr_t)idx);
+    return push_item(b, T_ORDER, (void *)(uintptr_t)idx, &fr->n_order);
 }
 
 /* Path of the current element stack, plus an optional suffix ("/@type"). */
@@ -524,6 +642,8 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
         if (f) {
             if (f->maxlen && vlen > f->maxlen)
                 why = "value longer than the schema allows";
+            else if (f->vtype == PXMPP_V_STRING) /* nothing to check, and v is in the arena */
+                pxmpp__set_ptr(fr->obj, f->offset, v);
             else
                 why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, (char *)fr->obj + f->offset, true);
             if (!why) {
@@ -539,7 +659,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             violation(b, b->depth, suffix, "%s for attribute %s: '%.60s'", why, ra->local, v);
         }
         pxmpp_attr *at = copy_attr(b, ra->ns, ra->local, v);
-        if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
+        if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
             return PXMPP_ERR_NOMEM;
     }
     return 0;
@@ -555,7 +675,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
         if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0)
             fr->lang = v;
         pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
-        if (!at || pxmpp__chain_push(b->a, &fr->attrs, at))
+        if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
             return PXMPP_ERR_NOMEM;
     }
     return 0;
@@ -607,9 +727,11 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     if (!t || !(t->text = pxmpp__arena_strndup(b->a, s, len)))
         return PXMPP_ERR_NOMEM;
     b->text_len = fr->text_start;
+    if (push_item(b, T_NODE, t, &fr->n_nodes))
+        return PXMPP_ERR_NOMEM;
     if (fr->mode == M_GENERIC)
-        return pxmpp__chain_push(b->a, &fr->children, t);
-    if (pxmpp__chain_push(b->a, &fr->extra_nodes, t) || add_order(b, fr, PXMPP_ORDER_EXTRA))
+        return 0;
+    if (add_order(b, fr, PXMPP_ORDER_EXTRA))
         return PXMPP_ERR_NOMEM;
     return 0;
 }
@@ -626,8 +748,15 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
             pxmpp_arena_reset(b->names.arena);
         b->names.stale = false;
     }
+    if (b->items_cap > ITEMS_KEEP) {
+        /* a large stanza grew the items: do not keep them for the small ones */
+        b->mem.free(b->items, b->mem.ud);
+        b->items = NULL;
+        b->items_cap = 0;
+    }
     b->a = a;
     b->depth = 0;
+    b->items_len = 0;
     b->text_len = 0;
     b->stanza_diag = NULL;
     b->fatal = 0;
@@ -742,13 +871,14 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
             return b->fatal = PXMPP_ERR_NOMEM;
         fr->text_start = b->text_len;
+        fr->mark = b->items_len; /* the parent's text node came after fr began */
         rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
         return rc ? (b->fatal = rc) : 0;
     }
 
     /* parent is TYPED: find the field this child fills */
     const pxmpp_type_desc *pd = parent->desc;
-    if (ensure_lists(b, parent))
+    if (ensure_counts(b, parent))
         return b->fatal = PXMPP_ERR_NOMEM;
     struct lcache *slot, *ce = cache_find(b, pd, local, ns, false, &slot);
     if (!ce) {
@@ -759,15 +889,15 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         uint16_t k = (uint16_t)ce->k;
         const pxmpp_field_desc *f = &pd->fields[k];
         bool single = !(f->flags & PXMPP_FF_LIST);
-        pxmpp__chain *list = &parent->lists[k];
+        size_t have = parent->counts[k];
         switch (f->kind) {
         case PXMPP_F_CHILD: {
             const pxmpp_type_desc *cd = f->child;
             fr->field = f;
             fr->field_index = k;
-            fr->occurrence = list->count + 1;
+            fr->occurrence = have + 1;
             fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
-            if ((single && list->count >= 1) || (f->max_occurs && list->count >= f->max_occurs)) {
+            if ((single && have >= 1) || (f->max_occurs && have >= f->max_occurs)) {
                 violation(b, b->depth, NULL, "more than %u <%.60s/> element%s", f->max_occurs ? f->max_occurs : 1,
                           local, (f->max_occurs > 1) ? "s" : "");
                 fr->field = NULL;
@@ -782,9 +912,9 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         case PXMPP_F_LANG_TEXT: {
             fr->field = f;
             fr->field_index = k;
-            fr->occurrence = list->count + 1;
+            fr->occurrence = have + 1;
             fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
-            bool full = (f->max_occurs && list->count >= f->max_occurs) || (single && list->count >= 1);
+            bool full = (f->max_occurs && have >= f->max_occurs) || (single && have >= 1);
             if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
                 if (full)
                     violation(b, b->depth, NULL, "more than %u <%.60s/> element%s",
@@ -813,7 +943,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                         continue;
                     }
                     pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
-                    if (!at || pxmpp__chain_push(b->a, &fr->extra_attrs, at))
+                    if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
                         return b->fatal = PXMPP_ERR_NOMEM;
                 }
             } else {
@@ -826,8 +956,8 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             fr->field = f;
             fr->field_index = k;
             fr->occurrence = 1;
-            if (list->count >= 1 || nattrs > 0) {
-                violation(b, b->depth, NULL, list->count ? "more than one defined condition"
+            if (have >= 1 || nattrs > 0) {
+                violation(b, b->depth, NULL, have ? "more than one defined condition"
                                                          : "unexpected attribute on a condition");
                 fr->field = NULL;
                 rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
@@ -846,7 +976,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         uint16_t k = (uint16_t)ce->v;
         fr->field = &pd->fields[k];
         fr->field_index = k;
-        fr->occurrence = parent->lists[k].count + 1;
+        fr->occurrence = parent->counts[k] + 1;
         const pxmpp_type_desc *d = ce->payload;
         if (d) {
             fr->payload_root = true;
@@ -872,52 +1002,25 @@ int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len)
 
 /* ---- element end ---------------------------------------------------------- */
 
-static void *chain_to_array(pxmpp_arena *a, const pxmpp__chain *c, size_t elem, bool by_value)
-{
-    if (!c->count)
-        return NULL;
-    char *arr = pxmpp__arena_zalloc(a, c->count * elem);
-    if (!arr)
-        return NULL;
-    size_t i = 0;
-    for (const pxmpp__link *l = c->head; l; l = l->next, i++) {
-        if (by_value)
-            memcpy(arr + i * elem, l->item, elem);
-        else
-            memcpy(arr + i * elem, &l->item, sizeof l->item);
-    }
-    return arr;
-}
-
+/* The meta of a TYPED or LANG_TEXT frame from its items, which it then takes off the stack. */
 static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
 {
-    if (fr->extra_attrs.count) {
-        pxmpp_attr *arr = pxmpp__arena_zalloc(b->a, fr->extra_attrs.count * sizeof *arr);
-        if (!arr)
+    if (fr->n_attrs) {
+        if (!(m->extra_attrs = gather(b, fr, T_ATTR, fr->n_attrs, sizeof(pxmpp_attr), AS_VALUE)))
             return PXMPP_ERR_NOMEM;
-        size_t i = 0;
-        for (pxmpp__link *l = fr->extra_attrs.head; l; l = l->next)
-            arr[i++] = *(const pxmpp_attr *)l->item;
-        m->extra_attrs = arr;
-        m->extra_attrs_count = i;
+        m->extra_attrs_count = fr->n_attrs;
     }
-    if (fr->extra_nodes.count) {
-        pxmpp_node *arr = chain_to_array(b->a, &fr->extra_nodes, sizeof(pxmpp_node), true);
-        if (!arr)
+    if (fr->n_nodes) {
+        if (!(m->extra_nodes = gather(b, fr, T_NODE, fr->n_nodes, sizeof(pxmpp_node), AS_VALUE)))
             return PXMPP_ERR_NOMEM;
-        m->extra_nodes = arr;
-        m->extra_nodes_count = fr->extra_nodes.count;
+        m->extra_nodes_count = fr->n_nodes;
     }
-    if (fr->order.count) {
-        uint16_t *o = pxmpp__arena_zalloc(b->a, fr->order.count * sizeof *o);
-        if (!o)
+    if (fr->n_order) {
+        if (!(m->order = gather(b, fr, T_ORDER, fr->n_order, sizeof(uint16_t), AS_U16)))
             return PXMPP_ERR_NOMEM;
-        size_t i = 0;
-        for (pxmpp__link *l = fr->order.head; l; l = l->next)
-            o[i++] = (uint16_t)(uintptr_t)l->item;
-        m->order = o;
-        m->order_count = i;
+        m->order_count = fr->n_order;
     }
+    b->items_len = fr->mark;
     return 0;
 }
 
@@ -944,7 +1047,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
                 pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
                 if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)) ||
-                    pxmpp__chain_push(b->a, &fr->extra_nodes, t) || add_order(b, fr, PXMPP_ORDER_EXTRA))
+                    push_item(b, T_NODE, t, &fr->n_nodes) || add_order(b, fr, PXMPP_ORDER_EXTRA))
                     return PXMPP_ERR_NOMEM;
             }
         }
@@ -956,7 +1059,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
     uint32_t mask = type_info(b, d)->finish;
     for (uint16_t k = field_from(d, mask, 0); k < d->fields_count; k = field_from(d, mask, k + 1u)) {
         const pxmpp_field_desc *f = &d->fields[k];
-        const pxmpp__chain *c = list_of(fr, k);
+        size_t count = count_of(fr, k);
         bool present;
         switch (f->kind) {
         case PXMPP_F_ATTR:
@@ -971,7 +1074,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
         case PXMPP_F_TEXT_CHILD:
         case PXMPP_F_LANG_TEXT:
         case PXMPP_F_PAYLOADS:
-            if ((f->flags & PXMPP_FF_REQUIRED) && c->count == 0)
+            if ((f->flags & PXMPP_FF_REQUIRED) && count == 0)
                 violation(b, b->depth, NULL, "missing required child <%s/>",
                           f->local ? f->local : f->child ? f->child->local : f->name);
             if (f->flags & PXMPP_FF_LIST) {
@@ -979,17 +1082,17 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                               : f->kind == PXMPP_F_LANG_TEXT  ? sizeof(pxmpp_lang_text)
                               : f->kind == PXMPP_F_PAYLOADS   ? sizeof(pxmpp_payload)
                                                               : sizeof(const char *);
-                bool by_value = f->kind != PXMPP_F_TEXT_CHILD;
-                void *arr = chain_to_array(b->a, c, elem, by_value);
-                if (c->count && !arr)
+                void *arr = count ? gather(b, fr, k, count, elem, f->kind == PXMPP_F_TEXT_CHILD ? AS_PTR : AS_VALUE)
+                                  : NULL;
+                if (count && !arr)
                     return PXMPP_ERR_NOMEM;
                 pxmpp__set_ptr(fr->obj, f->offset, arr);
-                pxmpp__set_size(fr->obj, f->aux_offset, c->count);
+                pxmpp__set_size(fr->obj, f->aux_offset, count);
             }
-            if (f->kind == PXMPP_F_LANG_TEXT && (f->flags & PXMPP_FF_UNIQUE_LANG) && c->count > 1) {
+            if (f->kind == PXMPP_F_LANG_TEXT && (f->flags & PXMPP_FF_UNIQUE_LANG) && count > 1) {
                 const pxmpp_lang_text *arr = pxmpp__get_ptr(fr->obj, f->offset);
                 const char *inh = fr->lang;
-                for (size_t i = 1; i < c->count; i++)
+                for (size_t i = 1; i < count; i++)
                     for (size_t j = 0; j < i; j++)
                         if (lang_eq(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh))) {
                             char suffix[128];
@@ -997,13 +1100,13 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                             const char *l = effective_lang(&arr[i], inh);
                             violation(b, b->depth, suffix, "two <%.60s/> elements with the same xml:lang '%.40s'",
                                       f->local, l ? l : "");
-                            i = c->count;
+                            i = count;
                             break;
                         }
             }
             break;
         case PXMPP_F_CONDITION:
-            if ((f->flags & PXMPP_FF_REQUIRED) && c->count == 0)
+            if ((f->flags & PXMPP_FF_REQUIRED) && count == 0)
                 violation(b, b->depth, NULL, "missing defined condition element");
             break;
         default:
@@ -1022,23 +1125,18 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
         return NULL;
     n->ns = fr->ns;
     n->local = fr->local;
-    if (fr->attrs.count) {
-        pxmpp_attr *arr = pxmpp__arena_zalloc(b->a, fr->attrs.count * sizeof *arr);
-        if (!arr)
+    if (fr->n_attrs) {
+        if (!(n->attrs = gather(b, fr, T_ATTR, fr->n_attrs, sizeof(pxmpp_attr), AS_VALUE)))
             return NULL;
-        size_t i = 0;
-        for (pxmpp__link *l = fr->attrs.head; l; l = l->next)
-            arr[i++] = *(const pxmpp_attr *)l->item;
-        n->attrs = arr;
-        n->attrs_count = i;
+        n->attrs_count = fr->n_attrs;
     }
-    if (fr->children.count) {
-        n->children = chain_to_array(b->a, &fr->children, sizeof(pxmpp_node), true);
-        if (!n->children)
+    if (fr->n_nodes) {
+        if (!(n->children = gather(b, fr, T_NODE, fr->n_nodes, sizeof(pxmpp_node), AS_VALUE)))
             return NULL;
-        n->children_count = fr->children.count;
+        n->children_count = fr->n_nodes;
     }
     b->text_len = fr->text_start;
+    b->items_len = fr->mark;
     return n;
 }
 
@@ -1060,7 +1158,7 @@ static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, cons
         n->children = t;
         n->children_count = 1;
     }
-    if (pxmpp__chain_push(b->a, &parent->extra_nodes, n) || add_order(b, parent, PXMPP_ORDER_EXTRA))
+    if (push_item(b, T_NODE, n, &parent->n_nodes) || add_order(b, parent, PXMPP_ORDER_EXTRA))
         return PXMPP_ERR_NOMEM;
     return 0;
 }
@@ -1089,14 +1187,14 @@ static int end_inner(pxmpp__builder *b)
                 p->type = fr->desc;
                 p->data = fr->obj;
             }
-            if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], p))
+            if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
                 return PXMPP_ERR_NOMEM;
         } else if (fr->field->flags & PXMPP_FF_LIST) {
-            if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], fr->obj))
+            if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
                 return PXMPP_ERR_NOMEM;
         } else {
             pxmpp__set_ptr(parent->obj, fr->field->offset, fr->obj);
-            parent->lists[fr->field_index].count = 1;
+            parent->counts[fr->field_index] = 1;
         }
         return add_order(b, parent, fr->field_index);
     }
@@ -1105,21 +1203,21 @@ static int end_inner(pxmpp__builder *b)
         if (!n)
             return PXMPP_ERR_NOMEM;
         if (fr->gdest == G_CHILD)
-            return pxmpp__chain_push(b->a, &parent->children, n);
+            return push_item(b, T_NODE, n, &parent->n_nodes);
         if (fr->gdest == G_PAYLOAD) {
             pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
             if (!p)
                 return PXMPP_ERR_NOMEM;
             p->node = n;
-            if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], p))
+            if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
                 return PXMPP_ERR_NOMEM;
             return add_order(b, parent, fr->field_index);
         }
         /* G_EXTRA: the parent is TYPED or a LANG_TEXT */
-        if (parent->mode == M_LANG_TEXT)
-            return pxmpp__chain_push(b->a, &parent->extra_nodes, n);
-        if (pxmpp__chain_push(b->a, &parent->extra_nodes, n))
+        if (push_item(b, T_NODE, n, &parent->n_nodes))
             return PXMPP_ERR_NOMEM;
+        if (parent->mode == M_LANG_TEXT)
+            return 0;
         return add_order(b, parent, PXMPP_ORDER_EXTRA);
     }
     case M_TEXT_CHILD: {
@@ -1132,13 +1230,13 @@ static int end_inner(pxmpp__builder *b)
             if (!why)
                 why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, &v, false);
             if (!why) {
-                if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], (void *)(uintptr_t)v))
+                if (push_item(b, fr->field_index, (void *)(uintptr_t)v, &parent->counts[fr->field_index]))
                     return PXMPP_ERR_NOMEM;
             }
         } else if (!why) {
             why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset, false);
             if (!why) {
-                parent->lists[fr->field_index].count = 1;
+                parent->counts[fr->field_index] = 1;
                 ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
             }
         }
@@ -1158,7 +1256,7 @@ static int end_inner(pxmpp__builder *b)
         b->text_len = fr->text_start;
         if ((rc = finish_meta(b, fr, &lt->meta)))
             return rc;
-        if (pxmpp__chain_push(b->a, &parent->lists[fr->field_index], lt))
+        if (push_item(b, fr->field_index, lt, &parent->counts[fr->field_index]))
             return PXMPP_ERR_NOMEM;
         return add_order(b, parent, fr->field_index);
     }
@@ -1172,7 +1270,7 @@ static int end_inner(pxmpp__builder *b)
         b->text_len = fr->text_start;
         bool t = true;
         memcpy((char *)parent->obj + fr->field->offset, &t, sizeof t);
-        parent->lists[fr->field_index].count = 1;
+        parent->counts[fr->field_index] = 1;
         return add_order(b, parent, fr->field_index);
     }
     case M_CONDITION: {
@@ -1183,7 +1281,7 @@ static int end_inner(pxmpp__builder *b)
             pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);
         }
         b->text_len = fr->text_start;
-        parent->lists[fr->field_index].count = 1;
+        parent->counts[fr->field_index] = 1;
         return add_order(b, parent, fr->field_index);
     }
     }
@@ -1263,7 +1361,7 @@ const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char 
         const pxmpp_type_desc *d = r->types[i];
         if (top_level ? !d->top_level : !(d->payload_of & point))
             continue;
-        if (strcmp(d->local, local) != 0)
+        if (d->local[0] != local[0] || strcmp(d->local, local) != 0) /* most names differ at once */
             continue;
         const char *dns = d->ns ? d->ns : content_ns;
         if (ns_eq(dns, ns))

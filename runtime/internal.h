@@ -50,19 +50,6 @@ static inline size_t pxmpp__decode_amp(char *dst, const char *v, size_t len)
     return o;
 }
 
-/* ---- chains: singly linked lists in an arena, turned into arrays at the end ---- */
-typedef struct pxmpp__link {
-    void *item;
-    struct pxmpp__link *next;
-} pxmpp__link;
-
-typedef struct pxmpp__chain {
-    pxmpp__link *head, *tail;
-    size_t count;
-} pxmpp__chain;
-
-int pxmpp__chain_push(pxmpp_arena *a, pxmpp__chain *c, void *item);
-
 /* ---- the arena (arena.c) and its inline fast paths ---- */
 typedef struct pxmpp__chunk {
     struct pxmpp__chunk *next;

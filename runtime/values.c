@@ -165,50 +165,130 @@ static const uint8_t jid_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* What jid_fast_ok knows of the bytes before the one it looks at. */
+struct jid_scan {
+    size_t at, dstart; /* the '@' (SIZE_MAX: none yet) and where the domain starts */
+    bool dom_bad;      /* '_' or ".." since dstart */
+};
+
+/* A byte p[i] that is not a letter, digit or '-': 0 to go on, 1 at the '/' that ends
+   the domain, -1 when the JID needs the full check. */
+static inline int jid_special(const unsigned char *p, size_t i, struct jid_scan *st)
+{
+    unsigned char c = p[i];
+    if (c == '.') {
+        if (i > st->dstart && p[i - 1] == '.')
+            st->dom_bad = true;
+    } else if (c == '_') {
+        st->dom_bad = true;
+    } else if (c == '@' && st->at == SIZE_MAX) {
+        st->at = i;
+        st->dstart = i + 1;
+        st->dom_bad = false; /* what came before was the localpart */
+    } else if (c == '/') {
+        return 1;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* The checks of the localpart and domain once the domain ends at slash (len when there
+   is no resource), and of the resource's length. */
+static inline bool jid_shape_ok(const unsigned char *p, size_t len, size_t slash, const struct jid_scan *st)
+{
+    if (st->at == 0 || st->at > 1023 || slash == st->dstart || slash - st->dstart > 1023 || st->dom_bad)
+        return false;
+    if (p[st->dstart] == '.' || p[slash - 1] == '.')
+        return false;
+    if (slash < len) {
+        size_t rlen = len - slash - 1;
+        if (rlen == 0 || rlen > 1023)
+            return false;
+    }
+    return true;
+}
+
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+
+/* Bits j of *odd: byte j of v is not an ASCII letter, digit or '-' (JC_WORD); of *res:
+   it is not printable ASCII 0x21..0x7e (JC_RES). */
+static inline void jid_block(__m128i v, unsigned *odd, unsigned *res)
+{
+    __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20)); /* ASCII letters folded to lower case */
+    __m128i word = _mm_or_si128(
+        _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(lo, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(lo, _mm_set1_epi8('z' + 1))),
+                     _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)))),
+        _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+    __m128i print = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmplt_epi8(v, _mm_set1_epi8(0x7f)));
+    *odd = ~(unsigned)_mm_movemask_epi8(word) & 0xFFFFu;
+    *res = ~(unsigned)_mm_movemask_epi8(print) & 0xFFFFu;
+}
+
+/* jid_fast_ok for 16 <= len <= 64: the classes of all bytes at once, in two masks
+   (the last 16 bytes are loaded whole, less those seen before). */
+static bool jid_fast_ok_sse2(const unsigned char *p, size_t len)
+{
+    uint64_t odd = 0, res = 0;
+    unsigned o, r;
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        jid_block(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), &o, &r);
+        odd |= (uint64_t)o << i;
+        res |= (uint64_t)r << i;
+    }
+    if (i < len) {
+        jid_block(_mm_loadu_si128((const __m128i *)(const void *)(p + len - 16)), &o, &r);
+        odd |= (uint64_t)(o >> (i + 16 - len)) << i;
+        res |= (uint64_t)(r >> (i + 16 - len)) << i;
+    }
+    struct jid_scan st = { SIZE_MAX, 0, false };
+    size_t slash = len;
+    for (; odd; odd &= odd - 1) {
+        size_t k = (size_t)__builtin_ctzll(odd);
+        int rc = jid_special(p, k, &st);
+        if (rc < 0)
+            return false;
+        if (rc) {
+            slash = k;
+            break;
+        }
+    }
+    if (!jid_shape_ok(p, len, slash, &st))
+        return false;
+    return slash == len || !(res >> (slash + 1)); /* slash + 1 < len: the resource is not empty */
+}
+#endif
+
 /* A one-pass check of the common JID shape: ASCII local@domain/resource with plain
    characters (letters, digits, '.', '-', '_'; in the domain no '_', no empty label, no
    leading or trailing dot).  true means valid; false means "ask pxmpp_jid_check". */
 static bool jid_fast_ok(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, at = SIZE_MAX, dstart = 0;
-    bool dom_bad = false; /* '_' or ".." since dstart */
+#if defined(__SSE2__) && defined(__GNUC__)
+    if (len >= 16 && len <= 64)
+        return jid_fast_ok_sse2(p, len);
+#endif
+    struct jid_scan st = { SIZE_MAX, 0, false };
+    size_t i = 0;
     for (;; i++) {
         while (i < len && (jid_class[p[i]] & JC_WORD))
             i++;
         if (i == len)
             break;
-        unsigned char c = p[i];
-        if (c == '.') {
-            if (i > dstart && p[i - 1] == '.')
-                dom_bad = true;
-        } else if (c == '_') {
-            dom_bad = true;
-        } else if (c == '@' && at == SIZE_MAX) {
-            at = i;
-            dstart = i + 1;
-            dom_bad = false; /* what came before was the localpart */
-        } else if (c == '/') {
+        int rc = jid_special(p, i, &st);
+        if (rc < 0)
+            return false;
+        if (rc)
             break;
-        } else {
-            return false;
-        }
     }
-    size_t slash = i;
-    if (at == 0 || at > 1023 || slash == dstart || slash - dstart > 1023 || dom_bad)
+    if (!jid_shape_ok(p, len, i, &st))
         return false;
-    if (p[dstart] == '.' || p[slash - 1] == '.')
-        return false;
-    if (slash < len) {
-        size_t rlen = len - slash - 1;
-        if (rlen == 0 || rlen > 1023)
+    for (size_t k = i + 1; k < len; k++)
+        if (!(jid_class[p[k]] & JC_RES))
             return false;
-        size_t k = slash + 1;
-        while (k < len && (jid_class[p[k]] & JC_RES))
-            k++;
-        if (k != len)
-            return false;
-    }
     return true;
 }
 

@@ -539,9 +539,35 @@ int pxmpp_write_node(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns
 
 /* ---- node sink (typed -> generic) ------------------------------------------------ */
 
+/* Chains: singly linked lists in the arena, turned into arrays when the node ends. */
+typedef struct link {
+    void *item;
+    struct link *next;
+} link;
+
+typedef struct chain {
+    link *head, *tail;
+    size_t count;
+} chain;
+
+static int chain_push(pxmpp_arena *a, chain *c, void *item)
+{
+    link *l = pxmpp__arena_zalloc(a, sizeof *l);
+    if (!l)
+        return PXMPP_ERR_NOMEM;
+    l->item = item;
+    if (c->tail)
+        c->tail->next = l;
+    else
+        c->head = l;
+    c->tail = l;
+    c->count++;
+    return 0;
+}
+
 typedef struct nframe {
     pxmpp_node *node;
-    pxmpp__chain attrs, children;
+    chain attrs, children;
     struct nframe *up;
 } nframe;
 
@@ -580,7 +606,7 @@ static int ns_attr(pxmpp__sink *s, const char *ns, const char *local, const char
     at->value = pxmpp_arena_strdup(n->a, value);
     if ((ns && !at->ns) || !at->local || !at->value)
         return PXMPP_ERR_NOMEM;
-    return pxmpp__chain_push(n->a, &n->cur->attrs, at);
+    return chain_push(n->a, &n->cur->attrs, at);
 }
 
 static int ns_text(pxmpp__sink *s, const char *text, size_t len)
@@ -589,7 +615,7 @@ static int ns_text(pxmpp__sink *s, const char *text, size_t len)
     pxmpp_node *t = pxmpp_arena_alloc(n->a, sizeof *t);
     if (!t || !(t->text = pxmpp_arena_strndup(n->a, text, len)))
         return PXMPP_ERR_NOMEM;
-    return pxmpp__chain_push(n->a, &n->cur->children, t);
+    return chain_push(n->a, &n->cur->children, t);
 }
 
 static int ns_end(pxmpp__sink *s)
@@ -602,7 +628,7 @@ static int ns_end(pxmpp__sink *s)
         if (!arr)
             return PXMPP_ERR_NOMEM;
         size_t i = 0;
-        for (pxmpp__link *l = f->attrs.head; l; l = l->next)
+        for (link *l = f->attrs.head; l; l = l->next)
             arr[i++] = *(const pxmpp_attr *)l->item;
         node->attrs = arr;
         node->attrs_count = i;
@@ -612,7 +638,7 @@ static int ns_end(pxmpp__sink *s)
         if (!arr)
             return PXMPP_ERR_NOMEM;
         size_t i = 0;
-        for (pxmpp__link *l = f->children.head; l; l = l->next)
+        for (link *l = f->children.head; l; l = l->next)
             arr[i++] = *(const pxmpp_node *)l->item;
         node->children = arr;
         node->children_count = i;
@@ -622,7 +648,7 @@ static int ns_end(pxmpp__sink *s)
         n->root = node;
         return 0;
     }
-    return pxmpp__chain_push(n->a, &n->cur->children, node);
+    return chain_push(n->a, &n->cur->children, node);
 }
 
 const pxmpp_node *pxmpp__typed_to_node(pxmpp_arena *a, const pxmpp_type_desc *d, const void *obj,
