@@ -1285,32 +1285,48 @@ static int attr_kind(const char *p, size_t k, size_t q)
    with at most one "#" (e.g. "jabber:client", "urn:xmpp:delay",
    "http://jabber.org/protocol/disco#info"), and not one of the two namespaces XML
    reserves. */
+/* Byte classes for ns_cuttable: U_SCHEME letters, digits, "+-."; U_HOST letters,
+   digits, ".-"; U_PATH letters, digits, "-._:/"; U_ALPHA letters. */
+enum { U_SCHEME = 1, U_HOST = 2, U_PATH = 4, U_ALPHA = 8 };
+static const uint8_t uri_class[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  0,  7,  7,  4,
+     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  4,  0,  0,  0,  0,  0,
+     0, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  0,  0,  0,  0,  4,
+     0, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+};
+
 static bool ns_cuttable(const char *v, size_t n)
 {
-    size_t i = 0;
-    if (n == 0 || !((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')))
+    const unsigned char *u = (const unsigned char *)v;
+    size_t i = 1;
+    if (n == 0 || !(uri_class[u[0]] & U_ALPHA))
         return false;
-    while (i < n && ((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
-                     v[i] == '+' || v[i] == '-' || v[i] == '.'))
+    while (i < n && (uri_class[u[i]] & U_SCHEME))
         i++;
-    if (i == n || v[i] != ':')
+    if (i == n || u[i] != ':')
         return false;
     i++;
-    if (n - i >= 2 && v[i] == '/' && v[i + 1] == '/') {
-        for (i += 2; i < n && v[i] != '/' && v[i] != '#'; i++)
-            if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= '0' && v[i] <= '9') ||
-                  v[i] == '.' || v[i] == '-'))
+    if (n - i >= 2 && u[i] == '/' && u[i + 1] == '/') {
+        for (i += 2; i < n && u[i] != '/' && u[i] != '#'; i++)
+            if (!(uri_class[u[i]] & U_HOST))
                 return false;
     }
     int hashes = 0;
-    for (; i < n; i++) {
-        char c = v[i];
-        if (c == '#' && hashes++ == 0)
-            continue;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-              c == '_' || c == ':' || c == '/'))
+    for (; i < n; i++)
+        if (!(uri_class[u[i]] & U_PATH) && (u[i] != '#' || hashes++))
             return false;
-    }
     static const char xml_ns[] = "http://www.w3.org/XML/1998/namespace", xmlns_ns[] = "http://www.w3.org/2000/xmlns/";
     return !(n == sizeof xml_ns - 1 && memcmp(v, xml_ns, n) == 0) &&
            !(n == sizeof xmlns_ns - 1 && memcmp(v, xmlns_ns, n) == 0);
@@ -1361,14 +1377,19 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
         if (j == 0 || j >= stop || p[j] != q || j - v > UINT32_MAX)
             break;
         if (cut) {
-            /* the attribute's name: after the element name (first attribute) or the
-               previous value, past the spaces */
+            /* the attribute's name: back from the '=' before the quote (first
+               attribute, after the element name) or after the previous value */
             size_t k = from;
-            if (attrs == 1)
-                while (k < v && !xml_space(p[k]))
+            if (attrs == 1) {
+                k = v - 1;
+                while (k > from && (xml_space(p[k - 1]) || p[k - 1] == '='))
+                    k--;
+                while (k > from && !xml_space(p[k - 1]))
+                    k--;
+            } else {
+                while (k < v && xml_space(p[k]))
                     k++;
-            while (k < v && xml_space(p[k]))
-                k++;
+            }
             int kind = attr_kind(p, k, v - 1);
             if (kind == 1 && !ws && !refs && p[k + 5] != ':' && ns_cuttable(p + v, j - v))
                 s->cuts[s->cuts_n++] = (struct cut){ .off = v, .len = (uint32_t)(j - v), .kind = CUT_NS };
