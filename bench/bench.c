@@ -112,7 +112,12 @@ static figure *fig(const char *key, int kind)
         exit(70);
     }
     figure *f = &figs[nfigs++];
-    snprintf(f->key, sizeof f->key, "%s", key);
+    size_t kl = strlen(key);
+    if (kl >= sizeof f->key) {
+        fprintf(stderr, "pxmpp-bench: figure name too long: %s\n", key);
+        exit(70);
+    }
+    memcpy(f->key, key, kl + 1);
     f->kind = kind;
     f->v = NAN;
     f->s[0] = '\0';
