@@ -19,7 +19,9 @@
 #endif
 
 enum state { ST_HEADER, ST_OPEN, ST_CLOSED };
-enum cut_kind { CUT_TAG, CUT_VAL, CUT_VALX, CUT_KEEP, CUT_NS }; /* see struct cut */
+enum cut_kind { /* see struct cut; libxml2 does not get the bytes of VAL and after */
+    CUT_TAG, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NS, CUT_ATTR, CUT_ATTRX
+};
 
 struct pxmpp_stream {
     pxmpp_mem mem;
@@ -82,13 +84,21 @@ struct pxmpp_stream {
        same for a value with references or white space, which on_start decodes:
        read_value) or KEEP (xml:lang, xml:space: left to libxml2), plus NS for a
        default namespace declaration whose value was cut (libxml2 gets xmlns='',
-       on_start puts the namespace back: see dns).  So libxml2 parses names and
-       structure, and neither allocates nor parses URIs for each stanza.  Offsets
+       on_start puts the namespace back: see dns).  In a tag of plain shape
+       (cut_tag) an unprefixed attribute is cut whole, name and all (ATTR, ATTRX:
+       libxml2 does not see it; on_start interns the name and hands it to the
+       builder with the others, in document order).  So libxml2 parses element
+       names, prefixed names and structure, and neither allocates nor parses URIs
+       for each stanza.  Offsets
        are into cut_base, the input of the running gate_lex (or the held tag);
        every entry is used before it returns. */
     struct cut {
-        size_t off;   /* TAG: the tag's '<'; VAL, KEEP: the value's first byte */
-        uint32_t len; /* TAG: entries that follow (0: take libxml2's values); VAL, KEEP: value length */
+        size_t off;          /* TAG: the tag's '<'; ATTR: the space before the name; others: the value */
+        const xmlChar *name; /* ATTR: the name, interned by on_start */
+        uint32_t len;        /* TAG: entries that follow (0: take libxml2's values); others: bytes */
+        uint32_t voff, vlen; /* ATTR: the value, from off */
+        uint32_t noff;       /* ATTR: the name, from off */
+        uint16_t nlen;
         uint8_t kind;
     } *cuts;
     size_t cuts_n, cuts_cap;
@@ -471,21 +481,30 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         return;
     /* the gate's entry for this tag: the values it cut, and the default namespace it
        cut (interned here, as libxml2 would have, before the names are counted) */
-    const struct cut *tag = NULL;
+    struct cut *tag = NULL;
     const xmlChar *cut_ns = NULL;
+    size_t nc = 0; /* attributes cut whole */
     if (s->depth >= 1 && s->cuts_used < s->cuts_n && s->cuts[s->cuts_used].kind == CUT_TAG) {
         tag = &s->cuts[s->cuts_used];
         s->cuts_used += 1 + (size_t)tag->len;
         uint32_t nv = 0;
         for (uint32_t k = 1; k <= tag->len; k++) {
-            if (tag[k].kind != CUT_NS) {
+            struct cut *c = &tag[k];
+            if (c->kind == CUT_NS) {
+                cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + c->off, (int)c->len);
+                if (!cut_ns) {
+                    FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+                    return;
+                }
+            } else if (c->kind == CUT_ATTR || c->kind == CUT_ATTRX) {
+                c->name = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + c->off + c->noff, (int)c->nlen);
+                if (!c->name) {
+                    FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+                    return;
+                }
+                nc++;
+            } else {
                 nv++;
-                continue;
-            }
-            cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + tag[k].off, (int)tag[k].len);
-            if (!cut_ns) {
-                FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
-                return;
             }
         }
         if (tag->len == 0) {
@@ -499,7 +518,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu distinct names in the stream", s->limits.max_names);
         return;
     }
-    if ((size_t)na + (size_t)nns > s->limits.max_attrs) {
+    if ((size_t)na + nc + (size_t)nns > s->limits.max_attrs) {
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu attributes on <%.60s/>", s->limits.max_attrs, (const char *)local);
         return;
     }
@@ -538,37 +557,48 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         pxmpp_arena_set_limit(s->arena, s->limits.max_stanza_bytes * 8 + 65536);
         pxmpp__builder_begin(s->builder, s->arena, d, s->content_ns, s->has_peer_lang ? s->peer_lang : NULL);
     }
+    size_t total = (size_t)na + nc;
     pxmpp__rattr stack_attrs[16];
     pxmpp__rattr *ra = stack_attrs;
-    if (na > 16) {
-        ra = pxmpp_arena_alloc(s->arena, (size_t)na * sizeof *ra);
+    if (total > 16) {
+        ra = pxmpp_arena_alloc(s->arena, total * sizeof *ra);
         if (!ra) {
             FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
             return;
         }
     }
-    const struct cut *v = tag ? tag + 1 : NULL;
-    for (int i = 0; i < na; i++) {
-        const xmlChar **a = attrs + 5 * i;
-        ra[i].local = (const char *)a[0];
-        ra[i].ns = (const char *)a[2];
-        ra[i].value = (const char *)a[3];
-        ra[i].len = (size_t)(a[4] - a[3]);
-        if (tag) {
-            while (v->kind == CUT_NS)
-                v++;
-            if (v->kind == CUT_VAL || v->kind == CUT_VALX) {
-                ra[i].value = s->cut_base + v->off;
-                ra[i].len = v->len;
-            }
-            if (v->kind == CUT_VALX && !(ra[i].value = read_value(s, ra[i].value, &ra[i].len))) {
-                FAIL(s, PXMPP_ERR_NOMEM, "%s", pxmpp_arena_hit_limit(s->arena) ? "stanza too large" : "out of memory");
-                return;
-            }
+    /* in document order: the attributes cut whole from the gate's entries, the
+       others from libxml2 (with the value from the entry when it was cut) */
+    const struct cut *v = tag ? tag + 1 : NULL, *vend = tag ? tag + 1 + tag->len : NULL;
+    int li = 0;
+    for (size_t r = 0; r < total; r++) {
+        while (v && v < vend && v->kind == CUT_NS)
             v++;
+        if (v && v < vend && (v->kind == CUT_ATTR || v->kind == CUT_ATTRX)) {
+            ra[r].local = (const char *)v->name;
+            ra[r].ns = NULL;
+            ra[r].value = s->cut_base + v->off + v->voff;
+            ra[r].len = v->vlen;
+        } else {
+            const xmlChar **a = attrs + 5 * li++;
+            ra[r].local = (const char *)a[0];
+            ra[r].ns = (const char *)a[2];
+            ra[r].value = (const char *)a[3];
+            ra[r].len = (size_t)(a[4] - a[3]);
+            if (v && (v->kind == CUT_VAL || v->kind == CUT_VALX)) {
+                ra[r].value = s->cut_base + v->off;
+                ra[r].len = v->len;
+            }
         }
+        if (v && (v->kind == CUT_VALX || v->kind == CUT_ATTRX) &&
+            !(ra[r].value = read_value(s, ra[r].value, &ra[r].len))) {
+            FAIL(s, PXMPP_ERR_NOMEM, "%s", pxmpp_arena_hit_limit(s->arena) ? "stanza too large" : "out of memory");
+            return;
+        }
+        if (v)
+            v++;
     }
-    rc = pxmpp__builder_start(s->builder, (const char *)uri, (const char *)local, ra, (size_t)na);
+    rc = pxmpp__builder_start(s->builder, (const char *)uri, (const char *)local, ra, total);
     if (rc == PXMPP_ERR_LIMIT)
         FAIL(s, PXMPP_ERR_LIMIT, "elements nested deeper than %zu", s->limits.max_depth);
     else if (rc == PXMPP_ERR_UNSUPPORTED_STANZA)
@@ -829,9 +859,13 @@ void pxmpp_stream_free(pxmpp_stream *s)
    offset of p in cut_base); see feed_parser. */
 static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, size_t base)
 {
-    if (s->stage_cap < len) {
-        size_t cap = s->stage_cap ? s->stage_cap : 256;
-        while (cap < len)
+    size_t need = len;
+    for (size_t k = s->cuts_fed; k < s->cuts_n && s->cuts[k].off < base + len; k++)
+        if (s->cuts[k].kind >= CUT_VAL)
+            need -= s->cuts[k].len;
+    if (s->stage_cap < need) {
+        size_t cap = s->stage_cap ? s->stage_cap : 2048; /* a chunk's tags, without their attributes */
+        while (cap < need)
             cap *= 2;
         char *st = s->mem.realloc(s->stage, cap, s->mem.ud);
         if (!st)
@@ -844,7 +878,7 @@ static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, si
     s->brk_n = 0;
     while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len) {
         const struct cut *c = &s->cuts[s->cuts_fed++];
-        if (c->kind != CUT_VAL && c->kind != CUT_VALX && c->kind != CUT_NS)
+        if (c->kind < CUT_VAL)
             continue;
         memcpy(s->stage + o, p + (from - base), c->off - from);
         o += c->off - from;
@@ -881,8 +915,7 @@ static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, si
 static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used, size_t base)
 {
     if (base != SIZE_MAX) {
-        while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len &&
-               (s->cuts[s->cuts_fed].kind == CUT_TAG || s->cuts[s->cuts_fed].kind == CUT_KEEP))
+        while (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len && s->cuts[s->cuts_fed].kind < CUT_VAL)
             s->cuts_fed++;
         if (s->cuts_fed < s->cuts_n && s->cuts[s->cuts_fed].off < base + len)
             return feed_cut(s, p, len, used, base);
@@ -1332,10 +1365,108 @@ static bool ns_cuttable(const char *v, size_t n)
            !(n == sizeof xmlns_ns - 1 && memcmp(v, xmlns_ns, n) == 0);
 }
 
+static bool plain_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'; }
+static bool plain_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
+           c == '-' || c == '.';
+}
+
+/* A start tag inside the stream element at p[i], read in full: ASCII names, white
+   space where XML wants it, no name given twice.  Its unprefixed attributes are cut
+   whole (libxml2 gets the tag without them), the others as fast_tag does.  Returns
+   the index after its '>', or 0 when the tag is not of that shape (fast_tag or the
+   state machine then takes it). */
+static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
+{
+    size_t t = s->cuts_n, j = i + 1, attrs = 0;
+    s->cuts[s->cuts_n++] = (struct cut){ .off = i, .kind = CUT_TAG };
+    if (j >= stop || !plain_name_start(p[j]))
+        goto no;
+    while (j < stop && plain_name_char(p[j]))
+        j++;
+    for (;;) {
+        size_t sp = j;
+        while (j < stop && xml_space(p[j]))
+            j++;
+        if (j >= stop)
+            goto no;
+        if (p[j] == '>' || (p[j] == '/' && j + 1 < stop && p[j + 1] == '>')) {
+            s->lx_end_tag = false;
+            s->lx_slash = p[j] == '/';
+            s->cuts[t].len = (uint32_t)(s->cuts_n - t - 1);
+            return j + (s->lx_slash ? 2 : 1);
+        }
+        if (j == sp || ++attrs > s->limits.max_attrs || !plain_name_start(p[j]))
+            goto no;
+        size_t ns = j;
+        bool colon = false;
+        for (; j < stop && plain_name_char(p[j]); j++)
+            if (p[j] == ':')
+                colon = true;
+        size_t ne = j;
+        while (j < stop && xml_space(p[j]))
+            j++;
+        if (j >= stop || p[j] != '=')
+            goto no;
+        for (j++; j < stop && xml_space(p[j]); j++)
+            ;
+        if (j >= stop || (p[j] != '\'' && p[j] != '"'))
+            goto no;
+        char q = p[j];
+        size_t v = j + 1;
+        bool ws = false, refs = false;
+        for (j = v;;) {
+            bool w = false;
+            j = find_value_end(p, j, stop, q, &w);
+            ws = ws || w;
+            if (j >= stop || p[j] != '&')
+                break;
+            refs = true;
+            if (!(j = ref_end(p, j, stop)))
+                goto no;
+        }
+        if (j >= stop || p[j] != q || j + 1 - sp > UINT32_MAX || ne - ns > UINT16_MAX)
+            goto no;
+        size_t nl = ne - ns;
+        if (nl >= 5 && memcmp(p + ns, "xmlns", 5) == 0 && (nl == 5 || p[ns + 5] == ':')) {
+            if (nl == 5 && !ws && !refs && ns_cuttable(p + v, j - v))
+                s->cuts[s->cuts_n++] = (struct cut){ .off = v, .len = (uint32_t)(j - v), .kind = CUT_NS };
+        } else if (colon) {
+            bool keep = nl > 4 && memcmp(p + ns, "xml:", 4) == 0;
+            s->cuts[s->cuts_n++] = (struct cut){
+                .off = v, .len = (uint32_t)(j - v), .kind = keep ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
+            };
+        } else {
+            /* libxml2 would refuse a name given twice: let it see the tag */
+            for (size_t k = t + 1; k < s->cuts_n; k++)
+                if ((s->cuts[k].kind == CUT_ATTR || s->cuts[k].kind == CUT_ATTRX) && s->cuts[k].nlen == nl &&
+                    memcmp(p + s->cuts[k].off + s->cuts[k].noff, p + ns, nl) == 0)
+                    goto no;
+            s->cuts[s->cuts_n++] = (struct cut){ .off = sp,
+                                                 .len = (uint32_t)(j + 1 - sp),
+                                                 .voff = (uint32_t)(v - sp),
+                                                 .vlen = (uint32_t)(j - v),
+                                                 .noff = (uint32_t)(ns - sp),
+                                                 .nlen = (uint16_t)nl,
+                                                 .kind = ws || refs ? CUT_ATTRX : CUT_ATTR };
+        }
+        j++;
+    }
+no:
+    s->cuts_n = t;
+    return 0;
+}
+
 static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
 {
     if (stop - i < 3)
         return 0;
+    if (p[i + 1] != '/' && s->lx_depth >= 1) {
+        size_t e = cut_tag(s, p, i, stop);
+        if (e)
+            return e;
+    }
     unsigned char c = (unsigned char)p[i + 1];
     bool end = c == '/';
     if (!(end || c == ':' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) ||
@@ -1420,7 +1551,7 @@ static int cut_room(pxmpp_stream *s, const char *p, size_t n, size_t *emit, size
         s->cuts_n = s->cuts_fed = s->cuts_used = 0;
     }
     if (s->cuts_cap < need) {
-        size_t cap = 2 * need;
+        size_t cap = need + 16;
         struct cut *c = s->mem.realloc(s->cuts, cap * sizeof *c, s->mem.ud);
         if (!c)
             return fail_at(s, PXMPP_ERR_NOMEM, s->lexed + i, "out of memory");

@@ -309,6 +309,53 @@ static void test_namespaces(void **state)
     }
 }
 
+/* Attributes keep their document order and values whether the gate cut them whole
+   from the tag, cut only their value, or left them to libxml2; malformed attribute
+   lists get libxml2's verdict at the same offset whatever the chunking. */
+static void test_attribute_shapes(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "<message id='a1' to='x@y.z'><x xmlns='urn:example:t' a='1' p:b='2' xmlns:p='urn:example:p' "
+        "xml:lang='en' c = \"3\" \xC3\xA4='4' d='&amp;\t5'/></message>";
+    static const char want[] =
+        "<message to='x@y.z' id='a1'><x xmlns='urn:example:t' a='1' xmlns:ns0='urn:example:p' ns0:b='2' "
+        "xml:lang='en' c='3' \xC3\xA4='4' d='&amp; 5'/></message>";
+    size_t len = sizeof in - 1;
+    for (size_t c = 1; c <= len; c++) {
+        trace t;
+        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        if (!strstr(t.log.data, want))
+            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
+        assert_non_null(strstr(t.log.data, want));
+        trace_free(&t);
+    }
+    static const struct {
+        const char *in, *reason;
+    } bad[] = {
+        { "<message id='d1'><x xmlns='urn:e' a='1' a='2'/></message>", "Attribute a redefined" },
+        { "<message id='d2'><x xmlns='urn:e' a='1'b='2'/></message>", "attributes construct error" },
+        { "<message id='d3' id='d4'/>", "Attribute id redefined" },
+        { "<message id='d5'><x a='1' xmlns='urn:e' b/></message>", "mandates value for attribute b" },
+        { "<message id='d6'><x xmlns='urn:e' xmlns:p='urn:p' p:a='1' p:a='2'/></message>", "redefined" },
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        size_t n = strlen(bad[b].in);
+        trace whole;
+        assert_int_not_equal(run_trace(&whole, bad[b].in, n, n, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        if (!strstr(whole.log.data, bad[b].reason))
+            fprintf(stderr, "%s\n", whole.log.data);
+        assert_non_null(strstr(whole.log.data, bad[b].reason));
+        for (size_t c = 1; c < n; c++) {
+            trace t;
+            run_trace(&t, bad[b].in, n, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL);
+            assert_string_equal(t.log.data, whole.log.data);
+            trace_free(&t);
+        }
+        trace_free(&whole);
+    }
+}
+
 /* A payload failing its schema is delivered as a generic element with a diagnostic; the stanza is valid. */
 static void on_iq_payload(void *user, const pxmpp_iq *iq)
 {
@@ -752,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_text_decoding),
         cmocka_unit_test(test_attribute_values),
         cmocka_unit_test(test_namespaces),
+        cmocka_unit_test(test_attribute_shapes),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
