@@ -115,6 +115,10 @@ struct pxmpp_stream {
     size_t brk_n;
     uint64_t lib_fed;       /* bytes given to the current parser, synthetic header included */
     const xmlChar **dns;    /* [d]: the default namespace in scope at depth d (1..max_depth) */
+    struct {
+        uint64_t w[2];        /* the name's bytes, zero-padded (names up to 16 bytes) */
+        const xmlChar *name;  /* in libxml2's dictionary; NULL: empty slot */
+    } names[32];            /* attribute names cut lately (intern_name) */
 
     int err;
     char reason[256];
@@ -472,6 +476,28 @@ static const char *read_value(pxmpp_stream *s, const char *v, size_t *len)
     return o;
 }
 
+/* An attribute name cut by the gate, as libxml2's dictionary holds it.  A stream
+   uses a few dozen names over and over: the short ones are remembered by their
+   bytes, which saves most dictionary lookups. */
+static const xmlChar *intern_name(pxmpp_stream *s, const char *v, size_t len)
+{
+    if (len == 0 || len > 16)
+        return xmlDictLookup(s->ctxt->dict, (const xmlChar *)v, (int)len);
+    uint64_t w[2] = { 0, 0 };
+    memcpy(w, v, len);
+    uint64_t h = (w[0] ^ (w[1] * 0x9E3779B97F4A7C15ull) ^ len) * 0xFF51AFD7ED558CCDull;
+    size_t k = (size_t)(h >> 59); /* 32 slots */
+    if (s->names[k].name && s->names[k].w[0] == w[0] && s->names[k].w[1] == w[1] && s->names[k].name[len] == '\0')
+        return s->names[k].name;
+    const xmlChar *d = xmlDictLookup(s->ctxt->dict, (const xmlChar *)v, (int)len);
+    if (d) {
+        s->names[k].w[0] = w[0];
+        s->names[k].w[1] = w[1];
+        s->names[k].name = d;
+    }
+    return d;
+}
+
 static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
                      const xmlChar **nss, int na, int nd, const xmlChar **attrs)
 {
@@ -497,7 +523,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
                     return;
                 }
             } else if (c->kind == CUT_ATTR || c->kind == CUT_ATTRX) {
-                c->name = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + c->off + c->noff, (int)c->nlen);
+                c->name = intern_name(s, s->cut_base + c->off + c->noff, c->nlen);
                 if (!c->name) {
                     FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
                     return;
@@ -710,6 +736,7 @@ static int new_parser(pxmpp_stream *s)
     s->cuts_n = s->cuts_fed = s->cuts_used = 0;
     s->brk_n = 0;
     s->lib_fed = 0;
+    memset(s->names, 0, sizeof s->names); /* they point into the old dictionary */
     s->hold_len = 0;
     if (resume) {
         /* same stream, fresh context, at a stanza boundary: the bytes after it are lexed again */
