@@ -1392,12 +1392,30 @@ static bool ns_cuttable(const char *v, size_t n)
            !(n == sizeof xmlns_ns - 1 && memcmp(v, xmlns_ns, n) == 0);
 }
 
-static bool plain_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'; }
-static bool plain_name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
-           c == '-' || c == '.';
-}
+/* Byte classes for cut_tag: N_START may begin an ASCII name, N_CHAR may continue
+   one, N_SPACE is XML white space. */
+enum { N_START = 1, N_CHAR = 2, N_SPACE = 4 };
+static const uint8_t name_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+static inline bool plain_name_start(char c) { return name_class[(unsigned char)c] & N_START; }
+static inline bool plain_name_char(char c) { return name_class[(unsigned char)c] & N_CHAR; }
+static inline bool plain_space(char c) { return name_class[(unsigned char)c] & N_SPACE; }
 
 /* A start tag inside the stream element at p[i], read in full: ASCII names, white
    space where XML wants it, no name given twice.  Its unprefixed attributes are cut
@@ -1414,7 +1432,7 @@ static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
         j++;
     for (;;) {
         size_t sp = j;
-        while (j < stop && xml_space(p[j]))
+        while (j < stop && plain_space(p[j]))
             j++;
         if (j >= stop)
             goto no;
@@ -1432,11 +1450,11 @@ static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             if (p[j] == ':')
                 colon = true;
         size_t ne = j;
-        while (j < stop && xml_space(p[j]))
+        while (j < stop && plain_space(p[j]))
             j++;
         if (j >= stop || p[j] != '=')
             goto no;
-        for (j++; j < stop && xml_space(p[j]); j++)
+        for (j++; j < stop && plain_space(p[j]); j++)
             ;
         if (j >= stop || (p[j] != '\'' && p[j] != '"'))
             goto no;
