@@ -116,6 +116,10 @@ struct pxmpp_stream {
     uint64_t lib_fed;       /* bytes given to the current parser, synthetic header included */
     const xmlChar **dns;    /* [d]: the default namespace in scope at depth d (1..max_depth) */
     struct {
+        const xmlChar *local, *uri;
+        const pxmpp_type_desc *type;
+    } tops[4];              /* types of top-level elements, by libxml2's name pointers */
+    struct {
         uint64_t w[2];        /* the name's bytes, zero-padded (names up to 16 bytes) */
         const xmlChar *name;  /* in libxml2's dictionary; NULL: empty slot */
     } names[32];            /* attribute names cut lately (intern_name) */
@@ -571,8 +575,15 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     }
     int rc;
     if (s->depth == 2) {
-        const pxmpp_type_desc *d = pxmpp__registry_find(s->reg, (const char *)uri, (const char *)local,
-                                                        s->content_ns, 0, true);
+        /* the type of a top-level element, remembered by libxml2's name pointers */
+        size_t slot = ((uintptr_t)local >> 4) & 3;
+        const pxmpp_type_desc *d = s->tops[slot].local == local && s->tops[slot].uri == uri ? s->tops[slot].type : NULL;
+        if (!d) {
+            d = pxmpp__registry_find(s->reg, (const char *)uri, (const char *)local, s->content_ns, 0, true);
+            s->tops[slot].local = local;
+            s->tops[slot].uri = uri;
+            s->tops[slot].type = d;
+        }
         if (!d) {
             FAIL(s, PXMPP_ERR_UNSUPPORTED_STANZA, "unsupported top-level element {%.80s}%.60s",
                  uri ? (const char *)uri : "", (const char *)local);
@@ -737,6 +748,7 @@ static int new_parser(pxmpp_stream *s)
     s->brk_n = 0;
     s->lib_fed = 0;
     memset(s->names, 0, sizeof s->names); /* they point into the old dictionary */
+    memset(s->tops, 0, sizeof s->tops);
     s->hold_len = 0;
     if (resume) {
         /* same stream, fresh context, at a stanza boundary: the bytes after it are lexed again */
