@@ -1497,9 +1497,11 @@ static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
         } else {
             /* libxml2 would refuse a name given twice: let it see the tag */
             for (size_t k = t + 1; k < s->cuts_n; k++)
-                if ((s->cuts[k].kind == CUT_ATTR || s->cuts[k].kind == CUT_ATTRX) && s->cuts[k].nlen == nl &&
-                    memcmp(p + s->cuts[k].off + s->cuts[k].noff, p + ns, nl) == 0)
-                    goto no;
+                if ((s->cuts[k].kind == CUT_ATTR || s->cuts[k].kind == CUT_ATTRX) && s->cuts[k].nlen == nl) {
+                    const char *other = p + s->cuts[k].off + s->cuts[k].noff;
+                    if (other[0] == p[ns] && memcmp(other, p + ns, nl) == 0)
+                        goto no;
+                }
             s->cuts[s->cuts_n++] = (struct cut){ .off = sp,
                                                  .len = (uint32_t)(j + 1 - sp),
                                                  .voff = (uint32_t)(v - sp),
