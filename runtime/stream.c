@@ -20,7 +20,7 @@
 
 enum state { ST_HEADER, ST_OPEN, ST_CLOSED };
 enum cut_kind { /* see struct cut; libxml2 does not get the bytes of VAL and after */
-    CUT_TAG, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NS, CUT_ATTR, CUT_ATTRX
+    CUT_TAG, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NS, CUT_NSW, CUT_ATTR, CUT_ATTRX
 };
 
 struct pxmpp_stream {
@@ -83,8 +83,9 @@ struct pxmpp_stream {
        the tag with an empty value, on_start takes the value from here), VALX (the
        same for a value with references or white space, which on_start decodes:
        read_value) or KEEP (xml:lang, xml:space: left to libxml2), plus NS for a
-       default namespace declaration whose value was cut (libxml2 gets xmlns='',
-       on_start puts the namespace back: see dns).  In a tag of plain shape
+       default namespace declaration whose value was cut (libxml2 gets xmlns='')
+       or NSW for one cut whole (libxml2 does not see it); on_start keeps the
+       default namespace in scope itself (see dns).  In a tag of plain shape
        (cut_tag) an unprefixed attribute is cut whole, name and all (ATTR, ATTRX:
        libxml2 does not see it; on_start interns the name and hands it to the
        builder with the others, in document order).  So libxml2 parses element
@@ -96,7 +97,7 @@ struct pxmpp_stream {
         size_t off;          /* TAG: the tag's '<'; ATTR: the space before the name; others: the value */
         const xmlChar *name; /* ATTR: the name, interned by on_start */
         uint32_t len;        /* TAG: entries that follow (0: take libxml2's values); others: bytes */
-        uint32_t voff, vlen; /* ATTR: the value, from off */
+        uint32_t voff, vlen; /* ATTR, NS, NSW: the value, from off */
         uint32_t noff;       /* ATTR: the name, from off */
         uint16_t nlen;
         uint8_t kind;
@@ -513,15 +514,17 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
        cut (interned here, as libxml2 would have, before the names are counted) */
     struct cut *tag = NULL;
     const xmlChar *cut_ns = NULL;
-    size_t nc = 0; /* attributes cut whole */
+    size_t nc = 0, nw = 0; /* attributes and namespace declarations cut whole */
     if (s->depth >= 1 && s->cuts_used < s->cuts_n && s->cuts[s->cuts_used].kind == CUT_TAG) {
         tag = &s->cuts[s->cuts_used];
         s->cuts_used += 1 + (size_t)tag->len;
         uint32_t nv = 0;
         for (uint32_t k = 1; k <= tag->len; k++) {
             struct cut *c = &tag[k];
-            if (c->kind == CUT_NS) {
-                cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + c->off, (int)c->len);
+            if (c->kind == CUT_NS || c->kind == CUT_NSW) {
+                cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->cut_base + c->off + c->voff, (int)c->vlen);
+                if (c->kind == CUT_NSW)
+                    nw++;
                 if (!cut_ns) {
                     FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
                     return;
@@ -548,7 +551,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu distinct names in the stream", s->limits.max_names);
         return;
     }
-    if ((size_t)na + nc + (size_t)nns > s->limits.max_attrs) {
+    if ((size_t)na + nc + (size_t)nns + nw > s->limits.max_attrs) {
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu attributes on <%.60s/>", s->limits.max_attrs, (const char *)local);
         return;
     }
@@ -609,7 +612,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     const struct cut *v = tag ? tag + 1 : NULL, *vend = tag ? tag + 1 + tag->len : NULL;
     int li = 0;
     for (size_t r = 0; r < total; r++) {
-        while (v && v < vend && v->kind == CUT_NS)
+        while (v && v < vend && (v->kind == CUT_NS || v->kind == CUT_NSW))
             v++;
         if (v && v < vend && (v->kind == CUT_ATTR || v->kind == CUT_ATTRX)) {
             ra[r].local = (const char *)v->name;
@@ -1437,6 +1440,7 @@ static inline bool plain_space(char c) { return name_class[(unsigned char)c] & N
 static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
 {
     size_t t = s->cuts_n, j = i + 1, attrs = 0;
+    int default_ns = 0;
     s->cuts[s->cuts_n++] = (struct cut){ .off = i, .kind = CUT_TAG };
     if (j >= stop || !plain_name_start(p[j]))
         goto no;
@@ -1487,8 +1491,16 @@ static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             goto no;
         size_t nl = ne - ns;
         if (nl >= 5 && memcmp(p + ns, "xmlns", 5) == 0 && (nl == 5 || p[ns + 5] == ':')) {
+            /* a default namespace is cut whole (on_start keeps it in scope); a
+               second one is libxml2's to refuse */
+            if (nl == 5 && default_ns++)
+                goto no;
             if (nl == 5 && !ws && !refs && ns_cuttable(p + v, j - v))
-                s->cuts[s->cuts_n++] = (struct cut){ .off = v, .len = (uint32_t)(j - v), .kind = CUT_NS };
+                s->cuts[s->cuts_n++] = (struct cut){ .off = sp,
+                                                     .len = (uint32_t)(j + 1 - sp),
+                                                     .voff = (uint32_t)(v - sp),
+                                                     .vlen = (uint32_t)(j - v),
+                                                     .kind = CUT_NSW };
         } else if (colon) {
             bool keep = nl > 4 && memcmp(p + ns, "xml:", 4) == 0;
             s->cuts[s->cuts_n++] = (struct cut){
@@ -1582,7 +1594,7 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             }
             int kind = attr_kind(p, k, v - 1);
             if (kind == 1 && !ws && !refs && p[k + 5] != ':' && ns_cuttable(p + v, j - v))
-                s->cuts[s->cuts_n++] = (struct cut){ .off = v, .len = (uint32_t)(j - v), .kind = CUT_NS };
+                s->cuts[s->cuts_n++] = (struct cut){ .off = v, .len = (uint32_t)(j - v), .vlen = (uint32_t)(j - v), .kind = CUT_NS };
             else if (kind != 1)
                 s->cuts[s->cuts_n++] = (struct cut){
                     .off = v, .len = (uint32_t)(j - v),
