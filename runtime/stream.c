@@ -1458,7 +1458,9 @@ static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             s->cuts[t].len = (uint32_t)(s->cuts_n - t - 1);
             return j + (s->lx_slash ? 2 : 1);
         }
-        if (j == sp || ++attrs > s->limits.max_attrs || !plain_name_start(p[j]))
+        /* (past 32 attributes the check for repeated names would cost more than
+           libxml2's parsing saves: the tag is left to it) */
+        if (j == sp || ++attrs > s->limits.max_attrs || attrs > 32 || !plain_name_start(p[j]))
             goto no;
         size_t ns = j;
         bool colon = false;
