@@ -1340,6 +1340,24 @@ static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q
     return stop;
 }
 
+/* The closing quote q of an attribute value starting at p[v], or stop when the
+   value runs past stop or holds a '<' or a reference the state machine would
+   refuse; *ws: it holds a tab, LF or CR; *refs: it holds references. */
+static size_t value_end(const char *p, size_t v, size_t stop, char q, bool *ws, bool *refs)
+{
+    *ws = *refs = false;
+    for (size_t j = v;;) {
+        bool w = false;
+        j = find_value_end(p, j, stop, q, &w);
+        *ws = *ws || w;
+        if (j >= stop || p[j] == q)
+            return j;
+        if (p[j] == '<' || !(j = ref_end(p, j, stop)))
+            return stop;
+        *refs = true;
+    }
+}
+
 /* What the attribute whose name starts at p[k] is: 1 a namespace declaration
    (libxml2 needs its value), 2 xml:lang or another xml: attribute (left to
    libxml2), 3 any other (its value can be cut).  The name ends before q. */
@@ -1476,20 +1494,10 @@ static size_t cut_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             ;
         if (j >= stop || (p[j] != '\'' && p[j] != '"'))
             goto no;
-        char q = p[j];
         size_t v = j + 1;
-        bool ws = false, refs = false;
-        for (j = v;;) {
-            bool w = false;
-            j = find_value_end(p, j, stop, q, &w);
-            ws = ws || w;
-            if (j >= stop || p[j] != '&')
-                break;
-            refs = true;
-            if (!(j = ref_end(p, j, stop)))
-                goto no;
-        }
-        if (j >= stop || p[j] != q || j + 1 - sp > UINT32_MAX || ne - ns > UINT16_MAX)
+        bool ws, refs;
+        j = value_end(p, v, stop, p[j], &ws, &refs);
+        if (j >= stop || j + 1 - sp > UINT32_MAX || ne - ns > UINT16_MAX)
             goto no;
         size_t nl = ne - ns;
         if (nl >= 5 && memcmp(p + ns, "xmlns", 5) == 0 && (nl == 5 || p[ns + 5] == ':')) {
@@ -1566,19 +1574,9 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
         if (++attrs > s->limits.max_attrs || end)
             break;
         size_t v = j + 1;
-        bool ws = false, refs = false;
-        char q = p[j];
-        for (j = v;;) {
-            bool w = false;
-            j = find_value_end(p, j, stop, q, &w);
-            ws = ws || w;
-            if (j >= stop || p[j] != '&')
-                break;
-            refs = true;
-            if (!(j = ref_end(p, j, stop)))
-                break;
-        }
-        if (j == 0 || j >= stop || p[j] != q || j - v > UINT32_MAX)
+        bool ws, refs;
+        j = value_end(p, v, stop, p[j], &ws, &refs);
+        if (j >= stop || j - v > UINT32_MAX)
             break;
         if (cut) {
             /* the attribute's name: back from the '=' before the quote (first

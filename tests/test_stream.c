@@ -198,6 +198,24 @@ static void test_stanza_level_violations(void **state)
     }
 }
 
+/* Content-only input fed at every chunk size: no error, no stanza-level violation,
+   and each of the NULL-terminated strings in `wants` in the callback log. */
+static void check_every_chunking(const char *in, size_t len, const char *const *wants)
+{
+    for (size_t c = 1; c <= len; c++) {
+        trace t;
+        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        for (const char *const *w = wants; *w; w++) {
+            if (!strstr(t.log.data, *w))
+                fprintf(stderr, "chunk %zu, missing %s:\n%s", c, *w, t.log.data);
+            assert_non_null(strstr(t.log.data, *w));
+        }
+        assert_int_equal(t.errors, 0);
+        assert_int_equal(t.invalid, 0);
+        trace_free(&t);
+    }
+}
+
 /* Text is decoded as XML 1.0 says whatever the chunking: CR LF and a lone CR read
    as LF (§2.11), also across chunk boundaries; references decoded, a referenced CR
    kept; CDATA taken verbatim; the same in typed fields and in unknown payloads. */
@@ -213,17 +231,7 @@ static void test_text_decoding(void **state)
         "<x xmlns='urn:example:t'>p\nq<y>r\ns</y>t&#xD;\n&gt;u\nv&amp;amp;w<z>x]]y]]]]</z></x></message>";
     static const char want2[] = "<message id='t2'><body>\n</body></message>";
     size_t len = sizeof in - 1;
-    for (size_t c = 1; c <= len; c++) {
-        trace t;
-        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
-        if (!strstr(t.log.data, want1) || !strstr(t.log.data, want2))
-            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
-        assert_int_equal(t.errors, 0);
-        assert_int_equal(t.invalid, 0);
-        assert_non_null(strstr(t.log.data, want1));
-        assert_non_null(strstr(t.log.data, want2));
-        trace_free(&t);
-    }
+    check_every_chunking(in, len, (const char *[]){ want1, want2, NULL });
 }
 
 /* Attribute values read as XML 1.0 §3.3.3 says (tab, LF, CR, CR LF each one space;
@@ -242,23 +250,33 @@ static void test_attribute_values(void **state)
         "<message to='juliet@example.com/balcony' id='v1'><x xmlns='urn:example:t' a='1 2 3 4 5 and some more text'"
         " b='s t' c='r&amp; s&#x9;t&#xA;u' xml:lang='en' d='it&apos;s &lt;ok&gt;' e=''/>";
     size_t len = sizeof in - 1;
-    for (size_t c = 1; c <= len; c++) {
-        trace t;
-        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
-        if (!strstr(t.log.data, want) || !strstr(t.log.data, "ns0:f='prefixed value, long enough'") ||
-            !strstr(t.log.data, "g='spaced out value, long enough'"))
-            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
-        assert_int_equal(t.errors, 0);
-        assert_non_null(strstr(t.log.data, want));
-        assert_non_null(strstr(t.log.data, "ns0:f='prefixed value, long enough'"));
-        assert_non_null(strstr(t.log.data, "g='spaced out value, long enough'"));
-        trace_free(&t);
-    }
+    check_every_chunking(in, len,
+                         (const char *[]){ want, "ns0:f='prefixed value, long enough'",
+                                           "g='spaced out value, long enough'", NULL });
     static const char bad[] = "<message to='juliet@example.com/balcony'>\n<body>a\nb</body>\n<subject>x</subjekt></message>";
     trace t;
     assert_int_not_equal(run_trace(&t, bad, sizeof bad - 1, sizeof bad - 1, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
     assert_non_null(strstr(t.log.data, "Opening and ending tag mismatch: subject and subjekt"));
     trace_free(&t);
+}
+
+/* Input the stream refuses: the error names `reason`, and the trace (code, offset,
+   callbacks) is the same at every chunk size. */
+static void check_same_failure(const char *in, const char *reason)
+{
+    size_t n = strlen(in);
+    trace whole;
+    assert_int_not_equal(run_trace(&whole, in, n, n, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+    if (!strstr(whole.log.data, reason))
+        fprintf(stderr, "%s\n", whole.log.data);
+    assert_non_null(strstr(whole.log.data, reason));
+    for (size_t c = 1; c < n; c++) {
+        trace t;
+        run_trace(&t, in, n, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL);
+        assert_string_equal(t.log.data, whole.log.data);
+        trace_free(&t);
+    }
+    trace_free(&whole);
 }
 
 /* Namespaces come out the same whether the gate cut a default namespace from a tag
@@ -277,14 +295,7 @@ static void test_namespaces(void **state)
         "<r xmlns='urn:example:a'/></q><s xmlns='urn:example:b%20c'><t/></s>"
         "<u xmlns='http://example.com/v#w' a='x&amp;y'><v/></u></x></message>";
     size_t len = sizeof in - 1;
-    for (size_t c = 1; c <= len; c++) {
-        trace t;
-        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
-        if (!strstr(t.log.data, want))
-            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
-        assert_non_null(strstr(t.log.data, want));
-        trace_free(&t);
-    }
+    check_every_chunking(in, len, (const char *[]){ want, NULL });
     static const struct {
         const char *in, *reason;
     } bad[] = {
@@ -294,19 +305,8 @@ static void test_namespaces(void **state)
         { "<message id='n4'><x xmlns='http://example.com/a#b#c'/></message>", "is not a valid URI" },
         { "<message id='n5'><x xmlns='urn:example:a' xmlns='urn:example:b'/></message>", "redefined" },
     };
-    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
-        size_t n = strlen(bad[b].in);
-        trace whole;
-        assert_int_not_equal(run_trace(&whole, bad[b].in, n, n, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
-        assert_non_null(strstr(whole.log.data, bad[b].reason));
-        for (size_t c = 1; c < n; c++) {
-            trace t;
-            run_trace(&t, bad[b].in, n, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL);
-            assert_string_equal(t.log.data, whole.log.data);
-            trace_free(&t);
-        }
-        trace_free(&whole);
-    }
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+        check_same_failure(bad[b].in, bad[b].reason);
 }
 
 /* Attributes keep their document order and values whether the gate cut them whole
@@ -322,14 +322,7 @@ static void test_attribute_shapes(void **state)
         "<message to='x@y.z' id='a1'><x xmlns='urn:example:t' a='1' xmlns:ns0='urn:example:p' ns0:b='2' "
         "xml:lang='en' c='3' \xC3\xA4='4' d='&amp; 5'/></message>";
     size_t len = sizeof in - 1;
-    for (size_t c = 1; c <= len; c++) {
-        trace t;
-        assert_int_equal(run_trace(&t, in, len, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
-        if (!strstr(t.log.data, want))
-            fprintf(stderr, "chunk %zu:\n%s", c, t.log.data);
-        assert_non_null(strstr(t.log.data, want));
-        trace_free(&t);
-    }
+    check_every_chunking(in, len, (const char *[]){ want, NULL });
     static const struct {
         const char *in, *reason;
     } bad[] = {
@@ -339,21 +332,8 @@ static void test_attribute_shapes(void **state)
         { "<message id='d5'><x a='1' xmlns='urn:e' b/></message>", "mandates value for attribute b" },
         { "<message id='d6'><x xmlns='urn:e' xmlns:p='urn:p' p:a='1' p:a='2'/></message>", "redefined" },
     };
-    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
-        size_t n = strlen(bad[b].in);
-        trace whole;
-        assert_int_not_equal(run_trace(&whole, bad[b].in, n, n, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
-        if (!strstr(whole.log.data, bad[b].reason))
-            fprintf(stderr, "%s\n", whole.log.data);
-        assert_non_null(strstr(whole.log.data, bad[b].reason));
-        for (size_t c = 1; c < n; c++) {
-            trace t;
-            run_trace(&t, bad[b].in, n, c, 0, PXMPP_STREAM_CONTENT_ONLY, NULL);
-            assert_string_equal(t.log.data, whole.log.data);
-            trace_free(&t);
-        }
-        trace_free(&whole);
-    }
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+        check_same_failure(bad[b].in, bad[b].reason);
 }
 
 /* A payload failing its schema is delivered as a generic element with a diagnostic; the stanza is valid. */
