@@ -897,6 +897,29 @@ void pxmpp_stream_free(pxmpp_stream *s)
 
 #define RESTARTED 1
 
+/* One xmlParseChunk: libxml2 gets data[0, n), which stands for the next app_len
+   app bytes (start: app offset where the whole feed began).  Returns 0, the
+   sticky error, or RESTARTED with *used = app bytes of the feed consumed before
+   the restart point. */
+static int parse_piece(pxmpp_stream *s, const char *data, size_t n, size_t app_len, uint64_t start, size_t *used)
+{
+    uint64_t before = s->fed;
+    s->fed += app_len;
+    s->in_parse = true;
+    xmlParseChunk(s->ctxt, data, (int)n, 0);
+    s->in_parse = false;
+    s->lib_fed += n;
+    if (s->err)
+        return s->err;
+    if (s->restart_pending) {
+        uint64_t at = s->restart_at < before ? before : s->restart_at > s->fed ? s->fed : s->restart_at;
+        *used = (size_t)(at - start);
+        s->fed = at;
+        return RESTARTED;
+    }
+    return 0;
+}
+
 /* Gives libxml2 a copy of the range without the values cut from its tags (base:
    offset of p in cut_base); see feed_parser. */
 static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, size_t base)
@@ -930,23 +953,10 @@ static int feed_cut(pxmpp_stream *s, const char *p, size_t len, size_t *used, si
     }
     memcpy(s->stage + o, p + (from - base), base + len - from);
     o += base + len - from;
-    const uint64_t start = s->fed;
-    s->fed += len;
-    s->in_parse = true;
-    xmlParseChunk(s->ctxt, s->stage, (int)o, 0);
-    s->in_parse = false;
-    s->lib_fed += o;
+    int rc = parse_piece(s, s->stage, o, len, s->fed, used);
     s->skipped += cum;
     s->brk_n = 0;
-    if (s->err)
-        return s->err;
-    if (s->restart_pending) {
-        uint64_t at = s->restart_at < start ? start : s->restart_at > s->fed ? s->fed : s->restart_at;
-        *used = (size_t)(at - start);
-        s->fed = at;
-        return RESTARTED;
-    }
-    return 0;
+    return rc;
 }
 
 /* Gives libxml2 `len` bytes whose first byte is at app offset s->fed (base: their
@@ -965,22 +975,9 @@ static int feed_parser(pxmpp_stream *s, const char *p, size_t len, size_t *used,
     const uint64_t start = s->fed;
     while (len > 0) {
         size_t n = len > (1u << 30) ? (1u << 30) : len;
-        uint64_t before = s->fed;
-        s->fed += n;
-        s->in_parse = true;
-        xmlParseChunk(s->ctxt, p, (int)n, 0);
-        s->in_parse = false;
-        s->lib_fed += n;
-        if (s->err)
-            return s->err;
-        if (s->restart_pending) {
-            uint64_t at = s->restart_at < before ? before : s->restart_at > s->fed ? s->fed : s->restart_at;
-            *used = (size_t)(at - start);
-            s->fed = at;
-            return RESTARTED;
-        }
-        if (s->state == ST_CLOSED)
-            return 0;
+        int rc = parse_piece(s, p, n, n, start, used);
+        if (rc || s->state == ST_CLOSED)
+            return rc;
         p += n;
         len -= n;
     }
@@ -1306,7 +1303,30 @@ static void tag_closed(pxmpp_stream *s, size_t i)
    and its attribute values hold no reference.  Returns the index after its '>' (with
    lx_end_tag and lx_slash set as the state machine would), or 0: the state machine
    then takes the tag byte by byte and reports what is wrong with it, if anything. */
-static bool xml_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+/* Byte classes for cut_tag: N_START may begin an ASCII name, N_CHAR may continue
+   one, N_SPACE is XML white space. */
+enum { N_START = 1, N_CHAR = 2, N_SPACE = 4 };
+static const uint8_t name_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+static inline bool plain_name_start(char c) { return name_class[(unsigned char)c] & N_START; }
+static inline bool plain_name_char(char c) { return name_class[(unsigned char)c] & N_CHAR; }
+static inline bool plain_space(char c) { return name_class[(unsigned char)c] & N_SPACE; }
 
 /* The first quote q, '<' or '&' in p[i, stop), or stop; *ws: the bytes before it
    hold a tab, LF or CR (the only bytes below 0x20 the UTF-8 check lets through). */
@@ -1367,7 +1387,7 @@ static int attr_kind(const char *p, size_t k, size_t q)
         return 3;
     if (p[k + 3] == ':')
         return 2;
-    if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || xml_space(p[k + 5])))
+    if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || plain_space(p[k + 5])))
         return 1;
     return 3;
 }
@@ -1425,30 +1445,6 @@ static bool ns_cuttable(const char *v, size_t n)
            !(n == sizeof xmlns_ns - 1 && memcmp(v, xmlns_ns, n) == 0);
 }
 
-/* Byte classes for cut_tag: N_START may begin an ASCII name, N_CHAR may continue
-   one, N_SPACE is XML white space. */
-enum { N_START = 1, N_CHAR = 2, N_SPACE = 4 };
-static const uint8_t name_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 0, 0, 0, 0, 0,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-};
-static inline bool plain_name_start(char c) { return name_class[(unsigned char)c] & N_START; }
-static inline bool plain_name_char(char c) { return name_class[(unsigned char)c] & N_CHAR; }
-static inline bool plain_space(char c) { return name_class[(unsigned char)c] & N_SPACE; }
 
 /* A start tag inside the stream element at p[i], read in full: ASCII names, white
    space where XML wants it, no name given twice.  Its unprefixed attributes are cut
@@ -1584,12 +1580,12 @@ static size_t fast_tag(pxmpp_stream *s, const char *p, size_t i, size_t stop)
             size_t k = from;
             if (attrs == 1) {
                 k = v - 1;
-                while (k > from && (xml_space(p[k - 1]) || p[k - 1] == '='))
+                while (k > from && (plain_space(p[k - 1]) || p[k - 1] == '='))
                     k--;
-                while (k > from && !xml_space(p[k - 1]))
+                while (k > from && !plain_space(p[k - 1]))
                     k--;
             } else {
-                while (k < v && xml_space(p[k]))
+                while (k < v && plain_space(p[k]))
                     k++;
             }
             int kind = attr_kind(p, k, v - 1);
