@@ -30,9 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCHEMA_NS = "urn:pxmpp:schema:1"
 RNG = os.path.join(ROOT, "schema", "pxmpp-schema.rng")
-RUNTIME_ABI = 1
+RUNTIME_ABI = 2
 XML_NS = "http://www.w3.org/XML/1998/namespace"
-PAYLOAD_POINTS = ("message", "presence", "iq", "features")
+PAYLOAD_POINTS = ("message", "presence", "iq", "features", "nested")
+ID_SPACE = 65521  # type ids: 1..ID_SPACE, from a hash of the name (stable when types are added)
+RULE_RE = re.compile(r"^(stanza\.)?(?:([a-z][a-z0-9_]*)|payload\(([a-z][a-z0-9_]*)\))(?:=(.+))?$")
 
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern
 float for goto if inline int long register restrict return short signed sizeof static struct
@@ -169,6 +171,7 @@ class Model:
         base = os.path.splitext(os.path.basename(path))[0]
         sch = {"name": name, "title": root.get("title"), "file": path, "base": base,
                "ns": root.get("ns"), "description": root.description(),
+               "version": root.get("version"), "requires": (root.get("requires") or "").split(),
                "enums": [], "types": []}
         self.schemas.append(sch)
         for node in root.children:
@@ -219,14 +222,27 @@ class Model:
             self.err(node, "element '%s' has no namespace (set ns on it or on the schema)" % name)
             ns = ""
         payload_of = (node.get("payload-of") or "").split()
+        ns_list = ns.split() or [""]
+        if len(ns_list) > 1 and "content" in ns_list:
+            self.err(node, "element '%s': the content namespace cannot be one of several" % name)
+        if len(set(ns_list)) != len(ns_list):
+            self.err(node, "element '%s' lists a namespace twice" % name)
+        ns = ns_list[0]
         t = {"name": name, "c_name": "pxmpp_" + name, "upper": c_upper(name),
              "local": node.get("local", name), "ns": None if ns == "content" else ns,
+             "ns_list": ns_list if len(ns_list) > 1 else None, "rules": [],
              "description": node.description(), "payload_of": payload_of,
              "top_level": node.get("top-level") == "true", "stanza": node.get("stanza") == "true",
              "fields": [], "schema": sch["name"], "node": node}
         names = set()
         for f in node.children:
             if f.tag == "description":
+                continue
+            if f.tag == "rule":
+                t["rules"].append({"node": f, "source": f.get("source"), "description": f.description(),
+                                   "if": f.get("if"), "unless": f.get("unless"), "requires": f.get("requires"),
+                                   "forbids": f.get("forbids"), "count": f.get("count"),
+                                   "min": f.get("min"), "max": f.get("max")})
                 continue
             fd = self.make_field(t, f)
             if fd is None:
@@ -309,7 +325,7 @@ class Model:
                     fd["lo"], fd["hi"] = lo, hi
                     fd["width"] = 4 if (lo >= -(2 ** 31) and hi < 2 ** 31) else 8
                 if fd["kind"] == "TEXT_CHILD" and fd["list"] and fd["vtype"] not in (
-                        "string", "jid", "datetime", "base64"):
+                        "string", "jid", "datetime", "date", "time", "base64"):
                     self.err(f, "a repeated text-child must have a string-like type")
                 if fd["kind"] == "PAYLOADS" and not t["stanza"] and t["name"] != "stream_features":
                     pass
@@ -348,16 +364,89 @@ class Model:
                     self.err(t["node"], "unknown payload point '%s'" % p)
         # (ns, local) uniqueness for top-level and payload types
         keyed = {}
-        for t in self.types.values():
+        for name in sorted(self.types):
+            t = self.types[name]
             if t["top_level"] or t["payload_of"]:
-                key = (t["ns"], t["local"])
-                if key in keyed:
-                    self.err(t["node"], "element {%s}%s is already described by '%s'"
-                             % (t["ns"] or "content", t["local"], keyed[key]))
-                keyed[key] = t["name"]
-        # ids
-        for i, name in enumerate(sorted(self.types)):
-            self.types[name]["id"] = i + 1
+                for ns in (t["ns_list"] or [t["ns"]]):
+                    key = (ns, t["local"])
+                    if key in keyed:
+                        self.err(t["node"], "element {%s}%s is already described by '%s'"
+                                 % (ns or "content", t["local"], keyed[key]))
+                    keyed[key] = t["name"]
+        # ids: from a hash of the name, so that adding a type leaves the others' ids alone
+        taken = set()
+        for name in sorted(self.types):
+            i = fnv1a(name.encode()) % ID_SPACE + 1
+            while i in taken:
+                i = i % ID_SPACE + 1
+            taken.add(i)
+            self.types[name]["id"] = i
+        for t in self.types.values():
+            for r in t["rules"]:
+                self.resolve_rule(t, r)
+
+    def parse_ref(self, t, r, text, what, allow_values):
+        m = RULE_RE.match(text)
+        if not m:
+            self.err(r["node"], "rule: cannot read %s '%s'" % (what, text))
+            return None
+        scope = "STANZA" if m.group(1) else "SELF"
+        ref = {"scope": scope, "field": m.group(2), "payload": m.group(3), "values": None, "deferred": False}
+        if m.group(4) is not None:
+            if not allow_values:
+                self.err(r["node"], "rule: %s '%s' cannot compare values" % (what, text))
+                return None
+            ref["values"] = m.group(4).split("|")
+        fields = []
+        if scope == "SELF":
+            fields = [t]
+        else:
+            fields = [x for x in self.types.values() if x["stanza"]]
+            if not fields:
+                self.err(r["node"], "rule: '%s' names the stanza, but no element of the run is a stanza" % text)
+                return None
+        if ref["payload"]:
+            if ref["payload"] not in self.types:
+                self.err(r["node"], "rule: undefined element '%s' in '%s'" % (ref["payload"], text))
+                return None
+            if scope == "SELF" and not any(fd["kind"] == "PAYLOADS" for fd in t["fields"]):
+                self.err(r["node"], "rule: '%s' needs a payloads field in element '%s'" % (text, t["name"]))
+                return None
+            if ref["values"]:
+                self.err(r["node"], "rule: payload(...) cannot compare values")
+                return None
+            ref["deferred"] = scope == "STANZA"
+            return ref
+        found = [fd for x in fields for fd in x["fields"] if fd["name"] == ref["field"]]
+        if not found:
+            self.err(r["node"], "rule: '%s' names no field of %s" % (
+                text, "element '%s'" % t["name"] if scope == "SELF" else "any stanza element"))
+            return None
+        if ref["values"]:
+            for fd in found:
+                if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD") and not fd["list"] and fd["vtype"] == "enum":
+                    names = [v["name"] for v in self.enums[fd["enum"]]["values"]]
+                    for v in ref["values"]:
+                        if v not in names:
+                            self.err(r["node"], "rule: '%s' is not a value of enum '%s'" % (v, fd["enum"]))
+                            return None
+                elif fd["kind"] not in ("ATTR", "TEXT", "TEXT_CHILD") or fd["list"]:
+                    self.err(r["node"], "rule: only attributes, text and single text-children have a value ('%s')" % text)
+                    return None
+        return ref
+
+    def resolve_rule(self, t, r):
+        ops = [k for k in ("requires", "forbids", "count") if r[k] is not None]
+        r["op"] = ops[0].upper() if ops else "REQUIRES"
+        r["when"] = self.parse_ref(t, r, r["if"], "condition", True) if r["if"] else None
+        r["unless_ref"] = self.parse_ref(t, r, r["unless"], "condition", True) if r["unless"] else None
+        r["target"] = self.parse_ref(t, r, r[ops[0]], "reference", ops[0] != "count") if ops else None
+        lo = int(r["min"]) if r["min"] is not None else 0
+        hi = int(r["max"]) if r["max"] is not None else 4294967295
+        if r["op"] == "COUNT" and lo > hi:
+            self.err(r["node"], "rule: min %d is greater than max %d" % (lo, hi))
+        r["lo"], r["hi"] = lo, hi
+        r["deferred"] = any(x and x["deferred"] for x in (r["when"], r["unless_ref"], r["target"]))
 
     def resolve_default(self, fd):
         d = fd["default"]
@@ -450,6 +539,32 @@ class Model:
         return self.c_value_type(fd).strip()
 
 
+def fnv1a(data):
+    h = 2166136261
+    for b in data:
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def registry_index(types):
+    """The open-addressing hash table of pxmpp_registry.index (see pxmpp/types.h)."""
+    entries = []
+    for pos, t in enumerate(types):
+        if t["top_level"] or t["payload_of"]:
+            for ns in (t["ns_list"] or [t["ns"] or ""]):
+                entries.append((ns, t["local"], pos + 1))
+    size = 64
+    while size < 2 * len(entries):
+        size *= 2
+    slots = [0] * size
+    for ns, local, v in entries:
+        h = fnv1a(ns.encode() + b"\0" + local.encode()) & (size - 1)
+        while slots[h]:
+            h = (h + 1) & (size - 1)
+        slots[h] = v
+    return slots
+
+
 def build_model(paths, validate=True):
     m = Model()
     for p in paths:
@@ -493,8 +608,17 @@ def manifest(m):
             if fd["maxlen"]:
                 e["maxlen"] = fd["maxlen"]
             fields.append(e)
+        rules = []
+        for r in t["rules"]:
+            e = {"source": r["source"], "description": r["description"]}
+            for k in ("if", "unless", "requires", "forbids", "count", "min", "max"):
+                if r[k] is not None:
+                    e[k] = r[k]
+            rules.append(e)
         types.append({"name": name, "c_type": t["c_name"], "element": t["local"],
                       "namespace": t["ns"] if t["ns"] is not None else "(stream content namespace)",
+                      **({"namespaces": t["ns_list"]} if t["ns_list"] else {}),
+                      **({"rules": rules} if rules else {}),
                       "schema": t["schema"], "payload_of": t["payload_of"],
                       "top_level": t["top_level"], "stanza": t["stanza"],
                       "descriptor": t["c_name"] + "_desc",
@@ -510,7 +634,8 @@ def manifest(m):
                                   "xml": None if v["implied"] else v["name"],
                                   "description": v["description"]} for i, v in enumerate(e["values"])]})
     return {"pxmpp_manifest": 1, "runtime_abi": RUNTIME_ABI,
-            "schemas": [{"name": s["name"], "title": s["title"], "file": "schema/" + os.path.basename(s["file"])}
+            "schemas": [dict({"name": s["name"], "title": s["title"], "file": "schema/" + os.path.basename(s["file"])},
+                             **({"version": s["version"]} if s["version"] else {}))
                         for s in m.schemas],
             "types": types, "enums": enums}
 
@@ -534,7 +659,8 @@ def render(m, outdir):
         files["src/%s.c" % s["name"]] = c_int64_min(env.get_template("schema.c.j2").render(c))
     stanzas = [m.types[n] for n in ("message", "presence", "iq") if n in m.types]
     points = {p: [m.types[n] for n in sorted(m.types) if p in m.types[n]["payload_of"]] for p in PAYLOAD_POINTS}
-    c = dict(ctx, stanzas=stanzas, points=points, types=[m.types[n] for n in sorted(m.types)])
+    types = [m.types[n] for n in sorted(m.types)]
+    c = dict(ctx, stanzas=stanzas, points=points, types=types, index=registry_index(types))
     files["include/pxmpp/gen/all.h"] = env.get_template("all.h.j2").render(c)
     files["src/registry.c"] = env.get_template("registry.c.j2").render(c)
     files["manifest.json"] = json.dumps(manifest(m), indent=1, sort_keys=False, ensure_ascii=False) + "\n"

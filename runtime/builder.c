@@ -689,6 +689,8 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
     fr->obj = pxmpp__arena_zalloc(b->a, d->size);
     if (!fr->obj)
         return PXMPP_ERR_NOMEM;
+    if (d->ns_list)
+        ((pxmpp_meta *)fr->obj)->ns_index = (uint8_t)pxmpp__type_ns_index(d, fr->ns, b->content_ns);
     set_defaults(b, d, fr->obj);
     return typed_attrs(b, fr, attrs, n);
 }
@@ -777,8 +779,7 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
         const pxmpp_field_desc *f = &pd->fields[k];
         switch (f->kind) {
         case PXMPP_F_CHILD: {
-            const char *cns = f->child->ns ? f->child->ns : b->content_ns;
-            if (strcmp(f->child->local, local) == 0 && ns_eq(cns, ns)) {
+            if (strcmp(f->child->local, local) == 0 && pxmpp__type_ns_index(f->child, ns, b->content_ns)) {
                 r.k = k;
                 return r;
             }
@@ -1113,7 +1114,39 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
             break;
         }
     }
+    if (d->rules_count) {
+        /* the stanza's attributes are known; its lists are not yet (they are gathered when it ends) */
+        const frame *st = &b->frames[0];
+        const pxmpp_rule_desc *r = pxmpp__rules_check(d, fr->obj, st->desc, st == fr ? fr->obj : st->obj, false);
+        if (r)
+            violation(b, b->depth, NULL, "%s: %s", r->source, r->text);
+    }
     return finish_meta(b, fr, m);
+}
+
+/* The rules of the stanza's direct payloads that wait for the stanza's end. */
+static void check_deferred(pxmpp__builder *b, const frame *fr)
+{
+    const pxmpp_type_desc *d = fr->desc;
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        if (f->kind != PXMPP_F_PAYLOADS)
+            continue;
+        const pxmpp_payload *arr = pxmpp__get_ptr(fr->obj, f->offset);
+        size_t n = arr ? pxmpp__get_size(fr->obj, f->aux_offset) : 0;
+        for (size_t i = 0; i < n; i++) {
+            const pxmpp_type_desc *pd = arr[i].type;
+            if (!pd || !pd->rules_count)
+                continue;
+            const pxmpp_rule_desc *r = pxmpp__rules_check(pd, arr[i].data, d, fr->obj, true);
+            if (r) {
+                char suffix[96];
+                snprintf(suffix, sizeof suffix, "/%.60s", pd->local);
+                violation(b, 1, suffix, "%s: %s", r->source, r->text);
+                return;
+            }
+        }
+    }
 }
 
 static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
@@ -1178,15 +1211,10 @@ static int end_inner(pxmpp__builder *b)
             pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
             if (!p)
                 return PXMPP_ERR_NOMEM;
-            if (fr->diag) {
-                p->node = pxmpp__typed_to_node(b->a, fr->desc, fr->obj, b->content_ns);
-                if (!p->node)
-                    return PXMPP_ERR_NOMEM;
-                p->invalid = fr->diag;
-            } else {
-                p->type = fr->desc;
-                p->data = fr->obj;
-            }
+            /* a payload that broke its schema stays typed, with the diagnostic */
+            p->type = fr->desc;
+            p->data = fr->obj;
+            p->invalid = fr->diag;
             if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
                 return PXMPP_ERR_NOMEM;
         } else if (fr->field->flags & PXMPP_FF_LIST) {
@@ -1337,6 +1365,7 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
             return b->fatal = rc;
         if (fr->desc->stanza)
             check_stanza(b, fr);
+        check_deferred(b, fr);
         if (b->fatal)
             return b->fatal;
         out->type = fr->desc;
@@ -1353,18 +1382,58 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
     return b->fatal ? b->fatal : 0;
 }
 
+int pxmpp__type_ns_index(const pxmpp_type_desc *d, const char *ns, const char *content_ns)
+{
+    if (!d->ns_list)
+        return ns_eq(d->ns ? d->ns : content_ns, ns) ? 1 : 0;
+    for (int i = 0; d->ns_list[i]; i++)
+        if (ns_eq(d->ns_list[i], ns))
+            return i + 1;
+    return 0;
+}
+
+static bool wanted(const pxmpp_type_desc *d, uint32_t point, bool top_level)
+{
+    if (top_level)
+        return d->top_level;
+    if (point == PXMPP_PAYLOAD_OF_ANY)
+        return d->payload_of || d->top_level;
+    return (d->payload_of & point) != 0;
+}
+
+/* Looks {hns}local up in the registry's hash index (hns "" for the content namespace). */
+static const pxmpp_type_desc *index_find(const pxmpp_registry *r, const char *hns, const char *ns,
+                                         const char *local, const char *content_ns, uint32_t point, bool top_level)
+{
+    size_t mask = r->index_size - 1;
+    for (size_t i = pxmpp_registry_hash(hns, local) & mask, n = 0; r->index[i] && n <= mask; i = (i + 1) & mask, n++) {
+        size_t pos = r->index[i] - 1u;
+        if (pos >= r->count)
+            break;
+        const pxmpp_type_desc *d = r->types[pos];
+        if (strcmp(d->local, local) == 0 && pxmpp__type_ns_index(d, ns, content_ns))
+            return wanted(d, point, top_level) ? d : NULL;
+    }
+    return NULL;
+}
+
 const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char *ns,
                                             const char *local, const char *content_ns,
                                             uint32_t point, bool top_level)
 {
+    if (r->index && r->index_size && !(r->index_size & (r->index_size - 1))) {
+        const pxmpp_type_desc *d = ns ? index_find(r, ns, ns, local, content_ns, point, top_level) : NULL;
+        if (!d && ns_eq(ns, content_ns))
+            d = index_find(r, "", ns, local, content_ns, point, top_level);
+        return d;
+    }
     for (size_t i = 0; i < r->count; i++) {
         const pxmpp_type_desc *d = r->types[i];
-        if (top_level ? !d->top_level : !(d->payload_of & point))
+        if (!wanted(d, point, top_level))
             continue;
         if (d->local[0] != local[0] || strcmp(d->local, local) != 0) /* most names differ at once */
             continue;
-        const char *dns = d->ns ? d->ns : content_ns;
-        if (ns_eq(dns, ns))
+        if (pxmpp__type_ns_index(d, ns, content_ns))
             return d;
     }
     return NULL;

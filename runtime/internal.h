@@ -137,6 +137,10 @@ struct pxmpp__sink {
 
 /* Emits a typed element.  ns is the element's actual namespace (content ns resolved). */
 int pxmpp__emit_typed(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj, const char *content_ns);
+/* The same inside an element of namespace parent_ns (which a type of several namespaces
+   built from scratch takes when it is one of its own). */
+int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
+                         const char *parent_ns);
 int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n);
 
 /* Builds a generic node from a typed element (used for payloads that failed their schema). */
@@ -176,8 +180,20 @@ size_t pxmpp__builder_held(const pxmpp__builder *b);
 /* Forgets lookups keyed by libxml2 name pointers (call when the parser context changes). */
 void pxmpp__builder_clear_cache(pxmpp__builder *b);
 
+/* The type of element {ns}local that the registry knows at an extension point (point: a
+   PXMPP_PAYLOAD_OF_* bit, PXMPP_PAYLOAD_OF_ANY for every payload or top-level type) or at
+   the top level of the stream; NULL when none. */
 const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char *ns,
                                             const char *local, const char *content_ns,
                                             uint32_t point, bool top_level);
+/* Is ns one of d's namespaces (NULL in d: the content namespace)?  Returns 1 + its index in
+   d->ns_list for a type of several namespaces, 1 for a type of one, 0 when it is not. */
+int pxmpp__type_ns_index(const pxmpp_type_desc *d, const char *ns, const char *content_ns);
+
+/* rules.c: the first rule of d that obj breaks, or NULL.  sd/sobj: the stanza (top-level
+   element) obj is in, or NULL; deferred: check the rules that wait for the stanza's end
+   (those naming stanza.payload()) instead of the others. */
+const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *sd,
+                                          const void *sobj, bool deferred);
 
 #endif

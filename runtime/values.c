@@ -30,48 +30,56 @@ int pxmpp__enum_lookup(const pxmpp_enum_desc *e, const char *s, size_t len)
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* XEP-0082 DateTime: CCYY-MM-DDThh:mm:ss[.sss](Z|(+|-)hh:mm); Date and Time alone are accepted too. */
+/* XEP-0082 profiles.  Date: CCYY-MM-DD.  Time: hh:mm:ss[.sss][TZD].  DateTime:
+   CCYY-MM-DDThh:mm:ss[.sss]TZD (the zone is required).  TZD: Z or (+|-)hh:mm. */
+static bool two_digits(const char *s, int max, int *out)
+{
+    if (!is_digit(s[0]) || !is_digit(s[1]))
+        return false;
+    *out = (s[0] - '0') * 10 + (s[1] - '0');
+    return *out <= max;
+}
+
+/* The date at s (10 bytes), or false. */
+static bool scan_date(const char *s, size_t len)
+{
+    int mo, d;
+    return len >= 10 && is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) && is_digit(s[3]) && s[4] == '-' &&
+           two_digits(s + 5, 12, &mo) && mo >= 1 && s[7] == '-' && two_digits(s + 8, 31, &d) && d >= 1;
+}
+
+/* A time from s: hh:mm:ss, optional fraction, optional (or required) zone; the bytes it
+   took, or 0. */
+static size_t scan_time(const char *s, size_t len, bool zone_required)
+{
+    int h, m, sec;
+    if (len < 8 || !two_digits(s, 23, &h) || s[2] != ':' || !two_digits(s + 3, 59, &m) || s[5] != ':' ||
+        !two_digits(s + 6, 60, &sec))
+        return 0;
+    size_t i = 8;
+    if (i < len && s[i] == '.') {
+        size_t st = ++i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == st)
+            return 0;
+    }
+    if (i < len && s[i] == 'Z')
+        return i + 1;
+    int zh, zm;
+    if (len - i == 6 && (s[i] == '+' || s[i] == '-') && two_digits(s + i + 1, 23, &zh) && s[i + 3] == ':' &&
+        two_digits(s + i + 4, 59, &zm))
+        return i + 6;
+    return zone_required ? 0 : i;
+}
+
+static bool check_date(const char *s, size_t len) { return len == 10 && scan_date(s, len); }
+
+static bool check_time(const char *s, size_t len) { return scan_time(s, len, false) == len; }
+
 static bool check_datetime(const char *s, size_t len)
 {
-    size_t i = 0;
-    bool date = false, time = false;
-    if (len >= 10 && is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) && is_digit(s[3]) && s[4] == '-' &&
-        is_digit(s[5]) && is_digit(s[6]) && s[7] == '-' && is_digit(s[8]) && is_digit(s[9])) {
-        int mo = (s[5] - '0') * 10 + (s[6] - '0'), d = (s[8] - '0') * 10 + (s[9] - '0');
-        if (mo < 1 || mo > 12 || d < 1 || d > 31)
-            return false;
-        date = true;
-        i = 10;
-        if (i < len && s[i] == 'T')
-            i++;
-        else
-            return i == len;
-    }
-    if (len - i >= 8 && is_digit(s[i]) && is_digit(s[i + 1]) && s[i + 2] == ':' && is_digit(s[i + 3]) &&
-        is_digit(s[i + 4]) && s[i + 5] == ':' && is_digit(s[i + 6]) && is_digit(s[i + 7])) {
-        int h = (s[i] - '0') * 10 + (s[i + 1] - '0'), m = (s[i + 3] - '0') * 10 + (s[i + 4] - '0'),
-            sec = (s[i + 6] - '0') * 10 + (s[i + 7] - '0');
-        if (h > 23 || m > 59 || sec > 60)
-            return false;
-        time = true;
-        i += 8;
-        if (i < len && s[i] == '.') {
-            i++;
-            size_t st = i;
-            while (i < len && is_digit(s[i]))
-                i++;
-            if (i == st)
-                return false;
-        }
-        if (i < len && s[i] == 'Z')
-            i++;
-        else if (len - i == 6 && (s[i] == '+' || s[i] == '-') && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
-                 s[i + 3] == ':' && is_digit(s[i + 4]) && is_digit(s[i + 5]))
-            i += 6;
-        else if (date)
-            return false; /* a DateTime needs a zone */
-    }
-    return (date || time) && i == len;
+    return len > 11 && scan_date(s, len) && s[10] == 'T' && scan_time(s + 11, len - 11, true) == len - 11;
 }
 
 static int b64val(char c)
@@ -292,9 +300,22 @@ static bool jid_fast_ok(const char *s, size_t len)
     return true;
 }
 
+static bool xml_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_t vtype,
                                const char *s, size_t len, void *dst, bool s_in_arena)
 {
+    if (vtype != PXMPP_V_STRING && len && (xml_space(s[0]) || xml_space(s[len - 1]))) {
+        /* whiteSpace="collapse" of the types that are not free text: surrounding white
+           space is not part of the value (a copy is made unless the value ends where s does) */
+        while (len && xml_space(s[0])) {
+            s++;
+            len--;
+        }
+        while (len && xml_space(s[len - 1]))
+            len--;
+        s_in_arena = false;
+    }
     switch (vtype) {
     case PXMPP_V_ENUM: {
         int v = pxmpp__enum_lookup(f->enum_desc, s, len);
@@ -322,7 +343,15 @@ const char *pxmpp__value_parse(pxmpp_arena *a, const pxmpp_field_desc *f, uint8_
         break;
     case PXMPP_V_DATETIME:
         if (!check_datetime(s, len))
-            return "not an XEP-0082 date/time";
+            return "not an XEP-0082 DateTime";
+        break;
+    case PXMPP_V_DATE:
+        if (!check_date(s, len))
+            return "not an XEP-0082 Date";
+        break;
+    case PXMPP_V_TIME:
+        if (!check_time(s, len))
+            return "not an XEP-0082 Time";
         break;
     case PXMPP_V_BASE64:
         if (!check_base64(s, len))

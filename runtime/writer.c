@@ -201,7 +201,7 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
         const char *base = pxmpp__get_ptr(obj, f->offset);
         if (!base || (list && idx >= pxmpp__get_size(obj, f->aux_offset)) || (!list && idx > 0))
             return 1;
-        return pxmpp__emit_typed(s, f->child, base + idx * f->child->size, content_ns);
+        return pxmpp__emit_typed_in(s, f->child, base + idx * f->child->size, content_ns, elem_ns);
     }
     case PXMPP_F_TEXT_CHILD: {
         if (list) {
@@ -245,8 +245,15 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
         if (!arr || idx >= pxmpp__get_size(obj, f->aux_offset))
             return 1;
         const pxmpp_payload *p = &arr[idx];
-        if (p->type && p->data)
-            return pxmpp__emit_typed(s, p->type, p->data, content_ns);
+        if (p->type && p->data) {
+            /* a payload that broke its schema is written as it came (a missing required
+               value stays missing) */
+            bool lenient = s->lenient;
+            s->lenient = lenient || p->invalid;
+            int rc = pxmpp__emit_typed_in(s, p->type, p->data, content_ns, elem_ns);
+            s->lenient = lenient;
+            return rc;
+        }
         if (p->node)
             return pxmpp__emit_node(s, p->node);
         return 1;
@@ -263,10 +270,34 @@ static size_t field_items(const pxmpp_field_desc *f, const void *obj)
     return 1;
 }
 
+/* The namespace d is written in: the one it was parsed in, else its parent's when that is one
+   of its own, else its first (see pxmpp_meta.ns_index). */
+static const char *type_ns(const pxmpp_type_desc *d, const pxmpp_meta *m, const char *content_ns,
+                           const char *parent_ns)
+{
+    if (!d->ns_list)
+        return d->ns ? d->ns : content_ns;
+    size_t n = 0;
+    while (d->ns_list[n])
+        n++;
+    if (m->ns_index > 0 && m->ns_index <= n)
+        return d->ns_list[m->ns_index - 1];
+    for (size_t i = 0; parent_ns && i < n; i++)
+        if (strcmp(d->ns_list[i], parent_ns) == 0)
+            return d->ns_list[i];
+    return d->ns;
+}
+
 int pxmpp__emit_typed(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj, const char *content_ns)
 {
+    return pxmpp__emit_typed_in(s, d, obj, content_ns, NULL);
+}
+
+int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
+                         const char *parent_ns)
+{
     const pxmpp_meta *m = obj;
-    const char *ns = d->ns ? d->ns : content_ns;
+    const char *ns = type_ns(d, m, content_ns, parent_ns);
     char buf[32];
     int rc;
     if ((rc = s->start(s, ns, d->local)))

@@ -135,11 +135,30 @@ static void test_enums_and_registry(void **state)
     assert_int_equal(pxmpp_stream_error_condition_desc.count - 1, 25);
     assert_int_equal(pxmpp_sasl_condition_desc.count - 1, 11);
     assert_true(pxmpp_generated_registry.count >= 25);
-    for (size_t i = 0; i < pxmpp_generated_registry.count; i++) {
-        const pxmpp_type_desc *d = pxmpp_generated_registry.types[i];
+    /* ids are distinct and not 0; every keyed type is in the hash index, once per namespace */
+    const pxmpp_registry *r = &pxmpp_generated_registry;
+    assert_non_null(r->index);
+    assert_true(r->index_size >= 64 && (r->index_size & (r->index_size - 1)) == 0);
+    size_t keyed = 0, filled = 0;
+    for (size_t i = 0; i < r->count; i++) {
+        const pxmpp_type_desc *d = r->types[i];
         assert_int_equal(d->abi, PXMPP_RUNTIME_ABI);
-        assert_int_equal(d->id, i + 1);
+        assert_int_not_equal(d->id, 0);
+        for (size_t j = 0; j < i; j++)
+            assert_int_not_equal(d->id, r->types[j]->id);
+        if (d->top_level || d->payload_of) {
+            size_t n = 0;
+            while (d->ns_list && d->ns_list[n])
+                n++;
+            keyed += n ? n : 1;
+        }
     }
+    for (size_t i = 0; i < r->index_size; i++)
+        if (r->index[i]) {
+            assert_true(r->index[i] <= r->count);
+            filled++;
+        }
+    assert_int_equal(filled, keyed);
     assert_int_equal(pxmpp_roster_item_desc.id, PXMPP_TYPE_ROSTER_ITEM);
 }
 

@@ -33,4 +33,12 @@ static const pxmpp_type_desc *const registry_types[] = {
     &pxmpp_tls_proceed_desc,
 };
 
-const pxmpp_registry pxmpp_generated_registry = { registry_types, 29 };
+/* (namespace, local name) -> 1 + position in registry_types (see pxmpp_registry) */
+static const uint16_t registry_index[64] = {
+0, 0, 0, 0, 24, 0, 0, 0, 0, 7, 0, 15, 6, 0, 11, 26,
+0, 0, 0, 0, 0, 10, 25, 0, 0, 14, 19, 28, 0, 0, 8, 9,
+13, 16, 0, 0, 20, 0, 0, 0, 0, 0, 21, 0, 4, 0, 0, 18,
+1, 0, 0, 0, 0, 29, 0, 0, 17, 0, 22, 0, 0, 0, 0, 0,
+};
+
+const pxmpp_registry pxmpp_generated_registry = { registry_types, 29, registry_index, 64 };

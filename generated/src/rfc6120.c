@@ -241,12 +241,14 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_iq_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 7, .name = "iq", .c_name = "pxmpp_iq",
+    .abi = PXMPP_RUNTIME_ABI, .id = 899, .name = "iq", .c_name = "pxmpp_iq",
     .local = "iq", .ns = NULL, .size = sizeof(pxmpp_iq),
     .fields = pxmpp_iq_fields, .fields_count = 7,
     .payload_of = 0,
     .point = PXMPP_PAYLOAD_OF_IQ,
     .top_level = true, .stanza = true,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
@@ -286,12 +288,14 @@ static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_stanza_error_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 23, .name = "stanza_error", .c_name = "pxmpp_stanza_error",
+    .abi = PXMPP_RUNTIME_ABI, .id = 43918, .name = "stanza_error", .c_name = "pxmpp_stanza_error",
     .local = "error", .ns = NULL, .size = sizeof(pxmpp_stanza_error),
     .fields = pxmpp_stanza_error_fields, .fields_count = 4,
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_stream_features_fields[] = {
@@ -306,12 +310,14 @@ static const pxmpp_field_desc pxmpp_stream_features_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_stream_features_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 26, .name = "stream_features", .c_name = "pxmpp_stream_features",
+    .abi = PXMPP_RUNTIME_ABI, .id = 55313, .name = "stream_features", .c_name = "pxmpp_stream_features",
     .local = "features", .ns = "http://etherx.jabber.org/streams", .size = sizeof(pxmpp_stream_features),
     .fields = pxmpp_stream_features_fields, .fields_count = 1,
     .payload_of = 0,
     .point = PXMPP_PAYLOAD_OF_FEATURES,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_stream_error_fields[] = {
@@ -335,12 +341,14 @@ static const pxmpp_field_desc pxmpp_stream_error_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_stream_error_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 25, .name = "stream_error", .c_name = "pxmpp_stream_error",
+    .abi = PXMPP_RUNTIME_ABI, .id = 7203, .name = "stream_error", .c_name = "pxmpp_stream_error",
     .local = "error", .ns = "http://etherx.jabber.org/streams", .size = sizeof(pxmpp_stream_error),
     .fields = pxmpp_stream_error_fields, .fields_count = 2,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_starttls_fields[] = {
@@ -354,30 +362,36 @@ static const pxmpp_field_desc pxmpp_starttls_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_starttls_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 24, .name = "starttls", .c_name = "pxmpp_starttls",
+    .abi = PXMPP_RUNTIME_ABI, .id = 31945, .name = "starttls", .c_name = "pxmpp_starttls",
     .local = "starttls", .ns = "urn:ietf:params:xml:ns:xmpp-tls", .size = sizeof(pxmpp_starttls),
     .fields = pxmpp_starttls_fields, .fields_count = 1,
     .payload_of = PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 const pxmpp_type_desc pxmpp_tls_proceed_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 29, .name = "tls_proceed", .c_name = "pxmpp_tls_proceed",
+    .abi = PXMPP_RUNTIME_ABI, .id = 10049, .name = "tls_proceed", .c_name = "pxmpp_tls_proceed",
     .local = "proceed", .ns = "urn:ietf:params:xml:ns:xmpp-tls", .size = sizeof(pxmpp_tls_proceed),
     .fields = NULL, .fields_count = 0,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 const pxmpp_type_desc pxmpp_tls_failure_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 28, .name = "tls_failure", .c_name = "pxmpp_tls_failure",
+    .abi = PXMPP_RUNTIME_ABI, .id = 47999, .name = "tls_failure", .c_name = "pxmpp_tls_failure",
     .local = "failure", .ns = "urn:ietf:params:xml:ns:xmpp-tls", .size = sizeof(pxmpp_tls_failure),
     .fields = NULL, .fields_count = 0,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_mechanisms_fields[] = {
@@ -392,12 +406,14 @@ static const pxmpp_field_desc pxmpp_sasl_mechanisms_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_mechanisms_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 19, .name = "sasl_mechanisms", .c_name = "pxmpp_sasl_mechanisms",
+    .abi = PXMPP_RUNTIME_ABI, .id = 18812, .name = "sasl_mechanisms", .c_name = "pxmpp_sasl_mechanisms",
     .local = "mechanisms", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_mechanisms),
     .fields = pxmpp_sasl_mechanisms_fields, .fields_count = 1,
     .payload_of = PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_auth_fields[] = {
@@ -419,12 +435,14 @@ static const pxmpp_field_desc pxmpp_sasl_auth_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_auth_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 16, .name = "sasl_auth", .c_name = "pxmpp_sasl_auth",
+    .abi = PXMPP_RUNTIME_ABI, .id = 5636, .name = "sasl_auth", .c_name = "pxmpp_sasl_auth",
     .local = "auth", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_auth),
     .fields = pxmpp_sasl_auth_fields, .fields_count = 2,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_challenge_fields[] = {
@@ -438,12 +456,14 @@ static const pxmpp_field_desc pxmpp_sasl_challenge_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_challenge_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 17, .name = "sasl_challenge", .c_name = "pxmpp_sasl_challenge",
+    .abi = PXMPP_RUNTIME_ABI, .id = 42521, .name = "sasl_challenge", .c_name = "pxmpp_sasl_challenge",
     .local = "challenge", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_challenge),
     .fields = pxmpp_sasl_challenge_fields, .fields_count = 1,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_response_fields[] = {
@@ -457,12 +477,14 @@ static const pxmpp_field_desc pxmpp_sasl_response_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_response_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 20, .name = "sasl_response", .c_name = "pxmpp_sasl_response",
+    .abi = PXMPP_RUNTIME_ABI, .id = 50717, .name = "sasl_response", .c_name = "pxmpp_sasl_response",
     .local = "response", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_response),
     .fields = pxmpp_sasl_response_fields, .fields_count = 1,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_success_fields[] = {
@@ -476,12 +498,14 @@ static const pxmpp_field_desc pxmpp_sasl_success_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_success_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 21, .name = "sasl_success", .c_name = "pxmpp_sasl_success",
+    .abi = PXMPP_RUNTIME_ABI, .id = 60011, .name = "sasl_success", .c_name = "pxmpp_sasl_success",
     .local = "success", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_success),
     .fields = pxmpp_sasl_success_fields, .fields_count = 1,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_failure_fields[] = {
@@ -505,21 +529,25 @@ static const pxmpp_field_desc pxmpp_sasl_failure_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_failure_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 18, .name = "sasl_failure", .c_name = "pxmpp_sasl_failure",
+    .abi = PXMPP_RUNTIME_ABI, .id = 45453, .name = "sasl_failure", .c_name = "pxmpp_sasl_failure",
     .local = "failure", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_failure),
     .fields = pxmpp_sasl_failure_fields, .fields_count = 2,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 const pxmpp_type_desc pxmpp_sasl_abort_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 15, .name = "sasl_abort", .c_name = "pxmpp_sasl_abort",
+    .abi = PXMPP_RUNTIME_ABI, .id = 33618, .name = "sasl_abort", .c_name = "pxmpp_sasl_abort",
     .local = "abort", .ns = "urn:ietf:params:xml:ns:xmpp-sasl", .size = sizeof(pxmpp_sasl_abort),
     .fields = NULL, .fields_count = 0,
     .payload_of = 0,
     .point = 0,
     .top_level = true, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_bind_fields[] = {
@@ -541,10 +569,12 @@ static const pxmpp_field_desc pxmpp_bind_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_bind_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 1, .name = "bind", .c_name = "pxmpp_bind",
+    .abi = PXMPP_RUNTIME_ABI, .id = 3520, .name = "bind", .c_name = "pxmpp_bind",
     .local = "bind", .ns = "urn:ietf:params:xml:ns:xmpp-bind", .size = sizeof(pxmpp_bind),
     .fields = pxmpp_bind_fields, .fields_count = 2,
     .payload_of = PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };

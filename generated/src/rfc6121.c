@@ -112,12 +112,14 @@ static const pxmpp_field_desc pxmpp_thread_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_thread_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 27, .name = "thread", .c_name = "pxmpp_thread",
+    .abi = PXMPP_RUNTIME_ABI, .id = 58647, .name = "thread", .c_name = "pxmpp_thread",
     .local = "thread", .ns = NULL, .size = sizeof(pxmpp_thread),
     .fields = pxmpp_thread_fields, .fields_count = 2,
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_message_fields[] = {
@@ -206,12 +208,14 @@ static const pxmpp_field_desc pxmpp_message_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_message_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 8, .name = "message", .c_name = "pxmpp_message",
+    .abi = PXMPP_RUNTIME_ABI, .id = 13105, .name = "message", .c_name = "pxmpp_message",
     .local = "message", .ns = NULL, .size = sizeof(pxmpp_message),
     .fields = pxmpp_message_fields, .fields_count = 10,
     .payload_of = 0,
     .point = PXMPP_PAYLOAD_OF_MESSAGE,
     .top_level = true, .stanza = true,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_presence_fields[] = {
@@ -300,12 +304,14 @@ static const pxmpp_field_desc pxmpp_presence_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_presence_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 11, .name = "presence", .c_name = "pxmpp_presence",
+    .abi = PXMPP_RUNTIME_ABI, .id = 36954, .name = "presence", .c_name = "pxmpp_presence",
     .local = "presence", .ns = NULL, .size = sizeof(pxmpp_presence),
     .fields = pxmpp_presence_fields, .fields_count = 10,
     .payload_of = 0,
     .point = PXMPP_PAYLOAD_OF_PRESENCE,
     .top_level = true, .stanza = true,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_roster_item_fields[] = {
@@ -360,12 +366,14 @@ static const pxmpp_field_desc pxmpp_roster_item_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_roster_item_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 12, .name = "roster_item", .c_name = "pxmpp_roster_item",
+    .abi = PXMPP_RUNTIME_ABI, .id = 35214, .name = "roster_item", .c_name = "pxmpp_roster_item",
     .local = "item", .ns = "jabber:iq:roster", .size = sizeof(pxmpp_roster_item),
     .fields = pxmpp_roster_item_fields, .fields_count = 6,
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_roster_query_fields[] = {
@@ -388,30 +396,36 @@ static const pxmpp_field_desc pxmpp_roster_query_fields[] = {
       .child = &pxmpp_roster_item_desc },
 };
 const pxmpp_type_desc pxmpp_roster_query_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 13, .name = "roster_query", .c_name = "pxmpp_roster_query",
+    .abi = PXMPP_RUNTIME_ABI, .id = 8130, .name = "roster_query", .c_name = "pxmpp_roster_query",
     .local = "query", .ns = "jabber:iq:roster", .size = sizeof(pxmpp_roster_query),
     .fields = pxmpp_roster_query_fields, .fields_count = 2,
     .payload_of = PXMPP_PAYLOAD_OF_IQ,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 const pxmpp_type_desc pxmpp_roster_ver_feature_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 14, .name = "roster_ver_feature", .c_name = "pxmpp_roster_ver_feature",
+    .abi = PXMPP_RUNTIME_ABI, .id = 4007, .name = "roster_ver_feature", .c_name = "pxmpp_roster_ver_feature",
     .local = "ver", .ns = "urn:xmpp:features:rosterver", .size = sizeof(pxmpp_roster_ver_feature),
     .fields = NULL, .fields_count = 0,
     .payload_of = PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 const pxmpp_type_desc pxmpp_pre_approval_feature_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 10, .name = "pre_approval_feature", .c_name = "pxmpp_pre_approval_feature",
+    .abi = PXMPP_RUNTIME_ABI, .id = 21873, .name = "pre_approval_feature", .c_name = "pxmpp_pre_approval_feature",
     .local = "sub", .ns = "urn:xmpp:features:pre-approval", .size = sizeof(pxmpp_pre_approval_feature),
     .fields = NULL, .fields_count = 0,
     .payload_of = PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_session_fields[] = {
@@ -425,10 +439,12 @@ static const pxmpp_field_desc pxmpp_session_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_session_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 22, .name = "session", .c_name = "pxmpp_session",
+    .abi = PXMPP_RUNTIME_ABI, .id = 49198, .name = "session", .c_name = "pxmpp_session",
     .local = "session", .ns = "urn:ietf:params:xml:ns:xmpp-session", .size = sizeof(pxmpp_session),
     .fields = pxmpp_session_fields, .fields_count = 1,
     .payload_of = PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };

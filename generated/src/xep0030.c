@@ -37,12 +37,14 @@ static const pxmpp_field_desc pxmpp_disco_identity_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_identity_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 3, .name = "disco_identity", .c_name = "pxmpp_disco_identity",
+    .abi = PXMPP_RUNTIME_ABI, .id = 13313, .name = "disco_identity", .c_name = "pxmpp_disco_identity",
     .local = "identity", .ns = "http://jabber.org/protocol/disco#info", .size = sizeof(pxmpp_disco_identity),
     .fields = pxmpp_disco_identity_fields, .fields_count = 4,
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_disco_feature_fields[] = {
@@ -56,12 +58,14 @@ static const pxmpp_field_desc pxmpp_disco_feature_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_feature_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 2, .name = "disco_feature", .c_name = "pxmpp_disco_feature",
+    .abi = PXMPP_RUNTIME_ABI, .id = 31748, .name = "disco_feature", .c_name = "pxmpp_disco_feature",
     .local = "feature", .ns = "http://jabber.org/protocol/disco#info", .size = sizeof(pxmpp_disco_feature),
     .fields = pxmpp_disco_feature_fields, .fields_count = 1,
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_disco_info_fields[] = {
@@ -93,12 +97,14 @@ static const pxmpp_field_desc pxmpp_disco_info_fields[] = {
       .child = &pxmpp_disco_feature_desc },
 };
 const pxmpp_type_desc pxmpp_disco_info_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 4, .name = "disco_info", .c_name = "pxmpp_disco_info",
+    .abi = PXMPP_RUNTIME_ABI, .id = 24191, .name = "disco_info", .c_name = "pxmpp_disco_info",
     .local = "query", .ns = "http://jabber.org/protocol/disco#info", .size = sizeof(pxmpp_disco_info),
     .fields = pxmpp_disco_info_fields, .fields_count = 3,
     .payload_of = PXMPP_PAYLOAD_OF_IQ,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_disco_item_fields[] = {
@@ -128,12 +134,14 @@ static const pxmpp_field_desc pxmpp_disco_item_fields[] = {
       .child = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_item_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 5, .name = "disco_item", .c_name = "pxmpp_disco_item",
+    .abi = PXMPP_RUNTIME_ABI, .id = 57043, .name = "disco_item", .c_name = "pxmpp_disco_item",
     .local = "item", .ns = "http://jabber.org/protocol/disco#items", .size = sizeof(pxmpp_disco_item),
     .fields = pxmpp_disco_item_fields, .fields_count = 3,
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };
 
 static const pxmpp_field_desc pxmpp_disco_items_fields[] = {
@@ -156,10 +164,12 @@ static const pxmpp_field_desc pxmpp_disco_items_fields[] = {
       .child = &pxmpp_disco_item_desc },
 };
 const pxmpp_type_desc pxmpp_disco_items_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 6, .name = "disco_items", .c_name = "pxmpp_disco_items",
+    .abi = PXMPP_RUNTIME_ABI, .id = 63032, .name = "disco_items", .c_name = "pxmpp_disco_items",
     .local = "query", .ns = "http://jabber.org/protocol/disco#items", .size = sizeof(pxmpp_disco_items),
     .fields = pxmpp_disco_items_fields, .fields_count = 2,
     .payload_of = PXMPP_PAYLOAD_OF_IQ,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };

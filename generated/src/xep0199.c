@@ -3,10 +3,12 @@
 #include <pxmpp/gen/xep0199.h>
 
 const pxmpp_type_desc pxmpp_ping_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 9, .name = "ping", .c_name = "pxmpp_ping",
+    .abi = PXMPP_RUNTIME_ABI, .id = 16411, .name = "ping", .c_name = "pxmpp_ping",
     .local = "ping", .ns = "urn:xmpp:ping", .size = sizeof(pxmpp_ping),
     .fields = NULL, .fields_count = 0,
     .payload_of = PXMPP_PAYLOAD_OF_IQ,
     .point = 0,
     .top_level = false, .stanza = false,
+    .ns_list = NULL,
+    .rules = NULL, .rules_count = 0,
 };

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 /** Runtime ABI version.  Generated code refuses to compile against another one. */
-#define PXMPP_RUNTIME_ABI 1
+#define PXMPP_RUNTIME_ABI 2
 
 /** The XML namespace bound to the `xml` prefix (xml:lang). */
 #define PXMPP_NS_XML "http://www.w3.org/XML/1998/namespace"
@@ -74,9 +74,16 @@ typedef struct pxmpp_meta {
     size_t extra_nodes_count;
     const uint16_t *order;
     size_t order_count;
-    /** Bit i set: the element's i-th typed attribute was present in the input
-        (keeps an explicit default value such as type='normal' on a round trip). */
+    /** Bit i set: field i (an attribute or a single text-child) was present in the input,
+        or is to be written although it holds its default value (0, false or the schema's
+        default).  The generated constants PXMPP_<TYPE>_HAS_<FIELD> name the bits: set one
+        to write `<history maxchars='0'/>` from scratch. */
     uint32_t present;
+    /** For an element declared in several namespaces: 1 + the index of the namespace it
+        was parsed in (pxmpp_type_desc.ns_list), written back in the same; 0 when built from
+        scratch (then it takes its parent's namespace when that is one of its own, else the
+        first). */
+    uint8_t ns_index;
 } pxmpp_meta;
 
 #define PXMPP_ORDER_EXTRA 0xFFFFu
@@ -98,11 +105,15 @@ typedef struct pxmpp_diag {
 } pxmpp_diag;
 
 /**
- * One child of an extension point (a payload of a message, presence or iq, or a
- * stream feature).  @c type is the generated descriptor of the typed struct
- * @c data points to, or NULL when no schema knows the element or it failed its
- * schema: then @c data is NULL, @c node holds the element, and for a failure
- * @c invalid says why.
+ * One child of an extension point (a payload of a message, presence or iq, a
+ * stream feature, or the content of an `any` point such as a pubsub item).
+ * @c type is the generated descriptor of the typed struct @c data points to, or
+ * NULL when no schema knows the element: then @c data is NULL and @c node holds
+ * the element.  @c invalid is non-NULL when the payload broke its schema (a value
+ * of the wrong type, a missing required part, a rule): a typed payload stays typed
+ * (the offending value is kept raw in its meta, so nothing is lost and it writes
+ * back unchanged) and @c invalid says what and where.  Check @c invalid before
+ * trusting a typed payload's required fields.
  */
 typedef struct pxmpp_payload {
     const struct pxmpp_type_desc *type;
@@ -125,7 +136,9 @@ typedef enum pxmpp_vtype {
     PXMPP_V_BOOL,      /**< bool; written back as "true"/"false" */
     PXMPP_V_INT,       /**< int32_t or int64_t (see width), range-checked */
     PXMPP_V_DATETIME,  /**< const char *, XEP-0082 DateTime checked */
-    PXMPP_V_BASE64     /**< const char *, RFC 4648 base64 checked */
+    PXMPP_V_BASE64,    /**< const char *, RFC 4648 base64 checked */
+    PXMPP_V_DATE,      /**< const char *, XEP-0082 Date checked */
+    PXMPP_V_TIME       /**< const char *, XEP-0082 Time checked */
 } pxmpp_vtype;
 
 /** Field kinds. */
@@ -180,8 +193,39 @@ enum {
     PXMPP_PAYLOAD_OF_MESSAGE = 1u << 0,
     PXMPP_PAYLOAD_OF_PRESENCE = 1u << 1,
     PXMPP_PAYLOAD_OF_IQ = 1u << 2,
-    PXMPP_PAYLOAD_OF_FEATURES = 1u << 3
+    PXMPP_PAYLOAD_OF_FEATURES = 1u << 3,
+    PXMPP_PAYLOAD_OF_NESTED = 1u << 4, /**< only inside other payloads' `any` points */
+    /** As a point (pxmpp_type_desc.point): every type with a payload_of or top_level. */
+    PXMPP_PAYLOAD_OF_ANY = 1u << 31
 };
+
+/** What a rule reference looks at (pxmpp_rule_ref.scope). */
+enum { PXMPP_RULE_SELF = 0, PXMPP_RULE_STANZA = 1 };
+
+/** A reference of a rule: a field of the element (or of its stanza), or the payloads of one
+    type in the element's (or stanza's) payloads field.  With values, a condition on its value. */
+typedef struct pxmpp_rule_ref {
+    uint8_t scope;                 /**< PXMPP_RULE_SELF or PXMPP_RULE_STANZA */
+    bool used;                     /**< false: no reference (an absent if/unless) */
+    const char *field;             /**< field name (NULL with payload) */
+    const struct pxmpp_type_desc *payload; /**< payload(t): the type t */
+    const char *const *values;     /**< condition values (XML forms), NULL: presence */
+    uint16_t values_count;
+} pxmpp_rule_ref;
+
+/** The operation of a rule. */
+enum { PXMPP_RULE_REQUIRES = 0, PXMPP_RULE_FORBIDS = 1, PXMPP_RULE_COUNT = 2 };
+
+/** A co-constraint between fields (schema <rule>), checked by the parser. */
+typedef struct pxmpp_rule_desc {
+    uint8_t op;                    /**< PXMPP_RULE_REQUIRES, _FORBIDS or _COUNT */
+    bool deferred;                 /**< names stanza.payload(): checked when the stanza ends */
+    pxmpp_rule_ref when, unless;   /**< conditions (used == false: none) */
+    pxmpp_rule_ref target;         /**< what is required, forbidden or counted */
+    uint32_t min, max;             /**< COUNT: bounds (max UINT32_MAX: none) */
+    const char *source;            /**< e.g. "RFC 6120 §8.3.1" */
+    const char *text;              /**< the rule in words (its description) */
+} pxmpp_rule_desc;
 
 /** Special namespace marker: the stream's content namespace (jabber:client or jabber:server). */
 #define PXMPP_NS_CONTENT ((const char *)0)
@@ -201,13 +245,40 @@ typedef struct pxmpp_type_desc {
     uint32_t point;            /**< PXMPP_PAYLOAD_OF_* bit of its own PAYLOADS field, or 0 */
     bool top_level;            /**< may appear as a direct child of <stream:stream> */
     bool stanza;               /**< message, presence or iq: core children are stanza-level */
+    const char *const *ns_list; /**< every namespace of a type declared in several (NULL-terminated,
+                                     ns_list[0] == ns), else NULL */
+    const pxmpp_rule_desc *rules; /**< its rules (schema <rule>) */
+    uint16_t rules_count;
 } pxmpp_type_desc;
 
-/** The generated registry: every type, for lookups by (namespace, local name). */
+/**
+ * The generated registry: every type, for lookups by (namespace, local name).
+ * @c index, when not NULL, is an open-addressing hash table of @c index_size
+ * (a power of two) slots: slot pxmpp_registry_hash(ns, local) & (size - 1), then
+ * the next ones, hold 1 + the position in @c types of each type that is
+ * top-level or a payload, once per namespace (0: empty slot; a type of the
+ * content namespace is hashed with the namespace ""). A registry an application
+ * assembles may leave it NULL: lookups then scan @c types.
+ */
 typedef struct pxmpp_registry {
     const pxmpp_type_desc *const *types;
     size_t count;
+    const uint16_t *index;
+    size_t index_size;
 } pxmpp_registry;
+
+/** The hash of the registry index: 32-bit FNV-1a over the namespace's bytes, one 0 byte,
+    then the local name's bytes. */
+static inline uint32_t pxmpp_registry_hash(const char *ns, const char *local)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)ns; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h *= 16777619u; /* the 0 byte */
+    for (const unsigned char *p = (const unsigned char *)local; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
 
 #ifdef __cplusplus
 }

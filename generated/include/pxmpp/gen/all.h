@@ -15,321 +15,351 @@
 extern "C" {
 #endif
 
-/** Registry ids of the generated types (pxmpp_type_desc.id). */
+/** Registry ids of the generated types (pxmpp_type_desc.id): from a hash of the type's
+    name, so they do not change when other types are added.  Not positions in the registry. */
 enum {
-    PXMPP_TYPE_BIND = 1,
-    PXMPP_TYPE_DISCO_FEATURE = 2,
-    PXMPP_TYPE_DISCO_IDENTITY = 3,
-    PXMPP_TYPE_DISCO_INFO = 4,
-    PXMPP_TYPE_DISCO_ITEM = 5,
-    PXMPP_TYPE_DISCO_ITEMS = 6,
-    PXMPP_TYPE_IQ = 7,
-    PXMPP_TYPE_MESSAGE = 8,
-    PXMPP_TYPE_PING = 9,
-    PXMPP_TYPE_PRE_APPROVAL_FEATURE = 10,
-    PXMPP_TYPE_PRESENCE = 11,
-    PXMPP_TYPE_ROSTER_ITEM = 12,
-    PXMPP_TYPE_ROSTER_QUERY = 13,
-    PXMPP_TYPE_ROSTER_VER_FEATURE = 14,
-    PXMPP_TYPE_SASL_ABORT = 15,
-    PXMPP_TYPE_SASL_AUTH = 16,
-    PXMPP_TYPE_SASL_CHALLENGE = 17,
-    PXMPP_TYPE_SASL_FAILURE = 18,
-    PXMPP_TYPE_SASL_MECHANISMS = 19,
-    PXMPP_TYPE_SASL_RESPONSE = 20,
-    PXMPP_TYPE_SASL_SUCCESS = 21,
-    PXMPP_TYPE_SESSION = 22,
-    PXMPP_TYPE_STANZA_ERROR = 23,
-    PXMPP_TYPE_STARTTLS = 24,
-    PXMPP_TYPE_STREAM_ERROR = 25,
-    PXMPP_TYPE_STREAM_FEATURES = 26,
-    PXMPP_TYPE_THREAD = 27,
-    PXMPP_TYPE_TLS_FAILURE = 28,
-    PXMPP_TYPE_TLS_PROCEED = 29,
+    PXMPP_TYPE_BIND = 3520,
+    PXMPP_TYPE_DISCO_FEATURE = 31748,
+    PXMPP_TYPE_DISCO_IDENTITY = 13313,
+    PXMPP_TYPE_DISCO_INFO = 24191,
+    PXMPP_TYPE_DISCO_ITEM = 57043,
+    PXMPP_TYPE_DISCO_ITEMS = 63032,
+    PXMPP_TYPE_IQ = 899,
+    PXMPP_TYPE_MESSAGE = 13105,
+    PXMPP_TYPE_PING = 16411,
+    PXMPP_TYPE_PRE_APPROVAL_FEATURE = 21873,
+    PXMPP_TYPE_PRESENCE = 36954,
+    PXMPP_TYPE_ROSTER_ITEM = 35214,
+    PXMPP_TYPE_ROSTER_QUERY = 8130,
+    PXMPP_TYPE_ROSTER_VER_FEATURE = 4007,
+    PXMPP_TYPE_SASL_ABORT = 33618,
+    PXMPP_TYPE_SASL_AUTH = 5636,
+    PXMPP_TYPE_SASL_CHALLENGE = 42521,
+    PXMPP_TYPE_SASL_FAILURE = 45453,
+    PXMPP_TYPE_SASL_MECHANISMS = 18812,
+    PXMPP_TYPE_SASL_RESPONSE = 50717,
+    PXMPP_TYPE_SASL_SUCCESS = 60011,
+    PXMPP_TYPE_SESSION = 49198,
+    PXMPP_TYPE_STANZA_ERROR = 43918,
+    PXMPP_TYPE_STARTTLS = 31945,
+    PXMPP_TYPE_STREAM_ERROR = 7203,
+    PXMPP_TYPE_STREAM_FEATURES = 55313,
+    PXMPP_TYPE_THREAD = 58647,
+    PXMPP_TYPE_TLS_FAILURE = 47999,
+    PXMPP_TYPE_TLS_PROCEED = 10049,
     PXMPP_TYPE_COUNT_ = 30
 };
 
-/** Every generated type, ordered by id - 1. */
+/** Every generated type, ordered by name, with its (namespace, local name) hash index. */
 extern const pxmpp_registry pxmpp_generated_registry;
 
-/** @p p as a pxmpp_bind, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_bind, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_bind *pxmpp_payload_as_bind(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_bind_desc) ? (const pxmpp_bind *)p->data : (const pxmpp_bind *)0;
+    return (p && p->type == &pxmpp_bind_desc && !p->invalid) ? (const pxmpp_bind *)p->data : (const pxmpp_bind *)0;
 }
 
-/** @p p as a pxmpp_disco_feature, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_disco_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_disco_feature *pxmpp_payload_as_disco_feature(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_disco_feature_desc) ? (const pxmpp_disco_feature *)p->data : (const pxmpp_disco_feature *)0;
+    return (p && p->type == &pxmpp_disco_feature_desc && !p->invalid) ? (const pxmpp_disco_feature *)p->data : (const pxmpp_disco_feature *)0;
 }
 
-/** @p p as a pxmpp_disco_identity, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_disco_identity, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_disco_identity *pxmpp_payload_as_disco_identity(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_disco_identity_desc) ? (const pxmpp_disco_identity *)p->data : (const pxmpp_disco_identity *)0;
+    return (p && p->type == &pxmpp_disco_identity_desc && !p->invalid) ? (const pxmpp_disco_identity *)p->data : (const pxmpp_disco_identity *)0;
 }
 
-/** @p p as a pxmpp_disco_info, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_disco_info, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_disco_info *pxmpp_payload_as_disco_info(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_disco_info_desc) ? (const pxmpp_disco_info *)p->data : (const pxmpp_disco_info *)0;
+    return (p && p->type == &pxmpp_disco_info_desc && !p->invalid) ? (const pxmpp_disco_info *)p->data : (const pxmpp_disco_info *)0;
 }
 
-/** @p p as a pxmpp_disco_item, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_disco_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_disco_item *pxmpp_payload_as_disco_item(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_disco_item_desc) ? (const pxmpp_disco_item *)p->data : (const pxmpp_disco_item *)0;
+    return (p && p->type == &pxmpp_disco_item_desc && !p->invalid) ? (const pxmpp_disco_item *)p->data : (const pxmpp_disco_item *)0;
 }
 
-/** @p p as a pxmpp_disco_items, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_disco_items, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_disco_items *pxmpp_payload_as_disco_items(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_disco_items_desc) ? (const pxmpp_disco_items *)p->data : (const pxmpp_disco_items *)0;
+    return (p && p->type == &pxmpp_disco_items_desc && !p->invalid) ? (const pxmpp_disco_items *)p->data : (const pxmpp_disco_items *)0;
 }
 
-/** @p p as a pxmpp_iq, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_iq, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_iq *pxmpp_payload_as_iq(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_iq_desc) ? (const pxmpp_iq *)p->data : (const pxmpp_iq *)0;
+    return (p && p->type == &pxmpp_iq_desc && !p->invalid) ? (const pxmpp_iq *)p->data : (const pxmpp_iq *)0;
 }
 
-/** @p p as a pxmpp_message, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_message, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_message *pxmpp_payload_as_message(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_message_desc) ? (const pxmpp_message *)p->data : (const pxmpp_message *)0;
+    return (p && p->type == &pxmpp_message_desc && !p->invalid) ? (const pxmpp_message *)p->data : (const pxmpp_message *)0;
 }
 
-/** @p p as a pxmpp_ping, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_ping, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_ping *pxmpp_payload_as_ping(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_ping_desc) ? (const pxmpp_ping *)p->data : (const pxmpp_ping *)0;
+    return (p && p->type == &pxmpp_ping_desc && !p->invalid) ? (const pxmpp_ping *)p->data : (const pxmpp_ping *)0;
 }
 
-/** @p p as a pxmpp_pre_approval_feature, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_pre_approval_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_pre_approval_feature *pxmpp_payload_as_pre_approval_feature(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_pre_approval_feature_desc) ? (const pxmpp_pre_approval_feature *)p->data : (const pxmpp_pre_approval_feature *)0;
+    return (p && p->type == &pxmpp_pre_approval_feature_desc && !p->invalid) ? (const pxmpp_pre_approval_feature *)p->data : (const pxmpp_pre_approval_feature *)0;
 }
 
-/** @p p as a pxmpp_presence, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_presence, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_presence *pxmpp_payload_as_presence(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_presence_desc) ? (const pxmpp_presence *)p->data : (const pxmpp_presence *)0;
+    return (p && p->type == &pxmpp_presence_desc && !p->invalid) ? (const pxmpp_presence *)p->data : (const pxmpp_presence *)0;
 }
 
-/** @p p as a pxmpp_roster_item, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_roster_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_roster_item *pxmpp_payload_as_roster_item(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_roster_item_desc) ? (const pxmpp_roster_item *)p->data : (const pxmpp_roster_item *)0;
+    return (p && p->type == &pxmpp_roster_item_desc && !p->invalid) ? (const pxmpp_roster_item *)p->data : (const pxmpp_roster_item *)0;
 }
 
-/** @p p as a pxmpp_roster_query, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_roster_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_roster_query *pxmpp_payload_as_roster_query(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_roster_query_desc) ? (const pxmpp_roster_query *)p->data : (const pxmpp_roster_query *)0;
+    return (p && p->type == &pxmpp_roster_query_desc && !p->invalid) ? (const pxmpp_roster_query *)p->data : (const pxmpp_roster_query *)0;
 }
 
-/** @p p as a pxmpp_roster_ver_feature, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_roster_ver_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_roster_ver_feature *pxmpp_payload_as_roster_ver_feature(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_roster_ver_feature_desc) ? (const pxmpp_roster_ver_feature *)p->data : (const pxmpp_roster_ver_feature *)0;
+    return (p && p->type == &pxmpp_roster_ver_feature_desc && !p->invalid) ? (const pxmpp_roster_ver_feature *)p->data : (const pxmpp_roster_ver_feature *)0;
 }
 
-/** @p p as a pxmpp_sasl_abort, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_abort, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_abort *pxmpp_payload_as_sasl_abort(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_abort_desc) ? (const pxmpp_sasl_abort *)p->data : (const pxmpp_sasl_abort *)0;
+    return (p && p->type == &pxmpp_sasl_abort_desc && !p->invalid) ? (const pxmpp_sasl_abort *)p->data : (const pxmpp_sasl_abort *)0;
 }
 
-/** @p p as a pxmpp_sasl_auth, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_auth, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_auth *pxmpp_payload_as_sasl_auth(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_auth_desc) ? (const pxmpp_sasl_auth *)p->data : (const pxmpp_sasl_auth *)0;
+    return (p && p->type == &pxmpp_sasl_auth_desc && !p->invalid) ? (const pxmpp_sasl_auth *)p->data : (const pxmpp_sasl_auth *)0;
 }
 
-/** @p p as a pxmpp_sasl_challenge, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_challenge, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_challenge *pxmpp_payload_as_sasl_challenge(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_challenge_desc) ? (const pxmpp_sasl_challenge *)p->data : (const pxmpp_sasl_challenge *)0;
+    return (p && p->type == &pxmpp_sasl_challenge_desc && !p->invalid) ? (const pxmpp_sasl_challenge *)p->data : (const pxmpp_sasl_challenge *)0;
 }
 
-/** @p p as a pxmpp_sasl_failure, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_failure, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_failure *pxmpp_payload_as_sasl_failure(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_failure_desc) ? (const pxmpp_sasl_failure *)p->data : (const pxmpp_sasl_failure *)0;
+    return (p && p->type == &pxmpp_sasl_failure_desc && !p->invalid) ? (const pxmpp_sasl_failure *)p->data : (const pxmpp_sasl_failure *)0;
 }
 
-/** @p p as a pxmpp_sasl_mechanisms, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_mechanisms, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_mechanisms *pxmpp_payload_as_sasl_mechanisms(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_mechanisms_desc) ? (const pxmpp_sasl_mechanisms *)p->data : (const pxmpp_sasl_mechanisms *)0;
+    return (p && p->type == &pxmpp_sasl_mechanisms_desc && !p->invalid) ? (const pxmpp_sasl_mechanisms *)p->data : (const pxmpp_sasl_mechanisms *)0;
 }
 
-/** @p p as a pxmpp_sasl_response, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_response, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_response *pxmpp_payload_as_sasl_response(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_response_desc) ? (const pxmpp_sasl_response *)p->data : (const pxmpp_sasl_response *)0;
+    return (p && p->type == &pxmpp_sasl_response_desc && !p->invalid) ? (const pxmpp_sasl_response *)p->data : (const pxmpp_sasl_response *)0;
 }
 
-/** @p p as a pxmpp_sasl_success, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_sasl_success, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_success *pxmpp_payload_as_sasl_success(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_sasl_success_desc) ? (const pxmpp_sasl_success *)p->data : (const pxmpp_sasl_success *)0;
+    return (p && p->type == &pxmpp_sasl_success_desc && !p->invalid) ? (const pxmpp_sasl_success *)p->data : (const pxmpp_sasl_success *)0;
 }
 
-/** @p p as a pxmpp_session, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_session, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_session *pxmpp_payload_as_session(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_session_desc) ? (const pxmpp_session *)p->data : (const pxmpp_session *)0;
+    return (p && p->type == &pxmpp_session_desc && !p->invalid) ? (const pxmpp_session *)p->data : (const pxmpp_session *)0;
 }
 
-/** @p p as a pxmpp_stanza_error, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_stanza_error, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_stanza_error *pxmpp_payload_as_stanza_error(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_stanza_error_desc) ? (const pxmpp_stanza_error *)p->data : (const pxmpp_stanza_error *)0;
+    return (p && p->type == &pxmpp_stanza_error_desc && !p->invalid) ? (const pxmpp_stanza_error *)p->data : (const pxmpp_stanza_error *)0;
 }
 
-/** @p p as a pxmpp_starttls, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_starttls, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_starttls *pxmpp_payload_as_starttls(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_starttls_desc) ? (const pxmpp_starttls *)p->data : (const pxmpp_starttls *)0;
+    return (p && p->type == &pxmpp_starttls_desc && !p->invalid) ? (const pxmpp_starttls *)p->data : (const pxmpp_starttls *)0;
 }
 
-/** @p p as a pxmpp_stream_error, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_stream_error, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_stream_error *pxmpp_payload_as_stream_error(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_stream_error_desc) ? (const pxmpp_stream_error *)p->data : (const pxmpp_stream_error *)0;
+    return (p && p->type == &pxmpp_stream_error_desc && !p->invalid) ? (const pxmpp_stream_error *)p->data : (const pxmpp_stream_error *)0;
 }
 
-/** @p p as a pxmpp_stream_features, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_stream_features, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_stream_features *pxmpp_payload_as_stream_features(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_stream_features_desc) ? (const pxmpp_stream_features *)p->data : (const pxmpp_stream_features *)0;
+    return (p && p->type == &pxmpp_stream_features_desc && !p->invalid) ? (const pxmpp_stream_features *)p->data : (const pxmpp_stream_features *)0;
 }
 
-/** @p p as a pxmpp_thread, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_thread, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_thread *pxmpp_payload_as_thread(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_thread_desc) ? (const pxmpp_thread *)p->data : (const pxmpp_thread *)0;
+    return (p && p->type == &pxmpp_thread_desc && !p->invalid) ? (const pxmpp_thread *)p->data : (const pxmpp_thread *)0;
 }
 
-/** @p p as a pxmpp_tls_failure, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_tls_failure, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_tls_failure *pxmpp_payload_as_tls_failure(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_tls_failure_desc) ? (const pxmpp_tls_failure *)p->data : (const pxmpp_tls_failure *)0;
+    return (p && p->type == &pxmpp_tls_failure_desc && !p->invalid) ? (const pxmpp_tls_failure *)p->data : (const pxmpp_tls_failure *)0;
 }
 
-/** @p p as a pxmpp_tls_proceed, or NULL when it holds another type (or failed its schema). */
+/** @p p as a pxmpp_tls_proceed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_tls_proceed *pxmpp_payload_as_tls_proceed(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_tls_proceed_desc) ? (const pxmpp_tls_proceed *)p->data : (const pxmpp_tls_proceed *)0;
+    return (p && p->type == &pxmpp_tls_proceed_desc && !p->invalid) ? (const pxmpp_tls_proceed *)p->data : (const pxmpp_tls_proceed *)0;
 }
 
-/** The first pxmpp_bind payload of @p st, or NULL. */
+/** The first pxmpp_bind payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_bind *pxmpp_iq_get_bind(const pxmpp_iq *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_bind_desc)
+        if (st->payloads[i].type == &pxmpp_bind_desc && !st->payloads[i].invalid)
             return (const pxmpp_bind *)st->payloads[i].data;
     return (const pxmpp_bind *)0;
 }
 
-/** The first pxmpp_disco_info payload of @p st, or NULL. */
+/** The first pxmpp_disco_info payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_disco_info *pxmpp_iq_get_disco_info(const pxmpp_iq *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_disco_info_desc)
+        if (st->payloads[i].type == &pxmpp_disco_info_desc && !st->payloads[i].invalid)
             return (const pxmpp_disco_info *)st->payloads[i].data;
     return (const pxmpp_disco_info *)0;
 }
 
-/** The first pxmpp_disco_items payload of @p st, or NULL. */
+/** The first pxmpp_disco_items payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_disco_items *pxmpp_iq_get_disco_items(const pxmpp_iq *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_disco_items_desc)
+        if (st->payloads[i].type == &pxmpp_disco_items_desc && !st->payloads[i].invalid)
             return (const pxmpp_disco_items *)st->payloads[i].data;
     return (const pxmpp_disco_items *)0;
 }
 
-/** The first pxmpp_ping payload of @p st, or NULL. */
+/** The first pxmpp_ping payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_ping *pxmpp_iq_get_ping(const pxmpp_iq *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_ping_desc)
+        if (st->payloads[i].type == &pxmpp_ping_desc && !st->payloads[i].invalid)
             return (const pxmpp_ping *)st->payloads[i].data;
     return (const pxmpp_ping *)0;
 }
 
-/** The first pxmpp_roster_query payload of @p st, or NULL. */
+/** The first pxmpp_roster_query payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_roster_query *pxmpp_iq_get_roster_query(const pxmpp_iq *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_roster_query_desc)
+        if (st->payloads[i].type == &pxmpp_roster_query_desc && !st->payloads[i].invalid)
             return (const pxmpp_roster_query *)st->payloads[i].data;
     return (const pxmpp_roster_query *)0;
 }
 
-/** The first pxmpp_session payload of @p st, or NULL. */
+/** The first pxmpp_session payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_session *pxmpp_iq_get_session(const pxmpp_iq *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_session_desc)
+        if (st->payloads[i].type == &pxmpp_session_desc && !st->payloads[i].invalid)
             return (const pxmpp_session *)st->payloads[i].data;
     return (const pxmpp_session *)0;
 }
 
-/** The pxmpp_bind feature of @p f, or NULL when not offered. */
+/** The pxmpp_bind feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_bind *pxmpp_stream_features_get_bind(const pxmpp_stream_features *f)
 {
     for (size_t i = 0; i < f->features_count; i++)
-        if (f->features[i].type == &pxmpp_bind_desc)
+        if (f->features[i].type == &pxmpp_bind_desc && !f->features[i].invalid)
             return (const pxmpp_bind *)f->features[i].data;
     return (const pxmpp_bind *)0;
 }
 
-/** The pxmpp_pre_approval_feature feature of @p f, or NULL when not offered. */
+/** The pxmpp_pre_approval_feature feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_pre_approval_feature *pxmpp_stream_features_get_pre_approval_feature(const pxmpp_stream_features *f)
 {
     for (size_t i = 0; i < f->features_count; i++)
-        if (f->features[i].type == &pxmpp_pre_approval_feature_desc)
+        if (f->features[i].type == &pxmpp_pre_approval_feature_desc && !f->features[i].invalid)
             return (const pxmpp_pre_approval_feature *)f->features[i].data;
     return (const pxmpp_pre_approval_feature *)0;
 }
 
-/** The pxmpp_roster_ver_feature feature of @p f, or NULL when not offered. */
+/** The pxmpp_roster_ver_feature feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_roster_ver_feature *pxmpp_stream_features_get_roster_ver_feature(const pxmpp_stream_features *f)
 {
     for (size_t i = 0; i < f->features_count; i++)
-        if (f->features[i].type == &pxmpp_roster_ver_feature_desc)
+        if (f->features[i].type == &pxmpp_roster_ver_feature_desc && !f->features[i].invalid)
             return (const pxmpp_roster_ver_feature *)f->features[i].data;
     return (const pxmpp_roster_ver_feature *)0;
 }
 
-/** The pxmpp_sasl_mechanisms feature of @p f, or NULL when not offered. */
+/** The pxmpp_sasl_mechanisms feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_sasl_mechanisms *pxmpp_stream_features_get_sasl_mechanisms(const pxmpp_stream_features *f)
 {
     for (size_t i = 0; i < f->features_count; i++)
-        if (f->features[i].type == &pxmpp_sasl_mechanisms_desc)
+        if (f->features[i].type == &pxmpp_sasl_mechanisms_desc && !f->features[i].invalid)
             return (const pxmpp_sasl_mechanisms *)f->features[i].data;
     return (const pxmpp_sasl_mechanisms *)0;
 }
 
-/** The pxmpp_session feature of @p f, or NULL when not offered. */
+/** The pxmpp_session feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_session *pxmpp_stream_features_get_session(const pxmpp_stream_features *f)
 {
     for (size_t i = 0; i < f->features_count; i++)
-        if (f->features[i].type == &pxmpp_session_desc)
+        if (f->features[i].type == &pxmpp_session_desc && !f->features[i].invalid)
             return (const pxmpp_session *)f->features[i].data;
     return (const pxmpp_session *)0;
 }
 
-/** The pxmpp_starttls feature of @p f, or NULL when not offered. */
+/** The pxmpp_starttls feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_starttls *pxmpp_stream_features_get_starttls(const pxmpp_stream_features *f)
 {
     for (size_t i = 0; i < f->features_count; i++)
-        if (f->features[i].type == &pxmpp_starttls_desc)
+        if (f->features[i].type == &pxmpp_starttls_desc && !f->features[i].invalid)
             return (const pxmpp_starttls *)f->features[i].data;
     return (const pxmpp_starttls *)0;
 }

@@ -14,8 +14,8 @@
 
 #include <pxmpp/types.h>
 
-#if PXMPP_RUNTIME_ABI != 1
-#error "pxmpp/gen/rfc6120.h was generated for runtime ABI 1: regenerate it with codegen/pxmpp_gen.py"
+#if PXMPP_RUNTIME_ABI != 2
+#error "pxmpp/gen/rfc6120.h was generated for runtime ABI 2: regenerate it with codegen/pxmpp_gen.py"
 #endif
 
 #ifdef __cplusplus
@@ -181,6 +181,16 @@ struct pxmpp_iq {
     const pxmpp_payload *payloads; /**< The request or response payload (and, in an error, optionally the original payload). */
     size_t payloads_count;
 };
+/** Bit of pxmpp_iq.meta.present: field to is present (written even when 0/false/default). */
+#define PXMPP_IQ_HAS_TO (1u << 0)
+/** Bit of pxmpp_iq.meta.present: field from is present (written even when 0/false/default). */
+#define PXMPP_IQ_HAS_FROM (1u << 1)
+/** Bit of pxmpp_iq.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_IQ_HAS_ID (1u << 2)
+/** Bit of pxmpp_iq.meta.present: field type is present (written even when 0/false/default). */
+#define PXMPP_IQ_HAS_TYPE (1u << 3)
+/** Bit of pxmpp_iq.meta.present: field lang is present (written even when 0/false/default). */
+#define PXMPP_IQ_HAS_LANG (1u << 4)
 /** Descriptor of pxmpp_iq (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_iq_desc;
 
@@ -198,6 +208,10 @@ struct pxmpp_stanza_error {
     const pxmpp_lang_text *texts; /**< Descriptive text, one per language. */
     size_t texts_count;
 };
+/** Bit of pxmpp_stanza_error.meta.present: field type is present (written even when 0/false/default). */
+#define PXMPP_STANZA_ERROR_HAS_TYPE (1u << 0)
+/** Bit of pxmpp_stanza_error.meta.present: field by is present (written even when 0/false/default). */
+#define PXMPP_STANZA_ERROR_HAS_BY (1u << 1)
 /** Descriptor of pxmpp_stanza_error (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_stanza_error_desc;
 
@@ -288,6 +302,8 @@ struct pxmpp_sasl_auth {
     const char *mechanism; /**< The chosen mechanism. (required) */
     const char *initial_response; /**< Initial response, base64; "=" is an empty response. */
 };
+/** Bit of pxmpp_sasl_auth.meta.present: field mechanism is present (written even when 0/false/default). */
+#define PXMPP_SASL_AUTH_HAS_MECHANISM (1u << 0)
 /** Descriptor of pxmpp_sasl_auth (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_sasl_auth_desc;
 
@@ -364,6 +380,10 @@ struct pxmpp_bind {
     const char *resource; /**< Requested resourcepart. */
     const char *jid; /**< The bound full JID (result only). */
 };
+/** Bit of pxmpp_bind.meta.present: field resource is present (written even when 0/false/default). */
+#define PXMPP_BIND_HAS_RESOURCE (1u << 0)
+/** Bit of pxmpp_bind.meta.present: field jid is present (written even when 0/false/default). */
+#define PXMPP_BIND_HAS_JID (1u << 1)
 /** Descriptor of pxmpp_bind (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_bind_desc;
 

@@ -15,8 +15,8 @@
 #include <pxmpp/types.h>
 #include <pxmpp/gen/rfc6120.h>
 
-#if PXMPP_RUNTIME_ABI != 1
-#error "pxmpp/gen/rfc6121.h was generated for runtime ABI 1: regenerate it with codegen/pxmpp_gen.py"
+#if PXMPP_RUNTIME_ABI != 2
+#error "pxmpp/gen/rfc6121.h was generated for runtime ABI 2: regenerate it with codegen/pxmpp_gen.py"
 #endif
 
 #ifdef __cplusplus
@@ -125,6 +125,8 @@ struct pxmpp_thread {
     const char *parent; /**< Thread this thread was forked from. */
     const char *id; /**< The thread identifier. (required) */
 };
+/** Bit of pxmpp_thread.meta.present: field parent is present (written even when 0/false/default). */
+#define PXMPP_THREAD_HAS_PARENT (1u << 0)
 /** Descriptor of pxmpp_thread (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_thread_desc;
 
@@ -149,6 +151,16 @@ struct pxmpp_message {
     const pxmpp_payload *payloads; /**< Extension elements (chat states, receipts, ...) and unknown children in document order. */
     size_t payloads_count;
 };
+/** Bit of pxmpp_message.meta.present: field to is present (written even when 0/false/default). */
+#define PXMPP_MESSAGE_HAS_TO (1u << 0)
+/** Bit of pxmpp_message.meta.present: field from is present (written even when 0/false/default). */
+#define PXMPP_MESSAGE_HAS_FROM (1u << 1)
+/** Bit of pxmpp_message.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_MESSAGE_HAS_ID (1u << 2)
+/** Bit of pxmpp_message.meta.present: field type is present (written even when 0/false/default). */
+#define PXMPP_MESSAGE_HAS_TYPE (1u << 3)
+/** Bit of pxmpp_message.meta.present: field lang is present (written even when 0/false/default). */
+#define PXMPP_MESSAGE_HAS_LANG (1u << 4)
 /** Descriptor of pxmpp_message (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_message_desc;
 
@@ -172,6 +184,20 @@ struct pxmpp_presence {
     const pxmpp_payload *payloads; /**< Extension elements (capabilities, ...) and unknown children in document order. */
     size_t payloads_count;
 };
+/** Bit of pxmpp_presence.meta.present: field to is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_TO (1u << 0)
+/** Bit of pxmpp_presence.meta.present: field from is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_FROM (1u << 1)
+/** Bit of pxmpp_presence.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_ID (1u << 2)
+/** Bit of pxmpp_presence.meta.present: field type is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_TYPE (1u << 3)
+/** Bit of pxmpp_presence.meta.present: field lang is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_LANG (1u << 4)
+/** Bit of pxmpp_presence.meta.present: field show is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_SHOW (1u << 5)
+/** Bit of pxmpp_presence.meta.present: field priority is present (written even when 0/false/default). */
+#define PXMPP_PRESENCE_HAS_PRIORITY (1u << 7)
 /** Descriptor of pxmpp_presence (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_presence_desc;
 
@@ -190,6 +216,16 @@ struct pxmpp_roster_item {
     const char *const *groups; /**< Groups the item belongs to; zero or more. (array) */
     size_t groups_count;
 };
+/** Bit of pxmpp_roster_item.meta.present: field jid is present (written even when 0/false/default). */
+#define PXMPP_ROSTER_ITEM_HAS_JID (1u << 0)
+/** Bit of pxmpp_roster_item.meta.present: field name is present (written even when 0/false/default). */
+#define PXMPP_ROSTER_ITEM_HAS_NAME (1u << 1)
+/** Bit of pxmpp_roster_item.meta.present: field subscription is present (written even when 0/false/default). */
+#define PXMPP_ROSTER_ITEM_HAS_SUBSCRIPTION (1u << 2)
+/** Bit of pxmpp_roster_item.meta.present: field ask is present (written even when 0/false/default). */
+#define PXMPP_ROSTER_ITEM_HAS_ASK (1u << 3)
+/** Bit of pxmpp_roster_item.meta.present: field approved is present (written even when 0/false/default). */
+#define PXMPP_ROSTER_ITEM_HAS_APPROVED (1u << 4)
 /** Descriptor of pxmpp_roster_item (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_roster_item_desc;
 
@@ -205,6 +241,8 @@ struct pxmpp_roster_query {
     const pxmpp_roster_item *items; /**< The roster items. (array) */
     size_t items_count;
 };
+/** Bit of pxmpp_roster_query.meta.present: field ver is present (written even when 0/false/default). */
+#define PXMPP_ROSTER_QUERY_HAS_VER (1u << 0)
 /** Descriptor of pxmpp_roster_query (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_roster_query_desc;
 

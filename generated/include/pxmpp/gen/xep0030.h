@@ -14,8 +14,8 @@
 
 #include <pxmpp/types.h>
 
-#if PXMPP_RUNTIME_ABI != 1
-#error "pxmpp/gen/xep0030.h was generated for runtime ABI 1: regenerate it with codegen/pxmpp_gen.py"
+#if PXMPP_RUNTIME_ABI != 2
+#error "pxmpp/gen/xep0030.h was generated for runtime ABI 2: regenerate it with codegen/pxmpp_gen.py"
 #endif
 
 #ifdef __cplusplus
@@ -40,6 +40,14 @@ struct pxmpp_disco_identity {
     const char *name; /**< Natural-language name of the identity. */
     const char *lang; /**< Language of the name. */
 };
+/** Bit of pxmpp_disco_identity.meta.present: field category is present (written even when 0/false/default). */
+#define PXMPP_DISCO_IDENTITY_HAS_CATEGORY (1u << 0)
+/** Bit of pxmpp_disco_identity.meta.present: field type is present (written even when 0/false/default). */
+#define PXMPP_DISCO_IDENTITY_HAS_TYPE (1u << 1)
+/** Bit of pxmpp_disco_identity.meta.present: field name is present (written even when 0/false/default). */
+#define PXMPP_DISCO_IDENTITY_HAS_NAME (1u << 2)
+/** Bit of pxmpp_disco_identity.meta.present: field lang is present (written even when 0/false/default). */
+#define PXMPP_DISCO_IDENTITY_HAS_LANG (1u << 3)
 /** Descriptor of pxmpp_disco_identity (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_disco_identity_desc;
 
@@ -52,6 +60,8 @@ struct pxmpp_disco_feature {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
     const char *var; /**< The feature's namespace or name. (required) */
 };
+/** Bit of pxmpp_disco_feature.meta.present: field var is present (written even when 0/false/default). */
+#define PXMPP_DISCO_FEATURE_HAS_VAR (1u << 0)
 /** Descriptor of pxmpp_disco_feature (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_disco_feature_desc;
 
@@ -69,6 +79,8 @@ struct pxmpp_disco_info {
     const pxmpp_disco_feature *features; /**< Supported features. (array) */
     size_t features_count;
 };
+/** Bit of pxmpp_disco_info.meta.present: field node is present (written even when 0/false/default). */
+#define PXMPP_DISCO_INFO_HAS_NODE (1u << 0)
 /** Descriptor of pxmpp_disco_info (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_disco_info_desc;
 
@@ -83,6 +95,12 @@ struct pxmpp_disco_item {
     const char *node; /**< The item's node. */
     const char *name; /**< Natural-language name of the item. */
 };
+/** Bit of pxmpp_disco_item.meta.present: field jid is present (written even when 0/false/default). */
+#define PXMPP_DISCO_ITEM_HAS_JID (1u << 0)
+/** Bit of pxmpp_disco_item.meta.present: field node is present (written even when 0/false/default). */
+#define PXMPP_DISCO_ITEM_HAS_NODE (1u << 1)
+/** Bit of pxmpp_disco_item.meta.present: field name is present (written even when 0/false/default). */
+#define PXMPP_DISCO_ITEM_HAS_NAME (1u << 2)
 /** Descriptor of pxmpp_disco_item (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_disco_item_desc;
 
@@ -98,6 +116,8 @@ struct pxmpp_disco_items {
     const pxmpp_disco_item *items; /**< The items. (array) */
     size_t items_count;
 };
+/** Bit of pxmpp_disco_items.meta.present: field node is present (written even when 0/false/default). */
+#define PXMPP_DISCO_ITEMS_HAS_NODE (1u << 0)
 /** Descriptor of pxmpp_disco_items (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_disco_items_desc;
 

@@ -14,8 +14,8 @@
 
 #include <pxmpp/types.h>
 
-#if PXMPP_RUNTIME_ABI != 1
-#error "pxmpp/gen/xep0199.h was generated for runtime ABI 1: regenerate it with codegen/pxmpp_gen.py"
+#if PXMPP_RUNTIME_ABI != 2
+#error "pxmpp/gen/xep0199.h was generated for runtime ABI 2: regenerate it with codegen/pxmpp_gen.py"
 #endif
 
 #ifdef __cplusplus
