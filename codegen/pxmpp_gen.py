@@ -172,6 +172,7 @@ class Model:
         sch = {"name": name, "title": root.get("title"), "file": path, "base": base,
                "ns": root.get("ns"), "description": root.description(),
                "version": root.get("version"), "requires": (root.get("requires") or "").split(),
+               "spec": (root.get("title") or "").split(":")[0].strip(),
                "enums": [], "types": []}
         self.schemas.append(sch)
         for node in root.children:

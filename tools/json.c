@@ -116,6 +116,13 @@ void json_fields(FILE *f, bool *first, const pxmpp_type_desc *d, const void *obj
         const char *src = (const char *)obj + fd->offset;
         bool list = fd->flags & PXMPP_FF_LIST;
         json_key(f, first, fd->name);
+        const pxmpp_meta *meta = obj;
+        bool absent = (fd->vtype == PXMPP_V_INT || fd->vtype == PXMPP_V_BOOL) && !fd->has_default && !list &&
+                      (fd->kind == PXMPP_F_ATTR || fd->kind == PXMPP_F_TEXT_CHILD) && !(k < 32 && ((meta->present >> k) & 1u));
+        if (absent) {
+            fputs("null", f); /* an optional number or boolean that is not there (0 would be a value) */
+            continue;
+        }
         switch (fd->kind) {
         case PXMPP_F_ATTR:
         case PXMPP_F_TEXT:
@@ -218,10 +225,21 @@ void json_fields(FILE *f, bool *first, const pxmpp_type_desc *d, const void *obj
     }
 }
 
+const char *type_ns(const pxmpp_type_desc *d, const void *obj, const char *content_ns)
+{
+    const pxmpp_meta *m = obj;
+    if (d->ns_list && m && m->ns_index > 0) {
+        for (size_t i = 0; d->ns_list[i]; i++)
+            if (i + 1 == m->ns_index)
+                return d->ns_list[i];
+    }
+    return d->ns ? d->ns : content_ns;
+}
+
 const char *payload_name(const pxmpp_payload *p, const char *content_ns, char *buf, size_t cap)
 {
     if (p->type)
-        snprintf(buf, cap, "%s %s", p->type->ns ? p->type->ns : content_ns, p->type->local);
+        snprintf(buf, cap, "%s %s", type_ns(p->type, p->data, content_ns), p->type->local);
     else if (p->node && p->node->local)
         snprintf(buf, cap, "%s %s", p->node->ns ? p->node->ns : "", p->node->local);
     else

@@ -14,24 +14,204 @@ enum { EXIT_INVALID = 1, EXIT_XML = 2, EXIT_USAGE = 64, EXIT_IO = 74 };
 static const char usage_text[] =
     "usage: pxmpp-stanza parse [--chunk N]\n"
     "       pxmpp-stanza roundtrip [--chunk N]\n"
+    "       pxmpp-stanza check [--chunk N]\n"
     "       pxmpp-stanza types\n"
     "\n"
     "parse      read a stream (beginning with <?xml or <stream:stream) or a bare sequence of\n"
     "           stanzas (content of a jabber:client stream) from stdin; print one JSON object\n"
     "           per top-level element\n"
     "roundtrip  print each top-level element re-serialized from its typed form, one per line\n"
+    "check      print one JSON line per violation of a schema (stanza index, byte offset,\n"
+    "           specification, path, reason), then a summary line: stanzas, stanzas typed\n"
+    "           throughout, payloads, typed payloads, untyped payload namespaces and elements\n"
+    "           with counts, unknown children of typed elements, violations\n"
     "types      print the type manifest (JSON)\n"
     "--chunk N  feed the input in pieces of N bytes (the output does not depend on it)\n"
     "\n"
-    "exit status: 0 all valid; 1 a stanza failed validation (an object with an \"error\"\n"
-    "key is printed for it); 2 XML-level error (an \"error\" object with the byte offset;\n"
-    "parsing stops); 64 usage; 74 input/output error\n";
+    "exit status: 0 all valid; 1 a stanza failed validation (parse: an object with an\n"
+    "\"error\" key is printed for it; check: a violation line); 2 XML-level error (an\n"
+    "\"error\" object with the byte offset; parsing stops); 64 usage; 74 input/output error\n";
+
+/* A count per name (check's summary), kept in first-seen order. */
+typedef struct tally {
+    char **names;
+    size_t *counts;
+    size_t len, cap;
+} tally;
 
 typedef struct app {
     bool roundtrip;
+    bool check;
     bool invalid_seen;
     pxmpp_buf out;
+    /* check */
+    size_t stanzas, stanzas_typed, payloads, payloads_typed, violations;
+    bool stanza_clean;
+    tally untyped_ns, untyped, unknown;
 } app;
+
+static void tally_add(tally *t, const char *name)
+{
+    for (size_t i = 0; i < t->len; i++)
+        if (strcmp(t->names[i], name) == 0) {
+            t->counts[i]++;
+            return;
+        }
+    if (t->len == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        char **nn = realloc(t->names, ncap * sizeof *nn);
+        if (!nn)
+            return;
+        t->names = nn;
+        size_t *nc = realloc(t->counts, ncap * sizeof *nc);
+        if (!nc)
+            return;
+        t->counts = nc;
+        t->cap = ncap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return;
+    t->names[t->len] = copy;
+    t->counts[t->len++] = 1;
+}
+
+static void tally_print(const char *key, const tally *t, bool *first)
+{
+    json_key(stdout, first, key);
+    fputc('{', stdout);
+    for (size_t i = 0; i < t->len; i++) {
+        if (i)
+            fputc(',', stdout);
+        json_string(stdout, t->names[i]);
+        printf(":%zu", t->counts[i]);
+    }
+    fputc('}', stdout);
+}
+
+static void tally_free(tally *t)
+{
+    for (size_t i = 0; i < t->len; i++)
+        free(t->names[i]);
+    free(t->names);
+    free(t->counts);
+}
+
+/* The specification a diagnostic's reason names ("XEP-0184 §5.4: ..."), else the type's. */
+static void print_violation(app *a, const pxmpp_type_desc *t, const pxmpp_diag *why, uint64_t offset)
+{
+    a->violations++;
+    a->stanza_clean = false;
+    const char *reason = why->reason ? why->reason : "";
+    const char *colon = strstr(reason, ": ");
+    bool named = (strncmp(reason, "XEP-", 4) == 0 || strncmp(reason, "RFC ", 4) == 0) && colon;
+    bool first = true;
+    fputc('{', stdout);
+    json_key(stdout, &first, "stanza");
+    printf("%zu", a->stanzas + 1); /* 1-based, in input order */
+    json_key(stdout, &first, "offset");
+    printf("%llu", (unsigned long long)offset);
+    json_key(stdout, &first, "spec");
+    if (named) {
+        char spec[64];
+        snprintf(spec, sizeof spec, "%.*s", (int)(colon - reason), reason);
+        json_string(stdout, spec);
+    } else {
+        json_string(stdout, t && t->spec ? t->spec : NULL);
+    }
+    json_key(stdout, &first, "path");
+    json_string(stdout, why->path);
+    json_key(stdout, &first, "reason");
+    json_string(stdout, named ? colon + 2 : reason);
+    fputs("}\n", stdout);
+}
+
+static void check_typed(app *a, const pxmpp_type_desc *d, const void *obj, uint64_t offset);
+
+static void check_payload(app *a, const pxmpp_payload *p, uint64_t offset)
+{
+    a->payloads++;
+    if (p->type && p->data) {
+        if (p->invalid)
+            print_violation(a, p->type, p->invalid, offset);
+        else
+            a->payloads_typed++;
+        check_typed(a, p->type, p->data, offset);
+        return;
+    }
+    if (p->node && p->node->local) {
+        char buf[600];
+        a->stanza_clean = false;
+        tally_add(&a->untyped_ns, p->node->ns ? p->node->ns : "");
+        snprintf(buf, sizeof buf, "%s %s", p->node->ns ? p->node->ns : "", p->node->local);
+        tally_add(&a->untyped, buf);
+    }
+}
+
+/* Walks a typed element: payloads at every depth, unknown children. */
+static void check_typed(app *a, const pxmpp_type_desc *d, const void *obj, uint64_t offset)
+{
+    const pxmpp_meta *m = obj;
+    for (size_t i = 0; i < m->extra_nodes_count; i++) {
+        const pxmpp_node *n = &m->extra_nodes[i];
+        if (!n->local)
+            continue;
+        char buf[700];
+        snprintf(buf, sizeof buf, "%s %s in %s", n->ns ? n->ns : "", n->local, d->name);
+        tally_add(&a->unknown, buf);
+        a->stanza_clean = false;
+    }
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        const char *base;
+        memcpy(&base, (const char *)obj + f->offset, sizeof base);
+        if (!base)
+            continue;
+        size_t n = 1;
+        if (f->flags & PXMPP_FF_LIST)
+            memcpy(&n, (const char *)obj + f->aux_offset, sizeof n);
+        if (f->kind == PXMPP_F_CHILD) {
+            for (size_t i = 0; i < n; i++)
+                check_typed(a, f->child, base + i * f->child->size, offset);
+        } else if (f->kind == PXMPP_F_PAYLOADS) {
+            const pxmpp_payload *arr = (const pxmpp_payload *)(const void *)base;
+            for (size_t i = 0; i < n; i++)
+                check_payload(a, &arr[i], offset);
+        }
+    }
+}
+
+static void check_element(app *a, const pxmpp_type_desc *t, const void *obj, const pxmpp_diag *why,
+                          uint64_t offset)
+{
+    a->stanza_clean = true;
+    if (why)
+        print_violation(a, t, why, offset);
+    check_typed(a, t, obj, offset);
+    if (a->stanza_clean)
+        a->stanzas_typed++;
+    a->stanzas++;
+}
+
+static void check_summary(app *a)
+{
+    bool first = true;
+    fputs("{\"summary\":{", stdout);
+    json_key(stdout, &first, "stanzas");
+    printf("%zu", a->stanzas);
+    json_key(stdout, &first, "typed");
+    printf("%zu", a->stanzas_typed);
+    json_key(stdout, &first, "payloads");
+    printf("%zu", a->payloads);
+    json_key(stdout, &first, "typed_payloads");
+    printf("%zu", a->payloads_typed);
+    tally_print("untyped_namespaces", &a->untyped_ns, &first);
+    tally_print("untyped", &a->untyped, &first);
+    tally_print("unknown_children", &a->unknown, &first);
+    json_key(stdout, &first, "violations");
+    printf("%zu", a->violations);
+    fputs("}}\n", stdout);
+}
 
 static void print_stanza_head(const pxmpp_type_desc *t, bool *first)
 {
@@ -39,8 +219,13 @@ static void print_stanza_head(const pxmpp_type_desc *t, bool *first)
     json_string(stdout, t->stanza ? t->local : t->name);
 }
 
-static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, const pxmpp_diag *why)
+static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, const pxmpp_diag *why,
+                          uint64_t offset)
 {
+    if (a->check) {
+        check_element(a, t, obj, why, offset);
+        return;
+    }
     if (a->roundtrip) {
         a->out.len = 0;
         int rc = pxmpp_write(&a->out, t, obj, PXMPP_NS_CLIENT, why ? PXMPP_WRITE_LENIENT : 0);
@@ -157,27 +342,25 @@ static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, con
 
 static void on_element(void *user, const pxmpp_type_desc *t, const void *obj, uint64_t offset)
 {
-    (void)offset;
-    print_element(user, t, obj, NULL);
+    print_element(user, t, obj, NULL, offset);
 }
 
 static void on_invalid(void *user, const pxmpp_type_desc *t, const void *obj, const pxmpp_diag *why,
                        uint64_t offset)
 {
     app *a = user;
-    (void)offset;
     a->invalid_seen = true;
-    print_element(a, t, obj, why);
+    print_element(a, t, obj, why, offset);
 }
 
 static void on_stream_error(void *user, const pxmpp_stream_error *e)
 {
-    print_element(user, &pxmpp_stream_error_desc, e, NULL);
+    print_element(user, &pxmpp_stream_error_desc, e, NULL, 0);
 }
 
 static void on_features(void *user, const pxmpp_stream_features *f)
 {
-    print_element(user, &pxmpp_stream_features_desc, f, NULL);
+    print_element(user, &pxmpp_stream_features_desc, f, NULL, 0);
 }
 
 static int read_all(FILE *in, char **data, size_t *len)
@@ -226,7 +409,7 @@ static bool is_full_stream(const char *d, size_t len)
     return len > 0 && ((unsigned char)d[0] == 0xFE || (unsigned char)d[0] == 0xFF || d[0] == 0);
 }
 
-static int run(bool roundtrip, size_t chunk)
+static int run(bool roundtrip, bool check, size_t chunk)
 {
     char *data;
     size_t len;
@@ -234,7 +417,7 @@ static int run(bool roundtrip, size_t chunk)
         fprintf(stderr, "pxmpp-stanza: cannot read stdin: %s\n", strerror(errno));
         return EXIT_IO;
     }
-    app a = { .roundtrip = roundtrip };
+    app a = { .roundtrip = roundtrip, .check = check };
     pxmpp_buf_init(&a.out, NULL);
     pxmpp_stream_callbacks cb = { 0 };
     cb.element = on_element;
@@ -259,12 +442,14 @@ static int run(bool roundtrip, size_t chunk)
         rc = 0;
     if (!rc)
         rc = pxmpp_stream_finish(s);
-    int status = a.invalid_seen ? EXIT_INVALID : 0;
+    int status = a.invalid_seen || a.violations ? EXIT_INVALID : 0;
     if (rc) {
         const char *reason;
         uint64_t offset;
         int code = pxmpp_stream_last_error(s, &reason, &offset);
         FILE *o = roundtrip ? stderr : stdout;
+        if (check)
+            check_summary(&a);
         fputs("{\"error\":{\"code\":", o);
         json_string(o, pxmpp_error_name(code));
         fputs(",\"reason\":", o);
@@ -272,6 +457,11 @@ static int run(bool roundtrip, size_t chunk)
         fprintf(o, ",\"offset\":%llu}}\n", (unsigned long long)offset);
         status = EXIT_XML;
     }
+    else if (check)
+        check_summary(&a);
+    tally_free(&a.untyped_ns);
+    tally_free(&a.untyped);
+    tally_free(&a.unknown);
     pxmpp_stream_free(s);
     pxmpp_buf_free(&a.out);
     free(data);
@@ -308,9 +498,11 @@ int main(int argc, char **argv)
         }
     }
     if (strcmp(cmd, "parse") == 0)
-        return run(false, chunk);
+        return run(false, false, chunk);
     if (strcmp(cmd, "roundtrip") == 0)
-        return run(true, chunk);
+        return run(true, false, chunk);
+    if (strcmp(cmd, "check") == 0)
+        return run(false, true, chunk);
     if (strcmp(cmd, "types") == 0) {
         if (chunk) {
             fputs("pxmpp-stanza: types takes no options\n", stderr);

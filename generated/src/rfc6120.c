@@ -249,6 +249,7 @@ const pxmpp_type_desc pxmpp_iq_desc = {
     .top_level = true, .stanza = true,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
@@ -296,6 +297,7 @@ const pxmpp_type_desc pxmpp_stanza_error_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_stream_features_fields[] = {
@@ -318,6 +320,7 @@ const pxmpp_type_desc pxmpp_stream_features_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_stream_error_fields[] = {
@@ -349,6 +352,7 @@ const pxmpp_type_desc pxmpp_stream_error_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_starttls_fields[] = {
@@ -370,6 +374,7 @@ const pxmpp_type_desc pxmpp_starttls_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 const pxmpp_type_desc pxmpp_tls_proceed_desc = {
@@ -381,6 +386,7 @@ const pxmpp_type_desc pxmpp_tls_proceed_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 const pxmpp_type_desc pxmpp_tls_failure_desc = {
@@ -392,6 +398,7 @@ const pxmpp_type_desc pxmpp_tls_failure_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_sasl_mechanisms_fields[] = {
@@ -414,6 +421,7 @@ const pxmpp_type_desc pxmpp_sasl_mechanisms_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_sasl_auth_fields[] = {
@@ -443,6 +451,7 @@ const pxmpp_type_desc pxmpp_sasl_auth_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_sasl_challenge_fields[] = {
@@ -464,6 +473,7 @@ const pxmpp_type_desc pxmpp_sasl_challenge_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_sasl_response_fields[] = {
@@ -485,6 +495,7 @@ const pxmpp_type_desc pxmpp_sasl_response_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_sasl_success_fields[] = {
@@ -506,6 +517,7 @@ const pxmpp_type_desc pxmpp_sasl_success_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_sasl_failure_fields[] = {
@@ -537,6 +549,7 @@ const pxmpp_type_desc pxmpp_sasl_failure_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 const pxmpp_type_desc pxmpp_sasl_abort_desc = {
@@ -548,6 +561,7 @@ const pxmpp_type_desc pxmpp_sasl_abort_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };
 
 static const pxmpp_field_desc pxmpp_bind_fields[] = {
@@ -577,4 +591,5 @@ const pxmpp_type_desc pxmpp_bind_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6120",
 };

@@ -120,6 +120,7 @@ const pxmpp_type_desc pxmpp_thread_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 static const pxmpp_field_desc pxmpp_message_fields[] = {
@@ -216,6 +217,7 @@ const pxmpp_type_desc pxmpp_message_desc = {
     .top_level = true, .stanza = true,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 static const pxmpp_field_desc pxmpp_presence_fields[] = {
@@ -312,6 +314,7 @@ const pxmpp_type_desc pxmpp_presence_desc = {
     .top_level = true, .stanza = true,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 static const pxmpp_field_desc pxmpp_roster_item_fields[] = {
@@ -374,6 +377,7 @@ const pxmpp_type_desc pxmpp_roster_item_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 static const pxmpp_field_desc pxmpp_roster_query_fields[] = {
@@ -404,6 +408,7 @@ const pxmpp_type_desc pxmpp_roster_query_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 const pxmpp_type_desc pxmpp_roster_ver_feature_desc = {
@@ -415,6 +420,7 @@ const pxmpp_type_desc pxmpp_roster_ver_feature_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 const pxmpp_type_desc pxmpp_pre_approval_feature_desc = {
@@ -426,6 +432,7 @@ const pxmpp_type_desc pxmpp_pre_approval_feature_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };
 
 static const pxmpp_field_desc pxmpp_session_fields[] = {
@@ -447,4 +454,5 @@ const pxmpp_type_desc pxmpp_session_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
+    .spec = "RFC 6121",
 };

@@ -249,6 +249,7 @@ typedef struct pxmpp_type_desc {
                                      ns_list[0] == ns), else NULL */
     const pxmpp_rule_desc *rules; /**< its rules (schema <rule>) */
     uint16_t rules_count;
+    const char *spec;          /**< the specification its schema describes, e.g. "RFC 6120", "XEP-0045" */
 } pxmpp_type_desc;
 
 /**
