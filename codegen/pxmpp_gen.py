@@ -424,16 +424,19 @@ class Model:
                 text, "element '%s'" % t["name"] if scope == "SELF" else "any stanza element"))
             return None
         if ref["values"]:
+            problems = []
             for fd in found:
                 if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD") and not fd["list"] and fd["vtype"] == "enum":
                     names = [v["name"] for v in self.enums[fd["enum"]]["values"]]
-                    for v in ref["values"]:
-                        if v not in names:
-                            self.err(r["node"], "rule: '%s' is not a value of enum '%s'" % (v, fd["enum"]))
-                            return None
+                    bad = [v for v in ref["values"] if v not in names]
+                    if bad:
+                        problems.append("'%s' is not a value of enum '%s'" % (bad[0], fd["enum"]))
                 elif fd["kind"] not in ("ATTR", "TEXT", "TEXT_CHILD") or fd["list"]:
-                    self.err(r["node"], "rule: only attributes, text and single text-children have a value ('%s')" % text)
-                    return None
+                    problems.append("only attributes, text and single text-children have a value ('%s')" % text)
+            # a stanza reference must fit at least one stanza element; a field of this element must fit
+            if len(problems) == len(found):
+                self.err(r["node"], "rule: " + problems[0])
+                return None
         return ref
 
     def resolve_rule(self, t, r):

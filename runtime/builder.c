@@ -1316,42 +1316,6 @@ static int end_inner(pxmpp__builder *b)
     return 0;
 }
 
-/* Stanza-level rules that a schema cannot express (RFC 6120 §8.2.3 for iq). */
-static void check_stanza(pxmpp__builder *b, frame *fr)
-{
-    const pxmpp_type_desc *d = fr->desc;
-    if (strcmp(d->name, "iq") != 0)
-        return;
-    const char *ts = NULL;
-    size_t npl = 0;
-    const void *err = NULL;
-    for (uint16_t k = 0; k < d->fields_count; k++) {
-        const pxmpp_field_desc *f = &d->fields[k];
-        if (f->kind == PXMPP_F_ATTR && f->enum_desc && strcmp(f->local, "type") == 0) {
-            int type;
-            memcpy(&type, (char *)fr->obj + f->offset, sizeof type);
-            if (type > 0 && type < f->enum_desc->count)
-                ts = f->enum_desc->values[type];
-        } else if (f->kind == PXMPP_F_PAYLOADS) {
-            npl = pxmpp__get_size(fr->obj, f->aux_offset);
-        } else if (f->kind == PXMPP_F_CHILD && strcmp(f->name, "error") == 0) {
-            err = pxmpp__get_ptr(fr->obj, f->offset);
-        }
-    }
-    if (!ts)
-        return; /* missing or bad type was reported already */
-    if ((strcmp(ts, "get") == 0 || strcmp(ts, "set") == 0) && npl != 1) {
-        if (npl == 0)
-            violation(b, 1, NULL, "an iq of type %s must contain exactly one payload element; it has none", ts);
-        else
-            violation(b, 1, NULL, "an iq of type %s must contain exactly one payload element; it has %zu", ts, npl);
-    } else if (strcmp(ts, "result") == 0 && npl > 1) {
-        violation(b, 1, NULL, "an iq of type result may contain at most one payload element; it has %zu", npl);
-    } else if (strcmp(ts, "error") == 0 && !err) {
-        violation(b, 1, NULL, "an iq of type error must contain an <error/> element");
-    }
-}
-
 int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
 {
     if (b->fatal)
@@ -1363,8 +1327,6 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
         frame *fr = top(b);
         if ((rc = finish_typed(b, fr)))
             return b->fatal = rc;
-        if (fr->desc->stanza)
-            check_stanza(b, fr);
         check_deferred(b, fr);
         if (b->fatal)
             return b->fatal;

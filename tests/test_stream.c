@@ -161,7 +161,8 @@ static const struct expect_invalid invalid_cases[] = {
     { "invalid-iq-get-no-payload.xml", "/iq", "exactly one payload" },
     { "invalid-iq-set-two-payloads.xml", "/iq", "exactly one payload" },
     { "invalid-iq-result-two-payloads.xml", "/iq", "at most one payload" },
-    { "invalid-iq-error-no-error-child.xml", "/iq", "<error/>" },
+    { "invalid-iq-error-no-error-child.xml", "/iq", "RFC 6120 §8.3.1: an iq of type error must contain an error element" },
+    { "invalid-message-error-no-error-child.xml", "/message", "RFC 6120 §8.3.1" },
     { "invalid-message-type-bogus.xml", "/message/@type", "unknown value" },
     { "invalid-message-two-threads.xml", "/message/thread[2]", "more than 1 <thread/>" },
     { "invalid-message-duplicate-body-lang.xml", "/message/body[2]", "same xml:lang 'fr'" },
@@ -360,9 +361,10 @@ static void on_iq_payload(void *user, const pxmpp_iq *iq)
 static void test_payload_failing_schema(void **state)
 {
     (void)state;
-    const char *names[] = { "invalid-payload-roster-subscription.xml", "invalid-payload-roster-item-no-jid.xml" };
+    const char *names[] = { "invalid-payload-roster-subscription.xml", "invalid-payload-roster-item-no-jid.xml",
+                            "invalid-payload-roster-set-two-items.xml" };
     const char *paths[] = { "/iq/query/item[2]/@subscription", "/iq/query/item[2]/@jid" };
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         char path[512];
         snprintf(path, sizeof path, "%s/rfc/%s", DATA, names[k]);
         size_t len;
@@ -380,7 +382,7 @@ static void test_payload_failing_schema(void **state)
         run_trace(&t, data, len, len, 0, PXMPP_STREAM_CONTENT_ONLY, NULL);
         assert_int_equal(t.invalid, 0);
         /* the round trip of the generic payload keeps the bad value */
-        assert_non_null(strstr(t.log.data, k == 0 ? "subscription='sometimes'" : "<group>"));
+        assert_non_null(strstr(t.log.data, k == 0 ? "subscription='sometimes'" : k == 1 ? "<group>" : "romeo@example.net"));
         (void)paths;
         trace_free(&t);
         free(data);

@@ -181,6 +181,35 @@ static const char *const pxmpp_sasl_condition_names[] = {
 };
 const pxmpp_enum_desc pxmpp_sasl_condition_desc = { "sasl_condition", pxmpp_sasl_condition_values, 12, pxmpp_sasl_condition_names };
 
+static const char *const pxmpp_iq_rule1_24_values[] = { "get", "set" };
+static const char *const pxmpp_iq_rule1_25_values[] = { "result" };
+static const char *const pxmpp_iq_rule1_26_values[] = { "error" };
+static const pxmpp_rule_desc pxmpp_iq_rules[] = {
+    { .op = PXMPP_RULE_COUNT, .deferred = false,
+      .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
+                 .payload = NULL,
+                 .values = pxmpp_iq_rule1_24_values, .values_count = 2 },
+      .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
+                 .payload = NULL,
+                 .values = NULL, .values_count = 0 },
+      .min = 1u, .max = 1u, .source = "RFC 6120 \302\2478.2.3", .text = "an iq of type get or set must contain exactly one payload element" },
+    { .op = PXMPP_RULE_COUNT, .deferred = false,
+      .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
+                 .payload = NULL,
+                 .values = pxmpp_iq_rule1_25_values, .values_count = 1 },
+      .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
+                 .payload = NULL,
+                 .values = NULL, .values_count = 0 },
+      .min = 0u, .max = 1u, .source = "RFC 6120 \302\2478.2.3", .text = "an iq of type result may contain at most one payload element" },
+    { .op = PXMPP_RULE_REQUIRES, .deferred = false,
+      .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
+                 .payload = NULL,
+                 .values = pxmpp_iq_rule1_26_values, .values_count = 1 },
+      .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
+                 .payload = NULL,
+                 .values = NULL, .values_count = 0 },
+      .min = 0u, .max = 4294967295u, .source = "RFC 6120 \302\2478.3.1", .text = "an iq of type error must contain an error element" },
+};
 static const pxmpp_field_desc pxmpp_iq_fields[] = {
     { .name = "to", .local = "to", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_JID, .width = 0,
@@ -248,7 +277,7 @@ const pxmpp_type_desc pxmpp_iq_desc = {
     .point = PXMPP_PAYLOAD_OF_IQ,
     .top_level = true, .stanza = true,
     .ns_list = NULL,
-    .rules = NULL, .rules_count = 0,
+    .rules = pxmpp_iq_rules, .rules_count = 3,
     .spec = "RFC 6120",
 };
 

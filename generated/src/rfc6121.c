@@ -123,6 +123,17 @@ const pxmpp_type_desc pxmpp_thread_desc = {
     .spec = "RFC 6121",
 };
 
+static const char *const pxmpp_message_rule1_33_values[] = { "error" };
+static const pxmpp_rule_desc pxmpp_message_rules[] = {
+    { .op = PXMPP_RULE_REQUIRES, .deferred = false,
+      .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
+                 .payload = NULL,
+                 .values = pxmpp_message_rule1_33_values, .values_count = 1 },
+      .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
+                 .payload = NULL,
+                 .values = NULL, .values_count = 0 },
+      .min = 0u, .max = 4294967295u, .source = "RFC 6120 \302\2478.3.1", .text = "a message of type error must contain an error element" },
+};
 static const pxmpp_field_desc pxmpp_message_fields[] = {
     { .name = "to", .local = "to", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_JID, .width = 0,
@@ -216,10 +227,21 @@ const pxmpp_type_desc pxmpp_message_desc = {
     .point = PXMPP_PAYLOAD_OF_MESSAGE,
     .top_level = true, .stanza = true,
     .ns_list = NULL,
-    .rules = NULL, .rules_count = 0,
+    .rules = pxmpp_message_rules, .rules_count = 1,
     .spec = "RFC 6121",
 };
 
+static const char *const pxmpp_presence_rule1_68_values[] = { "error" };
+static const pxmpp_rule_desc pxmpp_presence_rules[] = {
+    { .op = PXMPP_RULE_REQUIRES, .deferred = false,
+      .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
+                 .payload = NULL,
+                 .values = pxmpp_presence_rule1_68_values, .values_count = 1 },
+      .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
+                 .payload = NULL,
+                 .values = NULL, .values_count = 0 },
+      .min = 0u, .max = 4294967295u, .source = "RFC 6120 \302\2478.3.1", .text = "a presence of type error must contain an error element" },
+};
 static const pxmpp_field_desc pxmpp_presence_fields[] = {
     { .name = "to", .local = "to", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_JID, .width = 0,
@@ -313,7 +335,7 @@ const pxmpp_type_desc pxmpp_presence_desc = {
     .point = PXMPP_PAYLOAD_OF_PRESENCE,
     .top_level = true, .stanza = true,
     .ns_list = NULL,
-    .rules = NULL, .rules_count = 0,
+    .rules = pxmpp_presence_rules, .rules_count = 1,
     .spec = "RFC 6121",
 };
 
@@ -380,6 +402,17 @@ const pxmpp_type_desc pxmpp_roster_item_desc = {
     .spec = "RFC 6121",
 };
 
+static const char *const pxmpp_roster_query_rule1_99_values[] = { "set" };
+static const pxmpp_rule_desc pxmpp_roster_query_rules[] = {
+    { .op = PXMPP_RULE_COUNT, .deferred = false,
+      .when = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
+                 .payload = NULL,
+                 .values = pxmpp_roster_query_rule1_99_values, .values_count = 1 },
+      .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "items",
+                 .payload = NULL,
+                 .values = NULL, .values_count = 0 },
+      .min = 1u, .max = 1u, .source = "RFC 6121 \302\2472.1.5", .text = "a roster set or push must contain exactly one item" },
+};
 static const pxmpp_field_desc pxmpp_roster_query_fields[] = {
     { .name = "ver", .local = "ver", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
@@ -407,7 +440,7 @@ const pxmpp_type_desc pxmpp_roster_query_desc = {
     .point = 0,
     .top_level = false, .stanza = false,
     .ns_list = NULL,
-    .rules = NULL, .rules_count = 0,
+    .rules = pxmpp_roster_query_rules, .rules_count = 1,
     .spec = "RFC 6121",
 };
 

@@ -169,6 +169,9 @@ typedef struct pxmpp_bind pxmpp_bind;
  * An info/query stanza (RFC 6120 §8.2.3): a request-response exchange. A get or set carries exactly one payload; a result carries zero or one.
  *
  * XML: <iq/> in the stream content namespace (jabber:client or jabber:server).
+ * Rule (RFC 6120 §8.2.3): an iq of type get or set must contain exactly one payload element
+ * Rule (RFC 6120 §8.2.3): an iq of type result may contain at most one payload element
+ * Rule (RFC 6120 §8.3.1): an iq of type error must contain an error element
  */
 struct pxmpp_iq {
     pxmpp_meta meta; /**< unknown attributes and children, document order */

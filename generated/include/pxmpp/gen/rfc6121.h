@@ -134,6 +134,7 @@ extern const pxmpp_type_desc pxmpp_thread_desc;
  * A message stanza (RFC 6121 §5): a push of information to another entity.
  *
  * XML: <message/> in the stream content namespace (jabber:client or jabber:server).
+ * Rule (RFC 6120 §8.3.1): a message of type error must contain an error element
  */
 struct pxmpp_message {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
@@ -168,6 +169,7 @@ extern const pxmpp_type_desc pxmpp_message_desc;
  * A presence stanza (RFC 6121 §4): availability broadcast and subscription management.
  *
  * XML: <presence/> in the stream content namespace (jabber:client or jabber:server).
+ * Rule (RFC 6120 §8.3.1): a presence of type error must contain an error element
  */
 struct pxmpp_presence {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
@@ -234,6 +236,7 @@ extern const pxmpp_type_desc pxmpp_roster_item_desc;
  *
  * XML: <query/> in jabber:iq:roster.
  * Payload of: iq.
+ * Rule (RFC 6121 §2.1.5): a roster set or push must contain exactly one item
  */
 struct pxmpp_roster_query {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
