@@ -274,7 +274,7 @@ class Model:
               "min_occurs": int(f.get("min-occurs", "0")), "max_occurs": f.get("max-occurs", "1"),
               "maxlen": int(f.get("maxlen", "0")), "min": f.get("min"), "max": f.get("max"),
               "default": f.get("default"), "unique_lang": f.get("unique-lang") == "true",
-              "ref": f.get("ref"), "point": f.get("point")}
+              "ref": f.get("ref"), "point": f.get("point"), "attr": f.get("attr")}
         if kind in ("LANG_TEXT", "PAYLOADS"):
             if "max-occurs" not in f.attrs:
                 fd["max_occurs"] = "unbounded"
@@ -325,9 +325,6 @@ class Model:
                     hi = int(fd["max"]) if fd["max"] is not None else 2 ** 63 - 1
                     fd["lo"], fd["hi"] = lo, hi
                     fd["width"] = 4 if (lo >= -(2 ** 31) and hi < 2 ** 31) else 8
-                if fd["kind"] == "TEXT_CHILD" and fd["list"] and fd["vtype"] not in (
-                        "string", "jid", "datetime", "date", "time", "base64"):
-                    self.err(f, "a repeated text-child must have a string-like type")
                 if fd["kind"] == "PAYLOADS" and not t["stanza"] and t["name"] != "stream_features":
                     pass
             if attr_count > 32 or len(t["fields"]) > 32:
@@ -424,19 +421,17 @@ class Model:
                 text, "element '%s'" % t["name"] if scope == "SELF" else "any stanza element"))
             return None
         if ref["values"]:
-            problems = []
-            for fd in found:
-                if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD") and not fd["list"] and fd["vtype"] == "enum":
-                    names = [v["name"] for v in self.enums[fd["enum"]]["values"]]
-                    bad = [v for v in ref["values"] if v not in names]
-                    if bad:
-                        problems.append("'%s' is not a value of enum '%s'" % (bad[0], fd["enum"]))
-                elif fd["kind"] not in ("ATTR", "TEXT", "TEXT_CHILD") or fd["list"]:
-                    problems.append("only attributes, text and single text-children have a value ('%s')" % text)
-            # a stanza reference must fit at least one stanza element; a field of this element must fit
-            if len(problems) == len(found):
-                self.err(r["node"], "rule: " + problems[0])
+            valued = [fd for fd in found if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD") and not fd["list"]]
+            if not valued:
+                self.err(r["node"], "rule: only attributes, text and single text-children have a value ('%s')" % text)
                 return None
+            enums = [self.enums[fd["enum"]] for fd in valued if fd["vtype"] == "enum"]
+            if enums and len(enums) == len(valued):
+                # each value must be a value of the enum (of one of the stanzas, for stanza.f)
+                for v in ref["values"]:
+                    if not any(v in [x["name"] for x in e["values"]] for e in enums):
+                        self.err(r["node"], "rule: '%s' is not a value of enum '%s'" % (v, enums[0]["name"]))
+                        return None
         return ref
 
     def resolve_rule(self, t, r):
@@ -522,7 +517,9 @@ class Model:
         if k == "TEXT_CHILD":
             vt = self.c_value_type(fd)
             if fd["list"]:
-                return [("const char *const *%s;" % n, d + " (array)"), ("size_t %s_count;" % n, None)]
+                if vt.endswith("*"):
+                    return [("const char *const *%s;" % n, d + " (array)"), ("size_t %s_count;" % n, None)]
+                return [("const %s *%s;" % (vt, n), d + " (array)"), ("size_t %s_count;" % n, None)]
             return [(self.decl(vt, n) + ";", d)]
         raise AssertionError(k)
 
@@ -539,7 +536,8 @@ class Model:
         if k == "CHILD":
             return "const pxmpp_%s *" % fd["ref"]
         if k == "TEXT_CHILD" and fd["list"]:
-            return "const char *const *"
+            vt = self.c_value_type(fd)
+            return "const char *const *" if vt.endswith("*") else "const %s *" % vt
         return self.c_value_type(fd).strip()
 
 
@@ -594,6 +592,8 @@ def manifest(m):
                  "list": fd["list"], "description": fd["description"]}
             if fd["kind"] in ("ATTR", "TEXT_CHILD", "LANG_TEXT", "FLAG", "CHILD"):
                 e["xml"] = fd["local"] if fd["kind"] != "CHILD" else m.types[fd["ref"]]["local"]
+            if fd.get("attr"):
+                e["value_attribute"] = fd["attr"]
             if fd["ns"]:
                 e["namespace"] = fd["ns"]
             if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD"):
@@ -654,10 +654,12 @@ def render(m, outdir):
     files = {}
     ctx = {"m": m, "abi": RUNTIME_ABI, "XML_NS": XML_NS, "points": PAYLOAD_POINTS}
     for s in m.schemas:
-        deps = sorted({m.types[fd["ref"]]["schema"] for t in s["types"] for fd in t["fields"]
-                       if fd["kind"] == "CHILD" and m.types[fd["ref"]]["schema"] != s["name"]} |
-                      {m.enums[fd["enum"]]["schema"] for t in s["types"] for fd in t["fields"]
-                       if fd["enum"] and m.enums[fd["enum"]]["schema"] != s["name"]})
+        rule_refs = {ref["payload"] for t in s["types"] for r in t["rules"]
+                     for ref in (r["when"], r["unless_ref"], r["target"]) if ref and ref["payload"]}
+        deps = sorted(({m.types[fd["ref"]]["schema"] for t in s["types"] for fd in t["fields"]
+                        if fd["kind"] == "CHILD"} |
+                       {m.enums[fd["enum"]]["schema"] for t in s["types"] for fd in t["fields"] if fd["enum"]} |
+                       {m.types[n]["schema"] for n in rule_refs}) - {s["name"]})
         c = dict(ctx, s=s, deps=deps)
         files["include/pxmpp/gen/%s.h" % s["name"]] = env.get_template("schema.h.j2").render(c)
         files["src/%s.c" % s["name"]] = c_int64_min(env.get_template("schema.c.j2").render(c))

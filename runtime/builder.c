@@ -40,6 +40,7 @@ typedef struct frame {
     size_t mark;                   /* its items start at b->items[mark] */
     size_t n_attrs, n_nodes, n_order; /* its T_ATTR, T_NODE and T_ORDER items */
     pxmpp_diag *diag;              /* payload root: first violation inside it */
+    const char *attr_raw;          /* TEXT_CHILD with a value attribute: its value as given */
 } frame;
 
 /* The items of the open frames: a stack of (tag, pointer) in b->items.  A frame's items
@@ -819,6 +820,44 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
     return r;
 }
 
+/* A text-child whose value is one attribute of the child (`<status code='110'/>`): the value
+   is parsed now (stored in the parent, or for a list in fr->obj until the element ends). */
+static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const pxmpp_field_desc *f,
+                            const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const pxmpp__rattr *ra = nattrs == 1 && !attrs[0].ns && strcmp(attrs[0].local, f->value_attr) == 0 ? attrs : NULL;
+    const char *why = NULL;
+    char *v = NULL;
+    size_t vlen = 0;
+    if (!ra) {
+        why = nattrs ? "unexpected attribute" : "missing attribute";
+    } else if (!(v = attr_value(b->a, ra->value, ra->len, &vlen))) {
+        return b->fatal = PXMPP_ERR_NOMEM;
+    } else if (f->maxlen && vlen > f->maxlen) {
+        why = "value longer than the schema allows";
+    } else {
+        void *dst = (char *)parent->obj + f->offset;
+        if (f->flags & PXMPP_FF_LIST) {
+            size_t vs = pxmpp__value_size(f);
+            if (!(dst = fr->obj = pxmpp__arena_zalloc(b->a, vs)))
+                return b->fatal = PXMPP_ERR_NOMEM;
+        }
+        why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, dst, true);
+    }
+    if (why) {
+        if (!ra)
+            violation(b, b->depth, NULL, "<%.60s/> needs exactly the attribute %.60s", fr->local, f->value_attr);
+        else
+            violation(b, b->depth, NULL, "%s for attribute %.60s of <%.60s/>: '%.60s'", why, f->value_attr, fr->local, v);
+        fr->field = NULL;
+        int rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
+        return rc ? (b->fatal = rc) : 0;
+    }
+    fr->mode = M_TEXT_CHILD;
+    fr->attr_raw = v;
+    return 0;
+}
+
 int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
                          const pxmpp__rattr *attrs, size_t nattrs)
 {
@@ -916,6 +955,8 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             fr->occurrence = have + 1;
             fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
             bool full = (f->max_occurs && have >= f->max_occurs) || (single && have >= 1);
+            if (!full && f->value_attr)
+                return start_value_attr(b, fr, parent, f, attrs, nattrs);
             if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
                 if (full)
                     violation(b, b->depth, NULL, "more than %u <%.60s/> element%s",
@@ -1082,9 +1123,11 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 size_t elem = f->kind == PXMPP_F_CHILD        ? f->child->size
                               : f->kind == PXMPP_F_LANG_TEXT  ? sizeof(pxmpp_lang_text)
                               : f->kind == PXMPP_F_PAYLOADS   ? sizeof(pxmpp_payload)
-                                                              : sizeof(const char *);
-                void *arr = count ? gather(b, fr, k, count, elem, f->kind == PXMPP_F_TEXT_CHILD ? AS_PTR : AS_VALUE)
-                                  : NULL;
+                                                              : pxmpp__value_size(f);
+                /* a list of strings holds the pointers themselves, other values point to theirs */
+                bool strings = f->kind == PXMPP_F_TEXT_CHILD && elem == sizeof(const char *) &&
+                               f->vtype != PXMPP_V_INT;
+                void *arr = count ? gather(b, fr, k, count, elem, strings ? AS_PTR : AS_VALUE) : NULL;
                 if (count && !arr)
                     return PXMPP_ERR_NOMEM;
                 pxmpp__set_ptr(fr->obj, f->offset, arr);
@@ -1184,6 +1227,13 @@ static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, cons
     n->ns = dup_name(b, fr->ns);
     if (fr->ns && !n->ns)
         return PXMPP_ERR_NOMEM;
+    if (fr->attr_raw) {
+        pxmpp_attr *at = new_attr(b->a, NULL, fr->field->value_attr, fr->attr_raw);
+        if (!at)
+            return PXMPP_ERR_NOMEM;
+        n->attrs = at;
+        n->attrs_count = 1;
+    }
     if (tlen) {
         pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
         if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)))
@@ -1253,12 +1303,37 @@ static int end_inner(pxmpp__builder *b)
         const char *why = NULL;
         if (f->maxlen && tlen > f->maxlen)
             why = "text longer than the schema allows";
+        if (f->value_attr) {
+            /* the value came in the attribute (stored at the start); the element is empty */
+            if (!pxmpp__is_space_only(tx, tlen)) {
+                violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
+                if (!(f->flags & PXMPP_FF_LIST))
+                    memset((char *)parent->obj + f->offset, 0, pxmpp__value_size(f)); /* kept raw instead */
+                rc = text_child_as_extra(b, fr, parent, tx, tlen);
+                b->text_len = fr->text_start;
+                return rc;
+            }
+            b->text_len = fr->text_start;
+            if (f->flags & PXMPP_FF_LIST) {
+                if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
+                    return PXMPP_ERR_NOMEM;
+            } else {
+                parent->counts[fr->field_index] = 1;
+                ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
+            }
+            return add_order(b, parent, fr->field_index);
+        }
         if (f->flags & PXMPP_FF_LIST) {
+            size_t vs = pxmpp__value_size(f);
+            bool str = vs == sizeof(const char *) && f->vtype != PXMPP_V_INT;
             const char *v = NULL;
+            void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, vs);
+            if (!dst)
+                return PXMPP_ERR_NOMEM;
             if (!why)
-                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, &v, false);
+                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, dst, false);
             if (!why) {
-                if (push_item(b, fr->field_index, (void *)(uintptr_t)v, &parent->counts[fr->field_index]))
+                if (push_item(b, fr->field_index, str ? (void *)(uintptr_t)v : dst, &parent->counts[fr->field_index]))
                     return PXMPP_ERR_NOMEM;
             }
         } else if (!why) {

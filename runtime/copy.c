@@ -119,7 +119,17 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
             }
             break;
         case PXMPP_F_TEXT_CHILD:
-            if (list) {
+            if (list && !stringish) {
+                size_t n = pxmpp__get_size(obj, f->aux_offset), vs = pxmpp__value_size(f);
+                const void *src = pxmpp__get_ptr(obj, f->offset);
+                if (!n || !src)
+                    break;
+                void *c = pxmpp_arena_alloc(a, n * vs);
+                if (!c)
+                    return false;
+                memcpy(c, src, n * vs);
+                pxmpp__set_ptr(obj, f->offset, c);
+            } else if (list) {
                 size_t n = pxmpp__get_size(obj, f->aux_offset);
                 const char *const *src = pxmpp__get_ptr(obj, f->offset);
                 if (!n || !src)

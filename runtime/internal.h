@@ -190,6 +190,17 @@ const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char 
    d->ns_list for a type of several namespaces, 1 for a type of one, 0 when it is not. */
 int pxmpp__type_ns_index(const pxmpp_type_desc *d, const char *ns, const char *content_ns);
 
+/* Bytes of one value of field f (the element size of a TEXT_CHILD list). */
+static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
+{
+    switch (f->vtype) {
+    case PXMPP_V_ENUM: return sizeof(int);
+    case PXMPP_V_BOOL: return sizeof(bool);
+    case PXMPP_V_INT: return f->width == 4 ? sizeof(int32_t) : sizeof(int64_t);
+    default: return sizeof(const char *);
+    }
+}
+
 /* rules.c: the first rule of d that obj breaks, or NULL.  sd/sobj: the stanza (top-level
    element) obj is in, or NULL; deferred: check the rules that wait for the stanza's end
    (those naming stanza.payload()) instead of the others. */

@@ -204,18 +204,26 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
         return pxmpp__emit_typed_in(s, f->child, base + idx * f->child->size, content_ns, elem_ns);
     }
     case PXMPP_F_TEXT_CHILD: {
+        const char *src;
         if (list) {
-            const char *const *arr = pxmpp__get_ptr(obj, f->offset);
+            const char *arr = pxmpp__get_ptr(obj, f->offset);
             if (!arr || idx >= pxmpp__get_size(obj, f->aux_offset))
                 return 1;
-            return emit_text_element(s, fns, f->local, arr[idx]);
+            src = arr + idx * pxmpp__value_size(f);
+        } else {
+            src = (const char *)obj + f->offset;
+            if (idx > 0 || !pxmpp__value_present(f, f->vtype, src, (m->present >> k) & 1u))
+                return 1;
         }
-        const void *src = (const char *)obj + f->offset;
-        if (idx > 0 || !pxmpp__value_present(f, f->vtype, src, (m->present >> k) & 1u))
-            return 1;
         const char *v = pxmpp__value_format(f, f->vtype, src, buf, sizeof buf);
         if (!v)
-            return PXMPP_ERR_VALUE;
+            return list && f->vtype != PXMPP_V_ENUM && f->vtype != PXMPP_V_INT ? 1 : PXMPP_ERR_VALUE;
+        if (f->value_attr) {
+            int rc;
+            if ((rc = s->start(s, fns, f->local)) || (rc = s->attr(s, NULL, f->value_attr, v)))
+                return rc;
+            return s->end(s);
+        }
         return emit_text_element(s, fns, f->local, v);
     }
     case PXMPP_F_LANG_TEXT: {

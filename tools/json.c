@@ -130,13 +130,17 @@ void json_fields(FILE *f, bool *first, const pxmpp_type_desc *d, const void *obj
             break;
         case PXMPP_F_TEXT_CHILD:
             if (list) {
-                const char *const *arr = get_ptr(obj, fd->offset);
+                const char *arr = get_ptr(obj, fd->offset);
                 size_t n = get_size(obj, fd->aux_offset);
+                size_t vs = fd->vtype == PXMPP_V_ENUM ? sizeof(int)
+                            : fd->vtype == PXMPP_V_BOOL ? sizeof(bool)
+                            : fd->vtype == PXMPP_V_INT ? (fd->width == 4 ? 4u : 8u)
+                                                        : sizeof(const char *);
                 fputc('[', f);
                 for (size_t i = 0; i < n; i++) {
                     if (i)
                         fputc(',', f);
-                    json_string(f, arr[i]);
+                    json_value(f, fd, arr + i * vs);
                 }
                 fputc(']', f);
             } else if (fd->vtype == PXMPP_V_INT || fd->vtype == PXMPP_V_ENUM || fd->vtype == PXMPP_V_BOOL) {

@@ -218,7 +218,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "from", .local = "from", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_JID, .width = 0,
       .flags = 0,
@@ -226,7 +226,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "id", .local = "id", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = PXMPP_FF_REQUIRED,
@@ -234,7 +234,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "type", .local = "type", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_ENUM, .width = 0,
       .flags = PXMPP_FF_REQUIRED,
@@ -242,7 +242,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = &pxmpp_iq_type_desc,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "lang", .local = "lang", .ns = "http://www.w3.org/XML/1998/namespace",
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -250,7 +250,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "error", .local = "error", .ns = NULL,
       .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -258,7 +258,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = &pxmpp_stanza_error_desc },
+      .child = &pxmpp_stanza_error_desc, .value_attr = NULL },
     { .name = "payloads", .local = NULL, .ns = NULL,
       .kind = PXMPP_F_PAYLOADS, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST,
@@ -267,7 +267,7 @@ static const pxmpp_field_desc pxmpp_iq_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_iq_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 899, .name = "iq", .c_name = "pxmpp_iq",
@@ -289,7 +289,7 @@ static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = &pxmpp_stanza_error_type_desc,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "by", .local = "by", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_JID, .width = 0,
       .flags = 0,
@@ -297,7 +297,7 @@ static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "condition", .local = NULL, .ns = "urn:ietf:params:xml:ns:xmpp-stanzas",
       .kind = PXMPP_F_CONDITION, .vtype = PXMPP_V_ENUM, .width = 0,
       .flags = PXMPP_FF_REQUIRED,
@@ -306,7 +306,7 @@ static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = &pxmpp_stanza_error_condition_desc,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "texts", .local = "text", .ns = "urn:ietf:params:xml:ns:xmpp-stanzas",
       .kind = PXMPP_F_LANG_TEXT, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST | PXMPP_FF_UNIQUE_LANG,
@@ -315,7 +315,7 @@ static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_stanza_error_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 43918, .name = "stanza_error", .c_name = "pxmpp_stanza_error",
@@ -338,7 +338,7 @@ static const pxmpp_field_desc pxmpp_stream_features_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_stream_features_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 55313, .name = "stream_features", .c_name = "pxmpp_stream_features",
@@ -361,7 +361,7 @@ static const pxmpp_field_desc pxmpp_stream_error_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = &pxmpp_stream_error_condition_desc,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "texts", .local = "text", .ns = "urn:ietf:params:xml:ns:xmpp-streams",
       .kind = PXMPP_F_LANG_TEXT, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST | PXMPP_FF_UNIQUE_LANG,
@@ -370,7 +370,7 @@ static const pxmpp_field_desc pxmpp_stream_error_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_stream_error_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 7203, .name = "stream_error", .c_name = "pxmpp_stream_error",
@@ -392,7 +392,7 @@ static const pxmpp_field_desc pxmpp_starttls_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_starttls_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 31945, .name = "starttls", .c_name = "pxmpp_starttls",
@@ -439,7 +439,7 @@ static const pxmpp_field_desc pxmpp_sasl_mechanisms_fields[] = {
       .max_occurs = 0, .maxlen = 20,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_mechanisms_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 18812, .name = "sasl_mechanisms", .c_name = "pxmpp_sasl_mechanisms",
@@ -461,7 +461,7 @@ static const pxmpp_field_desc pxmpp_sasl_auth_fields[] = {
       .max_occurs = 1, .maxlen = 20,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "initial_response", .local = NULL, .ns = NULL,
       .kind = PXMPP_F_TEXT, .vtype = PXMPP_V_BASE64, .width = 0,
       .flags = 0,
@@ -469,7 +469,7 @@ static const pxmpp_field_desc pxmpp_sasl_auth_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_auth_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 5636, .name = "sasl_auth", .c_name = "pxmpp_sasl_auth",
@@ -491,7 +491,7 @@ static const pxmpp_field_desc pxmpp_sasl_challenge_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_challenge_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 42521, .name = "sasl_challenge", .c_name = "pxmpp_sasl_challenge",
@@ -513,7 +513,7 @@ static const pxmpp_field_desc pxmpp_sasl_response_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_response_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 50717, .name = "sasl_response", .c_name = "pxmpp_sasl_response",
@@ -535,7 +535,7 @@ static const pxmpp_field_desc pxmpp_sasl_success_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_success_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 60011, .name = "sasl_success", .c_name = "pxmpp_sasl_success",
@@ -558,7 +558,7 @@ static const pxmpp_field_desc pxmpp_sasl_failure_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = &pxmpp_sasl_condition_desc,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "texts", .local = "text", .ns = NULL,
       .kind = PXMPP_F_LANG_TEXT, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST | PXMPP_FF_UNIQUE_LANG,
@@ -567,7 +567,7 @@ static const pxmpp_field_desc pxmpp_sasl_failure_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_sasl_failure_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 45453, .name = "sasl_failure", .c_name = "pxmpp_sasl_failure",
@@ -601,7 +601,7 @@ static const pxmpp_field_desc pxmpp_bind_fields[] = {
       .max_occurs = 1, .maxlen = 1023,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "jid", .local = "jid", .ns = NULL,
       .kind = PXMPP_F_TEXT_CHILD, .vtype = PXMPP_V_JID, .width = 0,
       .flags = 0,
@@ -609,7 +609,7 @@ static const pxmpp_field_desc pxmpp_bind_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_bind_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 3520, .name = "bind", .c_name = "pxmpp_bind",

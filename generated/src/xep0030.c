@@ -10,7 +10,7 @@ static const pxmpp_field_desc pxmpp_disco_identity_fields[] = {
       .max_occurs = 1, .maxlen = 256,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "type", .local = "type", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = PXMPP_FF_REQUIRED,
@@ -18,7 +18,7 @@ static const pxmpp_field_desc pxmpp_disco_identity_fields[] = {
       .max_occurs = 1, .maxlen = 256,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "name", .local = "name", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -26,7 +26,7 @@ static const pxmpp_field_desc pxmpp_disco_identity_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "lang", .local = "lang", .ns = "http://www.w3.org/XML/1998/namespace",
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -34,7 +34,7 @@ static const pxmpp_field_desc pxmpp_disco_identity_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_identity_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 13313, .name = "disco_identity", .c_name = "pxmpp_disco_identity",
@@ -56,7 +56,7 @@ static const pxmpp_field_desc pxmpp_disco_feature_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_feature_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 31748, .name = "disco_feature", .c_name = "pxmpp_disco_feature",
@@ -78,7 +78,7 @@ static const pxmpp_field_desc pxmpp_disco_info_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "identities", .local = "identity", .ns = NULL,
       .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST,
@@ -87,7 +87,7 @@ static const pxmpp_field_desc pxmpp_disco_info_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = &pxmpp_disco_identity_desc },
+      .child = &pxmpp_disco_identity_desc, .value_attr = NULL },
     { .name = "features", .local = "feature", .ns = NULL,
       .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST,
@@ -96,7 +96,7 @@ static const pxmpp_field_desc pxmpp_disco_info_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = &pxmpp_disco_feature_desc },
+      .child = &pxmpp_disco_feature_desc, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_info_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 24191, .name = "disco_info", .c_name = "pxmpp_disco_info",
@@ -118,7 +118,7 @@ static const pxmpp_field_desc pxmpp_disco_item_fields[] = {
       .max_occurs = 1, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "node", .local = "node", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -126,7 +126,7 @@ static const pxmpp_field_desc pxmpp_disco_item_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "name", .local = "name", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -134,7 +134,7 @@ static const pxmpp_field_desc pxmpp_disco_item_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_item_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 57043, .name = "disco_item", .c_name = "pxmpp_disco_item",
@@ -156,7 +156,7 @@ static const pxmpp_field_desc pxmpp_disco_items_fields[] = {
       .max_occurs = 1, .maxlen = 1024,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = NULL },
+      .child = NULL, .value_attr = NULL },
     { .name = "items", .local = "item", .ns = NULL,
       .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST,
@@ -165,7 +165,7 @@ static const pxmpp_field_desc pxmpp_disco_items_fields[] = {
       .max_occurs = 0, .maxlen = 0,
       .def = 0, .has_default = false,
       .enum_desc = NULL,
-      .child = &pxmpp_disco_item_desc },
+      .child = &pxmpp_disco_item_desc, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_disco_items_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 63032, .name = "disco_items", .c_name = "pxmpp_disco_items",

@@ -146,7 +146,8 @@ typedef enum pxmpp_fkind {
     PXMPP_F_ATTR = 0,   /**< an attribute */
     PXMPP_F_TEXT,       /**< the element's own text content */
     PXMPP_F_CHILD,      /**< a typed child element (single pointer or list of structs) */
-    PXMPP_F_TEXT_CHILD, /**< a child holding only text, as a typed value (single or list) */
+    PXMPP_F_TEXT_CHILD, /**< a child holding only a typed value, in its text or in one attribute (single
+                             or list: a list is an array of the value's C type, e.g. const int32_t *) */
     PXMPP_F_LANG_TEXT,  /**< repeated xml:lang-keyed child (list of pxmpp_lang_text) */
     PXMPP_F_FLAG,       /**< an empty child element whose presence is a bool */
     PXMPP_F_CONDITION,  /**< a child whose name is an enum value (error conditions) */
@@ -187,6 +188,8 @@ typedef struct pxmpp_field_desc {
     bool has_default;
     const pxmpp_enum_desc *enum_desc;   /**< ENUM and CONDITION */
     const struct pxmpp_type_desc *child; /**< CHILD */
+    const char *value_attr;    /**< TEXT_CHILD: the value is this attribute of the child
+                                    (`<status code='110'/>`) instead of its text; NULL: text */
 } pxmpp_field_desc;
 
 enum {
