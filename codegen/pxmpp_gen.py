@@ -36,6 +36,28 @@ PAYLOAD_POINTS = ("message", "presence", "iq", "features", "nested")
 ID_SPACE = 65521  # type ids: 1..ID_SPACE, from a hash of the name (stable when types are added)
 RULE_RE = re.compile(r"^(stanza\.)?(?:([a-z][a-z0-9_]*)|payload\(([a-z][a-z0-9_]*)\))(?:=(.+))?$")
 
+GRAMMAR_HINTS = {
+    "type": "allowed: string, jid, enum, bool, int, datetime, date, time, base64",
+    "payload-of": "allowed: a list of message, presence, iq, features, nested",
+    "point": "allowed: message, presence, iq, features, any",
+    "required": "allowed: true, false",
+    "top-level": "allowed: true, false",
+    "stanza": "allowed: true, false",
+    "unique-lang": "allowed: true, false",
+    "implied": "allowed: true, false",
+    "min-occurs": "allowed: a non-negative integer",
+    "max-occurs": "allowed: a positive integer or unbounded",
+    "maxlen": "allowed: a positive integer",
+    "name": "allowed: [a-z][a-z0-9_]*",
+    "ref": "allowed: [a-z][a-z0-9_]*, the name of an element",
+    "enum": "allowed: [a-z][a-z0-9_]*, the name of an enum",
+    "if": "allowed: a condition such as type=get|set, stanza.id or payload(name)",
+    "unless": "allowed: a condition such as type=get|set, stanza.id or payload(name)",
+    "requires": "allowed: a condition such as type=get|set, stanza.id or payload(name)",
+    "forbids": "allowed: a condition such as type=get|set, stanza.id or payload(name)",
+    "count": "allowed: a reference such as items, stanza.payloads or payload(name)",
+}
+
 C_KEYWORDS = set("""auto break case char const continue default do double else enum extern
 float for goto if inline int long register restrict return short signed sizeof static struct
 switch typedef union unsigned void volatile while _Bool _Complex _Imaginary bool true false
@@ -116,7 +138,13 @@ def validate_rng(path):
         for ln in p.stderr.splitlines():
             m = re.match(r"^(.*?):(\d+): (.*)$", ln)
             if m and not ln.endswith("fails to validate"):
-                lines.append("%s:%s: error: %s" % (path, m.group(2), m.group(3)))
+                msg = m.group(3)
+                h = re.search(r"Invalid attribute ([\w-]+) for element ([\w-]+)", msg)
+                if h and h.group(1) in GRAMMAR_HINTS:
+                    msg += " (%s)" % GRAMMAR_HINTS[h.group(1)]
+                elif h:
+                    msg += " (the attributes <%s> takes are listed in schema/README.md)" % h.group(2)
+                lines.append("%s:%s: error: %s" % (path, m.group(2), msg))
         if not lines:
             lines = ["%s:1: error: does not validate against %s" % (path, os.path.basename(RNG))]
         raise GenError("\n".join(lines))
@@ -453,6 +481,9 @@ class Model:
         fd["def"] = 0
         fd["has_default"] = d is not None
         if d is None:
+            return
+        if fd["required"]:
+            self.err(f, "a required value cannot have a default (it is never absent)")
             return
         vt = fd["vtype"]
         if vt == "enum":

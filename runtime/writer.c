@@ -82,6 +82,7 @@ static const struct {
 #define ESC_ATTR_ONLY ['\''] = ESC_APOS, ['\n'] = ESC_LF, ['\t'] = ESC_TAB
 
 static const unsigned char esc_text[256] = { ESC_COMMON };
+static const unsigned char esc_text_line[256] = { ESC_COMMON, ['\n'] = ESC_LF };
 static const unsigned char esc_attr[256] = { ESC_COMMON, ESC_ATTR_ONLY };
 static const unsigned char esc_attr_z[256] = { ESC_COMMON, ESC_ATTR_ONLY, [0] = ESC_STOP };
 
@@ -388,6 +389,7 @@ typedef struct bsink {
     size_t depth;
     bool open; /* start tag not yet closed */
     bool declare_root;
+    bool one_line; /* PXMPP_WRITE_ONE_LINE */
     const char *dns[BSINK_DEPTH + 1]; /* default namespace in scope at each depth */
     const char *local[BSINK_DEPTH];
     size_t llen[BSINK_DEPTH];
@@ -503,7 +505,7 @@ static int bs_text(pxmpp__sink *s, const char *text, size_t len)
         out->data[out->len++] = '>';
         b->open = false;
     }
-    return put_escaped(out, text, len, esc_text, 0);
+    return put_escaped(out, text, len, b->one_line ? esc_text_line : esc_text, 0);
 }
 
 static int bs_end(pxmpp__sink *s)
@@ -542,6 +544,7 @@ static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigne
     b->depth = 0;
     b->open = false;
     b->declare_root = flags & PXMPP_WRITE_DECLARE_CONTENT_NS;
+    b->one_line = flags & PXMPP_WRITE_ONE_LINE;
     b->dns[0] = content_ns;
 }
 

@@ -115,7 +115,11 @@ void json_fields(FILE *f, bool *first, const pxmpp_type_desc *d, const void *obj
             continue;
         const char *src = (const char *)obj + fd->offset;
         bool list = fd->flags & PXMPP_FF_LIST;
-        json_key(f, first, fd->name);
+        /* an attribute, a single text-child or a flag is keyed by its XML name (a field renamed
+           because its name is a C keyword shows as in the XML); lists and children by the field */
+        bool xml_named = fd->local && !list &&
+                         (fd->kind == PXMPP_F_ATTR || fd->kind == PXMPP_F_TEXT_CHILD || fd->kind == PXMPP_F_FLAG);
+        json_key(f, first, xml_named ? fd->local : fd->name);
         const pxmpp_meta *meta = obj;
         bool absent = (fd->vtype == PXMPP_V_INT || fd->vtype == PXMPP_V_BOOL) && !fd->has_default && !list &&
                       (fd->kind == PXMPP_F_ATTR || fd->kind == PXMPP_F_TEXT_CHILD) && !(k < 32 && ((meta->present >> k) & 1u));

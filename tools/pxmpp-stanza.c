@@ -28,8 +28,8 @@ static const char usage_text[] =
     "types      print the type manifest (JSON)\n"
     "--chunk N  feed the input in pieces of N bytes (the output does not depend on it)\n"
     "\n"
-    "exit status: 0 all valid; 1 a stanza failed validation (parse: an object with an\n"
-    "\"error\" key is printed for it; check: a violation line); 2 XML-level error (an\n"
+    "exit status: 0 all valid; 1 a stanza or one of its payloads failed validation (parse:\n"
+    "its line has an \"error\" key; check: a violation line); 2 XML-level error (an\n"
     "\"error\" object with the byte offset; parsing stops); 64 usage; 74 input/output error\n";
 
 /* A count per name (check's summary), kept in first-seen order. */
@@ -219,6 +219,24 @@ static void print_stanza_head(const pxmpp_type_desc *t, bool *first)
     json_string(stdout, t->stanza ? t->local : t->name);
 }
 
+/* The diagnostic of the first direct payload of a stanza that broke its schema, or NULL. */
+static const pxmpp_diag *first_invalid_payload(const pxmpp_type_desc *t, const void *obj)
+{
+    for (uint16_t k = 0; k < t->fields_count; k++) {
+        const pxmpp_field_desc *fd = &t->fields[k];
+        if (fd->kind != PXMPP_F_PAYLOADS)
+            continue;
+        const pxmpp_payload *arr;
+        size_t n;
+        memcpy(&arr, (const char *)obj + fd->offset, sizeof arr);
+        memcpy(&n, (const char *)obj + fd->aux_offset, sizeof n);
+        for (size_t i = 0; i < n; i++)
+            if (arr[i].invalid)
+                return arr[i].invalid;
+    }
+    return NULL;
+}
+
 static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, const pxmpp_diag *why,
                           uint64_t offset)
 {
@@ -228,7 +246,7 @@ static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, con
     }
     if (a->roundtrip) {
         a->out.len = 0;
-        int rc = pxmpp_write(&a->out, t, obj, PXMPP_NS_CLIENT, why ? PXMPP_WRITE_LENIENT : 0);
+        int rc = pxmpp_write(&a->out, t, obj, PXMPP_NS_CLIENT, PXMPP_WRITE_ONE_LINE | (why ? PXMPP_WRITE_LENIENT : 0));
         if (rc) {
             fprintf(stderr, "pxmpp-stanza: cannot serialize <%s/>: %s\n", t->local, pxmpp_strerror(rc));
             a->invalid_seen = true;
@@ -264,12 +282,14 @@ static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, con
                 }
             }
         }
-        if (why) {
+        const pxmpp_diag *shown = why ? why : first_invalid_payload(t, obj);
+        if (shown) {
+            /* the stanza's violation, or else the first payload that broke its schema */
             json_key(stdout, &first, "error");
             fputs("{\"reason\":", stdout);
-            json_string(stdout, why->reason);
+            json_string(stdout, shown->reason);
             fputs(",\"path\":", stdout);
-            json_string(stdout, why->path);
+            json_string(stdout, shown->path);
             fputc('}', stdout);
         }
         /* payloads: "namespace localname" of every non-core child */

@@ -41,7 +41,11 @@ enum {
     PXMPP_WRITE_DECLARE_CONTENT_NS = 1u << 0,
     /** Skip required values that are missing instead of failing with PXMPP_ERR_VALUE
         (for writing back a stanza that failed validation). */
-    PXMPP_WRITE_LENIENT = 1u << 1
+    PXMPP_WRITE_LENIENT = 1u << 1,
+    /** Write line feeds in text as &#xA; (they are always escaped in attribute values), so
+        that the element takes one line: for line-oriented logs and tools.  The XML means
+        the same. */
+    PXMPP_WRITE_ONE_LINE = 1u << 2
 };
 
 /**

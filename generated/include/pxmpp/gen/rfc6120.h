@@ -198,7 +198,7 @@ struct pxmpp_iq {
 extern const pxmpp_type_desc pxmpp_iq_desc;
 
 /**
- * A stanza error (RFC 6120 §8.3): a defined condition, optional text per language and an optional application-specific condition (kept among the unknown children).
+ * A stanza error (RFC 6120 §8.3): a defined condition, optional text per language and an optional application-specific condition (§8.3.4, typed when a schema describes it).
  *
  * XML: <error/> in the stream content namespace (jabber:client or jabber:server).
  */
@@ -210,6 +210,8 @@ struct pxmpp_stanza_error {
     const char *condition_text; /**< Text content of the condition element, NULL when empty. */
     const pxmpp_lang_text *texts; /**< Descriptive text, one per language. */
     size_t texts_count;
+    const pxmpp_payload *app; /**< The application-specific condition (RFC 6120 §8.3.4), e.g. a pubsub error. */
+    size_t app_count;
 };
 /** Bit of pxmpp_stanza_error.meta.present: field type is present (written even when 0/false/default). */
 #define PXMPP_STANZA_ERROR_HAS_TYPE (1u << 0)
@@ -242,6 +244,8 @@ struct pxmpp_stream_error {
     const char *condition_text; /**< Text content of the condition element, NULL when empty. */
     const pxmpp_lang_text *texts; /**< Descriptive text, one per language. */
     size_t texts_count;
+    const pxmpp_payload *app; /**< The application-specific condition (RFC 6120 §4.9.4), e.g. XEP-0198's handled-count-too-high. */
+    size_t app_count;
 };
 /** Descriptor of pxmpp_stream_error (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_stream_error_desc;
