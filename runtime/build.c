@@ -93,20 +93,45 @@ int pxmpp_presence_add_status(pxmpp_arena *a, pxmpp_presence *p, const char *lan
     return p ? add_lang_text(a, &p->statuses, &p->statuses_count, lang, text) : PXMPP_ERR_INVALID_ARGUMENT;
 }
 
-int pxmpp_iq_add_payload(pxmpp_arena *a, pxmpp_iq *iq, const pxmpp_type_desc *payload_type, const void *payload)
+int pxmpp_payloads_add(pxmpp_arena *a, const pxmpp_payload **list, size_t *count, const pxmpp_type_desc *type,
+                       const void *data)
 {
-    if (!a || !iq || !payload_type || !payload)
+    if (!a || !list || !count || !type || !data || type->abi != PXMPP_RUNTIME_ABI)
         return PXMPP_ERR_INVALID_ARGUMENT;
-    pxmpp_payload *n = pxmpp_arena_alloc(a, (iq->payloads_count + 1) * sizeof *n);
+    if (*count >= SIZE_MAX / sizeof(pxmpp_payload) - 1)
+        return PXMPP_ERR_NOMEM;
+    pxmpp_payload *n = pxmpp_arena_alloc(a, (*count + 1) * sizeof *n);
     if (!n)
         return PXMPP_ERR_NOMEM;
-    if (iq->payloads_count)
-        memcpy(n, iq->payloads, iq->payloads_count * sizeof *n);
-    n[iq->payloads_count].type = payload_type;
-    n[iq->payloads_count].data = payload;
-    iq->payloads = n;
-    iq->payloads_count++;
+    if (*count)
+        memcpy(n, *list, *count * sizeof *n);
+    n[*count] = (pxmpp_payload){ .type = type, .data = data };
+    *list = n;
+    ++*count;
     return 0;
+}
+
+int pxmpp_iq_add_payload(pxmpp_arena *a, pxmpp_iq *iq, const pxmpp_type_desc *payload_type, const void *payload)
+{
+    return iq ? pxmpp_payloads_add(a, &iq->payloads, &iq->payloads_count, payload_type, payload)
+              : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+int pxmpp_message_add_payload(pxmpp_arena *a, pxmpp_message *m, const pxmpp_type_desc *type, const void *data)
+{
+    return m ? pxmpp_payloads_add(a, &m->payloads, &m->payloads_count, type, data) : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+int pxmpp_presence_add_payload(pxmpp_arena *a, pxmpp_presence *p, const pxmpp_type_desc *type, const void *data)
+{
+    return p ? pxmpp_payloads_add(a, &p->payloads, &p->payloads_count, type, data) : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+void *pxmpp_new(pxmpp_arena *a, const pxmpp_type_desc *type)
+{
+    if (!a || !type || type->abi != PXMPP_RUNTIME_ABI || !type->size)
+        return NULL;
+    return pxmpp_arena_alloc(a, type->size); /* zero-filled */
 }
 
 pxmpp_iq *pxmpp_build_iq(pxmpp_arena *a, pxmpp_iq_type type, const char *to, const char *id,

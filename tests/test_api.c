@@ -268,9 +268,46 @@ static void test_roster_memory_linear(void **state)
     assert_true(ratio > 3.0 && ratio < 5.0);
 }
 
+/* Payloads built from scratch: pxmpp_new, the add_payload functions, and an optional number
+   that is 0 written only when its presence bit says so. */
+static void test_build_payloads(void **state)
+{
+    (void)state;
+    pxmpp_arena *a = arena();
+    pxmpp_presence *p = pxmpp_build_presence(a, NULL, PXMPP_PRESENCE_TYPE_AVAILABLE);
+    assert_non_null(p);
+    expect_xml(&pxmpp_presence_desc, p, "<presence/>");
+    p->meta.present |= PXMPP_PRESENCE_HAS_PRIORITY; /* priority 0, said explicitly */
+    expect_xml(&pxmpp_presence_desc, p, "<presence><priority>0</priority></presence>");
+    pxmpp_ping *ping = pxmpp_new(a, &pxmpp_ping_desc);
+    assert_non_null(ping);
+    pxmpp_disco_info *info = pxmpp_new(a, &pxmpp_disco_info_desc);
+    assert_non_null(info);
+    info->node = "urn:example:caps#1";
+    assert_int_equal(pxmpp_presence_add_payload(a, p, &pxmpp_disco_info_desc, info), 0);
+    assert_int_equal(pxmpp_presence_add_payload(a, p, &pxmpp_ping_desc, ping), 0);
+    expect_xml(&pxmpp_presence_desc, p,
+               "<presence><priority>0</priority><query xmlns='http://jabber.org/protocol/disco#info' "
+               "node='urn:example:caps#1'/><ping xmlns='urn:xmpp:ping'/></presence>");
+    pxmpp_message *m = pxmpp_build_message(a, "juliet@example.com", PXMPP_MESSAGE_TYPE_CHAT, "m9");
+    assert_int_equal(pxmpp_message_add_payload(a, m, &pxmpp_ping_desc, ping), 0);
+    assert_int_equal(m->payloads_count, 1);
+    assert_ptr_equal(m->payloads[0].data, ping);
+    /* bad arguments */
+    assert_int_equal(pxmpp_message_add_payload(a, m, NULL, ping), PXMPP_ERR_INVALID_ARGUMENT);
+    assert_int_equal(pxmpp_message_add_payload(a, NULL, &pxmpp_ping_desc, ping), PXMPP_ERR_INVALID_ARGUMENT);
+    pxmpp_type_desc other = pxmpp_ping_desc;
+    other.abi = PXMPP_RUNTIME_ABI + 1;
+    assert_null(pxmpp_new(a, &other));
+    assert_int_equal(pxmpp_payloads_add(a, &m->payloads, &m->payloads_count, &other, ping), PXMPP_ERR_INVALID_ARGUMENT);
+    assert_int_equal(m->payloads_count, 1);
+    pxmpp_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_payloads),
         cmocka_unit_test(test_build_message),
         cmocka_unit_test(test_build_presence),
         cmocka_unit_test(test_build_iq_roster),

@@ -38,8 +38,35 @@ int pxmpp_presence_add_status(pxmpp_arena *a, pxmpp_presence *p, const char *lan
     (@p payload_type NULL: none, as in an empty result).  The payload is referenced, not copied. */
 pxmpp_iq *pxmpp_build_iq(pxmpp_arena *a, pxmpp_iq_type type, const char *to, const char *id,
                          const pxmpp_type_desc *payload_type, const void *payload);
-/** Adds a payload to an iq (for example the original request in an error). */
+/** Adds a payload to an iq (for example the original request in an error).  Returns as
+    pxmpp_payloads_add(). */
 int pxmpp_iq_add_payload(pxmpp_arena *a, pxmpp_iq *iq, const pxmpp_type_desc *payload_type, const void *payload);
+/** Adds a payload (a chat state, a receipt request, a MUC join ...) to a message.  Returns as
+    pxmpp_payloads_add(). */
+int pxmpp_message_add_payload(pxmpp_arena *a, pxmpp_message *m, const pxmpp_type_desc *type, const void *data);
+/** Adds a payload (entity capabilities, a MUC join, a nickname ...) to a presence.  Returns as
+    pxmpp_payloads_add(). */
+int pxmpp_presence_add_payload(pxmpp_arena *a, pxmpp_presence *p, const pxmpp_type_desc *type, const void *data);
+
+/**
+ * Appends the typed element @p data of type @p type to the payload list (*list, *count) of
+ * any element with a payloads field (a stanza, a pubsub item, a forwarded stanza ...).  The
+ * list is copied into @p a, one element longer; @p data is referenced, not copied (it must
+ * live as long as the stanza, e.g. in the same arena: see pxmpp_new()).
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (a NULL argument, or a descriptor generated for
+ *         another runtime ABI); PXMPP_ERR_NOMEM (nothing changed then).
+ */
+int pxmpp_payloads_add(pxmpp_arena *a, const pxmpp_payload **list, size_t *count, const pxmpp_type_desc *type,
+                       const void *data);
+
+/**
+ * A new, zeroed struct of the generated type @p type in arena @p a (meta zeroed: nothing
+ * unknown, written in the schema's order): the way to build a payload, empty ones included.
+ * For example `pxmpp_chatstate_composing *c = pxmpp_new(a, &pxmpp_chatstate_composing_desc);`.
+ * Returns NULL when an argument is NULL, the descriptor is of another runtime ABI, or the
+ * arena cannot allocate.
+ */
+void *pxmpp_new(pxmpp_arena *a, const pxmpp_type_desc *type);
 
 /** Roster get (RFC 6121 §2.1.3); @p ver NULL: no versioning, "" or a stored version: versioned. */
 pxmpp_iq *pxmpp_build_roster_get(pxmpp_arena *a, const char *id, const char *ver);
