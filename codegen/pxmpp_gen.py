@@ -598,6 +598,54 @@ def registry_index(types):
     return slots
 
 
+def schema_deps(m):
+    """{schema name: set of the schema names it needs} from the model's references."""
+    deps = {sch["name"]: set(sch["requires"]) for sch in m.schemas}
+    for t in m.types.values():
+        need = deps[t["schema"]]
+        for fd in t["fields"]:
+            if fd["kind"] == "CHILD" and fd["ref"] in m.types:
+                need.add(m.types[fd["ref"]]["schema"])
+            if fd["enum"] and fd["enum"] in m.enums:
+                need.add(m.enums[fd["enum"]]["schema"])
+        for r in t["rules"]:
+            for ref in (r.get("when"), r.get("unless_ref"), r.get("target")):
+                if ref and ref["payload"] in m.types:
+                    need.add(m.types[ref["payload"]]["schema"])
+            if any(ref and ref["scope"] == "STANZA" for ref in (r.get("when"), r.get("unless_ref"), r.get("target"))):
+                need.update(x["schema"] for x in m.types.values() if x["stanza"])
+        need.discard(t["schema"])
+    return deps
+
+
+CORE_SCHEMAS = ("rfc6120", "rfc6121")
+
+
+def select_paths(paths, names, validate=True):
+    """The files of the schemas named (plus the core and everything they need), in the order
+    of paths.  Raises GenError for an unknown name."""
+    m = build_model(paths, validate)
+    by_name = {sch["name"]: sch["file"] for sch in m.schemas}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise GenError("pxmpp_gen: error: unknown schema '%s' in the selection (known: %s)"
+                       % (unknown[0], " ".join(sorted(by_name))))
+    deps = schema_deps(m)
+    want = set(n for n in CORE_SCHEMAS if n in by_name) | set(names)
+    todo = list(want)
+    added = []
+    while todo:
+        n = todo.pop()
+        for d in sorted(deps.get(n, ())):
+            if d not in want:
+                if d not in by_name:
+                    raise GenError("pxmpp_gen: error: schema '%s' needs '%s', which is not among the files" % (n, d))
+                want.add(d)
+                todo.append(d)
+                added.append((d, n))
+    return [p for p in paths if any(by_name[n] == p for n in want)], added
+
+
 def build_model(paths, validate=True):
     m = Model()
     for p in paths:
@@ -710,13 +758,27 @@ def main(argv):
     ap.add_argument("--check", action="store_true",
                     help="compare with the files in --out instead of writing; exit 1 when stale")
     ap.add_argument("--no-validate", action="store_true", help="skip the RELAX NG validation")
+    ap.add_argument("--select", metavar="NAMES",
+                    help="generate only these schemas (names, separated by commas or semicolons; 'all' for "
+                         "every one), the core and what they need")
+    ap.add_argument("--list", action="store_true",
+                    help="print the names of the schemas that would be generated, one per line, and exit")
     ap.add_argument("schemas", nargs="*")
     a = ap.parse_args(argv)
     paths = a.schemas or sorted(
         os.path.join(ROOT, "schema", f) for f in os.listdir(os.path.join(ROOT, "schema"))
         if f.endswith(".xml"))
     try:
+        if a.select and a.select.strip().lower() != "all":
+            names = [n for n in re.split(r"[,;\s]+", a.select) if n]
+            paths, added = select_paths(paths, names, validate=not a.no_validate)
+            for d, n in added:
+                sys.stderr.write("pxmpp_gen: note: schema '%s' added to the selection: '%s' needs it\n" % (d, n))
         m = build_model(paths, validate=not a.no_validate)
+        if a.list:
+            for sch in m.schemas:
+                print(sch["name"])
+            return 0
         files = render(m, a.out)
     except GenError as e:
         sys.stderr.write(str(e) + "\n")
