@@ -749,6 +749,15 @@ def render(m, outdir):
     files["include/pxmpp/gen/all.h"] = env.get_template("all.h.j2").render(c)
     files["src/registry.c"] = env.get_template("registry.c.j2").render(c)
     files["manifest.json"] = json.dumps(manifest(m), indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+    env.filters["md"] = lambda x: str(x).replace("|", "\\|").replace("<", "&lt;")
+
+    def where(t):
+        w = []
+        if t["top_level"]:
+            w.append("top level")
+        w += ["in " + p if p != "nested" else "nested" for p in t["payload_of"]]
+        return ", ".join(w) or "child"
+    files["REFERENCE.md"] = env.get_template("reference.md.j2").render(dict(c, where=where))
     return files
 
 
