@@ -1071,6 +1071,8 @@ static const char *effective_lang(const pxmpp_lang_text *lt, const char *inherit
     return lt->lang ? lt->lang : inherited;
 }
 
+static void check_deferred(pxmpp__builder *b, const frame *fr);
+
 static int finish_typed(pxmpp__builder *b, frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
@@ -1158,16 +1160,23 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
         }
     }
     if (d->rules_count) {
-        /* the stanza's attributes are known; its lists are not yet (they are gathered when it ends) */
-        const frame *st = &b->frames[0];
-        const pxmpp_rule_desc *r = pxmpp__rules_check(d, fr->obj, st->desc, st == fr ? fr->obj : st->obj, false);
+        /* the stanza is the nearest enclosing one (a forwarded message's payloads speak of it,
+           not of the carbon around it); its attributes are known, its lists are not yet */
+        size_t i = b->depth;
+        while (i > 1 && !(b->frames[i - 1].mode == M_TYPED && b->frames[i - 1].desc->stanza))
+            i--;
+        const frame *st = &b->frames[i - 1];
+        const pxmpp_rule_desc *r = pxmpp__rules_check(d, fr->obj, st->desc, st->obj, false);
         if (r)
             violation(b, b->depth, NULL, "%s: %s", r->source, r->text);
     }
+    if (d->stanza)
+        check_deferred(b, fr);
     return finish_meta(b, fr, m);
 }
 
-/* The rules of the stanza's direct payloads that wait for the stanza's end. */
+/* The rules of a stanza's direct payloads that wait for the stanza's end (a nested stanza,
+   e.g. a forwarded message, too; its lists are gathered by then). */
 static void check_deferred(pxmpp__builder *b, const frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
@@ -1185,7 +1194,7 @@ static void check_deferred(pxmpp__builder *b, const frame *fr)
             if (r) {
                 char suffix[96];
                 snprintf(suffix, sizeof suffix, "/%.60s", pd->local);
-                violation(b, 1, suffix, "%s: %s", r->source, r->text);
+                violation(b, b->depth, suffix, "%s: %s", r->source, r->text);
                 return;
             }
         }
@@ -1402,7 +1411,6 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
         frame *fr = top(b);
         if ((rc = finish_typed(b, fr)))
             return b->fatal = rc;
-        check_deferred(b, fr);
         if (b->fatal)
             return b->fatal;
         out->type = fr->desc;

@@ -12,7 +12,10 @@ server-to-server stream, a BOSH body, or are not well-formed XML (most of them
 because the text elides parts with "..." or "[...]") are counted and skipped.
 
 Clean-up: XML comments are removed (editorial notes; an XMPP stream may not
-carry comments); a stream header or footer around the example is dropped.
+carry comments); a stream header or footer around the example is dropped; the
+XEP's own general entities (<!ENTITY name "value"> in its DOCTYPE, such as a
+namespace the text spells once) are expanded; "CLIENT:"/"SERVER:" labels that
+start a line are dropped.
 Nothing else is changed: an example that contradicts its own XEP is kept as it
 is, so that the tests show the violation.
 
@@ -41,10 +44,30 @@ def xep_meta(text):
     return (num.group(1) if num else None, ver.group(1).strip() if ver else "?")
 
 
+def entities(text):
+    """The XEP's general entities, {name: value} (parameter entities are left out)."""
+    out = {}
+    for m in re.finditer(r"<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(['\"])(.*?)\2\s*>", text, re.S):
+        out[m.group(1)] = m.group(3)
+    return out
+
+
+def expand(body, ents):
+    def rep(m):
+        name = m.group(1)
+        if name in ("lt", "gt", "amp", "quot", "apos") or name not in ents:
+            return m.group(0)
+        return ents[name]
+    return re.sub(r"&([A-Za-z_][\w.-]*);", rep, body)
+
+
 def examples(text):
+    """(caption, body) of each <example>; a body may be cut into several CDATA sections
+    around entity references (]]>&namespace;<![CDATA[), which are joined."""
     for m in re.finditer(r"<example(?:\s+caption=(['\"])(.*?)\1)?[^>]*>\s*<!\[CDATA\[(.*?)\]\]>\s*</example>",
                          text, re.S):
-        yield (m.group(2) or ""), m.group(3)
+        body = re.sub(r"\]\]>(.*?)<!\[CDATA\[", lambda x: x.group(1), m.group(3), flags=re.S)
+        yield (m.group(2) or ""), body
 
 
 def top_level(body):
@@ -96,8 +119,10 @@ def main(argv):
             continue
         why = {}
         n_taken = 0
+        ents = entities(text)
         for i, (cap, body) in enumerate(examples(text), 1):
             total += 1
+            body = re.sub(r"(?m)^\s*(CLIENT|SERVER):[ \t]*$", "", expand(body, ents))
             b, reason = top_level(body)
             if reason:
                 why[reason.split(" (")[0]] = why.get(reason.split(" (")[0], 0) + 1

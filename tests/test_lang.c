@@ -292,6 +292,29 @@ static void test_stanza_rules(void **state)
         assert_string_equal(s.invalid, "");
         assert_null(s.msg->payloads[0].type);
         done(&s);
+        /* a stanza inside a payload is the stanza of its own payloads */
+        run(&s, regs[r], "<message type='chat'><box xmlns='" NS2 "'><message xmlns='jabber:client' type='headline'>"
+                         "<box xmlns='" NS2 "'/></message></box></message>");
+        assert_string_equal(s.invalid, "");
+        assert_null(s.msg->payloads[0].invalid); /* the outer box is in a chat message */
+        {
+            const pxmpp_lang_box *ob = s.msg->payloads[0].data;
+            const pxmpp_message *inner = ob->payloads[0].data;
+            assert_non_null(inner);
+            assert_non_null(inner->payloads[0].invalid); /* the inner one in a headline */
+            assert_non_null(strstr(inner->payloads[0].invalid->reason, "TEST-1 §3"));
+        }
+        done(&s);
+        run(&s, regs[r], "<message type='chat'><box xmlns='" NS2 "'><message xmlns='jabber:client' type='chat'>"
+                         "<box xmlns='" NS2 "'/><flag xmlns='urn:example:pxmpp:flag'/></message></box></message>");
+        assert_string_equal(s.invalid, ""); /* the outer stanza is fine ... */
+        {
+            const pxmpp_lang_box *ob = s.msg->payloads[0].data;
+            assert_non_null(ob->payloads[0].invalid); /* ... the forwarded-like message is not */
+            assert_string_equal(ob->payloads[0].invalid->path, "/message/box/message/box");
+            assert_non_null(strstr(ob->payloads[0].invalid->reason, "TEST-1 §4"));
+        }
+        done(&s);
         /* the core's own rules */
         run(&s, regs[r], "<iq type='get' id='i2'/>");
         assert_string_equal(s.invalid,
