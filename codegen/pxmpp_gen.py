@@ -262,6 +262,7 @@ class Model:
              "ns_list": ns_list if len(ns_list) > 1 else None, "rules": [],
              "description": node.description(), "payload_of": payload_of,
              "top_level": node.get("top-level") == "true", "stanza": node.get("stanza") == "true",
+             "mixed": node.get("mixed") == "true",
              "fields": [], "schema": sch["name"], "node": node}
         names = set()
         for f in node.children:
@@ -444,6 +445,8 @@ class Model:
             ref["deferred"] = scope == "STANZA"
             return ref
         found = [fd for x in fields for fd in x["fields"] if fd["name"] == ref["field"]]
+        # a stanza's lists (bodies, payloads, ...) are gathered when it ends: wait for that
+        ref["deferred"] = scope == "STANZA" and any(fd["kind"] != "ATTR" for fd in found)
         if not found:
             self.err(r["node"], "rule: '%s' names no field of %s" % (
                 text, "element '%s'" % t["name"] if scope == "SELF" else "any stanza element"))

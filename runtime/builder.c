@@ -719,7 +719,7 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     if (fr->mode == M_TYPED) {
         if (text_field(b, fr->desc))
             return 0; /* accumulates into the text field */
-        if (pxmpp__is_space_only(s, len)) {
+        if (!fr->desc->mixed && pxmpp__is_space_only(s, len)) {
             b->text_len = fr->text_start;
             return 0;
         }

@@ -42,6 +42,7 @@ static int setup(void **state)
     all_types[n++] = &pxmpp_lang_lid_desc;
     all_types[n++] = &pxmpp_lang_note_desc;
     all_types[n++] = &pxmpp_lang_flag_desc;
+    all_types[n++] = &pxmpp_lang_para_desc;
     memset(index_slots, 0, sizeof index_slots);
     for (size_t i = 0; i < n; i++) {
         const pxmpp_type_desc *d = all_types[i];
@@ -184,6 +185,19 @@ static void test_parse_constructs(void **state)
     }
 }
 
+static void test_mixed_content(void **state)
+{
+    (void)state;
+    for (int r = 0; r < 2; r++) {
+        seen s;
+        run(&s, regs[r], "<message type='chat'><para xmlns='urn:example:pxmpp:para'> <em>a</em> <b>b</b>\n</para></message>");
+        assert_string_equal(s.invalid, "");
+        assert_non_null(strstr(write_xml(&pxmpp_message_desc, s.msg, 0),
+                               "<para xmlns='urn:example:pxmpp:para'> <em>a</em> <b>b</b>\n</para>"));
+        done(&s);
+    }
+}
+
 static void test_build_from_scratch(void **state)
 {
     (void)state;
@@ -315,6 +329,13 @@ static void test_stanza_rules(void **state)
             assert_non_null(strstr(ob->payloads[0].invalid->reason, "TEST-1 §4"));
         }
         done(&s);
+        /* a rule naming a list of the stanza waits for the stanza's end */
+        run(&s, regs[r], "<message type='chat'><flag xmlns='urn:example:pxmpp:flag'/><body>x</body></message>");
+        assert_string_equal(s.invalid, "/message/flag|TEST-1 §6: a flag goes in a message without a body");
+        done(&s);
+        run(&s, regs[r], "<message type='chat'><flag xmlns='urn:example:pxmpp:flag'/></message>");
+        assert_string_equal(s.invalid, "");
+        done(&s);
         /* the core's own rules */
         run(&s, regs[r], "<iq type='get' id='i2'/>");
         assert_string_equal(s.invalid,
@@ -328,6 +349,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_constructs),
         cmocka_unit_test(test_build_from_scratch),
+        cmocka_unit_test(test_mixed_content),
         cmocka_unit_test(test_payload_violations),
         cmocka_unit_test(test_stanza_rules),
     };

@@ -278,7 +278,7 @@ const pxmpp_type_desc pxmpp_iq_desc = {
     .top_level = true, .stanza = true,
     .ns_list = NULL,
     .rules = pxmpp_iq_rules, .rules_count = 3,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_stanza_error_fields[] = {
@@ -335,7 +335,7 @@ const pxmpp_type_desc pxmpp_stanza_error_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_stream_features_fields[] = {
@@ -358,7 +358,7 @@ const pxmpp_type_desc pxmpp_stream_features_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_stream_error_fields[] = {
@@ -399,7 +399,7 @@ const pxmpp_type_desc pxmpp_stream_error_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_starttls_fields[] = {
@@ -421,7 +421,7 @@ const pxmpp_type_desc pxmpp_starttls_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 const pxmpp_type_desc pxmpp_tls_proceed_desc = {
@@ -433,7 +433,7 @@ const pxmpp_type_desc pxmpp_tls_proceed_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 const pxmpp_type_desc pxmpp_tls_failure_desc = {
@@ -445,7 +445,7 @@ const pxmpp_type_desc pxmpp_tls_failure_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_mechanisms_fields[] = {
@@ -468,7 +468,7 @@ const pxmpp_type_desc pxmpp_sasl_mechanisms_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_auth_fields[] = {
@@ -498,7 +498,7 @@ const pxmpp_type_desc pxmpp_sasl_auth_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_challenge_fields[] = {
@@ -520,7 +520,7 @@ const pxmpp_type_desc pxmpp_sasl_challenge_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_response_fields[] = {
@@ -542,7 +542,7 @@ const pxmpp_type_desc pxmpp_sasl_response_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_success_fields[] = {
@@ -564,7 +564,7 @@ const pxmpp_type_desc pxmpp_sasl_success_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_sasl_failure_fields[] = {
@@ -596,7 +596,7 @@ const pxmpp_type_desc pxmpp_sasl_failure_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 const pxmpp_type_desc pxmpp_sasl_abort_desc = {
@@ -608,7 +608,7 @@ const pxmpp_type_desc pxmpp_sasl_abort_desc = {
     .top_level = true, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_bind_fields[] = {
@@ -638,5 +638,5 @@ const pxmpp_type_desc pxmpp_bind_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6120",
+    .spec = "RFC 6120", .mixed = false,
 };

@@ -120,7 +120,7 @@ const pxmpp_type_desc pxmpp_thread_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 static const char *const pxmpp_message_rule1_33_values[] = { "error" };
@@ -228,7 +228,7 @@ const pxmpp_type_desc pxmpp_message_desc = {
     .top_level = true, .stanza = true,
     .ns_list = NULL,
     .rules = pxmpp_message_rules, .rules_count = 1,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 static const char *const pxmpp_presence_rule1_68_values[] = { "error" };
@@ -336,7 +336,7 @@ const pxmpp_type_desc pxmpp_presence_desc = {
     .top_level = true, .stanza = true,
     .ns_list = NULL,
     .rules = pxmpp_presence_rules, .rules_count = 1,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_roster_item_fields[] = {
@@ -399,7 +399,7 @@ const pxmpp_type_desc pxmpp_roster_item_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 static const char *const pxmpp_roster_query_rule1_99_values[] = { "set" };
@@ -441,7 +441,7 @@ const pxmpp_type_desc pxmpp_roster_query_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = pxmpp_roster_query_rules, .rules_count = 1,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 const pxmpp_type_desc pxmpp_roster_ver_feature_desc = {
@@ -453,7 +453,7 @@ const pxmpp_type_desc pxmpp_roster_ver_feature_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 const pxmpp_type_desc pxmpp_pre_approval_feature_desc = {
@@ -465,7 +465,7 @@ const pxmpp_type_desc pxmpp_pre_approval_feature_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_session_fields[] = {
@@ -487,5 +487,5 @@ const pxmpp_type_desc pxmpp_session_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "RFC 6121",
+    .spec = "RFC 6121", .mixed = false,
 };

@@ -45,7 +45,7 @@ const pxmpp_type_desc pxmpp_disco_identity_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "XEP-0030",
+    .spec = "XEP-0030", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_disco_feature_fields[] = {
@@ -67,7 +67,7 @@ const pxmpp_type_desc pxmpp_disco_feature_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "XEP-0030",
+    .spec = "XEP-0030", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_disco_info_fields[] = {
@@ -107,7 +107,7 @@ const pxmpp_type_desc pxmpp_disco_info_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "XEP-0030",
+    .spec = "XEP-0030", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_disco_item_fields[] = {
@@ -145,7 +145,7 @@ const pxmpp_type_desc pxmpp_disco_item_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "XEP-0030",
+    .spec = "XEP-0030", .mixed = false,
 };
 
 static const pxmpp_field_desc pxmpp_disco_items_fields[] = {
@@ -176,5 +176,5 @@ const pxmpp_type_desc pxmpp_disco_items_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "XEP-0030",
+    .spec = "XEP-0030", .mixed = false,
 };

@@ -11,5 +11,5 @@ const pxmpp_type_desc pxmpp_ping_desc = {
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
-    .spec = "XEP-0199",
+    .spec = "XEP-0199", .mixed = false,
 };

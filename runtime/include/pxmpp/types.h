@@ -253,6 +253,7 @@ typedef struct pxmpp_type_desc {
     const pxmpp_rule_desc *rules; /**< its rules (schema <rule>) */
     uint16_t rules_count;
     const char *spec;          /**< the specification its schema describes, e.g. "RFC 6120", "XEP-0045" */
+    bool mixed;                /**< mixed content: white space between children is kept (in meta) */
 } pxmpp_type_desc;
 
 /**
