@@ -8,8 +8,109 @@
 
 #include <pxmpp/gen/rfc6120.h>
 #include <pxmpp/gen/rfc6121.h>
+#include <pxmpp/gen/xep0004.h>
+#include <pxmpp/gen/xep0009.h>
+#include <pxmpp/gen/xep0012.h>
+#include <pxmpp/gen/xep0016.h>
 #include <pxmpp/gen/xep0030.h>
+#include <pxmpp/gen/xep0033.h>
+#include <pxmpp/gen/xep0045.h>
+#include <pxmpp/gen/xep0047.h>
+#include <pxmpp/gen/xep0048.h>
+#include <pxmpp/gen/xep0049.h>
+#include <pxmpp/gen/xep0050.h>
+#include <pxmpp/gen/xep0054.h>
+#include <pxmpp/gen/xep0055.h>
+#include <pxmpp/gen/xep0059.h>
+#include <pxmpp/gen/xep0060.h>
+#include <pxmpp/gen/xep0065.h>
+#include <pxmpp/gen/xep0066.h>
+#include <pxmpp/gen/xep0070.h>
+#include <pxmpp/gen/xep0071.h>
+#include <pxmpp/gen/xep0072.h>
+#include <pxmpp/gen/xep0077.h>
+#include <pxmpp/gen/xep0079.h>
+#include <pxmpp/gen/xep0080.h>
+#include <pxmpp/gen/xep0083.h>
+#include <pxmpp/gen/xep0084.h>
+#include <pxmpp/gen/xep0085.h>
+#include <pxmpp/gen/xep0092.h>
+#include <pxmpp/gen/xep0100.h>
+#include <pxmpp/gen/xep0107.h>
+#include <pxmpp/gen/xep0108.h>
+#include <pxmpp/gen/xep0114.h>
+#include <pxmpp/gen/xep0115.h>
+#include <pxmpp/gen/xep0118.h>
+#include <pxmpp/gen/xep0122.h>
+#include <pxmpp/gen/xep0124.h>
+#include <pxmpp/gen/xep0131.h>
+#include <pxmpp/gen/xep0141.h>
+#include <pxmpp/gen/xep0144.h>
+#include <pxmpp/gen/xep0145.h>
+#include <pxmpp/gen/xep0152.h>
+#include <pxmpp/gen/xep0153.h>
+#include <pxmpp/gen/xep0158.h>
+#include <pxmpp/gen/xep0163.h>
+#include <pxmpp/gen/xep0166.h>
+#include <pxmpp/gen/xep0167.h>
+#include <pxmpp/gen/xep0171.h>
+#include <pxmpp/gen/xep0172.h>
+#include <pxmpp/gen/xep0176.h>
+#include <pxmpp/gen/xep0177.h>
+#include <pxmpp/gen/xep0183.h>
+#include <pxmpp/gen/xep0184.h>
+#include <pxmpp/gen/xep0191.h>
+#include <pxmpp/gen/xep0198.h>
 #include <pxmpp/gen/xep0199.h>
+#include <pxmpp/gen/xep0202.h>
+#include <pxmpp/gen/xep0203.h>
+#include <pxmpp/gen/xep0215.h>
+#include <pxmpp/gen/xep0220.h>
+#include <pxmpp/gen/xep0221.h>
+#include <pxmpp/gen/xep0224.h>
+#include <pxmpp/gen/xep0231.h>
+#include <pxmpp/gen/xep0233.h>
+#include <pxmpp/gen/xep0249.h>
+#include <pxmpp/gen/xep0258.h>
+#include <pxmpp/gen/xep0260.h>
+#include <pxmpp/gen/xep0261.h>
+#include <pxmpp/gen/xep0262.h>
+#include <pxmpp/gen/xep0280.h>
+#include <pxmpp/gen/xep0288.h>
+#include <pxmpp/gen/xep0293.h>
+#include <pxmpp/gen/xep0294.h>
+#include <pxmpp/gen/xep0297.h>
+#include <pxmpp/gen/xep0300.h>
+#include <pxmpp/gen/xep0301.h>
+#include <pxmpp/gen/xep0308.h>
+#include <pxmpp/gen/xep0313.h>
+#include <pxmpp/gen/xep0319.h>
+#include <pxmpp/gen/xep0320.h>
+#include <pxmpp/gen/xep0333.h>
+#include <pxmpp/gen/xep0334.h>
+#include <pxmpp/gen/xep0339.h>
+#include <pxmpp/gen/xep0352.h>
+#include <pxmpp/gen/xep0357.h>
+#include <pxmpp/gen/xep0359.h>
+#include <pxmpp/gen/xep0363.h>
+#include <pxmpp/gen/xep0372.h>
+#include <pxmpp/gen/xep0380.h>
+#include <pxmpp/gen/xep0384.h>
+#include <pxmpp/gen/xep0386.h>
+#include <pxmpp/gen/xep0388.h>
+#include <pxmpp/gen/xep0402.h>
+#include <pxmpp/gen/xep0421.h>
+#include <pxmpp/gen/xep0424.h>
+#include <pxmpp/gen/xep0425.h>
+#include <pxmpp/gen/xep0428.h>
+#include <pxmpp/gen/xep0440.h>
+#include <pxmpp/gen/xep0444.h>
+#include <pxmpp/gen/xep0446.h>
+#include <pxmpp/gen/xep0447.h>
+#include <pxmpp/gen/xep0461.h>
+#include <pxmpp/gen/xep0484.h>
+#include <pxmpp/gen/xep0485.h>
+#include <pxmpp/gen/xep0490.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,46 +119,985 @@ extern "C" {
 /** Registry ids of the generated types (pxmpp_type_desc.id): from a hash of the type's
     name, so they do not change when other types are added.  Not positions in the registry. */
 enum {
+    PXMPP_TYPE_ACTIVITY = 21482,
+    PXMPP_TYPE_ACTIVITY_DOING_CHORES = 31566,
+    PXMPP_TYPE_ACTIVITY_DRINKING = 17328,
+    PXMPP_TYPE_ACTIVITY_EATING = 8703,
+    PXMPP_TYPE_ACTIVITY_EXERCISING = 33267,
+    PXMPP_TYPE_ACTIVITY_GROOMING = 37065,
+    PXMPP_TYPE_ACTIVITY_HAVING_APPOINTMENT = 7119,
+    PXMPP_TYPE_ACTIVITY_INACTIVE = 54611,
+    PXMPP_TYPE_ACTIVITY_RELAXING = 45980,
+    PXMPP_TYPE_ACTIVITY_TALKING = 1994,
+    PXMPP_TYPE_ACTIVITY_TRAVELING = 31924,
+    PXMPP_TYPE_ACTIVITY_UNDEFINED = 27954,
+    PXMPP_TYPE_ACTIVITY_WORKING = 20494,
+    PXMPP_TYPE_ADDRESS_ENTRY = 45583,
+    PXMPP_TYPE_ADDRESS_LIST = 55112,
+    PXMPP_TYPE_ADHOC_ACTIONS = 11806,
+    PXMPP_TYPE_ADHOC_COMMAND = 40019,
+    PXMPP_TYPE_ADHOC_ERROR_BAD_ACTION = 63147,
+    PXMPP_TYPE_ADHOC_ERROR_BAD_LOCALE = 4389,
+    PXMPP_TYPE_ADHOC_ERROR_BAD_PAYLOAD = 9837,
+    PXMPP_TYPE_ADHOC_ERROR_BAD_SESSIONID = 56576,
+    PXMPP_TYPE_ADHOC_ERROR_MALFORMED_ACTION = 33517,
+    PXMPP_TYPE_ADHOC_ERROR_SESSION_EXPIRED = 36389,
+    PXMPP_TYPE_ADHOC_NOTE = 14721,
+    PXMPP_TYPE_AMP = 20353,
+    PXMPP_TYPE_AMP_FAILED_RULES = 9638,
+    PXMPP_TYPE_AMP_FEATURE = 58617,
+    PXMPP_TYPE_AMP_INVALID_RULES = 45177,
+    PXMPP_TYPE_AMP_RULE = 36774,
+    PXMPP_TYPE_AMP_UNSUPPORTED_ACTIONS = 21571,
+    PXMPP_TYPE_AMP_UNSUPPORTED_CONDITIONS = 39977,
+    PXMPP_TYPE_ANNOTATIONS_NOTE = 33801,
+    PXMPP_TYPE_ANNOTATIONS_STORAGE = 9200,
+    PXMPP_TYPE_ATTENTION = 47723,
+    PXMPP_TYPE_AVATAR_DATA = 28211,
+    PXMPP_TYPE_AVATAR_INFO = 15163,
+    PXMPP_TYPE_AVATAR_METADATA = 26690,
+    PXMPP_TYPE_AVATAR_POINTER = 18658,
+    PXMPP_TYPE_BIDI_ENABLE = 62281,
+    PXMPP_TYPE_BIDI_FEATURE = 50770,
     PXMPP_TYPE_BIND = 3520,
+    PXMPP_TYPE_BIND2_BIND = 14452,
+    PXMPP_TYPE_BIND2_BOUND = 49165,
+    PXMPP_TYPE_BIND2_FEATURE = 13574,
+    PXMPP_TYPE_BIND2_INLINE = 33823,
+    PXMPP_TYPE_BLOCKING_BLOCK = 7067,
+    PXMPP_TYPE_BLOCKING_BLOCKED_ERROR = 5617,
+    PXMPP_TYPE_BLOCKING_BLOCKLIST = 65443,
+    PXMPP_TYPE_BLOCKING_ITEM = 43977,
+    PXMPP_TYPE_BLOCKING_UNBLOCK = 2918,
+    PXMPP_TYPE_BOB_DATA = 4805,
+    PXMPP_TYPE_BOOKMARKS2_CONFERENCE = 34063,
+    PXMPP_TYPE_BOOKMARKS2_EXTENSIONS = 37437,
+    PXMPP_TYPE_BOOKMARKS_CONFERENCE = 64344,
+    PXMPP_TYPE_BOOKMARKS_STORAGE = 57471,
+    PXMPP_TYPE_BOOKMARKS_URL = 34390,
+    PXMPP_TYPE_BOSH_BODY = 33362,
+    PXMPP_TYPE_CAPS = 46957,
+    PXMPP_TYPE_CAPTCHA = 892,
+    PXMPP_TYPE_CARBONS_DISABLE = 54463,
+    PXMPP_TYPE_CARBONS_ENABLE = 52288,
+    PXMPP_TYPE_CARBONS_PRIVATE = 12707,
+    PXMPP_TYPE_CARBONS_RECEIVED = 40280,
+    PXMPP_TYPE_CARBONS_SENT = 63077,
+    PXMPP_TYPE_CHATSTATE_ACTIVE = 17458,
+    PXMPP_TYPE_CHATSTATE_COMPOSING = 21735,
+    PXMPP_TYPE_CHATSTATE_GONE = 19274,
+    PXMPP_TYPE_CHATSTATE_INACTIVE = 64182,
+    PXMPP_TYPE_CHATSTATE_PAUSED = 65280,
+    PXMPP_TYPE_COMPONENT_HANDSHAKE = 21745,
+    PXMPP_TYPE_CORRECTION_REPLACE = 42572,
+    PXMPP_TYPE_CSI_ACTIVE = 56003,
+    PXMPP_TYPE_CSI_FEATURE = 9152,
+    PXMPP_TYPE_CSI_INACTIVE = 27437,
+    PXMPP_TYPE_DELAY = 36963,
+    PXMPP_TYPE_DIALBACK_FEATURE = 23462,
+    PXMPP_TYPE_DIALBACK_RESULT = 25848,
+    PXMPP_TYPE_DIALBACK_VERIFY = 25486,
     PXMPP_TYPE_DISCO_FEATURE = 31748,
     PXMPP_TYPE_DISCO_IDENTITY = 13313,
     PXMPP_TYPE_DISCO_INFO = 24191,
     PXMPP_TYPE_DISCO_ITEM = 57043,
     PXMPP_TYPE_DISCO_ITEMS = 63032,
+    PXMPP_TYPE_DOMAIN_BASED_HOSTNAME = 36520,
+    PXMPP_TYPE_EME_ENCRYPTION = 5191,
+    PXMPP_TYPE_ENTITY_TIME = 42913,
+    PXMPP_TYPE_EXTDISCO_CREDENTIALS = 61552,
+    PXMPP_TYPE_EXTDISCO_SERVICE = 41724,
+    PXMPP_TYPE_EXTDISCO_SERVICES = 46244,
+    PXMPP_TYPE_FALLBACK = 24003,
+    PXMPP_TYPE_FALLBACK_BODY = 61670,
+    PXMPP_TYPE_FALLBACK_SUBJECT = 23631,
+    PXMPP_TYPE_FAST = 10588,
+    PXMPP_TYPE_FAST_REQUEST_TOKEN = 6555,
+    PXMPP_TYPE_FAST_TOKEN = 7803,
+    PXMPP_TYPE_FILE_METADATA = 14526,
+    PXMPP_TYPE_FORWARDED = 13521,
+    PXMPP_TYPE_GATEWAY_QUERY = 49796,
+    PXMPP_TYPE_GEOLOC = 26134,
+    PXMPP_TYPE_HASH = 38417,
+    PXMPP_TYPE_HASH_USED = 49618,
+    PXMPP_TYPE_HINT_NO_COPY = 48885,
+    PXMPP_TYPE_HINT_NO_PERMANENT_STORE = 57261,
+    PXMPP_TYPE_HINT_NO_STORE = 27874,
+    PXMPP_TYPE_HINT_STORE = 41094,
+    PXMPP_TYPE_HTTP_AUTH_CONFIRM = 27119,
+    PXMPP_TYPE_IBB_CLOSE = 59162,
+    PXMPP_TYPE_IBB_DATA = 39273,
+    PXMPP_TYPE_IBB_OPEN = 19872,
+    PXMPP_TYPE_IDLE = 15703,
     PXMPP_TYPE_IQ = 899,
+    PXMPP_TYPE_JINGLE = 38753,
+    PXMPP_TYPE_JINGLE_ALTERNATIVE_SESSION = 64026,
+    PXMPP_TYPE_JINGLE_CONTENT = 9519,
+    PXMPP_TYPE_JINGLE_DTLS_FINGERPRINT = 51428,
+    PXMPP_TYPE_JINGLE_ERROR_OUT_OF_ORDER = 56965,
+    PXMPP_TYPE_JINGLE_ERROR_SECURITY_REQUIRED = 21402,
+    PXMPP_TYPE_JINGLE_ERROR_TIE_BREAK = 3129,
+    PXMPP_TYPE_JINGLE_ERROR_UNKNOWN_SESSION = 38833,
+    PXMPP_TYPE_JINGLE_ERROR_UNSUPPORTED_INFO = 15425,
+    PXMPP_TYPE_JINGLE_HDREXT = 51262,
+    PXMPP_TYPE_JINGLE_HDREXT_ALLOW_MIXED = 51376,
+    PXMPP_TYPE_JINGLE_HDREXT_PARAMETER = 28442,
+    PXMPP_TYPE_JINGLE_IBB_TRANSPORT = 31763,
+    PXMPP_TYPE_JINGLE_ICE_CANDIDATE = 10018,
+    PXMPP_TYPE_JINGLE_ICE_REMOTE_CANDIDATE = 12072,
+    PXMPP_TYPE_JINGLE_ICE_TRANSPORT = 28960,
+    PXMPP_TYPE_JINGLE_RAW_UDP_CANDIDATE = 31632,
+    PXMPP_TYPE_JINGLE_RAW_UDP_TRANSPORT = 38853,
+    PXMPP_TYPE_JINGLE_REASON = 7372,
+    PXMPP_TYPE_JINGLE_RTCP_FB = 50280,
+    PXMPP_TYPE_JINGLE_RTCP_FB_PARAMETER = 62360,
+    PXMPP_TYPE_JINGLE_RTCP_FB_TRR_INT = 29381,
+    PXMPP_TYPE_JINGLE_RTP_BANDWIDTH = 46067,
+    PXMPP_TYPE_JINGLE_RTP_CRYPTO = 34120,
+    PXMPP_TYPE_JINGLE_RTP_DESCRIPTION = 58391,
+    PXMPP_TYPE_JINGLE_RTP_ENCRYPTION = 18302,
+    PXMPP_TYPE_JINGLE_RTP_ERROR_CRYPTO_REQUIRED = 3914,
+    PXMPP_TYPE_JINGLE_RTP_ERROR_INVALID_CRYPTO = 34905,
+    PXMPP_TYPE_JINGLE_RTP_INFO_ACTIVE = 13745,
+    PXMPP_TYPE_JINGLE_RTP_INFO_HOLD = 16665,
+    PXMPP_TYPE_JINGLE_RTP_INFO_MUTE = 32693,
+    PXMPP_TYPE_JINGLE_RTP_INFO_RINGING = 14711,
+    PXMPP_TYPE_JINGLE_RTP_INFO_UNHOLD = 20210,
+    PXMPP_TYPE_JINGLE_RTP_INFO_UNMUTE = 45840,
+    PXMPP_TYPE_JINGLE_RTP_PARAMETER = 34533,
+    PXMPP_TYPE_JINGLE_RTP_PAYLOAD_TYPE = 41666,
+    PXMPP_TYPE_JINGLE_S5B_ACTIVATED = 4344,
+    PXMPP_TYPE_JINGLE_S5B_CANDIDATE = 56671,
+    PXMPP_TYPE_JINGLE_S5B_CANDIDATE_USED = 8170,
+    PXMPP_TYPE_JINGLE_S5B_TRANSPORT = 51050,
+    PXMPP_TYPE_JINGLE_SSMA_GROUP = 53209,
+    PXMPP_TYPE_JINGLE_SSMA_PARAMETER = 10875,
+    PXMPP_TYPE_JINGLE_SSMA_SOURCE = 57171,
+    PXMPP_TYPE_JINGLE_ZRTP_HASH = 44176,
+    PXMPP_TYPE_LANGTRANS = 40872,
+    PXMPP_TYPE_LANGTRANS_ITEM = 16500,
+    PXMPP_TYPE_LANGTRANS_ITEMS_QUERY = 38778,
+    PXMPP_TYPE_LANGTRANS_SOURCE = 4636,
+    PXMPP_TYPE_LANGTRANS_TRANSLATION = 30644,
+    PXMPP_TYPE_LAST_QUERY = 1137,
+    PXMPP_TYPE_MAM_FIN = 29808,
+    PXMPP_TYPE_MAM_METADATA = 39368,
+    PXMPP_TYPE_MAM_METADATA_END = 11633,
+    PXMPP_TYPE_MAM_METADATA_START = 10662,
+    PXMPP_TYPE_MAM_QUERY = 39033,
+    PXMPP_TYPE_MAM_RESULT = 18525,
+    PXMPP_TYPE_MARKER_DISPLAYED = 26425,
+    PXMPP_TYPE_MARKER_MARKABLE = 54792,
+    PXMPP_TYPE_MDS_DISPLAYED = 22209,
     PXMPP_TYPE_MESSAGE = 13105,
+    PXMPP_TYPE_MODERATION_MODERATED = 28355,
+    PXMPP_TYPE_MODERATION_REQUEST = 4571,
+    PXMPP_TYPE_MOOD = 31644,
+    PXMPP_TYPE_MUC_ACTOR = 2063,
+    PXMPP_TYPE_MUC_ADMIN_QUERY = 8804,
+    PXMPP_TYPE_MUC_CONTINUE = 44211,
+    PXMPP_TYPE_MUC_DECLINE = 10438,
+    PXMPP_TYPE_MUC_DESTROY = 19966,
+    PXMPP_TYPE_MUC_DIRECT_INVITE = 63014,
+    PXMPP_TYPE_MUC_HISTORY = 37768,
+    PXMPP_TYPE_MUC_INVITE = 3781,
+    PXMPP_TYPE_MUC_ITEM = 11839,
+    PXMPP_TYPE_MUC_JOIN = 859,
+    PXMPP_TYPE_MUC_OWNER_QUERY = 30105,
+    PXMPP_TYPE_MUC_USER = 4801,
+    PXMPP_TYPE_NICK = 5740,
+    PXMPP_TYPE_OCCUPANT_ID = 42338,
+    PXMPP_TYPE_OMEMO_BUNDLE = 32812,
+    PXMPP_TYPE_OMEMO_DEVICE = 30599,
+    PXMPP_TYPE_OMEMO_DEVICES = 51856,
+    PXMPP_TYPE_OMEMO_ENCRYPTED = 44443,
+    PXMPP_TYPE_OMEMO_HEADER = 18919,
+    PXMPP_TYPE_OMEMO_KEY = 33943,
+    PXMPP_TYPE_OMEMO_KEYS = 17377,
+    PXMPP_TYPE_OMEMO_OPT_OUT = 38938,
+    PXMPP_TYPE_OMEMO_PK = 4107,
+    PXMPP_TYPE_OMEMO_PREKEYS = 63091,
+    PXMPP_TYPE_OMEMO_SPK = 13721,
+    PXMPP_TYPE_OOB_QUERY = 15704,
+    PXMPP_TYPE_OOB_X = 57617,
     PXMPP_TYPE_PING = 16411,
     PXMPP_TYPE_PRE_APPROVAL_FEATURE = 21873,
     PXMPP_TYPE_PRESENCE = 36954,
+    PXMPP_TYPE_PRIVACY_ACTIVE = 33563,
+    PXMPP_TYPE_PRIVACY_DEFAULT = 44009,
+    PXMPP_TYPE_PRIVACY_ITEM = 59296,
+    PXMPP_TYPE_PRIVACY_LIST = 18319,
+    PXMPP_TYPE_PRIVACY_QUERY = 38692,
+    PXMPP_TYPE_PRIVATE_QUERY = 16458,
+    PXMPP_TYPE_PUBSUB = 52881,
+    PXMPP_TYPE_PUBSUB_AFFILIATION = 19760,
+    PXMPP_TYPE_PUBSUB_AFFILIATIONS = 43968,
+    PXMPP_TYPE_PUBSUB_CONFIGURE = 30212,
+    PXMPP_TYPE_PUBSUB_CREATE = 1471,
+    PXMPP_TYPE_PUBSUB_DEFAULT = 17867,
+    PXMPP_TYPE_PUBSUB_ERROR_CLOSED_NODE = 13950,
+    PXMPP_TYPE_PUBSUB_ERROR_CONFIGURATION_REQUIRED = 26557,
+    PXMPP_TYPE_PUBSUB_ERROR_INVALID_JID = 13655,
+    PXMPP_TYPE_PUBSUB_ERROR_INVALID_OPTIONS = 51204,
+    PXMPP_TYPE_PUBSUB_ERROR_INVALID_PAYLOAD = 32593,
+    PXMPP_TYPE_PUBSUB_ERROR_INVALID_SUBID = 63993,
+    PXMPP_TYPE_PUBSUB_ERROR_ITEM_FORBIDDEN = 42227,
+    PXMPP_TYPE_PUBSUB_ERROR_ITEM_REQUIRED = 61478,
+    PXMPP_TYPE_PUBSUB_ERROR_JID_REQUIRED = 54119,
+    PXMPP_TYPE_PUBSUB_ERROR_MAX_ITEMS_EXCEEDED = 28664,
+    PXMPP_TYPE_PUBSUB_ERROR_MAX_NODES_EXCEEDED = 52333,
+    PXMPP_TYPE_PUBSUB_ERROR_NODE_FULL = 38564,
+    PXMPP_TYPE_PUBSUB_ERROR_NODEID_REQUIRED = 57141,
+    PXMPP_TYPE_PUBSUB_ERROR_NOT_IN_ROSTER_GROUP = 57621,
+    PXMPP_TYPE_PUBSUB_ERROR_NOT_SUBSCRIBED = 61685,
+    PXMPP_TYPE_PUBSUB_ERROR_PAYLOAD_REQUIRED = 8775,
+    PXMPP_TYPE_PUBSUB_ERROR_PAYLOAD_TOO_BIG = 42662,
+    PXMPP_TYPE_PUBSUB_ERROR_PENDING_SUBSCRIPTION = 46375,
+    PXMPP_TYPE_PUBSUB_ERROR_PRECONDITION_NOT_MET = 51271,
+    PXMPP_TYPE_PUBSUB_ERROR_PRESENCE_SUBSCRIPTION_REQUIRED = 13506,
+    PXMPP_TYPE_PUBSUB_ERROR_SUBID_REQUIRED = 27054,
+    PXMPP_TYPE_PUBSUB_ERROR_TOO_MANY_SUBSCRIPTIONS = 51970,
+    PXMPP_TYPE_PUBSUB_ERROR_UNSUPPORTED = 64843,
+    PXMPP_TYPE_PUBSUB_ERROR_UNSUPPORTED_ACCESS_MODEL = 34593,
+    PXMPP_TYPE_PUBSUB_EVENT = 28378,
+    PXMPP_TYPE_PUBSUB_EVENT_ASSOCIATE = 46875,
+    PXMPP_TYPE_PUBSUB_EVENT_COLLECTION = 6950,
+    PXMPP_TYPE_PUBSUB_EVENT_CONFIGURATION = 17898,
+    PXMPP_TYPE_PUBSUB_EVENT_DELETE = 13354,
+    PXMPP_TYPE_PUBSUB_EVENT_DISASSOCIATE = 33200,
+    PXMPP_TYPE_PUBSUB_EVENT_ITEMS = 36179,
+    PXMPP_TYPE_PUBSUB_EVENT_PURGE = 58576,
+    PXMPP_TYPE_PUBSUB_EVENT_RETRACT = 24310,
+    PXMPP_TYPE_PUBSUB_EVENT_SUBSCRIPTION = 58562,
+    PXMPP_TYPE_PUBSUB_ITEM = 15471,
+    PXMPP_TYPE_PUBSUB_ITEMS = 34637,
+    PXMPP_TYPE_PUBSUB_OPTIONS = 62999,
+    PXMPP_TYPE_PUBSUB_OWNER = 44231,
+    PXMPP_TYPE_PUBSUB_OWNER_AFFILIATION = 39954,
+    PXMPP_TYPE_PUBSUB_OWNER_AFFILIATIONS = 6827,
+    PXMPP_TYPE_PUBSUB_OWNER_CONFIGURE = 61812,
+    PXMPP_TYPE_PUBSUB_OWNER_DEFAULT = 61536,
+    PXMPP_TYPE_PUBSUB_OWNER_DELETE = 51717,
+    PXMPP_TYPE_PUBSUB_OWNER_PURGE = 55256,
+    PXMPP_TYPE_PUBSUB_OWNER_SUBSCRIPTION = 35673,
+    PXMPP_TYPE_PUBSUB_OWNER_SUBSCRIPTIONS = 39342,
+    PXMPP_TYPE_PUBSUB_PUBLISH = 4547,
+    PXMPP_TYPE_PUBSUB_PUBLISH_OPTIONS = 35837,
+    PXMPP_TYPE_PUBSUB_REDIRECT = 16921,
+    PXMPP_TYPE_PUBSUB_RETRACT = 25428,
+    PXMPP_TYPE_PUBSUB_SUBSCRIBE = 58804,
+    PXMPP_TYPE_PUBSUB_SUBSCRIBE_OPTIONS = 62923,
+    PXMPP_TYPE_PUBSUB_SUBSCRIPTION = 58775,
+    PXMPP_TYPE_PUBSUB_SUBSCRIPTIONS = 4815,
+    PXMPP_TYPE_PUBSUB_UNSUBSCRIBE = 26011,
+    PXMPP_TYPE_PUSH_DISABLE = 57847,
+    PXMPP_TYPE_PUSH_ENABLE = 29020,
+    PXMPP_TYPE_PUSH_NOTIFICATION = 39962,
+    PXMPP_TYPE_REACH = 54152,
+    PXMPP_TYPE_REACH_ADDR = 38200,
+    PXMPP_TYPE_REACTIONS = 40440,
+    PXMPP_TYPE_RECEIPT_RECEIVED = 49063,
+    PXMPP_TYPE_RECEIPT_REQUEST = 860,
+    PXMPP_TYPE_REFERENCE = 16772,
+    PXMPP_TYPE_REGISTER_FEATURE = 2386,
+    PXMPP_TYPE_REGISTER_QUERY = 13108,
+    PXMPP_TYPE_REPLY = 34275,
+    PXMPP_TYPE_RETRACT = 23256,
+    PXMPP_TYPE_RETRACT_TOMBSTONE = 27238,
+    PXMPP_TYPE_ROSTER_DELIMITER = 17003,
     PXMPP_TYPE_ROSTER_ITEM = 35214,
     PXMPP_TYPE_ROSTER_QUERY = 8130,
     PXMPP_TYPE_ROSTER_VER_FEATURE = 4007,
+    PXMPP_TYPE_ROSTERX = 12653,
+    PXMPP_TYPE_ROSTERX_ITEM = 37077,
+    PXMPP_TYPE_RPC_ARRAY = 38615,
+    PXMPP_TYPE_RPC_ARRAY_DATA = 28727,
+    PXMPP_TYPE_RPC_FAULT = 36978,
+    PXMPP_TYPE_RPC_MEMBER = 24180,
+    PXMPP_TYPE_RPC_METHOD_CALL = 44748,
+    PXMPP_TYPE_RPC_METHOD_RESPONSE = 47769,
+    PXMPP_TYPE_RPC_PARAM = 50312,
+    PXMPP_TYPE_RPC_PARAMS = 20514,
+    PXMPP_TYPE_RPC_QUERY = 39217,
+    PXMPP_TYPE_RPC_STRUCT = 13118,
+    PXMPP_TYPE_RPC_VALUE = 40304,
+    PXMPP_TYPE_RSM_FIRST = 33870,
+    PXMPP_TYPE_RSM_SET = 47192,
+    PXMPP_TYPE_RTT = 54932,
+    PXMPP_TYPE_RTT_ERASE = 27895,
+    PXMPP_TYPE_RTT_INSERT = 28733,
+    PXMPP_TYPE_RTT_WAIT = 33759,
+    PXMPP_TYPE_S5B_QUERY = 50861,
+    PXMPP_TYPE_S5B_STREAMHOST = 43765,
+    PXMPP_TYPE_S5B_STREAMHOST_USED = 22206,
+    PXMPP_TYPE_S5B_UDPSUCCESS = 63533,
+    PXMPP_TYPE_SASL2_ABORT = 4076,
+    PXMPP_TYPE_SASL2_AUTHENTICATE = 42806,
+    PXMPP_TYPE_SASL2_AUTHENTICATION = 19678,
+    PXMPP_TYPE_SASL2_CHALLENGE = 13676,
+    PXMPP_TYPE_SASL2_CONTINUE = 5841,
+    PXMPP_TYPE_SASL2_FAILURE = 62366,
+    PXMPP_TYPE_SASL2_INLINE = 44997,
+    PXMPP_TYPE_SASL2_NEXT = 52291,
+    PXMPP_TYPE_SASL2_RESPONSE = 21543,
+    PXMPP_TYPE_SASL2_SUCCESS = 6103,
+    PXMPP_TYPE_SASL2_TASK_DATA = 14531,
+    PXMPP_TYPE_SASL2_TASKS = 39858,
+    PXMPP_TYPE_SASL2_USER_AGENT = 3013,
     PXMPP_TYPE_SASL_ABORT = 33618,
     PXMPP_TYPE_SASL_AUTH = 5636,
+    PXMPP_TYPE_SASL_CB = 59295,
+    PXMPP_TYPE_SASL_CB_CHANNEL_BINDING = 8898,
     PXMPP_TYPE_SASL_CHALLENGE = 42521,
     PXMPP_TYPE_SASL_FAILURE = 45453,
     PXMPP_TYPE_SASL_MECHANISMS = 18812,
     PXMPP_TYPE_SASL_RESPONSE = 50717,
     PXMPP_TYPE_SASL_SUCCESS = 60011,
+    PXMPP_TYPE_SEARCH_ITEM = 34872,
+    PXMPP_TYPE_SEARCH_QUERY = 30141,
+    PXMPP_TYPE_SECLABEL = 27995,
+    PXMPP_TYPE_SECLABEL_CATALOG = 48312,
+    PXMPP_TYPE_SECLABEL_CATALOG_ITEM = 21941,
+    PXMPP_TYPE_SECLABEL_DISPLAYMARKING = 20691,
+    PXMPP_TYPE_SECLABEL_EQUIVALENT = 18495,
+    PXMPP_TYPE_SECLABEL_ESS = 19691,
+    PXMPP_TYPE_SECLABEL_LABEL = 63058,
+    PXMPP_TYPE_SERVERINFO = 41000,
+    PXMPP_TYPE_SERVERINFO_CONNECTION = 30611,
+    PXMPP_TYPE_SERVERINFO_DOMAIN = 16629,
+    PXMPP_TYPE_SERVERINFO_FEDERATION = 35726,
+    PXMPP_TYPE_SERVERINFO_REMOTE_DOMAIN = 39119,
     PXMPP_TYPE_SESSION = 49198,
+    PXMPP_TYPE_SFS_FILE_SHARING = 23208,
+    PXMPP_TYPE_SFS_SOURCES = 9549,
+    PXMPP_TYPE_SHIM_HEADER = 19415,
+    PXMPP_TYPE_SHIM_HEADERS = 38236,
+    PXMPP_TYPE_SID_ORIGIN_ID = 22041,
+    PXMPP_TYPE_SID_REFERENCED_STANZA = 56125,
+    PXMPP_TYPE_SID_STANZA_ID = 1477,
+    PXMPP_TYPE_SM_ACK = 44919,
+    PXMPP_TYPE_SM_ENABLE = 2064,
+    PXMPP_TYPE_SM_ENABLED = 423,
+    PXMPP_TYPE_SM_FAILED = 25630,
+    PXMPP_TYPE_SM_FEATURE = 11598,
+    PXMPP_TYPE_SM_HANDLED_COUNT_TOO_HIGH = 58963,
+    PXMPP_TYPE_SM_REQUEST = 35674,
+    PXMPP_TYPE_SM_RESUME = 12763,
+    PXMPP_TYPE_SM_RESUMED = 37023,
+    PXMPP_TYPE_SOAP_BODY = 37054,
+    PXMPP_TYPE_SOAP_ENVELOPE = 44986,
+    PXMPP_TYPE_SOAP_ERROR_DATA_ENCODING_UNKNOWN = 1889,
+    PXMPP_TYPE_SOAP_ERROR_MUST_UNDERSTAND = 15031,
+    PXMPP_TYPE_SOAP_ERROR_RECEIVER = 33243,
+    PXMPP_TYPE_SOAP_ERROR_SENDER = 53923,
+    PXMPP_TYPE_SOAP_ERROR_VERSION_MISMATCH = 38365,
+    PXMPP_TYPE_SOAP_FAULT = 25083,
+    PXMPP_TYPE_SOAP_FAULT_CODE = 30491,
+    PXMPP_TYPE_SOAP_FAULT_DETAIL = 18463,
+    PXMPP_TYPE_SOAP_FAULT_REASON = 49470,
+    PXMPP_TYPE_SOAP_FAULT_SUBCODE = 32845,
+    PXMPP_TYPE_SOAP_HEADER = 4295,
     PXMPP_TYPE_STANZA_ERROR = 43918,
     PXMPP_TYPE_STARTTLS = 31945,
     PXMPP_TYPE_STREAM_ERROR = 7203,
     PXMPP_TYPE_STREAM_FEATURES = 55313,
+    PXMPP_TYPE_TELEPATHY_CANDIDATE = 19634,
+    PXMPP_TYPE_TELEPATHY_MESSAGE = 28687,
+    PXMPP_TYPE_TELEPATHY_TRANSPORT = 40952,
     PXMPP_TYPE_THREAD = 58647,
     PXMPP_TYPE_TLS_FAILURE = 47999,
     PXMPP_TYPE_TLS_PROCEED = 10049,
-    PXMPP_TYPE_COUNT_ = 30
+    PXMPP_TYPE_TUNE = 8381,
+    PXMPP_TYPE_UPLOAD_FILE_TOO_LARGE = 49574,
+    PXMPP_TYPE_UPLOAD_GET = 43740,
+    PXMPP_TYPE_UPLOAD_HEADER = 32942,
+    PXMPP_TYPE_UPLOAD_PURPOSE_EPHEMERAL = 8528,
+    PXMPP_TYPE_UPLOAD_PUT = 1490,
+    PXMPP_TYPE_UPLOAD_REQUEST = 64223,
+    PXMPP_TYPE_UPLOAD_RETRY = 50778,
+    PXMPP_TYPE_UPLOAD_SLOT = 43783,
+    PXMPP_TYPE_VCARD = 9354,
+    PXMPP_TYPE_VCARD_ADDRESS = 13611,
+    PXMPP_TYPE_VCARD_AGENT = 41481,
+    PXMPP_TYPE_VCARD_CATEGORIES = 34019,
+    PXMPP_TYPE_VCARD_CLASS = 39951,
+    PXMPP_TYPE_VCARD_EMAIL = 36594,
+    PXMPP_TYPE_VCARD_GEO = 8112,
+    PXMPP_TYPE_VCARD_KEY = 60891,
+    PXMPP_TYPE_VCARD_LABEL = 15040,
+    PXMPP_TYPE_VCARD_LOGO = 60620,
+    PXMPP_TYPE_VCARD_NAME = 50527,
+    PXMPP_TYPE_VCARD_ORG = 34003,
+    PXMPP_TYPE_VCARD_PHOTO = 63139,
+    PXMPP_TYPE_VCARD_SOUND = 31290,
+    PXMPP_TYPE_VCARD_TEL = 12179,
+    PXMPP_TYPE_VCARD_UPDATE = 20568,
+    PXMPP_TYPE_VERSION_QUERY = 63593,
+    PXMPP_TYPE_XDATA_FIELD = 4926,
+    PXMPP_TYPE_XDATA_FORM = 35582,
+    PXMPP_TYPE_XDATA_ITEM = 39420,
+    PXMPP_TYPE_XDATA_LAYOUT_FIELDREF = 62502,
+    PXMPP_TYPE_XDATA_LAYOUT_PAGE = 41014,
+    PXMPP_TYPE_XDATA_LAYOUT_SECTION = 28717,
+    PXMPP_TYPE_XDATA_MEDIA = 9865,
+    PXMPP_TYPE_XDATA_MEDIA_URI = 59013,
+    PXMPP_TYPE_XDATA_OPTION = 44995,
+    PXMPP_TYPE_XDATA_REPORTED = 44327,
+    PXMPP_TYPE_XDATA_VALIDATE = 24173,
+    PXMPP_TYPE_XDATA_VALIDATE_LIST_RANGE = 51396,
+    PXMPP_TYPE_XDATA_VALIDATE_RANGE = 17600,
+    PXMPP_TYPE_XHTML_BODY = 28981,
+    PXMPP_TYPE_XHTML_IM = 18687,
+    PXMPP_TYPE_COUNT_ = 430
 };
 
 /** Every generated type, ordered by name, with its (namespace, local name) hash index. */
 extern const pxmpp_registry pxmpp_generated_registry;
+
+/** @p p as a pxmpp_activity, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity *pxmpp_payload_as_activity(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_desc && !p->invalid) ? (const pxmpp_activity *)p->data : (const pxmpp_activity *)0;
+}
+
+/** @p p as a pxmpp_activity_doing_chores, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_doing_chores *pxmpp_payload_as_activity_doing_chores(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_doing_chores_desc && !p->invalid) ? (const pxmpp_activity_doing_chores *)p->data : (const pxmpp_activity_doing_chores *)0;
+}
+
+/** @p p as a pxmpp_activity_drinking, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_drinking *pxmpp_payload_as_activity_drinking(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_drinking_desc && !p->invalid) ? (const pxmpp_activity_drinking *)p->data : (const pxmpp_activity_drinking *)0;
+}
+
+/** @p p as a pxmpp_activity_eating, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_eating *pxmpp_payload_as_activity_eating(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_eating_desc && !p->invalid) ? (const pxmpp_activity_eating *)p->data : (const pxmpp_activity_eating *)0;
+}
+
+/** @p p as a pxmpp_activity_exercising, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_exercising *pxmpp_payload_as_activity_exercising(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_exercising_desc && !p->invalid) ? (const pxmpp_activity_exercising *)p->data : (const pxmpp_activity_exercising *)0;
+}
+
+/** @p p as a pxmpp_activity_grooming, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_grooming *pxmpp_payload_as_activity_grooming(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_grooming_desc && !p->invalid) ? (const pxmpp_activity_grooming *)p->data : (const pxmpp_activity_grooming *)0;
+}
+
+/** @p p as a pxmpp_activity_having_appointment, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_having_appointment *pxmpp_payload_as_activity_having_appointment(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_having_appointment_desc && !p->invalid) ? (const pxmpp_activity_having_appointment *)p->data : (const pxmpp_activity_having_appointment *)0;
+}
+
+/** @p p as a pxmpp_activity_inactive, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_inactive *pxmpp_payload_as_activity_inactive(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_inactive_desc && !p->invalid) ? (const pxmpp_activity_inactive *)p->data : (const pxmpp_activity_inactive *)0;
+}
+
+/** @p p as a pxmpp_activity_relaxing, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_relaxing *pxmpp_payload_as_activity_relaxing(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_relaxing_desc && !p->invalid) ? (const pxmpp_activity_relaxing *)p->data : (const pxmpp_activity_relaxing *)0;
+}
+
+/** @p p as a pxmpp_activity_talking, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_talking *pxmpp_payload_as_activity_talking(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_talking_desc && !p->invalid) ? (const pxmpp_activity_talking *)p->data : (const pxmpp_activity_talking *)0;
+}
+
+/** @p p as a pxmpp_activity_traveling, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_traveling *pxmpp_payload_as_activity_traveling(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_traveling_desc && !p->invalid) ? (const pxmpp_activity_traveling *)p->data : (const pxmpp_activity_traveling *)0;
+}
+
+/** @p p as a pxmpp_activity_undefined, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_undefined *pxmpp_payload_as_activity_undefined(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_undefined_desc && !p->invalid) ? (const pxmpp_activity_undefined *)p->data : (const pxmpp_activity_undefined *)0;
+}
+
+/** @p p as a pxmpp_activity_working, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_activity_working *pxmpp_payload_as_activity_working(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_activity_working_desc && !p->invalid) ? (const pxmpp_activity_working *)p->data : (const pxmpp_activity_working *)0;
+}
+
+/** @p p as a pxmpp_address_entry, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_address_entry *pxmpp_payload_as_address_entry(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_address_entry_desc && !p->invalid) ? (const pxmpp_address_entry *)p->data : (const pxmpp_address_entry *)0;
+}
+
+/** @p p as a pxmpp_address_list, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_address_list *pxmpp_payload_as_address_list(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_address_list_desc && !p->invalid) ? (const pxmpp_address_list *)p->data : (const pxmpp_address_list *)0;
+}
+
+/** @p p as a pxmpp_adhoc_actions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_actions *pxmpp_payload_as_adhoc_actions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_actions_desc && !p->invalid) ? (const pxmpp_adhoc_actions *)p->data : (const pxmpp_adhoc_actions *)0;
+}
+
+/** @p p as a pxmpp_adhoc_command, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_command *pxmpp_payload_as_adhoc_command(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_command_desc && !p->invalid) ? (const pxmpp_adhoc_command *)p->data : (const pxmpp_adhoc_command *)0;
+}
+
+/** @p p as a pxmpp_adhoc_error_bad_action, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_error_bad_action *pxmpp_payload_as_adhoc_error_bad_action(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_error_bad_action_desc && !p->invalid) ? (const pxmpp_adhoc_error_bad_action *)p->data : (const pxmpp_adhoc_error_bad_action *)0;
+}
+
+/** @p p as a pxmpp_adhoc_error_bad_locale, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_error_bad_locale *pxmpp_payload_as_adhoc_error_bad_locale(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_error_bad_locale_desc && !p->invalid) ? (const pxmpp_adhoc_error_bad_locale *)p->data : (const pxmpp_adhoc_error_bad_locale *)0;
+}
+
+/** @p p as a pxmpp_adhoc_error_bad_payload, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_error_bad_payload *pxmpp_payload_as_adhoc_error_bad_payload(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_error_bad_payload_desc && !p->invalid) ? (const pxmpp_adhoc_error_bad_payload *)p->data : (const pxmpp_adhoc_error_bad_payload *)0;
+}
+
+/** @p p as a pxmpp_adhoc_error_bad_sessionid, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_error_bad_sessionid *pxmpp_payload_as_adhoc_error_bad_sessionid(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_error_bad_sessionid_desc && !p->invalid) ? (const pxmpp_adhoc_error_bad_sessionid *)p->data : (const pxmpp_adhoc_error_bad_sessionid *)0;
+}
+
+/** @p p as a pxmpp_adhoc_error_malformed_action, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_error_malformed_action *pxmpp_payload_as_adhoc_error_malformed_action(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_error_malformed_action_desc && !p->invalid) ? (const pxmpp_adhoc_error_malformed_action *)p->data : (const pxmpp_adhoc_error_malformed_action *)0;
+}
+
+/** @p p as a pxmpp_adhoc_error_session_expired, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_error_session_expired *pxmpp_payload_as_adhoc_error_session_expired(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_error_session_expired_desc && !p->invalid) ? (const pxmpp_adhoc_error_session_expired *)p->data : (const pxmpp_adhoc_error_session_expired *)0;
+}
+
+/** @p p as a pxmpp_adhoc_note, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_adhoc_note *pxmpp_payload_as_adhoc_note(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_adhoc_note_desc && !p->invalid) ? (const pxmpp_adhoc_note *)p->data : (const pxmpp_adhoc_note *)0;
+}
+
+/** @p p as a pxmpp_amp, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp *pxmpp_payload_as_amp(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_desc && !p->invalid) ? (const pxmpp_amp *)p->data : (const pxmpp_amp *)0;
+}
+
+/** @p p as a pxmpp_amp_failed_rules, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp_failed_rules *pxmpp_payload_as_amp_failed_rules(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_failed_rules_desc && !p->invalid) ? (const pxmpp_amp_failed_rules *)p->data : (const pxmpp_amp_failed_rules *)0;
+}
+
+/** @p p as a pxmpp_amp_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp_feature *pxmpp_payload_as_amp_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_feature_desc && !p->invalid) ? (const pxmpp_amp_feature *)p->data : (const pxmpp_amp_feature *)0;
+}
+
+/** @p p as a pxmpp_amp_invalid_rules, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp_invalid_rules *pxmpp_payload_as_amp_invalid_rules(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_invalid_rules_desc && !p->invalid) ? (const pxmpp_amp_invalid_rules *)p->data : (const pxmpp_amp_invalid_rules *)0;
+}
+
+/** @p p as a pxmpp_amp_rule, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp_rule *pxmpp_payload_as_amp_rule(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_rule_desc && !p->invalid) ? (const pxmpp_amp_rule *)p->data : (const pxmpp_amp_rule *)0;
+}
+
+/** @p p as a pxmpp_amp_unsupported_actions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp_unsupported_actions *pxmpp_payload_as_amp_unsupported_actions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_unsupported_actions_desc && !p->invalid) ? (const pxmpp_amp_unsupported_actions *)p->data : (const pxmpp_amp_unsupported_actions *)0;
+}
+
+/** @p p as a pxmpp_amp_unsupported_conditions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_amp_unsupported_conditions *pxmpp_payload_as_amp_unsupported_conditions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_amp_unsupported_conditions_desc && !p->invalid) ? (const pxmpp_amp_unsupported_conditions *)p->data : (const pxmpp_amp_unsupported_conditions *)0;
+}
+
+/** @p p as a pxmpp_annotations_note, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_annotations_note *pxmpp_payload_as_annotations_note(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_annotations_note_desc && !p->invalid) ? (const pxmpp_annotations_note *)p->data : (const pxmpp_annotations_note *)0;
+}
+
+/** @p p as a pxmpp_annotations_storage, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_annotations_storage *pxmpp_payload_as_annotations_storage(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_annotations_storage_desc && !p->invalid) ? (const pxmpp_annotations_storage *)p->data : (const pxmpp_annotations_storage *)0;
+}
+
+/** @p p as a pxmpp_attention, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_attention *pxmpp_payload_as_attention(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_attention_desc && !p->invalid) ? (const pxmpp_attention *)p->data : (const pxmpp_attention *)0;
+}
+
+/** @p p as a pxmpp_avatar_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_avatar_data *pxmpp_payload_as_avatar_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_avatar_data_desc && !p->invalid) ? (const pxmpp_avatar_data *)p->data : (const pxmpp_avatar_data *)0;
+}
+
+/** @p p as a pxmpp_avatar_info, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_avatar_info *pxmpp_payload_as_avatar_info(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_avatar_info_desc && !p->invalid) ? (const pxmpp_avatar_info *)p->data : (const pxmpp_avatar_info *)0;
+}
+
+/** @p p as a pxmpp_avatar_metadata, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_avatar_metadata *pxmpp_payload_as_avatar_metadata(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_avatar_metadata_desc && !p->invalid) ? (const pxmpp_avatar_metadata *)p->data : (const pxmpp_avatar_metadata *)0;
+}
+
+/** @p p as a pxmpp_avatar_pointer, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_avatar_pointer *pxmpp_payload_as_avatar_pointer(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_avatar_pointer_desc && !p->invalid) ? (const pxmpp_avatar_pointer *)p->data : (const pxmpp_avatar_pointer *)0;
+}
+
+/** @p p as a pxmpp_bidi_enable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bidi_enable *pxmpp_payload_as_bidi_enable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bidi_enable_desc && !p->invalid) ? (const pxmpp_bidi_enable *)p->data : (const pxmpp_bidi_enable *)0;
+}
+
+/** @p p as a pxmpp_bidi_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bidi_feature *pxmpp_payload_as_bidi_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bidi_feature_desc && !p->invalid) ? (const pxmpp_bidi_feature *)p->data : (const pxmpp_bidi_feature *)0;
+}
 
 /** @p p as a pxmpp_bind, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_bind *pxmpp_payload_as_bind(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_bind_desc && !p->invalid) ? (const pxmpp_bind *)p->data : (const pxmpp_bind *)0;
+}
+
+/** @p p as a pxmpp_bind2_bind, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bind2_bind *pxmpp_payload_as_bind2_bind(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bind2_bind_desc && !p->invalid) ? (const pxmpp_bind2_bind *)p->data : (const pxmpp_bind2_bind *)0;
+}
+
+/** @p p as a pxmpp_bind2_bound, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bind2_bound *pxmpp_payload_as_bind2_bound(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bind2_bound_desc && !p->invalid) ? (const pxmpp_bind2_bound *)p->data : (const pxmpp_bind2_bound *)0;
+}
+
+/** @p p as a pxmpp_bind2_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bind2_feature *pxmpp_payload_as_bind2_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bind2_feature_desc && !p->invalid) ? (const pxmpp_bind2_feature *)p->data : (const pxmpp_bind2_feature *)0;
+}
+
+/** @p p as a pxmpp_bind2_inline, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bind2_inline *pxmpp_payload_as_bind2_inline(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bind2_inline_desc && !p->invalid) ? (const pxmpp_bind2_inline *)p->data : (const pxmpp_bind2_inline *)0;
+}
+
+/** @p p as a pxmpp_blocking_block, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_blocking_block *pxmpp_payload_as_blocking_block(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_blocking_block_desc && !p->invalid) ? (const pxmpp_blocking_block *)p->data : (const pxmpp_blocking_block *)0;
+}
+
+/** @p p as a pxmpp_blocking_blocked_error, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_blocking_blocked_error *pxmpp_payload_as_blocking_blocked_error(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_blocking_blocked_error_desc && !p->invalid) ? (const pxmpp_blocking_blocked_error *)p->data : (const pxmpp_blocking_blocked_error *)0;
+}
+
+/** @p p as a pxmpp_blocking_blocklist, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_blocking_blocklist *pxmpp_payload_as_blocking_blocklist(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_blocking_blocklist_desc && !p->invalid) ? (const pxmpp_blocking_blocklist *)p->data : (const pxmpp_blocking_blocklist *)0;
+}
+
+/** @p p as a pxmpp_blocking_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_blocking_item *pxmpp_payload_as_blocking_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_blocking_item_desc && !p->invalid) ? (const pxmpp_blocking_item *)p->data : (const pxmpp_blocking_item *)0;
+}
+
+/** @p p as a pxmpp_blocking_unblock, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_blocking_unblock *pxmpp_payload_as_blocking_unblock(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_blocking_unblock_desc && !p->invalid) ? (const pxmpp_blocking_unblock *)p->data : (const pxmpp_blocking_unblock *)0;
+}
+
+/** @p p as a pxmpp_bob_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bob_data *pxmpp_payload_as_bob_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bob_data_desc && !p->invalid) ? (const pxmpp_bob_data *)p->data : (const pxmpp_bob_data *)0;
+}
+
+/** @p p as a pxmpp_bookmarks2_conference, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bookmarks2_conference *pxmpp_payload_as_bookmarks2_conference(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bookmarks2_conference_desc && !p->invalid) ? (const pxmpp_bookmarks2_conference *)p->data : (const pxmpp_bookmarks2_conference *)0;
+}
+
+/** @p p as a pxmpp_bookmarks2_extensions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bookmarks2_extensions *pxmpp_payload_as_bookmarks2_extensions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bookmarks2_extensions_desc && !p->invalid) ? (const pxmpp_bookmarks2_extensions *)p->data : (const pxmpp_bookmarks2_extensions *)0;
+}
+
+/** @p p as a pxmpp_bookmarks_conference, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bookmarks_conference *pxmpp_payload_as_bookmarks_conference(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bookmarks_conference_desc && !p->invalid) ? (const pxmpp_bookmarks_conference *)p->data : (const pxmpp_bookmarks_conference *)0;
+}
+
+/** @p p as a pxmpp_bookmarks_storage, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bookmarks_storage *pxmpp_payload_as_bookmarks_storage(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bookmarks_storage_desc && !p->invalid) ? (const pxmpp_bookmarks_storage *)p->data : (const pxmpp_bookmarks_storage *)0;
+}
+
+/** @p p as a pxmpp_bookmarks_url, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bookmarks_url *pxmpp_payload_as_bookmarks_url(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bookmarks_url_desc && !p->invalid) ? (const pxmpp_bookmarks_url *)p->data : (const pxmpp_bookmarks_url *)0;
+}
+
+/** @p p as a pxmpp_bosh_body, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bosh_body *pxmpp_payload_as_bosh_body(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bosh_body_desc && !p->invalid) ? (const pxmpp_bosh_body *)p->data : (const pxmpp_bosh_body *)0;
+}
+
+/** @p p as a pxmpp_caps, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_caps *pxmpp_payload_as_caps(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_caps_desc && !p->invalid) ? (const pxmpp_caps *)p->data : (const pxmpp_caps *)0;
+}
+
+/** @p p as a pxmpp_captcha, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_captcha *pxmpp_payload_as_captcha(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_captcha_desc && !p->invalid) ? (const pxmpp_captcha *)p->data : (const pxmpp_captcha *)0;
+}
+
+/** @p p as a pxmpp_carbons_disable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_carbons_disable *pxmpp_payload_as_carbons_disable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_carbons_disable_desc && !p->invalid) ? (const pxmpp_carbons_disable *)p->data : (const pxmpp_carbons_disable *)0;
+}
+
+/** @p p as a pxmpp_carbons_enable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_carbons_enable *pxmpp_payload_as_carbons_enable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_carbons_enable_desc && !p->invalid) ? (const pxmpp_carbons_enable *)p->data : (const pxmpp_carbons_enable *)0;
+}
+
+/** @p p as a pxmpp_carbons_private, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_carbons_private *pxmpp_payload_as_carbons_private(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_carbons_private_desc && !p->invalid) ? (const pxmpp_carbons_private *)p->data : (const pxmpp_carbons_private *)0;
+}
+
+/** @p p as a pxmpp_carbons_received, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_carbons_received *pxmpp_payload_as_carbons_received(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_carbons_received_desc && !p->invalid) ? (const pxmpp_carbons_received *)p->data : (const pxmpp_carbons_received *)0;
+}
+
+/** @p p as a pxmpp_carbons_sent, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_carbons_sent *pxmpp_payload_as_carbons_sent(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_carbons_sent_desc && !p->invalid) ? (const pxmpp_carbons_sent *)p->data : (const pxmpp_carbons_sent *)0;
+}
+
+/** @p p as a pxmpp_chatstate_active, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_chatstate_active *pxmpp_payload_as_chatstate_active(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_chatstate_active_desc && !p->invalid) ? (const pxmpp_chatstate_active *)p->data : (const pxmpp_chatstate_active *)0;
+}
+
+/** @p p as a pxmpp_chatstate_composing, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_chatstate_composing *pxmpp_payload_as_chatstate_composing(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_chatstate_composing_desc && !p->invalid) ? (const pxmpp_chatstate_composing *)p->data : (const pxmpp_chatstate_composing *)0;
+}
+
+/** @p p as a pxmpp_chatstate_gone, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_chatstate_gone *pxmpp_payload_as_chatstate_gone(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_chatstate_gone_desc && !p->invalid) ? (const pxmpp_chatstate_gone *)p->data : (const pxmpp_chatstate_gone *)0;
+}
+
+/** @p p as a pxmpp_chatstate_inactive, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_chatstate_inactive *pxmpp_payload_as_chatstate_inactive(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_chatstate_inactive_desc && !p->invalid) ? (const pxmpp_chatstate_inactive *)p->data : (const pxmpp_chatstate_inactive *)0;
+}
+
+/** @p p as a pxmpp_chatstate_paused, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_chatstate_paused *pxmpp_payload_as_chatstate_paused(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_chatstate_paused_desc && !p->invalid) ? (const pxmpp_chatstate_paused *)p->data : (const pxmpp_chatstate_paused *)0;
+}
+
+/** @p p as a pxmpp_component_handshake, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_component_handshake *pxmpp_payload_as_component_handshake(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_component_handshake_desc && !p->invalid) ? (const pxmpp_component_handshake *)p->data : (const pxmpp_component_handshake *)0;
+}
+
+/** @p p as a pxmpp_correction_replace, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_correction_replace *pxmpp_payload_as_correction_replace(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_correction_replace_desc && !p->invalid) ? (const pxmpp_correction_replace *)p->data : (const pxmpp_correction_replace *)0;
+}
+
+/** @p p as a pxmpp_csi_active, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_csi_active *pxmpp_payload_as_csi_active(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_csi_active_desc && !p->invalid) ? (const pxmpp_csi_active *)p->data : (const pxmpp_csi_active *)0;
+}
+
+/** @p p as a pxmpp_csi_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_csi_feature *pxmpp_payload_as_csi_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_csi_feature_desc && !p->invalid) ? (const pxmpp_csi_feature *)p->data : (const pxmpp_csi_feature *)0;
+}
+
+/** @p p as a pxmpp_csi_inactive, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_csi_inactive *pxmpp_payload_as_csi_inactive(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_csi_inactive_desc && !p->invalid) ? (const pxmpp_csi_inactive *)p->data : (const pxmpp_csi_inactive *)0;
+}
+
+/** @p p as a pxmpp_delay, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_delay *pxmpp_payload_as_delay(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_delay_desc && !p->invalid) ? (const pxmpp_delay *)p->data : (const pxmpp_delay *)0;
+}
+
+/** @p p as a pxmpp_dialback_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_dialback_feature *pxmpp_payload_as_dialback_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_dialback_feature_desc && !p->invalid) ? (const pxmpp_dialback_feature *)p->data : (const pxmpp_dialback_feature *)0;
+}
+
+/** @p p as a pxmpp_dialback_result, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_dialback_result *pxmpp_payload_as_dialback_result(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_dialback_result_desc && !p->invalid) ? (const pxmpp_dialback_result *)p->data : (const pxmpp_dialback_result *)0;
+}
+
+/** @p p as a pxmpp_dialback_verify, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_dialback_verify *pxmpp_payload_as_dialback_verify(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_dialback_verify_desc && !p->invalid) ? (const pxmpp_dialback_verify *)p->data : (const pxmpp_dialback_verify *)0;
 }
 
 /** @p p as a pxmpp_disco_feature, or NULL when it holds another type or broke its schema
@@ -95,6 +1135,195 @@ static inline const pxmpp_disco_items *pxmpp_payload_as_disco_items(const pxmpp_
     return (p && p->type == &pxmpp_disco_items_desc && !p->invalid) ? (const pxmpp_disco_items *)p->data : (const pxmpp_disco_items *)0;
 }
 
+/** @p p as a pxmpp_domain_based_hostname, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_domain_based_hostname *pxmpp_payload_as_domain_based_hostname(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_domain_based_hostname_desc && !p->invalid) ? (const pxmpp_domain_based_hostname *)p->data : (const pxmpp_domain_based_hostname *)0;
+}
+
+/** @p p as a pxmpp_eme_encryption, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_eme_encryption *pxmpp_payload_as_eme_encryption(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_eme_encryption_desc && !p->invalid) ? (const pxmpp_eme_encryption *)p->data : (const pxmpp_eme_encryption *)0;
+}
+
+/** @p p as a pxmpp_entity_time, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_entity_time *pxmpp_payload_as_entity_time(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_entity_time_desc && !p->invalid) ? (const pxmpp_entity_time *)p->data : (const pxmpp_entity_time *)0;
+}
+
+/** @p p as a pxmpp_extdisco_credentials, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_extdisco_credentials *pxmpp_payload_as_extdisco_credentials(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_extdisco_credentials_desc && !p->invalid) ? (const pxmpp_extdisco_credentials *)p->data : (const pxmpp_extdisco_credentials *)0;
+}
+
+/** @p p as a pxmpp_extdisco_service, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_extdisco_service *pxmpp_payload_as_extdisco_service(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_extdisco_service_desc && !p->invalid) ? (const pxmpp_extdisco_service *)p->data : (const pxmpp_extdisco_service *)0;
+}
+
+/** @p p as a pxmpp_extdisco_services, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_extdisco_services *pxmpp_payload_as_extdisco_services(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_extdisco_services_desc && !p->invalid) ? (const pxmpp_extdisco_services *)p->data : (const pxmpp_extdisco_services *)0;
+}
+
+/** @p p as a pxmpp_fallback, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_fallback *pxmpp_payload_as_fallback(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_fallback_desc && !p->invalid) ? (const pxmpp_fallback *)p->data : (const pxmpp_fallback *)0;
+}
+
+/** @p p as a pxmpp_fallback_body, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_fallback_body *pxmpp_payload_as_fallback_body(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_fallback_body_desc && !p->invalid) ? (const pxmpp_fallback_body *)p->data : (const pxmpp_fallback_body *)0;
+}
+
+/** @p p as a pxmpp_fallback_subject, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_fallback_subject *pxmpp_payload_as_fallback_subject(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_fallback_subject_desc && !p->invalid) ? (const pxmpp_fallback_subject *)p->data : (const pxmpp_fallback_subject *)0;
+}
+
+/** @p p as a pxmpp_fast, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_fast *pxmpp_payload_as_fast(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_fast_desc && !p->invalid) ? (const pxmpp_fast *)p->data : (const pxmpp_fast *)0;
+}
+
+/** @p p as a pxmpp_fast_request_token, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_fast_request_token *pxmpp_payload_as_fast_request_token(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_fast_request_token_desc && !p->invalid) ? (const pxmpp_fast_request_token *)p->data : (const pxmpp_fast_request_token *)0;
+}
+
+/** @p p as a pxmpp_fast_token, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_fast_token *pxmpp_payload_as_fast_token(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_fast_token_desc && !p->invalid) ? (const pxmpp_fast_token *)p->data : (const pxmpp_fast_token *)0;
+}
+
+/** @p p as a pxmpp_file_metadata, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_file_metadata *pxmpp_payload_as_file_metadata(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_file_metadata_desc && !p->invalid) ? (const pxmpp_file_metadata *)p->data : (const pxmpp_file_metadata *)0;
+}
+
+/** @p p as a pxmpp_forwarded, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_forwarded *pxmpp_payload_as_forwarded(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_forwarded_desc && !p->invalid) ? (const pxmpp_forwarded *)p->data : (const pxmpp_forwarded *)0;
+}
+
+/** @p p as a pxmpp_gateway_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_gateway_query *pxmpp_payload_as_gateway_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_gateway_query_desc && !p->invalid) ? (const pxmpp_gateway_query *)p->data : (const pxmpp_gateway_query *)0;
+}
+
+/** @p p as a pxmpp_geoloc, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_geoloc *pxmpp_payload_as_geoloc(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_geoloc_desc && !p->invalid) ? (const pxmpp_geoloc *)p->data : (const pxmpp_geoloc *)0;
+}
+
+/** @p p as a pxmpp_hash, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hash *pxmpp_payload_as_hash(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hash_desc && !p->invalid) ? (const pxmpp_hash *)p->data : (const pxmpp_hash *)0;
+}
+
+/** @p p as a pxmpp_hash_used, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hash_used *pxmpp_payload_as_hash_used(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hash_used_desc && !p->invalid) ? (const pxmpp_hash_used *)p->data : (const pxmpp_hash_used *)0;
+}
+
+/** @p p as a pxmpp_hint_no_copy, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hint_no_copy *pxmpp_payload_as_hint_no_copy(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hint_no_copy_desc && !p->invalid) ? (const pxmpp_hint_no_copy *)p->data : (const pxmpp_hint_no_copy *)0;
+}
+
+/** @p p as a pxmpp_hint_no_permanent_store, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hint_no_permanent_store *pxmpp_payload_as_hint_no_permanent_store(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hint_no_permanent_store_desc && !p->invalid) ? (const pxmpp_hint_no_permanent_store *)p->data : (const pxmpp_hint_no_permanent_store *)0;
+}
+
+/** @p p as a pxmpp_hint_no_store, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hint_no_store *pxmpp_payload_as_hint_no_store(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hint_no_store_desc && !p->invalid) ? (const pxmpp_hint_no_store *)p->data : (const pxmpp_hint_no_store *)0;
+}
+
+/** @p p as a pxmpp_hint_store, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hint_store *pxmpp_payload_as_hint_store(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hint_store_desc && !p->invalid) ? (const pxmpp_hint_store *)p->data : (const pxmpp_hint_store *)0;
+}
+
+/** @p p as a pxmpp_http_auth_confirm, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_http_auth_confirm *pxmpp_payload_as_http_auth_confirm(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_http_auth_confirm_desc && !p->invalid) ? (const pxmpp_http_auth_confirm *)p->data : (const pxmpp_http_auth_confirm *)0;
+}
+
+/** @p p as a pxmpp_ibb_close, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ibb_close *pxmpp_payload_as_ibb_close(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ibb_close_desc && !p->invalid) ? (const pxmpp_ibb_close *)p->data : (const pxmpp_ibb_close *)0;
+}
+
+/** @p p as a pxmpp_ibb_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ibb_data *pxmpp_payload_as_ibb_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ibb_data_desc && !p->invalid) ? (const pxmpp_ibb_data *)p->data : (const pxmpp_ibb_data *)0;
+}
+
+/** @p p as a pxmpp_ibb_open, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ibb_open *pxmpp_payload_as_ibb_open(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ibb_open_desc && !p->invalid) ? (const pxmpp_ibb_open *)p->data : (const pxmpp_ibb_open *)0;
+}
+
+/** @p p as a pxmpp_idle, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_idle *pxmpp_payload_as_idle(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_idle_desc && !p->invalid) ? (const pxmpp_idle *)p->data : (const pxmpp_idle *)0;
+}
+
 /** @p p as a pxmpp_iq, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_iq *pxmpp_payload_as_iq(const pxmpp_payload *p)
@@ -102,11 +1331,634 @@ static inline const pxmpp_iq *pxmpp_payload_as_iq(const pxmpp_payload *p)
     return (p && p->type == &pxmpp_iq_desc && !p->invalid) ? (const pxmpp_iq *)p->data : (const pxmpp_iq *)0;
 }
 
+/** @p p as a pxmpp_jingle, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle *pxmpp_payload_as_jingle(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_desc && !p->invalid) ? (const pxmpp_jingle *)p->data : (const pxmpp_jingle *)0;
+}
+
+/** @p p as a pxmpp_jingle_alternative_session, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_alternative_session *pxmpp_payload_as_jingle_alternative_session(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_alternative_session_desc && !p->invalid) ? (const pxmpp_jingle_alternative_session *)p->data : (const pxmpp_jingle_alternative_session *)0;
+}
+
+/** @p p as a pxmpp_jingle_content, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_content *pxmpp_payload_as_jingle_content(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_content_desc && !p->invalid) ? (const pxmpp_jingle_content *)p->data : (const pxmpp_jingle_content *)0;
+}
+
+/** @p p as a pxmpp_jingle_dtls_fingerprint, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_dtls_fingerprint *pxmpp_payload_as_jingle_dtls_fingerprint(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_dtls_fingerprint_desc && !p->invalid) ? (const pxmpp_jingle_dtls_fingerprint *)p->data : (const pxmpp_jingle_dtls_fingerprint *)0;
+}
+
+/** @p p as a pxmpp_jingle_error_out_of_order, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_error_out_of_order *pxmpp_payload_as_jingle_error_out_of_order(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_error_out_of_order_desc && !p->invalid) ? (const pxmpp_jingle_error_out_of_order *)p->data : (const pxmpp_jingle_error_out_of_order *)0;
+}
+
+/** @p p as a pxmpp_jingle_error_security_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_error_security_required *pxmpp_payload_as_jingle_error_security_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_error_security_required_desc && !p->invalid) ? (const pxmpp_jingle_error_security_required *)p->data : (const pxmpp_jingle_error_security_required *)0;
+}
+
+/** @p p as a pxmpp_jingle_error_tie_break, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_error_tie_break *pxmpp_payload_as_jingle_error_tie_break(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_error_tie_break_desc && !p->invalid) ? (const pxmpp_jingle_error_tie_break *)p->data : (const pxmpp_jingle_error_tie_break *)0;
+}
+
+/** @p p as a pxmpp_jingle_error_unknown_session, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_error_unknown_session *pxmpp_payload_as_jingle_error_unknown_session(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_error_unknown_session_desc && !p->invalid) ? (const pxmpp_jingle_error_unknown_session *)p->data : (const pxmpp_jingle_error_unknown_session *)0;
+}
+
+/** @p p as a pxmpp_jingle_error_unsupported_info, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_error_unsupported_info *pxmpp_payload_as_jingle_error_unsupported_info(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_error_unsupported_info_desc && !p->invalid) ? (const pxmpp_jingle_error_unsupported_info *)p->data : (const pxmpp_jingle_error_unsupported_info *)0;
+}
+
+/** @p p as a pxmpp_jingle_hdrext, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_hdrext *pxmpp_payload_as_jingle_hdrext(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_hdrext_desc && !p->invalid) ? (const pxmpp_jingle_hdrext *)p->data : (const pxmpp_jingle_hdrext *)0;
+}
+
+/** @p p as a pxmpp_jingle_hdrext_allow_mixed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_hdrext_allow_mixed *pxmpp_payload_as_jingle_hdrext_allow_mixed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_hdrext_allow_mixed_desc && !p->invalid) ? (const pxmpp_jingle_hdrext_allow_mixed *)p->data : (const pxmpp_jingle_hdrext_allow_mixed *)0;
+}
+
+/** @p p as a pxmpp_jingle_hdrext_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_hdrext_parameter *pxmpp_payload_as_jingle_hdrext_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_hdrext_parameter_desc && !p->invalid) ? (const pxmpp_jingle_hdrext_parameter *)p->data : (const pxmpp_jingle_hdrext_parameter *)0;
+}
+
+/** @p p as a pxmpp_jingle_ibb_transport, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ibb_transport *pxmpp_payload_as_jingle_ibb_transport(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ibb_transport_desc && !p->invalid) ? (const pxmpp_jingle_ibb_transport *)p->data : (const pxmpp_jingle_ibb_transport *)0;
+}
+
+/** @p p as a pxmpp_jingle_ice_candidate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ice_candidate *pxmpp_payload_as_jingle_ice_candidate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ice_candidate_desc && !p->invalid) ? (const pxmpp_jingle_ice_candidate *)p->data : (const pxmpp_jingle_ice_candidate *)0;
+}
+
+/** @p p as a pxmpp_jingle_ice_remote_candidate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ice_remote_candidate *pxmpp_payload_as_jingle_ice_remote_candidate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ice_remote_candidate_desc && !p->invalid) ? (const pxmpp_jingle_ice_remote_candidate *)p->data : (const pxmpp_jingle_ice_remote_candidate *)0;
+}
+
+/** @p p as a pxmpp_jingle_ice_transport, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ice_transport *pxmpp_payload_as_jingle_ice_transport(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ice_transport_desc && !p->invalid) ? (const pxmpp_jingle_ice_transport *)p->data : (const pxmpp_jingle_ice_transport *)0;
+}
+
+/** @p p as a pxmpp_jingle_raw_udp_candidate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_raw_udp_candidate *pxmpp_payload_as_jingle_raw_udp_candidate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_raw_udp_candidate_desc && !p->invalid) ? (const pxmpp_jingle_raw_udp_candidate *)p->data : (const pxmpp_jingle_raw_udp_candidate *)0;
+}
+
+/** @p p as a pxmpp_jingle_raw_udp_transport, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_raw_udp_transport *pxmpp_payload_as_jingle_raw_udp_transport(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_raw_udp_transport_desc && !p->invalid) ? (const pxmpp_jingle_raw_udp_transport *)p->data : (const pxmpp_jingle_raw_udp_transport *)0;
+}
+
+/** @p p as a pxmpp_jingle_reason, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_reason *pxmpp_payload_as_jingle_reason(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_reason_desc && !p->invalid) ? (const pxmpp_jingle_reason *)p->data : (const pxmpp_jingle_reason *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtcp_fb, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtcp_fb *pxmpp_payload_as_jingle_rtcp_fb(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtcp_fb_desc && !p->invalid) ? (const pxmpp_jingle_rtcp_fb *)p->data : (const pxmpp_jingle_rtcp_fb *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtcp_fb_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtcp_fb_parameter *pxmpp_payload_as_jingle_rtcp_fb_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtcp_fb_parameter_desc && !p->invalid) ? (const pxmpp_jingle_rtcp_fb_parameter *)p->data : (const pxmpp_jingle_rtcp_fb_parameter *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtcp_fb_trr_int, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtcp_fb_trr_int *pxmpp_payload_as_jingle_rtcp_fb_trr_int(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtcp_fb_trr_int_desc && !p->invalid) ? (const pxmpp_jingle_rtcp_fb_trr_int *)p->data : (const pxmpp_jingle_rtcp_fb_trr_int *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_bandwidth, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_bandwidth *pxmpp_payload_as_jingle_rtp_bandwidth(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_bandwidth_desc && !p->invalid) ? (const pxmpp_jingle_rtp_bandwidth *)p->data : (const pxmpp_jingle_rtp_bandwidth *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_crypto, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_crypto *pxmpp_payload_as_jingle_rtp_crypto(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_crypto_desc && !p->invalid) ? (const pxmpp_jingle_rtp_crypto *)p->data : (const pxmpp_jingle_rtp_crypto *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_description, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_description *pxmpp_payload_as_jingle_rtp_description(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_description_desc && !p->invalid) ? (const pxmpp_jingle_rtp_description *)p->data : (const pxmpp_jingle_rtp_description *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_encryption, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_encryption *pxmpp_payload_as_jingle_rtp_encryption(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_encryption_desc && !p->invalid) ? (const pxmpp_jingle_rtp_encryption *)p->data : (const pxmpp_jingle_rtp_encryption *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_error_crypto_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_error_crypto_required *pxmpp_payload_as_jingle_rtp_error_crypto_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_error_crypto_required_desc && !p->invalid) ? (const pxmpp_jingle_rtp_error_crypto_required *)p->data : (const pxmpp_jingle_rtp_error_crypto_required *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_error_invalid_crypto, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_error_invalid_crypto *pxmpp_payload_as_jingle_rtp_error_invalid_crypto(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_error_invalid_crypto_desc && !p->invalid) ? (const pxmpp_jingle_rtp_error_invalid_crypto *)p->data : (const pxmpp_jingle_rtp_error_invalid_crypto *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_info_active, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_info_active *pxmpp_payload_as_jingle_rtp_info_active(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_info_active_desc && !p->invalid) ? (const pxmpp_jingle_rtp_info_active *)p->data : (const pxmpp_jingle_rtp_info_active *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_info_hold, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_info_hold *pxmpp_payload_as_jingle_rtp_info_hold(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_info_hold_desc && !p->invalid) ? (const pxmpp_jingle_rtp_info_hold *)p->data : (const pxmpp_jingle_rtp_info_hold *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_info_mute, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_info_mute *pxmpp_payload_as_jingle_rtp_info_mute(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_info_mute_desc && !p->invalid) ? (const pxmpp_jingle_rtp_info_mute *)p->data : (const pxmpp_jingle_rtp_info_mute *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_info_ringing, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_info_ringing *pxmpp_payload_as_jingle_rtp_info_ringing(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_info_ringing_desc && !p->invalid) ? (const pxmpp_jingle_rtp_info_ringing *)p->data : (const pxmpp_jingle_rtp_info_ringing *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_info_unhold, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_info_unhold *pxmpp_payload_as_jingle_rtp_info_unhold(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_info_unhold_desc && !p->invalid) ? (const pxmpp_jingle_rtp_info_unhold *)p->data : (const pxmpp_jingle_rtp_info_unhold *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_info_unmute, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_info_unmute *pxmpp_payload_as_jingle_rtp_info_unmute(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_info_unmute_desc && !p->invalid) ? (const pxmpp_jingle_rtp_info_unmute *)p->data : (const pxmpp_jingle_rtp_info_unmute *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_parameter *pxmpp_payload_as_jingle_rtp_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_parameter_desc && !p->invalid) ? (const pxmpp_jingle_rtp_parameter *)p->data : (const pxmpp_jingle_rtp_parameter *)0;
+}
+
+/** @p p as a pxmpp_jingle_rtp_payload_type, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_rtp_payload_type *pxmpp_payload_as_jingle_rtp_payload_type(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_rtp_payload_type_desc && !p->invalid) ? (const pxmpp_jingle_rtp_payload_type *)p->data : (const pxmpp_jingle_rtp_payload_type *)0;
+}
+
+/** @p p as a pxmpp_jingle_s5b_activated, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_s5b_activated *pxmpp_payload_as_jingle_s5b_activated(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_s5b_activated_desc && !p->invalid) ? (const pxmpp_jingle_s5b_activated *)p->data : (const pxmpp_jingle_s5b_activated *)0;
+}
+
+/** @p p as a pxmpp_jingle_s5b_candidate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_s5b_candidate *pxmpp_payload_as_jingle_s5b_candidate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_s5b_candidate_desc && !p->invalid) ? (const pxmpp_jingle_s5b_candidate *)p->data : (const pxmpp_jingle_s5b_candidate *)0;
+}
+
+/** @p p as a pxmpp_jingle_s5b_candidate_used, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_s5b_candidate_used *pxmpp_payload_as_jingle_s5b_candidate_used(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_s5b_candidate_used_desc && !p->invalid) ? (const pxmpp_jingle_s5b_candidate_used *)p->data : (const pxmpp_jingle_s5b_candidate_used *)0;
+}
+
+/** @p p as a pxmpp_jingle_s5b_transport, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_s5b_transport *pxmpp_payload_as_jingle_s5b_transport(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_s5b_transport_desc && !p->invalid) ? (const pxmpp_jingle_s5b_transport *)p->data : (const pxmpp_jingle_s5b_transport *)0;
+}
+
+/** @p p as a pxmpp_jingle_ssma_group, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ssma_group *pxmpp_payload_as_jingle_ssma_group(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ssma_group_desc && !p->invalid) ? (const pxmpp_jingle_ssma_group *)p->data : (const pxmpp_jingle_ssma_group *)0;
+}
+
+/** @p p as a pxmpp_jingle_ssma_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ssma_parameter *pxmpp_payload_as_jingle_ssma_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ssma_parameter_desc && !p->invalid) ? (const pxmpp_jingle_ssma_parameter *)p->data : (const pxmpp_jingle_ssma_parameter *)0;
+}
+
+/** @p p as a pxmpp_jingle_ssma_source, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_ssma_source *pxmpp_payload_as_jingle_ssma_source(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_ssma_source_desc && !p->invalid) ? (const pxmpp_jingle_ssma_source *)p->data : (const pxmpp_jingle_ssma_source *)0;
+}
+
+/** @p p as a pxmpp_jingle_zrtp_hash, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_zrtp_hash *pxmpp_payload_as_jingle_zrtp_hash(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_zrtp_hash_desc && !p->invalid) ? (const pxmpp_jingle_zrtp_hash *)p->data : (const pxmpp_jingle_zrtp_hash *)0;
+}
+
+/** @p p as a pxmpp_langtrans, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_langtrans *pxmpp_payload_as_langtrans(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_langtrans_desc && !p->invalid) ? (const pxmpp_langtrans *)p->data : (const pxmpp_langtrans *)0;
+}
+
+/** @p p as a pxmpp_langtrans_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_langtrans_item *pxmpp_payload_as_langtrans_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_langtrans_item_desc && !p->invalid) ? (const pxmpp_langtrans_item *)p->data : (const pxmpp_langtrans_item *)0;
+}
+
+/** @p p as a pxmpp_langtrans_items_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_langtrans_items_query *pxmpp_payload_as_langtrans_items_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_langtrans_items_query_desc && !p->invalid) ? (const pxmpp_langtrans_items_query *)p->data : (const pxmpp_langtrans_items_query *)0;
+}
+
+/** @p p as a pxmpp_langtrans_source, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_langtrans_source *pxmpp_payload_as_langtrans_source(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_langtrans_source_desc && !p->invalid) ? (const pxmpp_langtrans_source *)p->data : (const pxmpp_langtrans_source *)0;
+}
+
+/** @p p as a pxmpp_langtrans_translation, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_langtrans_translation *pxmpp_payload_as_langtrans_translation(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_langtrans_translation_desc && !p->invalid) ? (const pxmpp_langtrans_translation *)p->data : (const pxmpp_langtrans_translation *)0;
+}
+
+/** @p p as a pxmpp_last_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_last_query *pxmpp_payload_as_last_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_last_query_desc && !p->invalid) ? (const pxmpp_last_query *)p->data : (const pxmpp_last_query *)0;
+}
+
+/** @p p as a pxmpp_mam_fin, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mam_fin *pxmpp_payload_as_mam_fin(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mam_fin_desc && !p->invalid) ? (const pxmpp_mam_fin *)p->data : (const pxmpp_mam_fin *)0;
+}
+
+/** @p p as a pxmpp_mam_metadata, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mam_metadata *pxmpp_payload_as_mam_metadata(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mam_metadata_desc && !p->invalid) ? (const pxmpp_mam_metadata *)p->data : (const pxmpp_mam_metadata *)0;
+}
+
+/** @p p as a pxmpp_mam_metadata_end, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mam_metadata_end *pxmpp_payload_as_mam_metadata_end(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mam_metadata_end_desc && !p->invalid) ? (const pxmpp_mam_metadata_end *)p->data : (const pxmpp_mam_metadata_end *)0;
+}
+
+/** @p p as a pxmpp_mam_metadata_start, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mam_metadata_start *pxmpp_payload_as_mam_metadata_start(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mam_metadata_start_desc && !p->invalid) ? (const pxmpp_mam_metadata_start *)p->data : (const pxmpp_mam_metadata_start *)0;
+}
+
+/** @p p as a pxmpp_mam_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mam_query *pxmpp_payload_as_mam_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mam_query_desc && !p->invalid) ? (const pxmpp_mam_query *)p->data : (const pxmpp_mam_query *)0;
+}
+
+/** @p p as a pxmpp_mam_result, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mam_result *pxmpp_payload_as_mam_result(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mam_result_desc && !p->invalid) ? (const pxmpp_mam_result *)p->data : (const pxmpp_mam_result *)0;
+}
+
+/** @p p as a pxmpp_marker_displayed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_marker_displayed *pxmpp_payload_as_marker_displayed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_marker_displayed_desc && !p->invalid) ? (const pxmpp_marker_displayed *)p->data : (const pxmpp_marker_displayed *)0;
+}
+
+/** @p p as a pxmpp_marker_markable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_marker_markable *pxmpp_payload_as_marker_markable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_marker_markable_desc && !p->invalid) ? (const pxmpp_marker_markable *)p->data : (const pxmpp_marker_markable *)0;
+}
+
+/** @p p as a pxmpp_mds_displayed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mds_displayed *pxmpp_payload_as_mds_displayed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mds_displayed_desc && !p->invalid) ? (const pxmpp_mds_displayed *)p->data : (const pxmpp_mds_displayed *)0;
+}
+
 /** @p p as a pxmpp_message, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_message *pxmpp_payload_as_message(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_message_desc && !p->invalid) ? (const pxmpp_message *)p->data : (const pxmpp_message *)0;
+}
+
+/** @p p as a pxmpp_moderation_moderated, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_moderation_moderated *pxmpp_payload_as_moderation_moderated(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_moderation_moderated_desc && !p->invalid) ? (const pxmpp_moderation_moderated *)p->data : (const pxmpp_moderation_moderated *)0;
+}
+
+/** @p p as a pxmpp_moderation_request, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_moderation_request *pxmpp_payload_as_moderation_request(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_moderation_request_desc && !p->invalid) ? (const pxmpp_moderation_request *)p->data : (const pxmpp_moderation_request *)0;
+}
+
+/** @p p as a pxmpp_mood, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mood *pxmpp_payload_as_mood(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mood_desc && !p->invalid) ? (const pxmpp_mood *)p->data : (const pxmpp_mood *)0;
+}
+
+/** @p p as a pxmpp_muc_actor, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_actor *pxmpp_payload_as_muc_actor(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_actor_desc && !p->invalid) ? (const pxmpp_muc_actor *)p->data : (const pxmpp_muc_actor *)0;
+}
+
+/** @p p as a pxmpp_muc_admin_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_admin_query *pxmpp_payload_as_muc_admin_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_admin_query_desc && !p->invalid) ? (const pxmpp_muc_admin_query *)p->data : (const pxmpp_muc_admin_query *)0;
+}
+
+/** @p p as a pxmpp_muc_continue, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_continue *pxmpp_payload_as_muc_continue(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_continue_desc && !p->invalid) ? (const pxmpp_muc_continue *)p->data : (const pxmpp_muc_continue *)0;
+}
+
+/** @p p as a pxmpp_muc_decline, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_decline *pxmpp_payload_as_muc_decline(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_decline_desc && !p->invalid) ? (const pxmpp_muc_decline *)p->data : (const pxmpp_muc_decline *)0;
+}
+
+/** @p p as a pxmpp_muc_destroy, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_destroy *pxmpp_payload_as_muc_destroy(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_destroy_desc && !p->invalid) ? (const pxmpp_muc_destroy *)p->data : (const pxmpp_muc_destroy *)0;
+}
+
+/** @p p as a pxmpp_muc_direct_invite, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_direct_invite *pxmpp_payload_as_muc_direct_invite(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_direct_invite_desc && !p->invalid) ? (const pxmpp_muc_direct_invite *)p->data : (const pxmpp_muc_direct_invite *)0;
+}
+
+/** @p p as a pxmpp_muc_history, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_history *pxmpp_payload_as_muc_history(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_history_desc && !p->invalid) ? (const pxmpp_muc_history *)p->data : (const pxmpp_muc_history *)0;
+}
+
+/** @p p as a pxmpp_muc_invite, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_invite *pxmpp_payload_as_muc_invite(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_invite_desc && !p->invalid) ? (const pxmpp_muc_invite *)p->data : (const pxmpp_muc_invite *)0;
+}
+
+/** @p p as a pxmpp_muc_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_item *pxmpp_payload_as_muc_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_item_desc && !p->invalid) ? (const pxmpp_muc_item *)p->data : (const pxmpp_muc_item *)0;
+}
+
+/** @p p as a pxmpp_muc_join, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_join *pxmpp_payload_as_muc_join(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_join_desc && !p->invalid) ? (const pxmpp_muc_join *)p->data : (const pxmpp_muc_join *)0;
+}
+
+/** @p p as a pxmpp_muc_owner_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_owner_query *pxmpp_payload_as_muc_owner_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_owner_query_desc && !p->invalid) ? (const pxmpp_muc_owner_query *)p->data : (const pxmpp_muc_owner_query *)0;
+}
+
+/** @p p as a pxmpp_muc_user, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_user *pxmpp_payload_as_muc_user(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_user_desc && !p->invalid) ? (const pxmpp_muc_user *)p->data : (const pxmpp_muc_user *)0;
+}
+
+/** @p p as a pxmpp_nick, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_nick *pxmpp_payload_as_nick(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_nick_desc && !p->invalid) ? (const pxmpp_nick *)p->data : (const pxmpp_nick *)0;
+}
+
+/** @p p as a pxmpp_occupant_id, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_occupant_id *pxmpp_payload_as_occupant_id(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_occupant_id_desc && !p->invalid) ? (const pxmpp_occupant_id *)p->data : (const pxmpp_occupant_id *)0;
+}
+
+/** @p p as a pxmpp_omemo_bundle, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_bundle *pxmpp_payload_as_omemo_bundle(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_bundle_desc && !p->invalid) ? (const pxmpp_omemo_bundle *)p->data : (const pxmpp_omemo_bundle *)0;
+}
+
+/** @p p as a pxmpp_omemo_device, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_device *pxmpp_payload_as_omemo_device(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_device_desc && !p->invalid) ? (const pxmpp_omemo_device *)p->data : (const pxmpp_omemo_device *)0;
+}
+
+/** @p p as a pxmpp_omemo_devices, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_devices *pxmpp_payload_as_omemo_devices(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_devices_desc && !p->invalid) ? (const pxmpp_omemo_devices *)p->data : (const pxmpp_omemo_devices *)0;
+}
+
+/** @p p as a pxmpp_omemo_encrypted, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_encrypted *pxmpp_payload_as_omemo_encrypted(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_encrypted_desc && !p->invalid) ? (const pxmpp_omemo_encrypted *)p->data : (const pxmpp_omemo_encrypted *)0;
+}
+
+/** @p p as a pxmpp_omemo_header, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_header *pxmpp_payload_as_omemo_header(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_header_desc && !p->invalid) ? (const pxmpp_omemo_header *)p->data : (const pxmpp_omemo_header *)0;
+}
+
+/** @p p as a pxmpp_omemo_key, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_key *pxmpp_payload_as_omemo_key(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_key_desc && !p->invalid) ? (const pxmpp_omemo_key *)p->data : (const pxmpp_omemo_key *)0;
+}
+
+/** @p p as a pxmpp_omemo_keys, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_keys *pxmpp_payload_as_omemo_keys(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_keys_desc && !p->invalid) ? (const pxmpp_omemo_keys *)p->data : (const pxmpp_omemo_keys *)0;
+}
+
+/** @p p as a pxmpp_omemo_opt_out, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_opt_out *pxmpp_payload_as_omemo_opt_out(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_opt_out_desc && !p->invalid) ? (const pxmpp_omemo_opt_out *)p->data : (const pxmpp_omemo_opt_out *)0;
+}
+
+/** @p p as a pxmpp_omemo_pk, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_pk *pxmpp_payload_as_omemo_pk(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_pk_desc && !p->invalid) ? (const pxmpp_omemo_pk *)p->data : (const pxmpp_omemo_pk *)0;
+}
+
+/** @p p as a pxmpp_omemo_prekeys, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_prekeys *pxmpp_payload_as_omemo_prekeys(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_prekeys_desc && !p->invalid) ? (const pxmpp_omemo_prekeys *)p->data : (const pxmpp_omemo_prekeys *)0;
+}
+
+/** @p p as a pxmpp_omemo_spk, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_omemo_spk *pxmpp_payload_as_omemo_spk(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_omemo_spk_desc && !p->invalid) ? (const pxmpp_omemo_spk *)p->data : (const pxmpp_omemo_spk *)0;
+}
+
+/** @p p as a pxmpp_oob_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oob_query *pxmpp_payload_as_oob_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oob_query_desc && !p->invalid) ? (const pxmpp_oob_query *)p->data : (const pxmpp_oob_query *)0;
+}
+
+/** @p p as a pxmpp_oob_x, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oob_x *pxmpp_payload_as_oob_x(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oob_x_desc && !p->invalid) ? (const pxmpp_oob_x *)p->data : (const pxmpp_oob_x *)0;
 }
 
 /** @p p as a pxmpp_ping, or NULL when it holds another type or broke its schema
@@ -130,6 +1982,580 @@ static inline const pxmpp_presence *pxmpp_payload_as_presence(const pxmpp_payloa
     return (p && p->type == &pxmpp_presence_desc && !p->invalid) ? (const pxmpp_presence *)p->data : (const pxmpp_presence *)0;
 }
 
+/** @p p as a pxmpp_privacy_active, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_privacy_active *pxmpp_payload_as_privacy_active(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_privacy_active_desc && !p->invalid) ? (const pxmpp_privacy_active *)p->data : (const pxmpp_privacy_active *)0;
+}
+
+/** @p p as a pxmpp_privacy_default, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_privacy_default *pxmpp_payload_as_privacy_default(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_privacy_default_desc && !p->invalid) ? (const pxmpp_privacy_default *)p->data : (const pxmpp_privacy_default *)0;
+}
+
+/** @p p as a pxmpp_privacy_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_privacy_item *pxmpp_payload_as_privacy_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_privacy_item_desc && !p->invalid) ? (const pxmpp_privacy_item *)p->data : (const pxmpp_privacy_item *)0;
+}
+
+/** @p p as a pxmpp_privacy_list, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_privacy_list *pxmpp_payload_as_privacy_list(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_privacy_list_desc && !p->invalid) ? (const pxmpp_privacy_list *)p->data : (const pxmpp_privacy_list *)0;
+}
+
+/** @p p as a pxmpp_privacy_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_privacy_query *pxmpp_payload_as_privacy_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_privacy_query_desc && !p->invalid) ? (const pxmpp_privacy_query *)p->data : (const pxmpp_privacy_query *)0;
+}
+
+/** @p p as a pxmpp_private_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_private_query *pxmpp_payload_as_private_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_private_query_desc && !p->invalid) ? (const pxmpp_private_query *)p->data : (const pxmpp_private_query *)0;
+}
+
+/** @p p as a pxmpp_pubsub, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub *pxmpp_payload_as_pubsub(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_desc && !p->invalid) ? (const pxmpp_pubsub *)p->data : (const pxmpp_pubsub *)0;
+}
+
+/** @p p as a pxmpp_pubsub_affiliation, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_affiliation *pxmpp_payload_as_pubsub_affiliation(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_affiliation_desc && !p->invalid) ? (const pxmpp_pubsub_affiliation *)p->data : (const pxmpp_pubsub_affiliation *)0;
+}
+
+/** @p p as a pxmpp_pubsub_affiliations, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_affiliations *pxmpp_payload_as_pubsub_affiliations(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_affiliations_desc && !p->invalid) ? (const pxmpp_pubsub_affiliations *)p->data : (const pxmpp_pubsub_affiliations *)0;
+}
+
+/** @p p as a pxmpp_pubsub_configure, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_configure *pxmpp_payload_as_pubsub_configure(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_configure_desc && !p->invalid) ? (const pxmpp_pubsub_configure *)p->data : (const pxmpp_pubsub_configure *)0;
+}
+
+/** @p p as a pxmpp_pubsub_create, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_create *pxmpp_payload_as_pubsub_create(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_create_desc && !p->invalid) ? (const pxmpp_pubsub_create *)p->data : (const pxmpp_pubsub_create *)0;
+}
+
+/** @p p as a pxmpp_pubsub_default, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_default *pxmpp_payload_as_pubsub_default(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_default_desc && !p->invalid) ? (const pxmpp_pubsub_default *)p->data : (const pxmpp_pubsub_default *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_closed_node, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_closed_node *pxmpp_payload_as_pubsub_error_closed_node(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_closed_node_desc && !p->invalid) ? (const pxmpp_pubsub_error_closed_node *)p->data : (const pxmpp_pubsub_error_closed_node *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_configuration_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_configuration_required *pxmpp_payload_as_pubsub_error_configuration_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_configuration_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_configuration_required *)p->data : (const pxmpp_pubsub_error_configuration_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_invalid_jid, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_invalid_jid *pxmpp_payload_as_pubsub_error_invalid_jid(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_invalid_jid_desc && !p->invalid) ? (const pxmpp_pubsub_error_invalid_jid *)p->data : (const pxmpp_pubsub_error_invalid_jid *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_invalid_options, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_invalid_options *pxmpp_payload_as_pubsub_error_invalid_options(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_invalid_options_desc && !p->invalid) ? (const pxmpp_pubsub_error_invalid_options *)p->data : (const pxmpp_pubsub_error_invalid_options *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_invalid_payload, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_invalid_payload *pxmpp_payload_as_pubsub_error_invalid_payload(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_invalid_payload_desc && !p->invalid) ? (const pxmpp_pubsub_error_invalid_payload *)p->data : (const pxmpp_pubsub_error_invalid_payload *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_invalid_subid, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_invalid_subid *pxmpp_payload_as_pubsub_error_invalid_subid(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_invalid_subid_desc && !p->invalid) ? (const pxmpp_pubsub_error_invalid_subid *)p->data : (const pxmpp_pubsub_error_invalid_subid *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_item_forbidden, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_item_forbidden *pxmpp_payload_as_pubsub_error_item_forbidden(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_item_forbidden_desc && !p->invalid) ? (const pxmpp_pubsub_error_item_forbidden *)p->data : (const pxmpp_pubsub_error_item_forbidden *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_item_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_item_required *pxmpp_payload_as_pubsub_error_item_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_item_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_item_required *)p->data : (const pxmpp_pubsub_error_item_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_jid_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_jid_required *pxmpp_payload_as_pubsub_error_jid_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_jid_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_jid_required *)p->data : (const pxmpp_pubsub_error_jid_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_max_items_exceeded, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_max_items_exceeded *pxmpp_payload_as_pubsub_error_max_items_exceeded(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_max_items_exceeded_desc && !p->invalid) ? (const pxmpp_pubsub_error_max_items_exceeded *)p->data : (const pxmpp_pubsub_error_max_items_exceeded *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_max_nodes_exceeded, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_max_nodes_exceeded *pxmpp_payload_as_pubsub_error_max_nodes_exceeded(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_max_nodes_exceeded_desc && !p->invalid) ? (const pxmpp_pubsub_error_max_nodes_exceeded *)p->data : (const pxmpp_pubsub_error_max_nodes_exceeded *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_node_full, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_node_full *pxmpp_payload_as_pubsub_error_node_full(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_node_full_desc && !p->invalid) ? (const pxmpp_pubsub_error_node_full *)p->data : (const pxmpp_pubsub_error_node_full *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_nodeid_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_nodeid_required *pxmpp_payload_as_pubsub_error_nodeid_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_nodeid_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_nodeid_required *)p->data : (const pxmpp_pubsub_error_nodeid_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_not_in_roster_group, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_not_in_roster_group *pxmpp_payload_as_pubsub_error_not_in_roster_group(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_not_in_roster_group_desc && !p->invalid) ? (const pxmpp_pubsub_error_not_in_roster_group *)p->data : (const pxmpp_pubsub_error_not_in_roster_group *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_not_subscribed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_not_subscribed *pxmpp_payload_as_pubsub_error_not_subscribed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_not_subscribed_desc && !p->invalid) ? (const pxmpp_pubsub_error_not_subscribed *)p->data : (const pxmpp_pubsub_error_not_subscribed *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_payload_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_payload_required *pxmpp_payload_as_pubsub_error_payload_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_payload_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_payload_required *)p->data : (const pxmpp_pubsub_error_payload_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_payload_too_big, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_payload_too_big *pxmpp_payload_as_pubsub_error_payload_too_big(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_payload_too_big_desc && !p->invalid) ? (const pxmpp_pubsub_error_payload_too_big *)p->data : (const pxmpp_pubsub_error_payload_too_big *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_pending_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_pending_subscription *pxmpp_payload_as_pubsub_error_pending_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_pending_subscription_desc && !p->invalid) ? (const pxmpp_pubsub_error_pending_subscription *)p->data : (const pxmpp_pubsub_error_pending_subscription *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_precondition_not_met, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_precondition_not_met *pxmpp_payload_as_pubsub_error_precondition_not_met(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_precondition_not_met_desc && !p->invalid) ? (const pxmpp_pubsub_error_precondition_not_met *)p->data : (const pxmpp_pubsub_error_precondition_not_met *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_presence_subscription_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_presence_subscription_required *pxmpp_payload_as_pubsub_error_presence_subscription_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_presence_subscription_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_presence_subscription_required *)p->data : (const pxmpp_pubsub_error_presence_subscription_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_subid_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_subid_required *pxmpp_payload_as_pubsub_error_subid_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_subid_required_desc && !p->invalid) ? (const pxmpp_pubsub_error_subid_required *)p->data : (const pxmpp_pubsub_error_subid_required *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_too_many_subscriptions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_too_many_subscriptions *pxmpp_payload_as_pubsub_error_too_many_subscriptions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_too_many_subscriptions_desc && !p->invalid) ? (const pxmpp_pubsub_error_too_many_subscriptions *)p->data : (const pxmpp_pubsub_error_too_many_subscriptions *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_unsupported, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_unsupported *pxmpp_payload_as_pubsub_error_unsupported(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_unsupported_desc && !p->invalid) ? (const pxmpp_pubsub_error_unsupported *)p->data : (const pxmpp_pubsub_error_unsupported *)0;
+}
+
+/** @p p as a pxmpp_pubsub_error_unsupported_access_model, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_error_unsupported_access_model *pxmpp_payload_as_pubsub_error_unsupported_access_model(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_error_unsupported_access_model_desc && !p->invalid) ? (const pxmpp_pubsub_error_unsupported_access_model *)p->data : (const pxmpp_pubsub_error_unsupported_access_model *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event *pxmpp_payload_as_pubsub_event(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_desc && !p->invalid) ? (const pxmpp_pubsub_event *)p->data : (const pxmpp_pubsub_event *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_associate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_associate *pxmpp_payload_as_pubsub_event_associate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_associate_desc && !p->invalid) ? (const pxmpp_pubsub_event_associate *)p->data : (const pxmpp_pubsub_event_associate *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_collection, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_collection *pxmpp_payload_as_pubsub_event_collection(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_collection_desc && !p->invalid) ? (const pxmpp_pubsub_event_collection *)p->data : (const pxmpp_pubsub_event_collection *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_configuration, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_configuration *pxmpp_payload_as_pubsub_event_configuration(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_configuration_desc && !p->invalid) ? (const pxmpp_pubsub_event_configuration *)p->data : (const pxmpp_pubsub_event_configuration *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_delete, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_delete *pxmpp_payload_as_pubsub_event_delete(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_delete_desc && !p->invalid) ? (const pxmpp_pubsub_event_delete *)p->data : (const pxmpp_pubsub_event_delete *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_disassociate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_disassociate *pxmpp_payload_as_pubsub_event_disassociate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_disassociate_desc && !p->invalid) ? (const pxmpp_pubsub_event_disassociate *)p->data : (const pxmpp_pubsub_event_disassociate *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_items, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_items *pxmpp_payload_as_pubsub_event_items(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_items_desc && !p->invalid) ? (const pxmpp_pubsub_event_items *)p->data : (const pxmpp_pubsub_event_items *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_purge, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_purge *pxmpp_payload_as_pubsub_event_purge(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_purge_desc && !p->invalid) ? (const pxmpp_pubsub_event_purge *)p->data : (const pxmpp_pubsub_event_purge *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_retract, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_retract *pxmpp_payload_as_pubsub_event_retract(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_retract_desc && !p->invalid) ? (const pxmpp_pubsub_event_retract *)p->data : (const pxmpp_pubsub_event_retract *)0;
+}
+
+/** @p p as a pxmpp_pubsub_event_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_event_subscription *pxmpp_payload_as_pubsub_event_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_event_subscription_desc && !p->invalid) ? (const pxmpp_pubsub_event_subscription *)p->data : (const pxmpp_pubsub_event_subscription *)0;
+}
+
+/** @p p as a pxmpp_pubsub_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_item *pxmpp_payload_as_pubsub_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_item_desc && !p->invalid) ? (const pxmpp_pubsub_item *)p->data : (const pxmpp_pubsub_item *)0;
+}
+
+/** @p p as a pxmpp_pubsub_items, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_items *pxmpp_payload_as_pubsub_items(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_items_desc && !p->invalid) ? (const pxmpp_pubsub_items *)p->data : (const pxmpp_pubsub_items *)0;
+}
+
+/** @p p as a pxmpp_pubsub_options, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_options *pxmpp_payload_as_pubsub_options(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_options_desc && !p->invalid) ? (const pxmpp_pubsub_options *)p->data : (const pxmpp_pubsub_options *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner *pxmpp_payload_as_pubsub_owner(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_desc && !p->invalid) ? (const pxmpp_pubsub_owner *)p->data : (const pxmpp_pubsub_owner *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_affiliation, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_affiliation *pxmpp_payload_as_pubsub_owner_affiliation(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_affiliation_desc && !p->invalid) ? (const pxmpp_pubsub_owner_affiliation *)p->data : (const pxmpp_pubsub_owner_affiliation *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_affiliations, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_affiliations *pxmpp_payload_as_pubsub_owner_affiliations(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_affiliations_desc && !p->invalid) ? (const pxmpp_pubsub_owner_affiliations *)p->data : (const pxmpp_pubsub_owner_affiliations *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_configure, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_configure *pxmpp_payload_as_pubsub_owner_configure(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_configure_desc && !p->invalid) ? (const pxmpp_pubsub_owner_configure *)p->data : (const pxmpp_pubsub_owner_configure *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_default, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_default *pxmpp_payload_as_pubsub_owner_default(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_default_desc && !p->invalid) ? (const pxmpp_pubsub_owner_default *)p->data : (const pxmpp_pubsub_owner_default *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_delete, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_delete *pxmpp_payload_as_pubsub_owner_delete(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_delete_desc && !p->invalid) ? (const pxmpp_pubsub_owner_delete *)p->data : (const pxmpp_pubsub_owner_delete *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_purge, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_purge *pxmpp_payload_as_pubsub_owner_purge(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_purge_desc && !p->invalid) ? (const pxmpp_pubsub_owner_purge *)p->data : (const pxmpp_pubsub_owner_purge *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_subscription *pxmpp_payload_as_pubsub_owner_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_subscription_desc && !p->invalid) ? (const pxmpp_pubsub_owner_subscription *)p->data : (const pxmpp_pubsub_owner_subscription *)0;
+}
+
+/** @p p as a pxmpp_pubsub_owner_subscriptions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_owner_subscriptions *pxmpp_payload_as_pubsub_owner_subscriptions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_owner_subscriptions_desc && !p->invalid) ? (const pxmpp_pubsub_owner_subscriptions *)p->data : (const pxmpp_pubsub_owner_subscriptions *)0;
+}
+
+/** @p p as a pxmpp_pubsub_publish, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_publish *pxmpp_payload_as_pubsub_publish(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_publish_desc && !p->invalid) ? (const pxmpp_pubsub_publish *)p->data : (const pxmpp_pubsub_publish *)0;
+}
+
+/** @p p as a pxmpp_pubsub_publish_options, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_publish_options *pxmpp_payload_as_pubsub_publish_options(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_publish_options_desc && !p->invalid) ? (const pxmpp_pubsub_publish_options *)p->data : (const pxmpp_pubsub_publish_options *)0;
+}
+
+/** @p p as a pxmpp_pubsub_redirect, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_redirect *pxmpp_payload_as_pubsub_redirect(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_redirect_desc && !p->invalid) ? (const pxmpp_pubsub_redirect *)p->data : (const pxmpp_pubsub_redirect *)0;
+}
+
+/** @p p as a pxmpp_pubsub_retract, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_retract *pxmpp_payload_as_pubsub_retract(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_retract_desc && !p->invalid) ? (const pxmpp_pubsub_retract *)p->data : (const pxmpp_pubsub_retract *)0;
+}
+
+/** @p p as a pxmpp_pubsub_subscribe, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_subscribe *pxmpp_payload_as_pubsub_subscribe(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_subscribe_desc && !p->invalid) ? (const pxmpp_pubsub_subscribe *)p->data : (const pxmpp_pubsub_subscribe *)0;
+}
+
+/** @p p as a pxmpp_pubsub_subscribe_options, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_subscribe_options *pxmpp_payload_as_pubsub_subscribe_options(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_subscribe_options_desc && !p->invalid) ? (const pxmpp_pubsub_subscribe_options *)p->data : (const pxmpp_pubsub_subscribe_options *)0;
+}
+
+/** @p p as a pxmpp_pubsub_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_subscription *pxmpp_payload_as_pubsub_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_subscription_desc && !p->invalid) ? (const pxmpp_pubsub_subscription *)p->data : (const pxmpp_pubsub_subscription *)0;
+}
+
+/** @p p as a pxmpp_pubsub_subscriptions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_subscriptions *pxmpp_payload_as_pubsub_subscriptions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_subscriptions_desc && !p->invalid) ? (const pxmpp_pubsub_subscriptions *)p->data : (const pxmpp_pubsub_subscriptions *)0;
+}
+
+/** @p p as a pxmpp_pubsub_unsubscribe, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_unsubscribe *pxmpp_payload_as_pubsub_unsubscribe(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_unsubscribe_desc && !p->invalid) ? (const pxmpp_pubsub_unsubscribe *)p->data : (const pxmpp_pubsub_unsubscribe *)0;
+}
+
+/** @p p as a pxmpp_push_disable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_push_disable *pxmpp_payload_as_push_disable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_push_disable_desc && !p->invalid) ? (const pxmpp_push_disable *)p->data : (const pxmpp_push_disable *)0;
+}
+
+/** @p p as a pxmpp_push_enable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_push_enable *pxmpp_payload_as_push_enable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_push_enable_desc && !p->invalid) ? (const pxmpp_push_enable *)p->data : (const pxmpp_push_enable *)0;
+}
+
+/** @p p as a pxmpp_push_notification, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_push_notification *pxmpp_payload_as_push_notification(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_push_notification_desc && !p->invalid) ? (const pxmpp_push_notification *)p->data : (const pxmpp_push_notification *)0;
+}
+
+/** @p p as a pxmpp_reach, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_reach *pxmpp_payload_as_reach(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_reach_desc && !p->invalid) ? (const pxmpp_reach *)p->data : (const pxmpp_reach *)0;
+}
+
+/** @p p as a pxmpp_reach_addr, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_reach_addr *pxmpp_payload_as_reach_addr(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_reach_addr_desc && !p->invalid) ? (const pxmpp_reach_addr *)p->data : (const pxmpp_reach_addr *)0;
+}
+
+/** @p p as a pxmpp_reactions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_reactions *pxmpp_payload_as_reactions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_reactions_desc && !p->invalid) ? (const pxmpp_reactions *)p->data : (const pxmpp_reactions *)0;
+}
+
+/** @p p as a pxmpp_receipt_received, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_receipt_received *pxmpp_payload_as_receipt_received(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_receipt_received_desc && !p->invalid) ? (const pxmpp_receipt_received *)p->data : (const pxmpp_receipt_received *)0;
+}
+
+/** @p p as a pxmpp_receipt_request, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_receipt_request *pxmpp_payload_as_receipt_request(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_receipt_request_desc && !p->invalid) ? (const pxmpp_receipt_request *)p->data : (const pxmpp_receipt_request *)0;
+}
+
+/** @p p as a pxmpp_reference, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_reference *pxmpp_payload_as_reference(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_reference_desc && !p->invalid) ? (const pxmpp_reference *)p->data : (const pxmpp_reference *)0;
+}
+
+/** @p p as a pxmpp_register_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_register_feature *pxmpp_payload_as_register_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_register_feature_desc && !p->invalid) ? (const pxmpp_register_feature *)p->data : (const pxmpp_register_feature *)0;
+}
+
+/** @p p as a pxmpp_register_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_register_query *pxmpp_payload_as_register_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_register_query_desc && !p->invalid) ? (const pxmpp_register_query *)p->data : (const pxmpp_register_query *)0;
+}
+
+/** @p p as a pxmpp_reply, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_reply *pxmpp_payload_as_reply(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_reply_desc && !p->invalid) ? (const pxmpp_reply *)p->data : (const pxmpp_reply *)0;
+}
+
+/** @p p as a pxmpp_retract, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_retract *pxmpp_payload_as_retract(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_retract_desc && !p->invalid) ? (const pxmpp_retract *)p->data : (const pxmpp_retract *)0;
+}
+
+/** @p p as a pxmpp_retract_tombstone, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_retract_tombstone *pxmpp_payload_as_retract_tombstone(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_retract_tombstone_desc && !p->invalid) ? (const pxmpp_retract_tombstone *)p->data : (const pxmpp_retract_tombstone *)0;
+}
+
+/** @p p as a pxmpp_roster_delimiter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_roster_delimiter *pxmpp_payload_as_roster_delimiter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_roster_delimiter_desc && !p->invalid) ? (const pxmpp_roster_delimiter *)p->data : (const pxmpp_roster_delimiter *)0;
+}
+
 /** @p p as a pxmpp_roster_item, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_roster_item *pxmpp_payload_as_roster_item(const pxmpp_payload *p)
@@ -151,6 +2577,258 @@ static inline const pxmpp_roster_ver_feature *pxmpp_payload_as_roster_ver_featur
     return (p && p->type == &pxmpp_roster_ver_feature_desc && !p->invalid) ? (const pxmpp_roster_ver_feature *)p->data : (const pxmpp_roster_ver_feature *)0;
 }
 
+/** @p p as a pxmpp_rosterx, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rosterx *pxmpp_payload_as_rosterx(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rosterx_desc && !p->invalid) ? (const pxmpp_rosterx *)p->data : (const pxmpp_rosterx *)0;
+}
+
+/** @p p as a pxmpp_rosterx_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rosterx_item *pxmpp_payload_as_rosterx_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rosterx_item_desc && !p->invalid) ? (const pxmpp_rosterx_item *)p->data : (const pxmpp_rosterx_item *)0;
+}
+
+/** @p p as a pxmpp_rpc_array, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_array *pxmpp_payload_as_rpc_array(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_array_desc && !p->invalid) ? (const pxmpp_rpc_array *)p->data : (const pxmpp_rpc_array *)0;
+}
+
+/** @p p as a pxmpp_rpc_array_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_array_data *pxmpp_payload_as_rpc_array_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_array_data_desc && !p->invalid) ? (const pxmpp_rpc_array_data *)p->data : (const pxmpp_rpc_array_data *)0;
+}
+
+/** @p p as a pxmpp_rpc_fault, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_fault *pxmpp_payload_as_rpc_fault(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_fault_desc && !p->invalid) ? (const pxmpp_rpc_fault *)p->data : (const pxmpp_rpc_fault *)0;
+}
+
+/** @p p as a pxmpp_rpc_member, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_member *pxmpp_payload_as_rpc_member(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_member_desc && !p->invalid) ? (const pxmpp_rpc_member *)p->data : (const pxmpp_rpc_member *)0;
+}
+
+/** @p p as a pxmpp_rpc_method_call, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_method_call *pxmpp_payload_as_rpc_method_call(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_method_call_desc && !p->invalid) ? (const pxmpp_rpc_method_call *)p->data : (const pxmpp_rpc_method_call *)0;
+}
+
+/** @p p as a pxmpp_rpc_method_response, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_method_response *pxmpp_payload_as_rpc_method_response(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_method_response_desc && !p->invalid) ? (const pxmpp_rpc_method_response *)p->data : (const pxmpp_rpc_method_response *)0;
+}
+
+/** @p p as a pxmpp_rpc_param, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_param *pxmpp_payload_as_rpc_param(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_param_desc && !p->invalid) ? (const pxmpp_rpc_param *)p->data : (const pxmpp_rpc_param *)0;
+}
+
+/** @p p as a pxmpp_rpc_params, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_params *pxmpp_payload_as_rpc_params(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_params_desc && !p->invalid) ? (const pxmpp_rpc_params *)p->data : (const pxmpp_rpc_params *)0;
+}
+
+/** @p p as a pxmpp_rpc_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_query *pxmpp_payload_as_rpc_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_query_desc && !p->invalid) ? (const pxmpp_rpc_query *)p->data : (const pxmpp_rpc_query *)0;
+}
+
+/** @p p as a pxmpp_rpc_struct, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_struct *pxmpp_payload_as_rpc_struct(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_struct_desc && !p->invalid) ? (const pxmpp_rpc_struct *)p->data : (const pxmpp_rpc_struct *)0;
+}
+
+/** @p p as a pxmpp_rpc_value, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rpc_value *pxmpp_payload_as_rpc_value(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rpc_value_desc && !p->invalid) ? (const pxmpp_rpc_value *)p->data : (const pxmpp_rpc_value *)0;
+}
+
+/** @p p as a pxmpp_rsm_first, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rsm_first *pxmpp_payload_as_rsm_first(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rsm_first_desc && !p->invalid) ? (const pxmpp_rsm_first *)p->data : (const pxmpp_rsm_first *)0;
+}
+
+/** @p p as a pxmpp_rsm_set, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rsm_set *pxmpp_payload_as_rsm_set(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rsm_set_desc && !p->invalid) ? (const pxmpp_rsm_set *)p->data : (const pxmpp_rsm_set *)0;
+}
+
+/** @p p as a pxmpp_rtt, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rtt *pxmpp_payload_as_rtt(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rtt_desc && !p->invalid) ? (const pxmpp_rtt *)p->data : (const pxmpp_rtt *)0;
+}
+
+/** @p p as a pxmpp_rtt_erase, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rtt_erase *pxmpp_payload_as_rtt_erase(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rtt_erase_desc && !p->invalid) ? (const pxmpp_rtt_erase *)p->data : (const pxmpp_rtt_erase *)0;
+}
+
+/** @p p as a pxmpp_rtt_insert, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rtt_insert *pxmpp_payload_as_rtt_insert(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rtt_insert_desc && !p->invalid) ? (const pxmpp_rtt_insert *)p->data : (const pxmpp_rtt_insert *)0;
+}
+
+/** @p p as a pxmpp_rtt_wait, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rtt_wait *pxmpp_payload_as_rtt_wait(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rtt_wait_desc && !p->invalid) ? (const pxmpp_rtt_wait *)p->data : (const pxmpp_rtt_wait *)0;
+}
+
+/** @p p as a pxmpp_s5b_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_s5b_query *pxmpp_payload_as_s5b_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_s5b_query_desc && !p->invalid) ? (const pxmpp_s5b_query *)p->data : (const pxmpp_s5b_query *)0;
+}
+
+/** @p p as a pxmpp_s5b_streamhost, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_s5b_streamhost *pxmpp_payload_as_s5b_streamhost(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_s5b_streamhost_desc && !p->invalid) ? (const pxmpp_s5b_streamhost *)p->data : (const pxmpp_s5b_streamhost *)0;
+}
+
+/** @p p as a pxmpp_s5b_streamhost_used, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_s5b_streamhost_used *pxmpp_payload_as_s5b_streamhost_used(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_s5b_streamhost_used_desc && !p->invalid) ? (const pxmpp_s5b_streamhost_used *)p->data : (const pxmpp_s5b_streamhost_used *)0;
+}
+
+/** @p p as a pxmpp_s5b_udpsuccess, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_s5b_udpsuccess *pxmpp_payload_as_s5b_udpsuccess(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_s5b_udpsuccess_desc && !p->invalid) ? (const pxmpp_s5b_udpsuccess *)p->data : (const pxmpp_s5b_udpsuccess *)0;
+}
+
+/** @p p as a pxmpp_sasl2_abort, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_abort *pxmpp_payload_as_sasl2_abort(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_abort_desc && !p->invalid) ? (const pxmpp_sasl2_abort *)p->data : (const pxmpp_sasl2_abort *)0;
+}
+
+/** @p p as a pxmpp_sasl2_authenticate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_authenticate *pxmpp_payload_as_sasl2_authenticate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_authenticate_desc && !p->invalid) ? (const pxmpp_sasl2_authenticate *)p->data : (const pxmpp_sasl2_authenticate *)0;
+}
+
+/** @p p as a pxmpp_sasl2_authentication, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_authentication *pxmpp_payload_as_sasl2_authentication(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_authentication_desc && !p->invalid) ? (const pxmpp_sasl2_authentication *)p->data : (const pxmpp_sasl2_authentication *)0;
+}
+
+/** @p p as a pxmpp_sasl2_challenge, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_challenge *pxmpp_payload_as_sasl2_challenge(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_challenge_desc && !p->invalid) ? (const pxmpp_sasl2_challenge *)p->data : (const pxmpp_sasl2_challenge *)0;
+}
+
+/** @p p as a pxmpp_sasl2_continue, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_continue *pxmpp_payload_as_sasl2_continue(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_continue_desc && !p->invalid) ? (const pxmpp_sasl2_continue *)p->data : (const pxmpp_sasl2_continue *)0;
+}
+
+/** @p p as a pxmpp_sasl2_failure, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_failure *pxmpp_payload_as_sasl2_failure(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_failure_desc && !p->invalid) ? (const pxmpp_sasl2_failure *)p->data : (const pxmpp_sasl2_failure *)0;
+}
+
+/** @p p as a pxmpp_sasl2_inline, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_inline *pxmpp_payload_as_sasl2_inline(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_inline_desc && !p->invalid) ? (const pxmpp_sasl2_inline *)p->data : (const pxmpp_sasl2_inline *)0;
+}
+
+/** @p p as a pxmpp_sasl2_next, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_next *pxmpp_payload_as_sasl2_next(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_next_desc && !p->invalid) ? (const pxmpp_sasl2_next *)p->data : (const pxmpp_sasl2_next *)0;
+}
+
+/** @p p as a pxmpp_sasl2_response, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_response *pxmpp_payload_as_sasl2_response(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_response_desc && !p->invalid) ? (const pxmpp_sasl2_response *)p->data : (const pxmpp_sasl2_response *)0;
+}
+
+/** @p p as a pxmpp_sasl2_success, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_success *pxmpp_payload_as_sasl2_success(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_success_desc && !p->invalid) ? (const pxmpp_sasl2_success *)p->data : (const pxmpp_sasl2_success *)0;
+}
+
+/** @p p as a pxmpp_sasl2_task_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_task_data *pxmpp_payload_as_sasl2_task_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_task_data_desc && !p->invalid) ? (const pxmpp_sasl2_task_data *)p->data : (const pxmpp_sasl2_task_data *)0;
+}
+
+/** @p p as a pxmpp_sasl2_tasks, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_tasks *pxmpp_payload_as_sasl2_tasks(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_tasks_desc && !p->invalid) ? (const pxmpp_sasl2_tasks *)p->data : (const pxmpp_sasl2_tasks *)0;
+}
+
+/** @p p as a pxmpp_sasl2_user_agent, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl2_user_agent *pxmpp_payload_as_sasl2_user_agent(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl2_user_agent_desc && !p->invalid) ? (const pxmpp_sasl2_user_agent *)p->data : (const pxmpp_sasl2_user_agent *)0;
+}
+
 /** @p p as a pxmpp_sasl_abort, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sasl_abort *pxmpp_payload_as_sasl_abort(const pxmpp_payload *p)
@@ -163,6 +2841,20 @@ static inline const pxmpp_sasl_abort *pxmpp_payload_as_sasl_abort(const pxmpp_pa
 static inline const pxmpp_sasl_auth *pxmpp_payload_as_sasl_auth(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_sasl_auth_desc && !p->invalid) ? (const pxmpp_sasl_auth *)p->data : (const pxmpp_sasl_auth *)0;
+}
+
+/** @p p as a pxmpp_sasl_cb, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl_cb *pxmpp_payload_as_sasl_cb(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl_cb_desc && !p->invalid) ? (const pxmpp_sasl_cb *)p->data : (const pxmpp_sasl_cb *)0;
+}
+
+/** @p p as a pxmpp_sasl_cb_channel_binding, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sasl_cb_channel_binding *pxmpp_payload_as_sasl_cb_channel_binding(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sasl_cb_channel_binding_desc && !p->invalid) ? (const pxmpp_sasl_cb_channel_binding *)p->data : (const pxmpp_sasl_cb_channel_binding *)0;
 }
 
 /** @p p as a pxmpp_sasl_challenge, or NULL when it holds another type or broke its schema
@@ -200,11 +2892,312 @@ static inline const pxmpp_sasl_success *pxmpp_payload_as_sasl_success(const pxmp
     return (p && p->type == &pxmpp_sasl_success_desc && !p->invalid) ? (const pxmpp_sasl_success *)p->data : (const pxmpp_sasl_success *)0;
 }
 
+/** @p p as a pxmpp_search_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_search_item *pxmpp_payload_as_search_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_search_item_desc && !p->invalid) ? (const pxmpp_search_item *)p->data : (const pxmpp_search_item *)0;
+}
+
+/** @p p as a pxmpp_search_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_search_query *pxmpp_payload_as_search_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_search_query_desc && !p->invalid) ? (const pxmpp_search_query *)p->data : (const pxmpp_search_query *)0;
+}
+
+/** @p p as a pxmpp_seclabel, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel *pxmpp_payload_as_seclabel(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_desc && !p->invalid) ? (const pxmpp_seclabel *)p->data : (const pxmpp_seclabel *)0;
+}
+
+/** @p p as a pxmpp_seclabel_catalog, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel_catalog *pxmpp_payload_as_seclabel_catalog(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_catalog_desc && !p->invalid) ? (const pxmpp_seclabel_catalog *)p->data : (const pxmpp_seclabel_catalog *)0;
+}
+
+/** @p p as a pxmpp_seclabel_catalog_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel_catalog_item *pxmpp_payload_as_seclabel_catalog_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_catalog_item_desc && !p->invalid) ? (const pxmpp_seclabel_catalog_item *)p->data : (const pxmpp_seclabel_catalog_item *)0;
+}
+
+/** @p p as a pxmpp_seclabel_displaymarking, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel_displaymarking *pxmpp_payload_as_seclabel_displaymarking(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_displaymarking_desc && !p->invalid) ? (const pxmpp_seclabel_displaymarking *)p->data : (const pxmpp_seclabel_displaymarking *)0;
+}
+
+/** @p p as a pxmpp_seclabel_equivalent, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel_equivalent *pxmpp_payload_as_seclabel_equivalent(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_equivalent_desc && !p->invalid) ? (const pxmpp_seclabel_equivalent *)p->data : (const pxmpp_seclabel_equivalent *)0;
+}
+
+/** @p p as a pxmpp_seclabel_ess, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel_ess *pxmpp_payload_as_seclabel_ess(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_ess_desc && !p->invalid) ? (const pxmpp_seclabel_ess *)p->data : (const pxmpp_seclabel_ess *)0;
+}
+
+/** @p p as a pxmpp_seclabel_label, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_seclabel_label *pxmpp_payload_as_seclabel_label(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_seclabel_label_desc && !p->invalid) ? (const pxmpp_seclabel_label *)p->data : (const pxmpp_seclabel_label *)0;
+}
+
+/** @p p as a pxmpp_serverinfo, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_serverinfo *pxmpp_payload_as_serverinfo(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_serverinfo_desc && !p->invalid) ? (const pxmpp_serverinfo *)p->data : (const pxmpp_serverinfo *)0;
+}
+
+/** @p p as a pxmpp_serverinfo_connection, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_serverinfo_connection *pxmpp_payload_as_serverinfo_connection(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_serverinfo_connection_desc && !p->invalid) ? (const pxmpp_serverinfo_connection *)p->data : (const pxmpp_serverinfo_connection *)0;
+}
+
+/** @p p as a pxmpp_serverinfo_domain, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_serverinfo_domain *pxmpp_payload_as_serverinfo_domain(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_serverinfo_domain_desc && !p->invalid) ? (const pxmpp_serverinfo_domain *)p->data : (const pxmpp_serverinfo_domain *)0;
+}
+
+/** @p p as a pxmpp_serverinfo_federation, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_serverinfo_federation *pxmpp_payload_as_serverinfo_federation(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_serverinfo_federation_desc && !p->invalid) ? (const pxmpp_serverinfo_federation *)p->data : (const pxmpp_serverinfo_federation *)0;
+}
+
+/** @p p as a pxmpp_serverinfo_remote_domain, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_serverinfo_remote_domain *pxmpp_payload_as_serverinfo_remote_domain(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_serverinfo_remote_domain_desc && !p->invalid) ? (const pxmpp_serverinfo_remote_domain *)p->data : (const pxmpp_serverinfo_remote_domain *)0;
+}
+
 /** @p p as a pxmpp_session, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_session *pxmpp_payload_as_session(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_session_desc && !p->invalid) ? (const pxmpp_session *)p->data : (const pxmpp_session *)0;
+}
+
+/** @p p as a pxmpp_sfs_file_sharing, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sfs_file_sharing *pxmpp_payload_as_sfs_file_sharing(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sfs_file_sharing_desc && !p->invalid) ? (const pxmpp_sfs_file_sharing *)p->data : (const pxmpp_sfs_file_sharing *)0;
+}
+
+/** @p p as a pxmpp_sfs_sources, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sfs_sources *pxmpp_payload_as_sfs_sources(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sfs_sources_desc && !p->invalid) ? (const pxmpp_sfs_sources *)p->data : (const pxmpp_sfs_sources *)0;
+}
+
+/** @p p as a pxmpp_shim_header, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_shim_header *pxmpp_payload_as_shim_header(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_shim_header_desc && !p->invalid) ? (const pxmpp_shim_header *)p->data : (const pxmpp_shim_header *)0;
+}
+
+/** @p p as a pxmpp_shim_headers, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_shim_headers *pxmpp_payload_as_shim_headers(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_shim_headers_desc && !p->invalid) ? (const pxmpp_shim_headers *)p->data : (const pxmpp_shim_headers *)0;
+}
+
+/** @p p as a pxmpp_sid_origin_id, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sid_origin_id *pxmpp_payload_as_sid_origin_id(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sid_origin_id_desc && !p->invalid) ? (const pxmpp_sid_origin_id *)p->data : (const pxmpp_sid_origin_id *)0;
+}
+
+/** @p p as a pxmpp_sid_referenced_stanza, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sid_referenced_stanza *pxmpp_payload_as_sid_referenced_stanza(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sid_referenced_stanza_desc && !p->invalid) ? (const pxmpp_sid_referenced_stanza *)p->data : (const pxmpp_sid_referenced_stanza *)0;
+}
+
+/** @p p as a pxmpp_sid_stanza_id, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sid_stanza_id *pxmpp_payload_as_sid_stanza_id(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sid_stanza_id_desc && !p->invalid) ? (const pxmpp_sid_stanza_id *)p->data : (const pxmpp_sid_stanza_id *)0;
+}
+
+/** @p p as a pxmpp_sm_ack, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_ack *pxmpp_payload_as_sm_ack(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_ack_desc && !p->invalid) ? (const pxmpp_sm_ack *)p->data : (const pxmpp_sm_ack *)0;
+}
+
+/** @p p as a pxmpp_sm_enable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_enable *pxmpp_payload_as_sm_enable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_enable_desc && !p->invalid) ? (const pxmpp_sm_enable *)p->data : (const pxmpp_sm_enable *)0;
+}
+
+/** @p p as a pxmpp_sm_enabled, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_enabled *pxmpp_payload_as_sm_enabled(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_enabled_desc && !p->invalid) ? (const pxmpp_sm_enabled *)p->data : (const pxmpp_sm_enabled *)0;
+}
+
+/** @p p as a pxmpp_sm_failed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_failed *pxmpp_payload_as_sm_failed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_failed_desc && !p->invalid) ? (const pxmpp_sm_failed *)p->data : (const pxmpp_sm_failed *)0;
+}
+
+/** @p p as a pxmpp_sm_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_feature *pxmpp_payload_as_sm_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_feature_desc && !p->invalid) ? (const pxmpp_sm_feature *)p->data : (const pxmpp_sm_feature *)0;
+}
+
+/** @p p as a pxmpp_sm_handled_count_too_high, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_handled_count_too_high *pxmpp_payload_as_sm_handled_count_too_high(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_handled_count_too_high_desc && !p->invalid) ? (const pxmpp_sm_handled_count_too_high *)p->data : (const pxmpp_sm_handled_count_too_high *)0;
+}
+
+/** @p p as a pxmpp_sm_request, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_request *pxmpp_payload_as_sm_request(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_request_desc && !p->invalid) ? (const pxmpp_sm_request *)p->data : (const pxmpp_sm_request *)0;
+}
+
+/** @p p as a pxmpp_sm_resume, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_resume *pxmpp_payload_as_sm_resume(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_resume_desc && !p->invalid) ? (const pxmpp_sm_resume *)p->data : (const pxmpp_sm_resume *)0;
+}
+
+/** @p p as a pxmpp_sm_resumed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sm_resumed *pxmpp_payload_as_sm_resumed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sm_resumed_desc && !p->invalid) ? (const pxmpp_sm_resumed *)p->data : (const pxmpp_sm_resumed *)0;
+}
+
+/** @p p as a pxmpp_soap_body, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_body *pxmpp_payload_as_soap_body(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_body_desc && !p->invalid) ? (const pxmpp_soap_body *)p->data : (const pxmpp_soap_body *)0;
+}
+
+/** @p p as a pxmpp_soap_envelope, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_envelope *pxmpp_payload_as_soap_envelope(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_envelope_desc && !p->invalid) ? (const pxmpp_soap_envelope *)p->data : (const pxmpp_soap_envelope *)0;
+}
+
+/** @p p as a pxmpp_soap_error_data_encoding_unknown, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_error_data_encoding_unknown *pxmpp_payload_as_soap_error_data_encoding_unknown(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_error_data_encoding_unknown_desc && !p->invalid) ? (const pxmpp_soap_error_data_encoding_unknown *)p->data : (const pxmpp_soap_error_data_encoding_unknown *)0;
+}
+
+/** @p p as a pxmpp_soap_error_must_understand, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_error_must_understand *pxmpp_payload_as_soap_error_must_understand(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_error_must_understand_desc && !p->invalid) ? (const pxmpp_soap_error_must_understand *)p->data : (const pxmpp_soap_error_must_understand *)0;
+}
+
+/** @p p as a pxmpp_soap_error_receiver, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_error_receiver *pxmpp_payload_as_soap_error_receiver(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_error_receiver_desc && !p->invalid) ? (const pxmpp_soap_error_receiver *)p->data : (const pxmpp_soap_error_receiver *)0;
+}
+
+/** @p p as a pxmpp_soap_error_sender, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_error_sender *pxmpp_payload_as_soap_error_sender(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_error_sender_desc && !p->invalid) ? (const pxmpp_soap_error_sender *)p->data : (const pxmpp_soap_error_sender *)0;
+}
+
+/** @p p as a pxmpp_soap_error_version_mismatch, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_error_version_mismatch *pxmpp_payload_as_soap_error_version_mismatch(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_error_version_mismatch_desc && !p->invalid) ? (const pxmpp_soap_error_version_mismatch *)p->data : (const pxmpp_soap_error_version_mismatch *)0;
+}
+
+/** @p p as a pxmpp_soap_fault, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_fault *pxmpp_payload_as_soap_fault(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_fault_desc && !p->invalid) ? (const pxmpp_soap_fault *)p->data : (const pxmpp_soap_fault *)0;
+}
+
+/** @p p as a pxmpp_soap_fault_code, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_fault_code *pxmpp_payload_as_soap_fault_code(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_fault_code_desc && !p->invalid) ? (const pxmpp_soap_fault_code *)p->data : (const pxmpp_soap_fault_code *)0;
+}
+
+/** @p p as a pxmpp_soap_fault_detail, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_fault_detail *pxmpp_payload_as_soap_fault_detail(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_fault_detail_desc && !p->invalid) ? (const pxmpp_soap_fault_detail *)p->data : (const pxmpp_soap_fault_detail *)0;
+}
+
+/** @p p as a pxmpp_soap_fault_reason, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_fault_reason *pxmpp_payload_as_soap_fault_reason(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_fault_reason_desc && !p->invalid) ? (const pxmpp_soap_fault_reason *)p->data : (const pxmpp_soap_fault_reason *)0;
+}
+
+/** @p p as a pxmpp_soap_fault_subcode, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_fault_subcode *pxmpp_payload_as_soap_fault_subcode(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_fault_subcode_desc && !p->invalid) ? (const pxmpp_soap_fault_subcode *)p->data : (const pxmpp_soap_fault_subcode *)0;
+}
+
+/** @p p as a pxmpp_soap_header, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_soap_header *pxmpp_payload_as_soap_header(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_soap_header_desc && !p->invalid) ? (const pxmpp_soap_header *)p->data : (const pxmpp_soap_header *)0;
 }
 
 /** @p p as a pxmpp_stanza_error, or NULL when it holds another type or broke its schema
@@ -235,6 +3228,27 @@ static inline const pxmpp_stream_features *pxmpp_payload_as_stream_features(cons
     return (p && p->type == &pxmpp_stream_features_desc && !p->invalid) ? (const pxmpp_stream_features *)p->data : (const pxmpp_stream_features *)0;
 }
 
+/** @p p as a pxmpp_telepathy_candidate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_telepathy_candidate *pxmpp_payload_as_telepathy_candidate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_telepathy_candidate_desc && !p->invalid) ? (const pxmpp_telepathy_candidate *)p->data : (const pxmpp_telepathy_candidate *)0;
+}
+
+/** @p p as a pxmpp_telepathy_message, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_telepathy_message *pxmpp_payload_as_telepathy_message(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_telepathy_message_desc && !p->invalid) ? (const pxmpp_telepathy_message *)p->data : (const pxmpp_telepathy_message *)0;
+}
+
+/** @p p as a pxmpp_telepathy_transport, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_telepathy_transport *pxmpp_payload_as_telepathy_transport(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_telepathy_transport_desc && !p->invalid) ? (const pxmpp_telepathy_transport *)p->data : (const pxmpp_telepathy_transport *)0;
+}
+
 /** @p p as a pxmpp_thread, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_thread *pxmpp_payload_as_thread(const pxmpp_payload *p)
@@ -256,6 +3270,950 @@ static inline const pxmpp_tls_proceed *pxmpp_payload_as_tls_proceed(const pxmpp_
     return (p && p->type == &pxmpp_tls_proceed_desc && !p->invalid) ? (const pxmpp_tls_proceed *)p->data : (const pxmpp_tls_proceed *)0;
 }
 
+/** @p p as a pxmpp_tune, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_tune *pxmpp_payload_as_tune(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_tune_desc && !p->invalid) ? (const pxmpp_tune *)p->data : (const pxmpp_tune *)0;
+}
+
+/** @p p as a pxmpp_upload_file_too_large, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_file_too_large *pxmpp_payload_as_upload_file_too_large(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_file_too_large_desc && !p->invalid) ? (const pxmpp_upload_file_too_large *)p->data : (const pxmpp_upload_file_too_large *)0;
+}
+
+/** @p p as a pxmpp_upload_get, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_get *pxmpp_payload_as_upload_get(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_get_desc && !p->invalid) ? (const pxmpp_upload_get *)p->data : (const pxmpp_upload_get *)0;
+}
+
+/** @p p as a pxmpp_upload_header, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_header *pxmpp_payload_as_upload_header(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_header_desc && !p->invalid) ? (const pxmpp_upload_header *)p->data : (const pxmpp_upload_header *)0;
+}
+
+/** @p p as a pxmpp_upload_purpose_ephemeral, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_purpose_ephemeral *pxmpp_payload_as_upload_purpose_ephemeral(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_purpose_ephemeral_desc && !p->invalid) ? (const pxmpp_upload_purpose_ephemeral *)p->data : (const pxmpp_upload_purpose_ephemeral *)0;
+}
+
+/** @p p as a pxmpp_upload_put, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_put *pxmpp_payload_as_upload_put(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_put_desc && !p->invalid) ? (const pxmpp_upload_put *)p->data : (const pxmpp_upload_put *)0;
+}
+
+/** @p p as a pxmpp_upload_request, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_request *pxmpp_payload_as_upload_request(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_request_desc && !p->invalid) ? (const pxmpp_upload_request *)p->data : (const pxmpp_upload_request *)0;
+}
+
+/** @p p as a pxmpp_upload_retry, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_retry *pxmpp_payload_as_upload_retry(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_retry_desc && !p->invalid) ? (const pxmpp_upload_retry *)p->data : (const pxmpp_upload_retry *)0;
+}
+
+/** @p p as a pxmpp_upload_slot, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_upload_slot *pxmpp_payload_as_upload_slot(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_upload_slot_desc && !p->invalid) ? (const pxmpp_upload_slot *)p->data : (const pxmpp_upload_slot *)0;
+}
+
+/** @p p as a pxmpp_vcard, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard *pxmpp_payload_as_vcard(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_desc && !p->invalid) ? (const pxmpp_vcard *)p->data : (const pxmpp_vcard *)0;
+}
+
+/** @p p as a pxmpp_vcard_address, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_address *pxmpp_payload_as_vcard_address(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_address_desc && !p->invalid) ? (const pxmpp_vcard_address *)p->data : (const pxmpp_vcard_address *)0;
+}
+
+/** @p p as a pxmpp_vcard_agent, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_agent *pxmpp_payload_as_vcard_agent(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_agent_desc && !p->invalid) ? (const pxmpp_vcard_agent *)p->data : (const pxmpp_vcard_agent *)0;
+}
+
+/** @p p as a pxmpp_vcard_categories, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_categories *pxmpp_payload_as_vcard_categories(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_categories_desc && !p->invalid) ? (const pxmpp_vcard_categories *)p->data : (const pxmpp_vcard_categories *)0;
+}
+
+/** @p p as a pxmpp_vcard_class, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_class *pxmpp_payload_as_vcard_class(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_class_desc && !p->invalid) ? (const pxmpp_vcard_class *)p->data : (const pxmpp_vcard_class *)0;
+}
+
+/** @p p as a pxmpp_vcard_email, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_email *pxmpp_payload_as_vcard_email(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_email_desc && !p->invalid) ? (const pxmpp_vcard_email *)p->data : (const pxmpp_vcard_email *)0;
+}
+
+/** @p p as a pxmpp_vcard_geo, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_geo *pxmpp_payload_as_vcard_geo(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_geo_desc && !p->invalid) ? (const pxmpp_vcard_geo *)p->data : (const pxmpp_vcard_geo *)0;
+}
+
+/** @p p as a pxmpp_vcard_key, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_key *pxmpp_payload_as_vcard_key(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_key_desc && !p->invalid) ? (const pxmpp_vcard_key *)p->data : (const pxmpp_vcard_key *)0;
+}
+
+/** @p p as a pxmpp_vcard_label, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_label *pxmpp_payload_as_vcard_label(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_label_desc && !p->invalid) ? (const pxmpp_vcard_label *)p->data : (const pxmpp_vcard_label *)0;
+}
+
+/** @p p as a pxmpp_vcard_logo, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_logo *pxmpp_payload_as_vcard_logo(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_logo_desc && !p->invalid) ? (const pxmpp_vcard_logo *)p->data : (const pxmpp_vcard_logo *)0;
+}
+
+/** @p p as a pxmpp_vcard_name, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_name *pxmpp_payload_as_vcard_name(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_name_desc && !p->invalid) ? (const pxmpp_vcard_name *)p->data : (const pxmpp_vcard_name *)0;
+}
+
+/** @p p as a pxmpp_vcard_org, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_org *pxmpp_payload_as_vcard_org(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_org_desc && !p->invalid) ? (const pxmpp_vcard_org *)p->data : (const pxmpp_vcard_org *)0;
+}
+
+/** @p p as a pxmpp_vcard_photo, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_photo *pxmpp_payload_as_vcard_photo(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_photo_desc && !p->invalid) ? (const pxmpp_vcard_photo *)p->data : (const pxmpp_vcard_photo *)0;
+}
+
+/** @p p as a pxmpp_vcard_sound, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_sound *pxmpp_payload_as_vcard_sound(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_sound_desc && !p->invalid) ? (const pxmpp_vcard_sound *)p->data : (const pxmpp_vcard_sound *)0;
+}
+
+/** @p p as a pxmpp_vcard_tel, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_tel *pxmpp_payload_as_vcard_tel(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_tel_desc && !p->invalid) ? (const pxmpp_vcard_tel *)p->data : (const pxmpp_vcard_tel *)0;
+}
+
+/** @p p as a pxmpp_vcard_update, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_vcard_update *pxmpp_payload_as_vcard_update(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_vcard_update_desc && !p->invalid) ? (const pxmpp_vcard_update *)p->data : (const pxmpp_vcard_update *)0;
+}
+
+/** @p p as a pxmpp_version_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_version_query *pxmpp_payload_as_version_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_version_query_desc && !p->invalid) ? (const pxmpp_version_query *)p->data : (const pxmpp_version_query *)0;
+}
+
+/** @p p as a pxmpp_xdata_field, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_field *pxmpp_payload_as_xdata_field(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_field_desc && !p->invalid) ? (const pxmpp_xdata_field *)p->data : (const pxmpp_xdata_field *)0;
+}
+
+/** @p p as a pxmpp_xdata_form, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_form *pxmpp_payload_as_xdata_form(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_form_desc && !p->invalid) ? (const pxmpp_xdata_form *)p->data : (const pxmpp_xdata_form *)0;
+}
+
+/** @p p as a pxmpp_xdata_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_item *pxmpp_payload_as_xdata_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_item_desc && !p->invalid) ? (const pxmpp_xdata_item *)p->data : (const pxmpp_xdata_item *)0;
+}
+
+/** @p p as a pxmpp_xdata_layout_fieldref, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_layout_fieldref *pxmpp_payload_as_xdata_layout_fieldref(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_layout_fieldref_desc && !p->invalid) ? (const pxmpp_xdata_layout_fieldref *)p->data : (const pxmpp_xdata_layout_fieldref *)0;
+}
+
+/** @p p as a pxmpp_xdata_layout_page, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_layout_page *pxmpp_payload_as_xdata_layout_page(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_layout_page_desc && !p->invalid) ? (const pxmpp_xdata_layout_page *)p->data : (const pxmpp_xdata_layout_page *)0;
+}
+
+/** @p p as a pxmpp_xdata_layout_section, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_layout_section *pxmpp_payload_as_xdata_layout_section(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_layout_section_desc && !p->invalid) ? (const pxmpp_xdata_layout_section *)p->data : (const pxmpp_xdata_layout_section *)0;
+}
+
+/** @p p as a pxmpp_xdata_media, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_media *pxmpp_payload_as_xdata_media(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_media_desc && !p->invalid) ? (const pxmpp_xdata_media *)p->data : (const pxmpp_xdata_media *)0;
+}
+
+/** @p p as a pxmpp_xdata_media_uri, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_media_uri *pxmpp_payload_as_xdata_media_uri(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_media_uri_desc && !p->invalid) ? (const pxmpp_xdata_media_uri *)p->data : (const pxmpp_xdata_media_uri *)0;
+}
+
+/** @p p as a pxmpp_xdata_option, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_option *pxmpp_payload_as_xdata_option(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_option_desc && !p->invalid) ? (const pxmpp_xdata_option *)p->data : (const pxmpp_xdata_option *)0;
+}
+
+/** @p p as a pxmpp_xdata_reported, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_reported *pxmpp_payload_as_xdata_reported(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_reported_desc && !p->invalid) ? (const pxmpp_xdata_reported *)p->data : (const pxmpp_xdata_reported *)0;
+}
+
+/** @p p as a pxmpp_xdata_validate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_validate *pxmpp_payload_as_xdata_validate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_validate_desc && !p->invalid) ? (const pxmpp_xdata_validate *)p->data : (const pxmpp_xdata_validate *)0;
+}
+
+/** @p p as a pxmpp_xdata_validate_list_range, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_validate_list_range *pxmpp_payload_as_xdata_validate_list_range(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_validate_list_range_desc && !p->invalid) ? (const pxmpp_xdata_validate_list_range *)p->data : (const pxmpp_xdata_validate_list_range *)0;
+}
+
+/** @p p as a pxmpp_xdata_validate_range, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xdata_validate_range *pxmpp_payload_as_xdata_validate_range(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xdata_validate_range_desc && !p->invalid) ? (const pxmpp_xdata_validate_range *)p->data : (const pxmpp_xdata_validate_range *)0;
+}
+
+/** @p p as a pxmpp_xhtml_body, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_body *pxmpp_payload_as_xhtml_body(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_body_desc && !p->invalid) ? (const pxmpp_xhtml_body *)p->data : (const pxmpp_xhtml_body *)0;
+}
+
+/** @p p as a pxmpp_xhtml_im, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_im *pxmpp_payload_as_xhtml_im(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_im_desc && !p->invalid) ? (const pxmpp_xhtml_im *)p->data : (const pxmpp_xhtml_im *)0;
+}
+
+/** The first pxmpp_address_list payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_address_list *pxmpp_message_get_address_list(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_address_list_desc && !st->payloads[i].invalid)
+            return (const pxmpp_address_list *)st->payloads[i].data;
+    return (const pxmpp_address_list *)0;
+}
+
+/** The first pxmpp_amp payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_amp *pxmpp_message_get_amp(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_amp_desc && !st->payloads[i].invalid)
+            return (const pxmpp_amp *)st->payloads[i].data;
+    return (const pxmpp_amp *)0;
+}
+
+/** The first pxmpp_attention payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_attention *pxmpp_message_get_attention(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_attention_desc && !st->payloads[i].invalid)
+            return (const pxmpp_attention *)st->payloads[i].data;
+    return (const pxmpp_attention *)0;
+}
+
+/** The first pxmpp_bob_data payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_bob_data *pxmpp_message_get_bob_data(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_bob_data_desc && !st->payloads[i].invalid)
+            return (const pxmpp_bob_data *)st->payloads[i].data;
+    return (const pxmpp_bob_data *)0;
+}
+
+/** The first pxmpp_captcha payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_captcha *pxmpp_message_get_captcha(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_captcha_desc && !st->payloads[i].invalid)
+            return (const pxmpp_captcha *)st->payloads[i].data;
+    return (const pxmpp_captcha *)0;
+}
+
+/** The first pxmpp_carbons_private payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_carbons_private *pxmpp_message_get_carbons_private(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_carbons_private_desc && !st->payloads[i].invalid)
+            return (const pxmpp_carbons_private *)st->payloads[i].data;
+    return (const pxmpp_carbons_private *)0;
+}
+
+/** The first pxmpp_carbons_received payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_carbons_received *pxmpp_message_get_carbons_received(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_carbons_received_desc && !st->payloads[i].invalid)
+            return (const pxmpp_carbons_received *)st->payloads[i].data;
+    return (const pxmpp_carbons_received *)0;
+}
+
+/** The first pxmpp_carbons_sent payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_carbons_sent *pxmpp_message_get_carbons_sent(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_carbons_sent_desc && !st->payloads[i].invalid)
+            return (const pxmpp_carbons_sent *)st->payloads[i].data;
+    return (const pxmpp_carbons_sent *)0;
+}
+
+/** The first pxmpp_chatstate_active payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_chatstate_active *pxmpp_message_get_chatstate_active(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_chatstate_active_desc && !st->payloads[i].invalid)
+            return (const pxmpp_chatstate_active *)st->payloads[i].data;
+    return (const pxmpp_chatstate_active *)0;
+}
+
+/** The first pxmpp_chatstate_composing payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_chatstate_composing *pxmpp_message_get_chatstate_composing(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_chatstate_composing_desc && !st->payloads[i].invalid)
+            return (const pxmpp_chatstate_composing *)st->payloads[i].data;
+    return (const pxmpp_chatstate_composing *)0;
+}
+
+/** The first pxmpp_chatstate_gone payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_chatstate_gone *pxmpp_message_get_chatstate_gone(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_chatstate_gone_desc && !st->payloads[i].invalid)
+            return (const pxmpp_chatstate_gone *)st->payloads[i].data;
+    return (const pxmpp_chatstate_gone *)0;
+}
+
+/** The first pxmpp_chatstate_inactive payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_chatstate_inactive *pxmpp_message_get_chatstate_inactive(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_chatstate_inactive_desc && !st->payloads[i].invalid)
+            return (const pxmpp_chatstate_inactive *)st->payloads[i].data;
+    return (const pxmpp_chatstate_inactive *)0;
+}
+
+/** The first pxmpp_chatstate_paused payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_chatstate_paused *pxmpp_message_get_chatstate_paused(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_chatstate_paused_desc && !st->payloads[i].invalid)
+            return (const pxmpp_chatstate_paused *)st->payloads[i].data;
+    return (const pxmpp_chatstate_paused *)0;
+}
+
+/** The first pxmpp_correction_replace payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_correction_replace *pxmpp_message_get_correction_replace(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_correction_replace_desc && !st->payloads[i].invalid)
+            return (const pxmpp_correction_replace *)st->payloads[i].data;
+    return (const pxmpp_correction_replace *)0;
+}
+
+/** The first pxmpp_delay payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_delay *pxmpp_message_get_delay(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_delay_desc && !st->payloads[i].invalid)
+            return (const pxmpp_delay *)st->payloads[i].data;
+    return (const pxmpp_delay *)0;
+}
+
+/** The first pxmpp_eme_encryption payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_eme_encryption *pxmpp_message_get_eme_encryption(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_eme_encryption_desc && !st->payloads[i].invalid)
+            return (const pxmpp_eme_encryption *)st->payloads[i].data;
+    return (const pxmpp_eme_encryption *)0;
+}
+
+/** The first pxmpp_fallback payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_fallback *pxmpp_message_get_fallback(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_fallback_desc && !st->payloads[i].invalid)
+            return (const pxmpp_fallback *)st->payloads[i].data;
+    return (const pxmpp_fallback *)0;
+}
+
+/** The first pxmpp_forwarded payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_forwarded *pxmpp_message_get_forwarded(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_forwarded_desc && !st->payloads[i].invalid)
+            return (const pxmpp_forwarded *)st->payloads[i].data;
+    return (const pxmpp_forwarded *)0;
+}
+
+/** The first pxmpp_hint_no_copy payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_hint_no_copy *pxmpp_message_get_hint_no_copy(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_hint_no_copy_desc && !st->payloads[i].invalid)
+            return (const pxmpp_hint_no_copy *)st->payloads[i].data;
+    return (const pxmpp_hint_no_copy *)0;
+}
+
+/** The first pxmpp_hint_no_permanent_store payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_hint_no_permanent_store *pxmpp_message_get_hint_no_permanent_store(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_hint_no_permanent_store_desc && !st->payloads[i].invalid)
+            return (const pxmpp_hint_no_permanent_store *)st->payloads[i].data;
+    return (const pxmpp_hint_no_permanent_store *)0;
+}
+
+/** The first pxmpp_hint_no_store payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_hint_no_store *pxmpp_message_get_hint_no_store(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_hint_no_store_desc && !st->payloads[i].invalid)
+            return (const pxmpp_hint_no_store *)st->payloads[i].data;
+    return (const pxmpp_hint_no_store *)0;
+}
+
+/** The first pxmpp_hint_store payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_hint_store *pxmpp_message_get_hint_store(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_hint_store_desc && !st->payloads[i].invalid)
+            return (const pxmpp_hint_store *)st->payloads[i].data;
+    return (const pxmpp_hint_store *)0;
+}
+
+/** The first pxmpp_http_auth_confirm payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_http_auth_confirm *pxmpp_message_get_http_auth_confirm(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_http_auth_confirm_desc && !st->payloads[i].invalid)
+            return (const pxmpp_http_auth_confirm *)st->payloads[i].data;
+    return (const pxmpp_http_auth_confirm *)0;
+}
+
+/** The first pxmpp_ibb_data payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ibb_data *pxmpp_message_get_ibb_data(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ibb_data_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ibb_data *)st->payloads[i].data;
+    return (const pxmpp_ibb_data *)0;
+}
+
+/** The first pxmpp_langtrans payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_langtrans *pxmpp_message_get_langtrans(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_langtrans_desc && !st->payloads[i].invalid)
+            return (const pxmpp_langtrans *)st->payloads[i].data;
+    return (const pxmpp_langtrans *)0;
+}
+
+/** The first pxmpp_mam_result payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mam_result *pxmpp_message_get_mam_result(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mam_result_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mam_result *)st->payloads[i].data;
+    return (const pxmpp_mam_result *)0;
+}
+
+/** The first pxmpp_marker_displayed payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_marker_displayed *pxmpp_message_get_marker_displayed(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_marker_displayed_desc && !st->payloads[i].invalid)
+            return (const pxmpp_marker_displayed *)st->payloads[i].data;
+    return (const pxmpp_marker_displayed *)0;
+}
+
+/** The first pxmpp_marker_markable payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_marker_markable *pxmpp_message_get_marker_markable(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_marker_markable_desc && !st->payloads[i].invalid)
+            return (const pxmpp_marker_markable *)st->payloads[i].data;
+    return (const pxmpp_marker_markable *)0;
+}
+
+/** The first pxmpp_mds_displayed payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mds_displayed *pxmpp_message_get_mds_displayed(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mds_displayed_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mds_displayed *)st->payloads[i].data;
+    return (const pxmpp_mds_displayed *)0;
+}
+
+/** The first pxmpp_mood payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mood *pxmpp_message_get_mood(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mood_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mood *)st->payloads[i].data;
+    return (const pxmpp_mood *)0;
+}
+
+/** The first pxmpp_muc_direct_invite payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_direct_invite *pxmpp_message_get_muc_direct_invite(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_direct_invite_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_direct_invite *)st->payloads[i].data;
+    return (const pxmpp_muc_direct_invite *)0;
+}
+
+/** The first pxmpp_muc_user payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_user *pxmpp_message_get_muc_user(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_user_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_user *)st->payloads[i].data;
+    return (const pxmpp_muc_user *)0;
+}
+
+/** The first pxmpp_nick payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_nick *pxmpp_message_get_nick(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_nick_desc && !st->payloads[i].invalid)
+            return (const pxmpp_nick *)st->payloads[i].data;
+    return (const pxmpp_nick *)0;
+}
+
+/** The first pxmpp_occupant_id payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_occupant_id *pxmpp_message_get_occupant_id(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_occupant_id_desc && !st->payloads[i].invalid)
+            return (const pxmpp_occupant_id *)st->payloads[i].data;
+    return (const pxmpp_occupant_id *)0;
+}
+
+/** The first pxmpp_omemo_encrypted payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_omemo_encrypted *pxmpp_message_get_omemo_encrypted(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_omemo_encrypted_desc && !st->payloads[i].invalid)
+            return (const pxmpp_omemo_encrypted *)st->payloads[i].data;
+    return (const pxmpp_omemo_encrypted *)0;
+}
+
+/** The first pxmpp_oob_x payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_oob_x *pxmpp_message_get_oob_x(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_oob_x_desc && !st->payloads[i].invalid)
+            return (const pxmpp_oob_x *)st->payloads[i].data;
+    return (const pxmpp_oob_x *)0;
+}
+
+/** The first pxmpp_pubsub payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubsub *pxmpp_message_get_pubsub(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubsub_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubsub *)st->payloads[i].data;
+    return (const pxmpp_pubsub *)0;
+}
+
+/** The first pxmpp_pubsub_event payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubsub_event *pxmpp_message_get_pubsub_event(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubsub_event_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubsub_event *)st->payloads[i].data;
+    return (const pxmpp_pubsub_event *)0;
+}
+
+/** The first pxmpp_reach payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reach *pxmpp_message_get_reach(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reach_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reach *)st->payloads[i].data;
+    return (const pxmpp_reach *)0;
+}
+
+/** The first pxmpp_reactions payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reactions *pxmpp_message_get_reactions(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reactions_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reactions *)st->payloads[i].data;
+    return (const pxmpp_reactions *)0;
+}
+
+/** The first pxmpp_receipt_received payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_receipt_received *pxmpp_message_get_receipt_received(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_receipt_received_desc && !st->payloads[i].invalid)
+            return (const pxmpp_receipt_received *)st->payloads[i].data;
+    return (const pxmpp_receipt_received *)0;
+}
+
+/** The first pxmpp_receipt_request payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_receipt_request *pxmpp_message_get_receipt_request(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_receipt_request_desc && !st->payloads[i].invalid)
+            return (const pxmpp_receipt_request *)st->payloads[i].data;
+    return (const pxmpp_receipt_request *)0;
+}
+
+/** The first pxmpp_reference payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reference *pxmpp_message_get_reference(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reference_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reference *)st->payloads[i].data;
+    return (const pxmpp_reference *)0;
+}
+
+/** The first pxmpp_reply payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reply *pxmpp_message_get_reply(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reply_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reply *)st->payloads[i].data;
+    return (const pxmpp_reply *)0;
+}
+
+/** The first pxmpp_retract payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_retract *pxmpp_message_get_retract(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_retract_desc && !st->payloads[i].invalid)
+            return (const pxmpp_retract *)st->payloads[i].data;
+    return (const pxmpp_retract *)0;
+}
+
+/** The first pxmpp_retract_tombstone payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_retract_tombstone *pxmpp_message_get_retract_tombstone(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_retract_tombstone_desc && !st->payloads[i].invalid)
+            return (const pxmpp_retract_tombstone *)st->payloads[i].data;
+    return (const pxmpp_retract_tombstone *)0;
+}
+
+/** The first pxmpp_rosterx payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rosterx *pxmpp_message_get_rosterx(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rosterx_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rosterx *)st->payloads[i].data;
+    return (const pxmpp_rosterx *)0;
+}
+
+/** The first pxmpp_rtt payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rtt *pxmpp_message_get_rtt(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rtt_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rtt *)st->payloads[i].data;
+    return (const pxmpp_rtt *)0;
+}
+
+/** The first pxmpp_s5b_udpsuccess payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_s5b_udpsuccess *pxmpp_message_get_s5b_udpsuccess(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_s5b_udpsuccess_desc && !st->payloads[i].invalid)
+            return (const pxmpp_s5b_udpsuccess *)st->payloads[i].data;
+    return (const pxmpp_s5b_udpsuccess *)0;
+}
+
+/** The first pxmpp_seclabel payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_seclabel *pxmpp_message_get_seclabel(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_seclabel_desc && !st->payloads[i].invalid)
+            return (const pxmpp_seclabel *)st->payloads[i].data;
+    return (const pxmpp_seclabel *)0;
+}
+
+/** The first pxmpp_sfs_file_sharing payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sfs_file_sharing *pxmpp_message_get_sfs_file_sharing(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sfs_file_sharing_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sfs_file_sharing *)st->payloads[i].data;
+    return (const pxmpp_sfs_file_sharing *)0;
+}
+
+/** The first pxmpp_sfs_sources payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sfs_sources *pxmpp_message_get_sfs_sources(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sfs_sources_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sfs_sources *)st->payloads[i].data;
+    return (const pxmpp_sfs_sources *)0;
+}
+
+/** The first pxmpp_shim_headers payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_shim_headers *pxmpp_message_get_shim_headers(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_shim_headers_desc && !st->payloads[i].invalid)
+            return (const pxmpp_shim_headers *)st->payloads[i].data;
+    return (const pxmpp_shim_headers *)0;
+}
+
+/** The first pxmpp_sid_origin_id payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sid_origin_id *pxmpp_message_get_sid_origin_id(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sid_origin_id_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sid_origin_id *)st->payloads[i].data;
+    return (const pxmpp_sid_origin_id *)0;
+}
+
+/** The first pxmpp_sid_stanza_id payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sid_stanza_id *pxmpp_message_get_sid_stanza_id(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sid_stanza_id_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sid_stanza_id *)st->payloads[i].data;
+    return (const pxmpp_sid_stanza_id *)0;
+}
+
+/** The first pxmpp_soap_envelope payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_soap_envelope *pxmpp_message_get_soap_envelope(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_soap_envelope_desc && !st->payloads[i].invalid)
+            return (const pxmpp_soap_envelope *)st->payloads[i].data;
+    return (const pxmpp_soap_envelope *)0;
+}
+
+/** The first pxmpp_xdata_form payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_xdata_form *pxmpp_message_get_xdata_form(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_xdata_form_desc && !st->payloads[i].invalid)
+            return (const pxmpp_xdata_form *)st->payloads[i].data;
+    return (const pxmpp_xdata_form *)0;
+}
+
+/** The first pxmpp_xhtml_im payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_xhtml_im *pxmpp_message_get_xhtml_im(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_xhtml_im_desc && !st->payloads[i].invalid)
+            return (const pxmpp_xhtml_im *)st->payloads[i].data;
+    return (const pxmpp_xhtml_im *)0;
+}
+
+/** The first pxmpp_address_list payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_address_list *pxmpp_presence_get_address_list(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_address_list_desc && !st->payloads[i].invalid)
+            return (const pxmpp_address_list *)st->payloads[i].data;
+    return (const pxmpp_address_list *)0;
+}
+
+/** The first pxmpp_bob_data payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_bob_data *pxmpp_presence_get_bob_data(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_bob_data_desc && !st->payloads[i].invalid)
+            return (const pxmpp_bob_data *)st->payloads[i].data;
+    return (const pxmpp_bob_data *)0;
+}
+
+/** The first pxmpp_caps payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_caps *pxmpp_presence_get_caps(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_caps_desc && !st->payloads[i].invalid)
+            return (const pxmpp_caps *)st->payloads[i].data;
+    return (const pxmpp_caps *)0;
+}
+
+/** The first pxmpp_delay payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_delay *pxmpp_presence_get_delay(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_delay_desc && !st->payloads[i].invalid)
+            return (const pxmpp_delay *)st->payloads[i].data;
+    return (const pxmpp_delay *)0;
+}
+
+/** The first pxmpp_idle payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_idle *pxmpp_presence_get_idle(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_idle_desc && !st->payloads[i].invalid)
+            return (const pxmpp_idle *)st->payloads[i].data;
+    return (const pxmpp_idle *)0;
+}
+
+/** The first pxmpp_muc_join payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_join *pxmpp_presence_get_muc_join(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_join_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_join *)st->payloads[i].data;
+    return (const pxmpp_muc_join *)0;
+}
+
+/** The first pxmpp_muc_user payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_user *pxmpp_presence_get_muc_user(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_user_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_user *)st->payloads[i].data;
+    return (const pxmpp_muc_user *)0;
+}
+
+/** The first pxmpp_nick payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_nick *pxmpp_presence_get_nick(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_nick_desc && !st->payloads[i].invalid)
+            return (const pxmpp_nick *)st->payloads[i].data;
+    return (const pxmpp_nick *)0;
+}
+
+/** The first pxmpp_occupant_id payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_occupant_id *pxmpp_presence_get_occupant_id(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_occupant_id_desc && !st->payloads[i].invalid)
+            return (const pxmpp_occupant_id *)st->payloads[i].data;
+    return (const pxmpp_occupant_id *)0;
+}
+
+/** The first pxmpp_oob_x payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_oob_x *pxmpp_presence_get_oob_x(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_oob_x_desc && !st->payloads[i].invalid)
+            return (const pxmpp_oob_x *)st->payloads[i].data;
+    return (const pxmpp_oob_x *)0;
+}
+
+/** The first pxmpp_reach payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reach *pxmpp_presence_get_reach(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reach_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reach *)st->payloads[i].data;
+    return (const pxmpp_reach *)0;
+}
+
+/** The first pxmpp_shim_headers payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_shim_headers *pxmpp_presence_get_shim_headers(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_shim_headers_desc && !st->payloads[i].invalid)
+            return (const pxmpp_shim_headers *)st->payloads[i].data;
+    return (const pxmpp_shim_headers *)0;
+}
+
+/** The first pxmpp_vcard_update payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_vcard_update *pxmpp_presence_get_vcard_update(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_vcard_update_desc && !st->payloads[i].invalid)
+            return (const pxmpp_vcard_update *)st->payloads[i].data;
+    return (const pxmpp_vcard_update *)0;
+}
+
+/** The first pxmpp_xhtml_im payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_xhtml_im *pxmpp_presence_get_xhtml_im(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_xhtml_im_desc && !st->payloads[i].invalid)
+            return (const pxmpp_xhtml_im *)st->payloads[i].data;
+    return (const pxmpp_xhtml_im *)0;
+}
+
+/** The first pxmpp_adhoc_command payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_adhoc_command *pxmpp_iq_get_adhoc_command(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_adhoc_command_desc && !st->payloads[i].invalid)
+            return (const pxmpp_adhoc_command *)st->payloads[i].data;
+    return (const pxmpp_adhoc_command *)0;
+}
+
 /** The first pxmpp_bind payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_bind *pxmpp_iq_get_bind(const pxmpp_iq *st)
 {
@@ -263,6 +4221,69 @@ static inline const pxmpp_bind *pxmpp_iq_get_bind(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_bind_desc && !st->payloads[i].invalid)
             return (const pxmpp_bind *)st->payloads[i].data;
     return (const pxmpp_bind *)0;
+}
+
+/** The first pxmpp_blocking_block payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_blocking_block *pxmpp_iq_get_blocking_block(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_blocking_block_desc && !st->payloads[i].invalid)
+            return (const pxmpp_blocking_block *)st->payloads[i].data;
+    return (const pxmpp_blocking_block *)0;
+}
+
+/** The first pxmpp_blocking_blocklist payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_blocking_blocklist *pxmpp_iq_get_blocking_blocklist(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_blocking_blocklist_desc && !st->payloads[i].invalid)
+            return (const pxmpp_blocking_blocklist *)st->payloads[i].data;
+    return (const pxmpp_blocking_blocklist *)0;
+}
+
+/** The first pxmpp_blocking_unblock payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_blocking_unblock *pxmpp_iq_get_blocking_unblock(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_blocking_unblock_desc && !st->payloads[i].invalid)
+            return (const pxmpp_blocking_unblock *)st->payloads[i].data;
+    return (const pxmpp_blocking_unblock *)0;
+}
+
+/** The first pxmpp_bob_data payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_bob_data *pxmpp_iq_get_bob_data(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_bob_data_desc && !st->payloads[i].invalid)
+            return (const pxmpp_bob_data *)st->payloads[i].data;
+    return (const pxmpp_bob_data *)0;
+}
+
+/** The first pxmpp_captcha payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_captcha *pxmpp_iq_get_captcha(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_captcha_desc && !st->payloads[i].invalid)
+            return (const pxmpp_captcha *)st->payloads[i].data;
+    return (const pxmpp_captcha *)0;
+}
+
+/** The first pxmpp_carbons_disable payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_carbons_disable *pxmpp_iq_get_carbons_disable(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_carbons_disable_desc && !st->payloads[i].invalid)
+            return (const pxmpp_carbons_disable *)st->payloads[i].data;
+    return (const pxmpp_carbons_disable *)0;
+}
+
+/** The first pxmpp_carbons_enable payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_carbons_enable *pxmpp_iq_get_carbons_enable(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_carbons_enable_desc && !st->payloads[i].invalid)
+            return (const pxmpp_carbons_enable *)st->payloads[i].data;
+    return (const pxmpp_carbons_enable *)0;
 }
 
 /** The first pxmpp_disco_info payload of @p st that meets its schema, or NULL. */
@@ -283,6 +4304,177 @@ static inline const pxmpp_disco_items *pxmpp_iq_get_disco_items(const pxmpp_iq *
     return (const pxmpp_disco_items *)0;
 }
 
+/** The first pxmpp_entity_time payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_entity_time *pxmpp_iq_get_entity_time(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_entity_time_desc && !st->payloads[i].invalid)
+            return (const pxmpp_entity_time *)st->payloads[i].data;
+    return (const pxmpp_entity_time *)0;
+}
+
+/** The first pxmpp_extdisco_credentials payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_extdisco_credentials *pxmpp_iq_get_extdisco_credentials(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_extdisco_credentials_desc && !st->payloads[i].invalid)
+            return (const pxmpp_extdisco_credentials *)st->payloads[i].data;
+    return (const pxmpp_extdisco_credentials *)0;
+}
+
+/** The first pxmpp_extdisco_services payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_extdisco_services *pxmpp_iq_get_extdisco_services(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_extdisco_services_desc && !st->payloads[i].invalid)
+            return (const pxmpp_extdisco_services *)st->payloads[i].data;
+    return (const pxmpp_extdisco_services *)0;
+}
+
+/** The first pxmpp_gateway_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_gateway_query *pxmpp_iq_get_gateway_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_gateway_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_gateway_query *)st->payloads[i].data;
+    return (const pxmpp_gateway_query *)0;
+}
+
+/** The first pxmpp_http_auth_confirm payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_http_auth_confirm *pxmpp_iq_get_http_auth_confirm(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_http_auth_confirm_desc && !st->payloads[i].invalid)
+            return (const pxmpp_http_auth_confirm *)st->payloads[i].data;
+    return (const pxmpp_http_auth_confirm *)0;
+}
+
+/** The first pxmpp_ibb_close payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ibb_close *pxmpp_iq_get_ibb_close(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ibb_close_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ibb_close *)st->payloads[i].data;
+    return (const pxmpp_ibb_close *)0;
+}
+
+/** The first pxmpp_ibb_data payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ibb_data *pxmpp_iq_get_ibb_data(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ibb_data_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ibb_data *)st->payloads[i].data;
+    return (const pxmpp_ibb_data *)0;
+}
+
+/** The first pxmpp_ibb_open payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ibb_open *pxmpp_iq_get_ibb_open(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ibb_open_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ibb_open *)st->payloads[i].data;
+    return (const pxmpp_ibb_open *)0;
+}
+
+/** The first pxmpp_jingle payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_jingle *pxmpp_iq_get_jingle(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_jingle_desc && !st->payloads[i].invalid)
+            return (const pxmpp_jingle *)st->payloads[i].data;
+    return (const pxmpp_jingle *)0;
+}
+
+/** The first pxmpp_langtrans payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_langtrans *pxmpp_iq_get_langtrans(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_langtrans_desc && !st->payloads[i].invalid)
+            return (const pxmpp_langtrans *)st->payloads[i].data;
+    return (const pxmpp_langtrans *)0;
+}
+
+/** The first pxmpp_langtrans_items_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_langtrans_items_query *pxmpp_iq_get_langtrans_items_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_langtrans_items_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_langtrans_items_query *)st->payloads[i].data;
+    return (const pxmpp_langtrans_items_query *)0;
+}
+
+/** The first pxmpp_last_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_last_query *pxmpp_iq_get_last_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_last_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_last_query *)st->payloads[i].data;
+    return (const pxmpp_last_query *)0;
+}
+
+/** The first pxmpp_mam_fin payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mam_fin *pxmpp_iq_get_mam_fin(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mam_fin_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mam_fin *)st->payloads[i].data;
+    return (const pxmpp_mam_fin *)0;
+}
+
+/** The first pxmpp_mam_metadata payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mam_metadata *pxmpp_iq_get_mam_metadata(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mam_metadata_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mam_metadata *)st->payloads[i].data;
+    return (const pxmpp_mam_metadata *)0;
+}
+
+/** The first pxmpp_mam_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mam_query *pxmpp_iq_get_mam_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mam_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mam_query *)st->payloads[i].data;
+    return (const pxmpp_mam_query *)0;
+}
+
+/** The first pxmpp_moderation_request payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_moderation_request *pxmpp_iq_get_moderation_request(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_moderation_request_desc && !st->payloads[i].invalid)
+            return (const pxmpp_moderation_request *)st->payloads[i].data;
+    return (const pxmpp_moderation_request *)0;
+}
+
+/** The first pxmpp_muc_admin_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_admin_query *pxmpp_iq_get_muc_admin_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_admin_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_admin_query *)st->payloads[i].data;
+    return (const pxmpp_muc_admin_query *)0;
+}
+
+/** The first pxmpp_muc_owner_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_owner_query *pxmpp_iq_get_muc_owner_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_owner_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_owner_query *)st->payloads[i].data;
+    return (const pxmpp_muc_owner_query *)0;
+}
+
+/** The first pxmpp_oob_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_oob_query *pxmpp_iq_get_oob_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_oob_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_oob_query *)st->payloads[i].data;
+    return (const pxmpp_oob_query *)0;
+}
+
 /** The first pxmpp_ping payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_ping *pxmpp_iq_get_ping(const pxmpp_iq *st)
 {
@@ -290,6 +4482,78 @@ static inline const pxmpp_ping *pxmpp_iq_get_ping(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_ping_desc && !st->payloads[i].invalid)
             return (const pxmpp_ping *)st->payloads[i].data;
     return (const pxmpp_ping *)0;
+}
+
+/** The first pxmpp_privacy_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_privacy_query *pxmpp_iq_get_privacy_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_privacy_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_privacy_query *)st->payloads[i].data;
+    return (const pxmpp_privacy_query *)0;
+}
+
+/** The first pxmpp_private_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_private_query *pxmpp_iq_get_private_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_private_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_private_query *)st->payloads[i].data;
+    return (const pxmpp_private_query *)0;
+}
+
+/** The first pxmpp_pubsub payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubsub *pxmpp_iq_get_pubsub(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubsub_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubsub *)st->payloads[i].data;
+    return (const pxmpp_pubsub *)0;
+}
+
+/** The first pxmpp_pubsub_owner payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubsub_owner *pxmpp_iq_get_pubsub_owner(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubsub_owner_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubsub_owner *)st->payloads[i].data;
+    return (const pxmpp_pubsub_owner *)0;
+}
+
+/** The first pxmpp_push_disable payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_push_disable *pxmpp_iq_get_push_disable(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_push_disable_desc && !st->payloads[i].invalid)
+            return (const pxmpp_push_disable *)st->payloads[i].data;
+    return (const pxmpp_push_disable *)0;
+}
+
+/** The first pxmpp_push_enable payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_push_enable *pxmpp_iq_get_push_enable(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_push_enable_desc && !st->payloads[i].invalid)
+            return (const pxmpp_push_enable *)st->payloads[i].data;
+    return (const pxmpp_push_enable *)0;
+}
+
+/** The first pxmpp_reach payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reach *pxmpp_iq_get_reach(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reach_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reach *)st->payloads[i].data;
+    return (const pxmpp_reach *)0;
+}
+
+/** The first pxmpp_register_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_register_query *pxmpp_iq_get_register_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_register_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_register_query *)st->payloads[i].data;
+    return (const pxmpp_register_query *)0;
 }
 
 /** The first pxmpp_roster_query payload of @p st that meets its schema, or NULL. */
@@ -301,6 +4565,51 @@ static inline const pxmpp_roster_query *pxmpp_iq_get_roster_query(const pxmpp_iq
     return (const pxmpp_roster_query *)0;
 }
 
+/** The first pxmpp_rosterx payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rosterx *pxmpp_iq_get_rosterx(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rosterx_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rosterx *)st->payloads[i].data;
+    return (const pxmpp_rosterx *)0;
+}
+
+/** The first pxmpp_rpc_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rpc_query *pxmpp_iq_get_rpc_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rpc_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rpc_query *)st->payloads[i].data;
+    return (const pxmpp_rpc_query *)0;
+}
+
+/** The first pxmpp_s5b_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_s5b_query *pxmpp_iq_get_s5b_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_s5b_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_s5b_query *)st->payloads[i].data;
+    return (const pxmpp_s5b_query *)0;
+}
+
+/** The first pxmpp_search_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_search_query *pxmpp_iq_get_search_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_search_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_search_query *)st->payloads[i].data;
+    return (const pxmpp_search_query *)0;
+}
+
+/** The first pxmpp_seclabel_catalog payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_seclabel_catalog *pxmpp_iq_get_seclabel_catalog(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_seclabel_catalog_desc && !st->payloads[i].invalid)
+            return (const pxmpp_seclabel_catalog *)st->payloads[i].data;
+    return (const pxmpp_seclabel_catalog *)0;
+}
+
 /** The first pxmpp_session payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_session *pxmpp_iq_get_session(const pxmpp_iq *st)
 {
@@ -308,6 +4617,69 @@ static inline const pxmpp_session *pxmpp_iq_get_session(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_session_desc && !st->payloads[i].invalid)
             return (const pxmpp_session *)st->payloads[i].data;
     return (const pxmpp_session *)0;
+}
+
+/** The first pxmpp_soap_envelope payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_soap_envelope *pxmpp_iq_get_soap_envelope(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_soap_envelope_desc && !st->payloads[i].invalid)
+            return (const pxmpp_soap_envelope *)st->payloads[i].data;
+    return (const pxmpp_soap_envelope *)0;
+}
+
+/** The first pxmpp_upload_request payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_upload_request *pxmpp_iq_get_upload_request(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_upload_request_desc && !st->payloads[i].invalid)
+            return (const pxmpp_upload_request *)st->payloads[i].data;
+    return (const pxmpp_upload_request *)0;
+}
+
+/** The first pxmpp_upload_slot payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_upload_slot *pxmpp_iq_get_upload_slot(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_upload_slot_desc && !st->payloads[i].invalid)
+            return (const pxmpp_upload_slot *)st->payloads[i].data;
+    return (const pxmpp_upload_slot *)0;
+}
+
+/** The first pxmpp_vcard payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_vcard *pxmpp_iq_get_vcard(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_vcard_desc && !st->payloads[i].invalid)
+            return (const pxmpp_vcard *)st->payloads[i].data;
+    return (const pxmpp_vcard *)0;
+}
+
+/** The first pxmpp_version_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_version_query *pxmpp_iq_get_version_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_version_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_version_query *)st->payloads[i].data;
+    return (const pxmpp_version_query *)0;
+}
+
+/** The pxmpp_amp_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_amp_feature *pxmpp_stream_features_get_amp_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_amp_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_amp_feature *)f->features[i].data;
+    return (const pxmpp_amp_feature *)0;
+}
+
+/** The pxmpp_bidi_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_bidi_feature *pxmpp_stream_features_get_bidi_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_bidi_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_bidi_feature *)f->features[i].data;
+    return (const pxmpp_bidi_feature *)0;
 }
 
 /** The pxmpp_bind feature of @p f, or NULL when not offered (or broke its schema). */
@@ -319,6 +4691,33 @@ static inline const pxmpp_bind *pxmpp_stream_features_get_bind(const pxmpp_strea
     return (const pxmpp_bind *)0;
 }
 
+/** The pxmpp_caps feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_caps *pxmpp_stream_features_get_caps(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_caps_desc && !f->features[i].invalid)
+            return (const pxmpp_caps *)f->features[i].data;
+    return (const pxmpp_caps *)0;
+}
+
+/** The pxmpp_csi_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_csi_feature *pxmpp_stream_features_get_csi_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_csi_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_csi_feature *)f->features[i].data;
+    return (const pxmpp_csi_feature *)0;
+}
+
+/** The pxmpp_dialback_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_dialback_feature *pxmpp_stream_features_get_dialback_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_dialback_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_dialback_feature *)f->features[i].data;
+    return (const pxmpp_dialback_feature *)0;
+}
+
 /** The pxmpp_pre_approval_feature feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_pre_approval_feature *pxmpp_stream_features_get_pre_approval_feature(const pxmpp_stream_features *f)
 {
@@ -328,6 +4727,15 @@ static inline const pxmpp_pre_approval_feature *pxmpp_stream_features_get_pre_ap
     return (const pxmpp_pre_approval_feature *)0;
 }
 
+/** The pxmpp_register_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_register_feature *pxmpp_stream_features_get_register_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_register_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_register_feature *)f->features[i].data;
+    return (const pxmpp_register_feature *)0;
+}
+
 /** The pxmpp_roster_ver_feature feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_roster_ver_feature *pxmpp_stream_features_get_roster_ver_feature(const pxmpp_stream_features *f)
 {
@@ -335,6 +4743,24 @@ static inline const pxmpp_roster_ver_feature *pxmpp_stream_features_get_roster_v
         if (f->features[i].type == &pxmpp_roster_ver_feature_desc && !f->features[i].invalid)
             return (const pxmpp_roster_ver_feature *)f->features[i].data;
     return (const pxmpp_roster_ver_feature *)0;
+}
+
+/** The pxmpp_sasl2_authentication feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_sasl2_authentication *pxmpp_stream_features_get_sasl2_authentication(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_sasl2_authentication_desc && !f->features[i].invalid)
+            return (const pxmpp_sasl2_authentication *)f->features[i].data;
+    return (const pxmpp_sasl2_authentication *)0;
+}
+
+/** The pxmpp_sasl_cb feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_sasl_cb *pxmpp_stream_features_get_sasl_cb(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_sasl_cb_desc && !f->features[i].invalid)
+            return (const pxmpp_sasl_cb *)f->features[i].data;
+    return (const pxmpp_sasl_cb *)0;
 }
 
 /** The pxmpp_sasl_mechanisms feature of @p f, or NULL when not offered (or broke its schema). */
@@ -353,6 +4779,15 @@ static inline const pxmpp_session *pxmpp_stream_features_get_session(const pxmpp
         if (f->features[i].type == &pxmpp_session_desc && !f->features[i].invalid)
             return (const pxmpp_session *)f->features[i].data;
     return (const pxmpp_session *)0;
+}
+
+/** The pxmpp_sm_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_sm_feature *pxmpp_stream_features_get_sm_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_sm_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_sm_feature *)f->features[i].data;
+    return (const pxmpp_sm_feature *)0;
 }
 
 /** The pxmpp_starttls feature of @p f, or NULL when not offered (or broke its schema). */

@@ -29,7 +29,7 @@ typedef struct pxmpp_disco_item pxmpp_disco_item;
 typedef struct pxmpp_disco_items pxmpp_disco_items;
 
 /**
- * An identity of the entity: category and type from the XMPP registry, optional name.
+ * An identity of the entity (XEP-0030 §3.1): category and type from the XMPP registry, optional name. Two identities with the same category, type and xml:lang do not differ in name.
  *
  * XML: <identity/> in http://jabber.org/protocol/disco#info.
  */
@@ -52,7 +52,7 @@ struct pxmpp_disco_identity {
 extern const pxmpp_type_desc pxmpp_disco_identity_desc;
 
 /**
- * A protocol or feature the entity supports.
+ * A protocol or feature the entity supports (XEP-0030 §3.1); it has no children.
  *
  * XML: <feature/> in http://jabber.org/protocol/disco#info.
  */
@@ -66,18 +66,22 @@ struct pxmpp_disco_feature {
 extern const pxmpp_type_desc pxmpp_disco_feature_desc;
 
 /**
- * disco#info request (empty) or result (identities and features).
+ * disco#info request (empty) or result (identities and features) (XEP-0030 §3). A node in the request is mirrored in the result (§3.2).
  *
  * XML: <query/> in http://jabber.org/protocol/disco#info.
  * Payload of: iq.
+ * Rule (XEP-0030 §3.1): A disco#info request is an empty query.
+ * Rule (XEP-0030 §3.1): A disco#info request is an empty query.
  */
 struct pxmpp_disco_info {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
     const char *node; /**< Node queried, when not the entity itself. */
-    const pxmpp_disco_identity *identities; /**< Identities, at least one in a result. (array) */
+    const pxmpp_disco_identity *identities; /**< Identities; XEP-0030 §3.1 wants at least one in a result (not enforced: node queries such as XEP-0045 §7.12 answer otherwise). (array) */
     size_t identities_count;
-    const pxmpp_disco_feature *features; /**< Supported features. (array) */
+    const pxmpp_disco_feature *features; /**< Supported features; XEP-0030 §3.1 wants at least one in a result (not enforced). (array) */
     size_t features_count;
+    const pxmpp_payload *payloads; /**< Extensions of the result, such as XEP-0128 extended information data forms. */
+    size_t payloads_count;
 };
 /** Bit of pxmpp_disco_info.meta.present: field node is present (written even when 0/false/default). */
 #define PXMPP_DISCO_INFO_HAS_NODE (1u << 0)
@@ -85,7 +89,7 @@ struct pxmpp_disco_info {
 extern const pxmpp_type_desc pxmpp_disco_info_desc;
 
 /**
- * An item associated with the entity.
+ * An item associated with the entity (XEP-0030 §4.1); it has no character data.
  *
  * XML: <item/> in http://jabber.org/protocol/disco#items.
  */
@@ -94,6 +98,8 @@ struct pxmpp_disco_item {
     const char *jid; /**< The item's JID. (required) */
     const char *node; /**< The item's node. */
     const char *name; /**< Natural-language name of the item. */
+    const pxmpp_payload *payloads; /**< Data in other namespaces, to be ignored when not understood. */
+    size_t payloads_count;
 };
 /** Bit of pxmpp_disco_item.meta.present: field jid is present (written even when 0/false/default). */
 #define PXMPP_DISCO_ITEM_HAS_JID (1u << 0)
@@ -105,16 +111,19 @@ struct pxmpp_disco_item {
 extern const pxmpp_type_desc pxmpp_disco_item_desc;
 
 /**
- * disco#items request (empty) or result (items).
+ * disco#items request (empty) or result (items, possibly none) (XEP-0030 §4).
  *
  * XML: <query/> in http://jabber.org/protocol/disco#items.
  * Payload of: iq.
+ * Rule (XEP-0030 §4.1): A disco#items request is an empty query.
  */
 struct pxmpp_disco_items {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
     const char *node; /**< Node queried. */
     const pxmpp_disco_item *items; /**< The items. (array) */
     size_t items_count;
+    const pxmpp_payload *payloads; /**< Extensions such as XEP-0059 result set management. */
+    size_t payloads_count;
 };
 /** Bit of pxmpp_disco_items.meta.present: field node is present (written even when 0/false/default). */
 #define PXMPP_DISCO_ITEMS_HAS_NODE (1u << 0)

@@ -25,7 +25,7 @@ extern "C" {
 typedef struct pxmpp_ping pxmpp_ping;
 
 /**
- * Ping request, sent in an iq get; the answer is an empty iq result.
+ * Ping request, sent in an iq get (XEP-0199 §3); the answer is an empty iq result, or a service-unavailable error when the namespace is not supported (§4).
  *
  * XML: <ping/> in urn:xmpp:ping.
  * Payload of: iq.
