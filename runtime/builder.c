@@ -1324,7 +1324,11 @@ static int end_inner(pxmpp__builder *b)
             }
             b->text_len = fr->text_start;
             if (f->flags & PXMPP_FF_LIST) {
-                if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
+                /* a list of strings holds the strings themselves (see gather), others their slots */
+                void *item = fr->obj;
+                if (pxmpp__value_size(f) == sizeof(const char *) && f->vtype != PXMPP_V_INT)
+                    item = (void *)(uintptr_t)pxmpp__get_ptr(fr->obj, 0);
+                if (push_item(b, fr->field_index, item, &parent->counts[fr->field_index]))
                     return PXMPP_ERR_NOMEM;
             } else {
                 parent->counts[fr->field_index] = 1;

@@ -129,6 +129,7 @@ static const char box_msg[] =
     "<message type='chat' id='m1'><box xmlns='" NS1 "' count=' 0 ' owner='\n  juliet@example.com\n  '"
     " when='2024-02-29T23:59:60.5+01:00' day='2024-02-29' at='08:15:00' sealed='1'>"
     "<status code='110'/><status code=' 201 '/><level>3</level><level>\n 4 </level><kind>large</kind>"
+    "<tag name='x &amp; y'/><tag name=''/>"
     "<lid colour='red'/><note xmlns='urn:example:pxmpp:note'>hi</note>"
     "<message xmlns='jabber:client' type='chat'><body>inner</body></message>"
     "<unknown xmlns='urn:example:other'/></box></message>";
@@ -160,6 +161,9 @@ static void test_parse_constructs(void **state)
         assert_int_equal(b->levels[1], 4);
         assert_int_equal(b->kinds_count, 1);
         assert_int_equal(b->kinds[0], PXMPP_LANG_KIND_LARGE);
+        assert_int_equal(b->tags_count, 2);
+        assert_string_equal(b->tags[0], "x & y");
+        assert_string_equal(b->tags[1], "");
         assert_non_null(b->lid);
         assert_int_equal(b->lid->meta.ns_index, 2);
         assert_string_equal(b->lid->colour, "red");
@@ -177,7 +181,7 @@ static void test_parse_constructs(void **state)
         const char *x = write_xml(&pxmpp_message_desc, s.msg, 0);
         assert_non_null(strstr(x, "<box xmlns='" NS1 "' count='0' owner='juliet@example.com'"));
         assert_non_null(strstr(x, "<status code='110'/><status code='201'/><level>3</level><level>4</level>"
-                                  "<kind>large</kind><lid colour='red'/>"));
+                                  "<kind>large</kind><tag name='x &amp; y'/><tag name=''/><lid colour='red'/>"));
         assert_non_null(strstr(x, "<note xmlns='urn:example:pxmpp:note'>hi</note><message xmlns='jabber:client' "
                                   "type='chat'><body>inner</body></message><unknown xmlns='urn:example:other'/>"));
         assert_null(strstr(x, NS2));
