@@ -62,6 +62,15 @@ static const char usage_text[] =
     "                          --count, reaching the timeout is the normal end\n"
     "  session                 the whole lifecycle (roster, presence, a message to ourselves and\n"
     "                          its arrival) with a readable transcript on stderr; stdout stays quiet\n"
+    "  exchange FILE [--capture OUT] [--settle SECONDS]\n"
+    "                          send the stanzas of FILE (a sequence of <message/>, <presence/>\n"
+    "                          and <iq/> of jabber:client) one after another, each iq get or set\n"
+    "                          once the previous one was answered, printing for each iq\n"
+    "                          {\"id\",\"reply\":\"result\"|\"error\"|\"timeout\",\"condition\"}; then\n"
+    "                          print \"pxmpp-client: listening\" on stderr and go on receiving for\n"
+    "                          --settle seconds (default 2).  --capture OUT: every byte the\n"
+    "                          server sends from then until the close, as received (a stanza\n"
+    "                          sequence that pxmpp-stanza check reads)\n"
     "\n"
     "JSON: one object per line; null for absent values; a message's body is the one without\n"
     "xml:lang, else the first; an absent type is printed as \"normal\" (message) or \"available\"\n"
@@ -81,7 +90,8 @@ typedef enum command {
     CMD_REVOKE,
     CMD_SEND,
     CMD_LISTEN,
-    CMD_SESSION
+    CMD_SESSION,
+    CMD_EXCHANGE
 } command;
 
 static const struct {
@@ -99,6 +109,7 @@ static const struct {
     { "send", CMD_SEND, 2 },
     { "listen", CMD_LISTEN, 0 },
     { "session", CMD_SESSION, 0 },
+    { "exchange", CMD_EXCHANGE, 1 },
 };
 
 typedef struct options {
@@ -122,7 +133,19 @@ typedef struct options {
     bool has_count;
     unsigned long count;
     const char *ver; /* roster --ver: the stored roster version (RFC 6121 §2.6) */
+    const char *capture;    /* exchange --capture */
+    uint64_t settle_ms;     /* exchange --settle */
 } options;
+
+/* exchange: the stanzas of FILE, parsed before the session starts. */
+typedef struct script {
+    pxmpp_arena *arena;
+    const pxmpp_type_desc **types;
+    const void **objs;
+    size_t count, cap, next;
+    bool waiting;  /* an iq is out */
+    bool settling; /* all sent */
+} script;
 
 /* Steps of `listen` and `session` after `ready`: the roster is requested first, which
    also makes the resource an interested one that gets roster pushes (RFC 6121 §2.1.6),
@@ -142,6 +165,8 @@ typedef struct app {
     unsigned long seen; /* stanzas printed by listen */
     int step;
     char sess_id[40];
+    script sc;
+    FILE *capture;
 } app;
 
 /* ---- reporting -------------------------------------------------------------------- */
@@ -563,6 +588,137 @@ static int send_text(app *a, const char *to, pxmpp_message_type type, const char
     return rc;
 }
 
+/* ---- exchange ------------------------------------------------------------------------ */
+
+static void script_element(void *user, const pxmpp_type_desc *t, const void *obj, uint64_t offset)
+{
+    script *sc = user;
+    (void)offset;
+    if (sc->count == sc->cap) {
+        size_t ncap = sc->cap ? sc->cap * 2 : 16;
+        const pxmpp_type_desc **nt = realloc(sc->types, ncap * sizeof *nt);
+        const void **no = nt ? realloc(sc->objs, ncap * sizeof *no) : NULL;
+        if (nt)
+            sc->types = nt;
+        if (!no)
+            return;
+        sc->objs = no;
+        sc->cap = ncap;
+    }
+    const void *copy = pxmpp_copy(sc->arena, t, obj);
+    if (copy) {
+        sc->types[sc->count] = t;
+        sc->objs[sc->count++] = copy;
+    }
+}
+
+static void script_invalid(void *user, const pxmpp_type_desc *t, const void *partial, const pxmpp_diag *why,
+                           uint64_t offset)
+{
+    (void)user;
+    (void)t;
+    (void)partial;
+    usage_error("exchange: stanza at byte %llu breaks its schema at %s: %s", (unsigned long long)offset, why->path,
+                why->reason);
+}
+
+/* Reads FILE into sc (before connecting: a bad file is a usage error). */
+static void script_load(script *sc, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        usage_error("exchange: cannot read %s: %s", path, strerror(errno));
+    if (pxmpp_arena_new(&sc->arena, NULL, 0) != 0) {
+        fclose(f);
+        usage_error("exchange: out of memory");
+    }
+    pxmpp_stream_callbacks cb = { 0 };
+    cb.element = script_element;
+    cb.stanza_invalid = script_invalid;
+    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
+    pxmpp_stream *st;
+    if (pxmpp_stream_new(&st, PXMPP_ROLE_CLIENT, &cb, &cfg, sc) != 0) {
+        fclose(f);
+        usage_error("exchange: out of memory");
+    }
+    char buf[4096];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        rc = pxmpp_stream_feed(st, buf, n);
+    if (!rc)
+        rc = pxmpp_stream_finish(st);
+    fclose(f);
+    if (rc) {
+        const char *reason;
+        uint64_t off;
+        pxmpp_stream_last_error(st, &reason, &off);
+        usage_error("exchange: %s is not a stanza sequence: %s at byte %llu", path, reason, (unsigned long long)off);
+    }
+    pxmpp_stream_free(st);
+    for (size_t i = 0; i < sc->count; i++)
+        if (!sc->types[i]->stanza)
+            usage_error("exchange: %s holds a <%s/>, which is not a stanza", path, sc->types[i]->local);
+    if (!sc->count)
+        usage_error("exchange: %s holds no stanza", path);
+}
+
+static void script_free(script *sc)
+{
+    free(sc->types);
+    free(sc->objs);
+    pxmpp_arena_free(sc->arena);
+}
+
+static void exchange_step(app *a);
+
+static void on_exchange_reply(void *user, const pxmpp_iq *reply, int status)
+{
+    app *a = user;
+    const pxmpp_iq *sent = a->sc.objs[a->sc.next - 1];
+    bool first = true;
+    fputc('{', stdout);
+    put_key(&first, "id", sent->id);
+    put_key(&first, "reply", status == 0 ? "result" : status == PXMPP_ERR_IQ_ERROR ? "error" : "timeout");
+    put_key(&first, "condition", status == PXMPP_ERR_IQ_ERROR && reply && reply->error
+                                     ? pxmpp_stanza_error_condition_str(reply->error->condition)
+                                     : NULL);
+    end_line();
+    a->sc.waiting = false;
+}
+
+/* Sends the next stanzas of the script, up to the next iq; then settles. */
+static void exchange_step(app *a)
+{
+    script *sc = &a->sc;
+    while (!sc->waiting && sc->next < sc->count && !a->want_close) {
+        const pxmpp_type_desc *t = sc->types[sc->next];
+        const void *obj = sc->objs[sc->next++];
+        int rc;
+        if (t == &pxmpp_iq_desc && (((const pxmpp_iq *)obj)->type == PXMPP_IQ_TYPE_GET ||
+                                    ((const pxmpp_iq *)obj)->type == PXMPP_IQ_TYPE_SET)) {
+            rc = pxmpp_client_send_iq(a->c, obj, 10000, on_exchange_reply, a);
+            sc->waiting = rc == 0;
+        } else {
+            rc = pxmpp_stream_send(pxmpp_client_stream(a->c), t, obj);
+        }
+        if (rc) {
+            set_result(a, rc == PXMPP_ERR_WRITE ? EXIT_NET : EXIT_PROTO, "exchange: stanza %zu: %s", sc->next,
+                       pxmpp_strerror(rc));
+            a->want_close = true;
+            return;
+        }
+    }
+    if (!sc->waiting && sc->next == sc->count && !sc->settling) {
+        sc->settling = true;
+        uint64_t end = net_now_ms() + a->opt->settle_ms;
+        if (end < a->deadline)
+            a->deadline = end;
+        fputs("pxmpp-client: listening\n", stderr);
+        fflush(stderr);
+    }
+}
+
 static void start_command(app *a)
 {
     const options *o = a->opt;
@@ -604,6 +760,9 @@ static void start_command(app *a)
     case CMD_SEND:
         rc = send_text(a, o->args[0], o->has_type ? o->msg_type : PXMPP_MESSAGE_TYPE_CHAT, o->args[1], NULL, 0);
         done = true;
+        break;
+    case CMD_EXCHANGE:
+        exchange_step(a);
         break;
     case CMD_NONE:
         break;
@@ -667,6 +826,8 @@ static void after_events(app *a)
         start_command(a);
     if (!a->want_close && !a->closing)
         continue_steps(a);
+    if (a->opt->cmd == CMD_EXCHANGE && a->command_started && !a->want_close && !a->closing)
+        exchange_step(a);
     if (a->want_close && !a->closing)
         begin_close(a);
 }
@@ -678,7 +839,8 @@ static void on_deadline(app *a)
         a->finished = true;
         return;
     }
-    if (a->opt->cmd == CMD_LISTEN && !a->opt->has_count && a->ready_seen) {
+    if ((a->opt->cmd == CMD_LISTEN && !a->opt->has_count && a->ready_seen) ||
+        (a->opt->cmd == CMD_EXCHANGE && a->sc.settling)) {
         set_result(a, EXIT_OK, NULL);
     } else if (!a->ready_seen) {
         static const char *const names[] = { "idle", "connecting", "TLS", "authentication", "binding",
@@ -724,6 +886,10 @@ static void on_feed_error(app *a, int rc)
    part of the protected stream (STARTTLS command injection). */
 static int feed(app *a, const char *buf, size_t len)
 {
+    if (a->capture && a->command_started && !a->closing && fwrite(buf, 1, len, a->capture) != len) {
+        set_result(a, EXIT_PROTO, "--capture: %s", strerror(errno));
+        a->want_close = true;
+    }
     if (a->net.ssl || pxmpp_client_get_state(a->c) != PXMPP_CLIENT_TLS)
         return pxmpp_client_feed(a->c, buf, len);
     for (size_t i = 0; i < len; i++) {
@@ -826,7 +992,7 @@ static void parse_args(options *o, int argc, char **argv)
     o->tls = PXMPP_TLS_REQUIRED;
     o->timeout_ms = 30000;
     o->groups = groups;
-    const char *name_opt = NULL, *type_opt = NULL, *count_opt = NULL;
+    const char *name_opt = NULL, *type_opt = NULL, *count_opt = NULL, *settle_opt = NULL;
     bool group_opt = false;
     size_t npos = 0;
     const char *pos[8];
@@ -898,6 +1064,10 @@ static void parse_args(options *o, int argc, char **argv)
             o->ver = v;
         } else if ((v = opt_value(argc, argv, &i, "--count"))) {
             count_opt = v;
+        } else if ((v = opt_value(argc, argv, &i, "--capture"))) {
+            o->capture = v;
+        } else if ((v = opt_value(argc, argv, &i, "--settle"))) {
+            settle_opt = v;
         } else {
             usage_error("unknown option '%s'", arg);
         }
@@ -950,6 +1120,19 @@ static void parse_args(options *o, int argc, char **argv)
         o->has_count = true;
         o->count = n;
     }
+    if ((o->capture || settle_opt) && o->cmd != CMD_EXCHANGE)
+        usage_error("--capture and --settle belong to exchange");
+    o->settle_ms = 2000;
+    if (settle_opt) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(settle_opt, &end, 10);
+        if (errno || *end || end == settle_opt || settle_opt[0] == '-' || n > 3600)
+            usage_error("invalid --settle '%s' (seconds, 0 to 3600)", settle_opt);
+        o->settle_ms = (uint64_t)n * 1000u;
+    }
+    if (o->cmd == CMD_EXCHANGE)
+        return; /* its argument is a file */
     if (o->args[0] && pxmpp_jid_check(o->args[0], strlen(o->args[0])) != 0)
         usage_error("'%s' is not a valid JID", o->args[0]);
 }
@@ -1026,6 +1209,11 @@ int main(int argc, char **argv)
     snprintf(a.domain, sizeof a.domain, "%s", account.domain);
     a.t0 = net_now_ms();
     a.deadline = a.t0 + opt.timeout_ms;
+    if (opt.cmd == CMD_EXCHANGE) {
+        script_load(&a.sc, opt.args[0]);
+        if (opt.capture && !(a.capture = fopen(opt.capture, "wb")))
+            usage_error("--capture: cannot write %s: %s", opt.capture, strerror(errno));
+    }
 
     pxmpp_client_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -1074,6 +1262,9 @@ int main(int argc, char **argv)
 
     net_close(&a.net);
     pxmpp_client_free(a.c);
+    script_free(&a.sc);
+    if (a.capture && fclose(a.capture) != 0 && a.exit_code == EXIT_OK)
+        set_result(&a, EXIT_PROTO, "--capture: %s", strerror(errno));
     if (!a.result_set)
         set_result(&a, EXIT_PROTO, "the session ended unexpectedly");
     note(&a, "exit status %d", a.exit_code);
