@@ -1087,7 +1087,11 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                 why = "text longer than the schema allows";
             else
                 why = pxmpp__value_parse(b->a, textf, textf->vtype, tx, tlen, (char *)fr->obj + textf->offset, false);
-            if (why) {
+            if (!why) {
+                size_t k = (size_t)(textf - d->fields);
+                if (k < 32)
+                    m->present |= 1u << k; /* a 0 or false in the text was there */
+            } else {
                 violation(b, b->depth, NULL, "%s in the text of <%.60s/>", why, fr->local);
                 pxmpp_node *t = pxmpp__arena_zalloc(b->a, sizeof *t);
                 if (!t || !(t->text = pxmpp__arena_strndup(b->a, tx, tlen)) ||

@@ -312,10 +312,13 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
     if ((rc = s->start(s, ns, d->local)))
         return rc;
     const pxmpp_field_desc *textf = NULL;
+    uint16_t textk = 0;
     for (uint16_t k = 0; k < d->fields_count; k++) {
         const pxmpp_field_desc *f = &d->fields[k];
-        if (f->kind == PXMPP_F_TEXT)
+        if (f->kind == PXMPP_F_TEXT) {
             textf = f;
+            textk = k;
+        }
         if (f->kind != PXMPP_F_ATTR)
             continue;
         const void *src = (const char *)obj + f->offset;
@@ -340,9 +343,16 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
         if ((rc = s->attr(s, m->extra_attrs[i].ns, m->extra_attrs[i].local, m->extra_attrs[i].value)))
             return rc;
     if (textf) {
-        const char *t = pxmpp__get_ptr(obj, textf->offset);
-        if (t && *t && (rc = s->text(s, t, strlen(t))))
-            return rc;
+        /* a typed text (int, bool, enum, ...) is written in its canonical form, when present */
+        const void *src = (const char *)obj + textf->offset;
+        bool present = textk < 32 && ((m->present >> textk) & 1u);
+        if (pxmpp__value_present(textf, textf->vtype, src, present)) {
+            const char *t = pxmpp__value_format(textf, textf->vtype, src, buf, sizeof buf);
+            if (!t)
+                return PXMPP_ERR_VALUE;
+            if (*t && (rc = s->text(s, t, strlen(t))))
+                return rc;
+        }
     }
     /* children: document order first, then whatever the order record does not cover */
     size_t cursor[32] = { 0 };

@@ -43,6 +43,7 @@ static int setup(void **state)
     all_types[n++] = &pxmpp_lang_note_desc;
     all_types[n++] = &pxmpp_lang_flag_desc;
     all_types[n++] = &pxmpp_lang_para_desc;
+    all_types[n++] = &pxmpp_lang_level_desc;
     memset(index_slots, 0, sizeof index_slots);
     for (size_t i = 0; i < n; i++) {
         const pxmpp_type_desc *d = all_types[i];
@@ -202,6 +203,31 @@ static void test_mixed_content(void **state)
     }
 }
 
+/* A typed <text>: parsed, written in canonical form, a 0 kept. */
+static void test_typed_text(void **state)
+{
+    (void)state;
+    for (int r = 0; r < 2; r++) {
+        seen s;
+        run(&s, regs[r], "<message><level xmlns='urn:example:pxmpp:level'> +3 </level><level xmlns='urn:example:pxmpp:level'>0</level>"
+                         "<level xmlns='urn:example:pxmpp:level'/></message>");
+        assert_string_equal(s.invalid, "");
+        assert_int_equal(s.msg->payloads_count, 3);
+        assert_int_equal(((const pxmpp_lang_level *)s.msg->payloads[0].data)->value, 3);
+        assert_non_null(strstr(write_xml(&pxmpp_message_desc, s.msg, 0),
+                               "<level xmlns='urn:example:pxmpp:level'>3</level><level xmlns='urn:example:pxmpp:level'>0</level>"
+                               "<level xmlns='urn:example:pxmpp:level'/>"));
+        done(&s);
+    }
+    pxmpp_lang_level lv = { .value = -4 };
+    assert_string_equal(write_xml(&pxmpp_lang_level_desc, &lv, 0), "<level xmlns='urn:example:pxmpp:level'>-4</level>");
+    lv.value = 9; /* out of range */
+    pxmpp_buf b;
+    pxmpp_buf_init(&b, NULL);
+    assert_int_equal(pxmpp_write(&b, &pxmpp_lang_level_desc, &lv, PXMPP_NS_CLIENT, 0), PXMPP_ERR_VALUE);
+    pxmpp_buf_free(&b);
+}
+
 static void test_build_from_scratch(void **state)
 {
     (void)state;
@@ -354,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_parse_constructs),
         cmocka_unit_test(test_build_from_scratch),
         cmocka_unit_test(test_mixed_content),
+        cmocka_unit_test(test_typed_text),
         cmocka_unit_test(test_payload_violations),
         cmocka_unit_test(test_stanza_rules),
     };
