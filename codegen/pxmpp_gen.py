@@ -292,7 +292,7 @@ class Model:
     def make_field(self, t, f):
         kind = {"attribute": "ATTR", "text": "TEXT", "child": "CHILD", "text-child": "TEXT_CHILD",
                 "lang-text": "LANG_TEXT", "flag": "FLAG", "condition": "CONDITION",
-                "payloads": "PAYLOADS"}[f.tag]
+                "payloads": "PAYLOADS", "element-name": "NAME"}[f.tag]
         name = f.get("name")
         if name in C_KEYWORDS or name.endswith("_count"):
             self.err(f, "field name '%s' is reserved" % name)
@@ -307,7 +307,7 @@ class Model:
         if kind in ("LANG_TEXT", "PAYLOADS"):
             if "max-occurs" not in f.attrs:
                 fd["max_occurs"] = "unbounded"
-        if kind == "CONDITION":
+        if kind in ("CONDITION", "NAME"):
             fd["vtype"] = "enum"
         if fd["max_occurs"] == "unbounded":
             fd["max_occurs"] = 0
@@ -361,12 +361,27 @@ class Model:
             if sum(1 for fd in t["fields"] if fd["kind"] == "TEXT") > 1:
                 self.err(t["node"], "element '%s' has more than one text field" % t["name"])
             t["point"] = next((fd["point"] for fd in t["fields"] if fd["kind"] == "PAYLOADS"), None)
+            names = [(i, fd) for i, fd in enumerate(t["fields"]) if fd["kind"] == "NAME"]
+            t["names"] = None
+            if len(names) > 1:
+                self.err(names[1][1]["node"], "element '%s' has more than one element-name field" % t["name"])
+            elif names and names[0][1]["enum"] in self.enums:
+                i, fd = names[0]
+                if t["node"].get("local") is not None:
+                    self.err(t["node"], "element '%s': local and an element-name field exclude each other" % t["name"])
+                vals = [v for v in self.enums[fd["enum"]]["values"] if not v["implied"]]
+                for v in vals:
+                    if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]*$", v["name"]):
+                        self.err(fd["node"], "enum value '%s' cannot be an element name" % v["name"])
+                if vals:
+                    t["local"] = vals[0]["name"]
+                    t["names"] = {"enum": fd["enum"], "field": i, "values": [v["name"] for v in vals]}
             if sum(1 for fd in t["fields"] if fd["kind"] == "PAYLOADS") > 1:
                 self.err(t["node"], "element '%s' has more than one payloads field" % t["name"])
             # duplicate XML names among attributes / children
             seen = {}
             for fd in t["fields"]:
-                if fd["kind"] in ("TEXT", "PAYLOADS", "CONDITION"):
+                if fd["kind"] in ("TEXT", "PAYLOADS", "CONDITION", "NAME"):
                     continue
                 if fd["kind"] == "CHILD":
                     if fd["ref"] not in self.types:
@@ -395,11 +410,12 @@ class Model:
             t = self.types[name]
             if t["top_level"] or t["payload_of"]:
                 for ns in (t["ns_list"] or [t["ns"]]):
-                    key = (ns, t["local"])
-                    if key in keyed:
-                        self.err(t["node"], "element {%s}%s is already described by '%s'"
-                                 % (ns or "content", t["local"], keyed[key]))
-                    keyed[key] = t["name"]
+                    for local in (t["names"]["values"] if t.get("names") else [t["local"]]):
+                        key = (ns, local)
+                        if key in keyed:
+                            self.err(t["node"], "element {%s}%s is already described by '%s'"
+                                     % (ns or "content", local, keyed[key]))
+                        keyed[key] = t["name"]
         # ids: from a hash of the name, so that adding a type leaves the others' ids alone
         taken = set()
         for name in sorted(self.types):
@@ -452,7 +468,7 @@ class Model:
                 text, "element '%s'" % t["name"] if scope == "SELF" else "any stanza element"))
             return None
         if ref["values"]:
-            valued = [fd for fd in found if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD") and not fd["list"]]
+            valued = [fd for fd in found if fd["kind"] in ("ATTR", "TEXT", "TEXT_CHILD", "NAME") and not fd["list"]]
             if not valued:
                 self.err(r["node"], "rule: only attributes, text and single text-children have a value ('%s')" % text)
                 return None
@@ -536,6 +552,8 @@ class Model:
             return [(self.decl(self.c_value_type(fd), n) + ";", d)]
         if k == "FLAG":
             return [("bool %s;" % n, d)]
+        if k == "NAME":
+            return [("pxmpp_%s %s;" % (fd["enum"], n), d + " (the element's own name)")]
         if k == "CONDITION":
             return [("pxmpp_%s %s;" % (fd["enum"], n), d),
                     ("const char *%s_text;" % n, "Text content of the condition element, NULL when empty.")]
@@ -561,7 +579,7 @@ class Model:
         k = fd["kind"]
         if k == "FLAG":
             return "bool"
-        if k == "CONDITION":
+        if k in ("CONDITION", "NAME"):
             return "pxmpp_" + fd["enum"]
         if k == "PAYLOADS":
             return "const pxmpp_payload *"
@@ -588,7 +606,8 @@ def registry_index(types):
     for pos, t in enumerate(types):
         if t["top_level"] or t["payload_of"]:
             for ns in (t["ns_list"] or [t["ns"] or ""]):
-                entries.append((ns, t["local"], pos + 1))
+                for local in (t["names"]["values"] if t.get("names") else [t["local"]]):
+                    entries.append((ns, local, pos + 1))
     size = 64
     while size < 2 * len(entries):
         size *= 2

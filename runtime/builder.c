@@ -692,6 +692,13 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
         return PXMPP_ERR_NOMEM;
     if (d->ns_list)
         ((pxmpp_meta *)fr->obj)->ns_index = (uint8_t)pxmpp__type_ns_index(d, fr->ns, b->content_ns);
+    if (d->names) {
+        /* a one-of element: which of its names it has */
+        int v = pxmpp__enum_lookup(d->names, fr->local, strlen(fr->local));
+        memcpy((char *)fr->obj + d->fields[d->name_field].offset, &v, sizeof v);
+        if (v > 0)
+            fr->local = d->names->values[v];
+    }
     set_defaults(b, d, fr->obj);
     return typed_attrs(b, fr, attrs, n);
 }
@@ -780,7 +787,7 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
         const pxmpp_field_desc *f = &pd->fields[k];
         switch (f->kind) {
         case PXMPP_F_CHILD: {
-            if (strcmp(f->child->local, local) == 0 && pxmpp__type_ns_index(f->child, ns, b->content_ns)) {
+            if (pxmpp__type_local_is(f->child, local) && pxmpp__type_ns_index(f->child, ns, b->content_ns)) {
                 r.k = k;
                 return r;
             }
@@ -884,7 +891,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
         if (!d)
             return PXMPP_ERR_UNSUPPORTED_STANZA;
         fr->ns = ns;
-        fr->local = d->local;
+        fr->local = d->names ? local : d->local; /* open_typed takes a one-of element's name from its enum */
         rc = open_typed(b, fr, d, attrs, nattrs);
         return rc ? (b->fatal = rc) : 0;
     }
@@ -1197,7 +1204,8 @@ static void check_deferred(pxmpp__builder *b, const frame *fr)
             const pxmpp_rule_desc *r = pxmpp__rules_check(pd, arr[i].data, d, fr->obj, true);
             if (r) {
                 char suffix[96];
-                snprintf(suffix, sizeof suffix, "/%.60s", pd->local);
+                const char *name = pxmpp__type_local_of(pd, arr[i].data);
+                snprintf(suffix, sizeof suffix, "/%.60s", name ? name : pd->local);
                 violation(b, b->depth, suffix, "%s: %s", r->source, r->text);
                 return;
             }
@@ -1435,6 +1443,22 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
     return b->fatal ? b->fatal : 0;
 }
 
+bool pxmpp__type_local_is(const pxmpp_type_desc *d, const char *local)
+{
+    if (!d->names)
+        return strcmp(d->local, local) == 0;
+    return pxmpp__enum_lookup(d->names, local, strlen(local)) > 0;
+}
+
+const char *pxmpp__type_local_of(const pxmpp_type_desc *d, const void *obj)
+{
+    if (!d->names)
+        return d->local;
+    int v;
+    memcpy(&v, (const char *)obj + d->fields[d->name_field].offset, sizeof v);
+    return v > 0 && v < d->names->count ? d->names->values[v] : NULL;
+}
+
 int pxmpp__type_ns_index(const pxmpp_type_desc *d, const char *ns, const char *content_ns)
 {
     if (!d->ns_list)
@@ -1464,7 +1488,7 @@ static const pxmpp_type_desc *index_find(const pxmpp_registry *r, const char *hn
         if (pos >= r->count)
             break;
         const pxmpp_type_desc *d = r->types[pos];
-        if (strcmp(d->local, local) == 0 && pxmpp__type_ns_index(d, ns, content_ns))
+        if (pxmpp__type_local_is(d, local) && pxmpp__type_ns_index(d, ns, content_ns))
             return wanted(d, point, top_level) ? d : NULL;
     }
     return NULL;
@@ -1484,7 +1508,8 @@ const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char 
         const pxmpp_type_desc *d = r->types[i];
         if (!wanted(d, point, top_level))
             continue;
-        if (d->local[0] != local[0] || strcmp(d->local, local) != 0) /* most names differ at once */
+        if (d->names ? !pxmpp__type_local_is(d, local)
+                     : d->local[0] != local[0] || strcmp(d->local, local) != 0) /* most names differ at once */
             continue;
         if (pxmpp__type_ns_index(d, ns, content_ns))
             return d;

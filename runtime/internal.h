@@ -190,6 +190,12 @@ const pxmpp_type_desc *pxmpp__registry_find(const pxmpp_registry *r, const char 
    d->ns_list for a type of several namespaces, 1 for a type of one, 0 when it is not. */
 int pxmpp__type_ns_index(const pxmpp_type_desc *d, const char *ns, const char *content_ns);
 
+/* Is local the local name of elements of type d (one of its names for a one-of element)? */
+bool pxmpp__type_local_is(const pxmpp_type_desc *d, const char *local);
+/* The local name a one-of element obj of type d is written with, or NULL when its name field
+   holds no value; d->local for the others. */
+const char *pxmpp__type_local_of(const pxmpp_type_desc *d, const void *obj);
+
 /* Bytes of one value of field f (the element size of a TEXT_CHILD list). */
 static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
 {

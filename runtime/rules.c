@@ -45,6 +45,7 @@ static size_t field_count(const pxmpp_field_desc *f, uint16_t k, const void *obj
     case PXMPP_F_ATTR:
     case PXMPP_F_TEXT_CHILD:
     case PXMPP_F_TEXT:
+    case PXMPP_F_NAME:
         if (f->vtype == PXMPP_V_ENUM) {
             int v;
             memcpy(&v, src, sizeof v);

@@ -309,7 +309,10 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
     const char *ns = type_ns(d, m, content_ns, parent_ns);
     char buf[32];
     int rc;
-    if ((rc = s->start(s, ns, d->local)))
+    const char *local = pxmpp__type_local_of(d, obj);
+    if (!local)
+        return PXMPP_ERR_VALUE; /* a one-of element without a name */
+    if ((rc = s->start(s, ns, local)))
         return rc;
     const pxmpp_field_desc *textf = NULL;
     uint16_t textk = 0;

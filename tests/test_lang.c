@@ -44,16 +44,22 @@ static int setup(void **state)
     all_types[n++] = &pxmpp_lang_flag_desc;
     all_types[n++] = &pxmpp_lang_para_desc;
     all_types[n++] = &pxmpp_lang_level_desc;
+    all_types[n++] = &pxmpp_lang_state_desc;
+    all_types[n++] = &pxmpp_lang_mode_desc;
     memset(index_slots, 0, sizeof index_slots);
     for (size_t i = 0; i < n; i++) {
         const pxmpp_type_desc *d = all_types[i];
         if (!d->top_level && !d->payload_of)
             continue;
-        if (d->ns_list)
-            for (size_t k = 0; d->ns_list[k]; k++)
-                index_put(d->ns_list[k], d->local, (uint16_t)(i + 1));
-        else
-            index_put(d->ns ? d->ns : "", d->local, (uint16_t)(i + 1));
+        /* once per namespace and, for a one-of element, per name */
+        for (uint16_t v = 1; v < (d->names ? d->names->count : 2); v++) {
+            const char *local = d->names ? d->names->values[v] : d->local;
+            if (d->ns_list)
+                for (size_t k = 0; d->ns_list[k]; k++)
+                    index_put(d->ns_list[k], local, (uint16_t)(i + 1));
+            else
+                index_put(d->ns ? d->ns : "", local, (uint16_t)(i + 1));
+        }
     }
     reg_indexed = (pxmpp_registry){ all_types, n, index_slots, sizeof index_slots / sizeof index_slots[0] };
     reg_plain = (pxmpp_registry){ all_types, n, NULL, 0 };
@@ -201,6 +207,47 @@ static void test_mixed_content(void **state)
                                "<para xmlns='urn:example:pxmpp:para'> <em>a</em> <b>b</b>\n</para>"));
         done(&s);
     }
+}
+
+/* One-of elements: one type for several element names, the name in an enum field. */
+static void test_one_of(void **state)
+{
+    (void)state;
+    for (int r = 0; r < 2; r++) {
+        seen s;
+        run(&s, regs[r], "<message type='chat'><off xmlns='urn:example:pxmpp:state' since='2024-01-01T00:00:00Z'/>"
+                         "<box xmlns='" NS2 "'><slow/></box></message>");
+        assert_string_equal(s.invalid, "");
+        const pxmpp_lang_state *st = pxmpp_message_get_lang_state(s.msg);
+        assert_non_null(st);
+        assert_int_equal(st->state, PXMPP_LANG_STATE_KIND_OFF);
+        const pxmpp_lang_box *b = pxmpp_message_get_lang_box(s.msg);
+        assert_non_null(b);
+        assert_non_null(b->mode);
+        assert_int_equal(b->mode->speed, PXMPP_LANG_SPEED_SLOW);
+        assert_non_null(strstr(write_xml(&pxmpp_message_desc, s.msg, 0),
+                               "<off xmlns='urn:example:pxmpp:state' since='2024-01-01T00:00:00Z'/>"
+                               "<box xmlns='" NS2 "'><slow/></box>"));
+        done(&s);
+        /* two of them: the rule says at most one */
+        run(&s, regs[r], "<message type='chat'><on xmlns='urn:example:pxmpp:state'/><unknown xmlns='urn:example:pxmpp:state'/>"
+                         "</message>");
+        assert_string_equal(s.invalid, "/message/on|TEST-1 §7: at most one state in a message");
+        done(&s);
+        /* a name that is not one of its values is not that type */
+        run(&s, regs[r], "<message type='chat'><dim xmlns='urn:example:pxmpp:state'/></message>");
+        assert_null(s.msg->payloads[0].type);
+        done(&s);
+    }
+    /* built from scratch: the name comes from the field; none is an error */
+    pxmpp_lang_state st = { .state = PXMPP_LANG_STATE_KIND_UNKNOWN };
+    assert_string_equal(write_xml(&pxmpp_lang_state_desc, &st, 0), "<unknown xmlns='urn:example:pxmpp:state'/>");
+    st.state = PXMPP_LANG_STATE_KIND_ABSENT;
+    pxmpp_buf b;
+    pxmpp_buf_init(&b, NULL);
+    assert_int_equal(pxmpp_write(&b, &pxmpp_lang_state_desc, &st, PXMPP_NS_CLIENT, 0), PXMPP_ERR_VALUE);
+    assert_int_equal(b.len, 0);
+    pxmpp_buf_free(&b);
 }
 
 /* A typed <text>: parsed, written in canonical form, a 0 kept. */
@@ -381,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_build_from_scratch),
         cmocka_unit_test(test_mixed_content),
         cmocka_unit_test(test_typed_text),
+        cmocka_unit_test(test_one_of),
         cmocka_unit_test(test_payload_violations),
         cmocka_unit_test(test_stanza_rules),
     };

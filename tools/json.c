@@ -130,6 +130,7 @@ void json_fields(FILE *f, bool *first, const pxmpp_type_desc *d, const void *obj
         switch (fd->kind) {
         case PXMPP_F_ATTR:
         case PXMPP_F_TEXT:
+        case PXMPP_F_NAME:
             json_value(f, fd, src);
             break;
         case PXMPP_F_TEXT_CHILD:

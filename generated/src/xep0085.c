@@ -2,207 +2,55 @@
 #include <stddef.h>
 #include <pxmpp/gen/xep0085.h>
 
-static const char *const pxmpp_chatstate_active_rule2_9_values[] = { "error" };
-static const char *const pxmpp_chatstate_active_rule2_10_values[] = { "error" };
-static const char *const pxmpp_chatstate_active_rule2_11_values[] = { "error" };
-static const char *const pxmpp_chatstate_active_rule2_12_values[] = { "error" };
-static const char *const pxmpp_chatstate_active_rule2_13_values[] = { "error" };
-static const pxmpp_rule_desc pxmpp_chatstate_active_rules[] = {
-    { .op = PXMPP_RULE_COUNT, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_active_rule2_9_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_active_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_active_rule2_10_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_composing_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both active and composing)." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_active_rule2_11_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_paused_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both active and paused)." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_active_rule2_12_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_inactive_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both active and inactive)." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_active_rule2_13_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_gone_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both active and gone)." },
+_Static_assert(sizeof(pxmpp_chat_state) == sizeof(int), "enum pxmpp_chat_state must be int-sized");
+static const char *const pxmpp_chat_state_values[] = {
+    NULL,
+    "active",
+    "composing",
+    "paused",
+    "inactive",
+    "gone",
 };
-const pxmpp_type_desc pxmpp_chatstate_active_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 17458, .name = "chatstate_active", .c_name = "pxmpp_chatstate_active",
-    .local = "active", .ns = "http://jabber.org/protocol/chatstates", .size = sizeof(pxmpp_chatstate_active),
-    .fields = NULL, .fields_count = 0,
-    .payload_of = PXMPP_PAYLOAD_OF_MESSAGE,
-    .point = 0,
-    .top_level = false, .stanza = false,
-    .ns_list = NULL,
-    .rules = pxmpp_chatstate_active_rules, .rules_count = 5,
-    .spec = "XEP-0085", .mixed = false,
+static const char *const pxmpp_chat_state_names[] = {
+    NULL,
+    "active",
+    "composing",
+    "paused",
+    "inactive",
+    "gone",
 };
+const pxmpp_enum_desc pxmpp_chat_state_desc = { "chat_state", pxmpp_chat_state_values, 6, pxmpp_chat_state_names };
 
-static const char *const pxmpp_chatstate_composing_rule2_18_values[] = { "error" };
-static const char *const pxmpp_chatstate_composing_rule2_19_values[] = { "error" };
-static const char *const pxmpp_chatstate_composing_rule2_20_values[] = { "error" };
-static const char *const pxmpp_chatstate_composing_rule2_21_values[] = { "error" };
-static const pxmpp_rule_desc pxmpp_chatstate_composing_rules[] = {
+static const char *const pxmpp_chatstate_rule2_20_values[] = { "error" };
+static const pxmpp_rule_desc pxmpp_chatstate_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_chatstate_composing_rule2_18_values, .values_count = 1 },
+                 .values = pxmpp_chatstate_rule2_20_values, .values_count = 1 },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_composing_desc,
+                 .payload = &pxmpp_chatstate_desc,
                  .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_composing_rule2_19_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_paused_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both composing and paused)." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_composing_rule2_20_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_inactive_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both composing and inactive)." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_composing_rule2_21_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_gone_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both composing and gone)." },
+      .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "a message carries at most one chat state" },
 };
-const pxmpp_type_desc pxmpp_chatstate_composing_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 21735, .name = "chatstate_composing", .c_name = "pxmpp_chatstate_composing",
-    .local = "composing", .ns = "http://jabber.org/protocol/chatstates", .size = sizeof(pxmpp_chatstate_composing),
-    .fields = NULL, .fields_count = 0,
+static const pxmpp_field_desc pxmpp_chatstate_fields[] = {
+    { .name = "state", .local = NULL, .ns = NULL,
+      .kind = PXMPP_F_NAME, .vtype = PXMPP_V_ENUM, .width = 0,
+      .flags = 0,
+      .offset = offsetof(pxmpp_chatstate, state),
+      .max_occurs = 1, .maxlen = 0,
+      .def = 0, .has_default = false,
+      .enum_desc = &pxmpp_chat_state_desc,
+      .child = NULL, .value_attr = NULL },
+};
+const pxmpp_type_desc pxmpp_chatstate_desc = {
+    .abi = PXMPP_RUNTIME_ABI, .id = 30711, .name = "chatstate", .c_name = "pxmpp_chatstate",
+    .local = "active", .ns = "http://jabber.org/protocol/chatstates", .size = sizeof(pxmpp_chatstate),
+    .fields = pxmpp_chatstate_fields, .fields_count = 1,
     .payload_of = PXMPP_PAYLOAD_OF_MESSAGE,
     .point = 0,
     .top_level = false, .stanza = false,
     .ns_list = NULL,
-    .rules = pxmpp_chatstate_composing_rules, .rules_count = 4,
+    .rules = pxmpp_chatstate_rules, .rules_count = 1,
     .spec = "XEP-0085", .mixed = false,
-};
-
-static const char *const pxmpp_chatstate_paused_rule2_26_values[] = { "error" };
-static const char *const pxmpp_chatstate_paused_rule2_27_values[] = { "error" };
-static const char *const pxmpp_chatstate_paused_rule2_28_values[] = { "error" };
-static const pxmpp_rule_desc pxmpp_chatstate_paused_rules[] = {
-    { .op = PXMPP_RULE_COUNT, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_paused_rule2_26_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_paused_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_paused_rule2_27_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_inactive_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both paused and inactive)." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_paused_rule2_28_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_gone_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both paused and gone)." },
-};
-const pxmpp_type_desc pxmpp_chatstate_paused_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 65280, .name = "chatstate_paused", .c_name = "pxmpp_chatstate_paused",
-    .local = "paused", .ns = "http://jabber.org/protocol/chatstates", .size = sizeof(pxmpp_chatstate_paused),
-    .fields = NULL, .fields_count = 0,
-    .payload_of = PXMPP_PAYLOAD_OF_MESSAGE,
-    .point = 0,
-    .top_level = false, .stanza = false,
-    .ns_list = NULL,
-    .rules = pxmpp_chatstate_paused_rules, .rules_count = 3,
-    .spec = "XEP-0085", .mixed = false,
-};
-
-static const char *const pxmpp_chatstate_inactive_rule2_33_values[] = { "error" };
-static const char *const pxmpp_chatstate_inactive_rule2_34_values[] = { "error" };
-static const pxmpp_rule_desc pxmpp_chatstate_inactive_rules[] = {
-    { .op = PXMPP_RULE_COUNT, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_inactive_rule2_33_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_inactive_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state." },
-    { .op = PXMPP_RULE_FORBIDS, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_inactive_rule2_34_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_gone_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 4294967295u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state (here both inactive and gone)." },
-};
-const pxmpp_type_desc pxmpp_chatstate_inactive_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 64182, .name = "chatstate_inactive", .c_name = "pxmpp_chatstate_inactive",
-    .local = "inactive", .ns = "http://jabber.org/protocol/chatstates", .size = sizeof(pxmpp_chatstate_inactive),
-    .fields = NULL, .fields_count = 0,
-    .payload_of = PXMPP_PAYLOAD_OF_MESSAGE,
-    .point = 0,
-    .top_level = false, .stanza = false,
-    .ns_list = NULL,
-    .rules = pxmpp_chatstate_inactive_rules, .rules_count = 2,
-    .spec = "XEP-0085", .mixed = false,
-};
-
-static const char *const pxmpp_chatstate_gone_rule2_39_values[] = { "error" };
-static const pxmpp_rule_desc pxmpp_chatstate_gone_rules[] = {
-    { .op = PXMPP_RULE_COUNT, .deferred = true,
-      .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
-                 .payload = NULL,
-                 .values = pxmpp_chatstate_gone_rule2_39_values, .values_count = 1 },
-      .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
-                 .payload = &pxmpp_chatstate_gone_desc,
-                 .values = NULL, .values_count = 0 },
-      .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "A message carries at most one chat state." },
-};
-const pxmpp_type_desc pxmpp_chatstate_gone_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 19274, .name = "chatstate_gone", .c_name = "pxmpp_chatstate_gone",
-    .local = "gone", .ns = "http://jabber.org/protocol/chatstates", .size = sizeof(pxmpp_chatstate_gone),
-    .fields = NULL, .fields_count = 0,
-    .payload_of = PXMPP_PAYLOAD_OF_MESSAGE,
-    .point = 0,
-    .top_level = false, .stanza = false,
-    .ns_list = NULL,
-    .rules = pxmpp_chatstate_gone_rules, .rules_count = 1,
-    .spec = "XEP-0085", .mixed = false,
+    .names = &pxmpp_chat_state_desc, .name_field = 0,
 };

@@ -151,7 +151,9 @@ typedef enum pxmpp_fkind {
     PXMPP_F_LANG_TEXT,  /**< repeated xml:lang-keyed child (list of pxmpp_lang_text) */
     PXMPP_F_FLAG,       /**< an empty child element whose presence is a bool */
     PXMPP_F_CONDITION,  /**< a child whose name is an enum value (error conditions) */
-    PXMPP_F_PAYLOADS    /**< extension point: list of pxmpp_payload */
+    PXMPP_F_PAYLOADS,   /**< extension point: list of pxmpp_payload */
+    PXMPP_F_NAME        /**< the element's own local name, one of the values of an enum (one-of
+                             elements such as the five chat states) */
 } pxmpp_fkind;
 
 enum {
@@ -254,6 +256,9 @@ typedef struct pxmpp_type_desc {
     uint16_t rules_count;
     const char *spec;          /**< the specification its schema describes, e.g. "RFC 6120", "XEP-0045" */
     bool mixed;                /**< mixed content: white space between children is kept (in meta) */
+    const pxmpp_enum_desc *names; /**< a one-of element: its local name is one of these values (local
+                                       is the first), field name_field holds which; else NULL */
+    uint16_t name_field;
 } pxmpp_type_desc;
 
 /**

@@ -183,11 +183,7 @@ enum {
     PXMPP_TYPE_CARBONS_PRIVATE = 12707,
     PXMPP_TYPE_CARBONS_RECEIVED = 40280,
     PXMPP_TYPE_CARBONS_SENT = 63077,
-    PXMPP_TYPE_CHATSTATE_ACTIVE = 17458,
-    PXMPP_TYPE_CHATSTATE_COMPOSING = 21735,
-    PXMPP_TYPE_CHATSTATE_GONE = 19274,
-    PXMPP_TYPE_CHATSTATE_INACTIVE = 64182,
-    PXMPP_TYPE_CHATSTATE_PAUSED = 65280,
+    PXMPP_TYPE_CHATSTATE = 30711,
     PXMPP_TYPE_COMPONENT_HANDSHAKE = 21745,
     PXMPP_TYPE_CORRECTION_REPLACE = 42572,
     PXMPP_TYPE_CSI_ACTIVE = 56003,
@@ -548,7 +544,7 @@ enum {
     PXMPP_TYPE_XDATA_VALIDATE_RANGE = 17600,
     PXMPP_TYPE_XHTML_BODY = 28981,
     PXMPP_TYPE_XHTML_IM = 18687,
-    PXMPP_TYPE_COUNT_ = 430
+    PXMPP_TYPE_COUNT_ = 426
 };
 
 /** Every generated type, ordered by name, with its (namespace, local name) hash index. */
@@ -1002,39 +998,11 @@ static inline const pxmpp_carbons_sent *pxmpp_payload_as_carbons_sent(const pxmp
     return (p && p->type == &pxmpp_carbons_sent_desc && !p->invalid) ? (const pxmpp_carbons_sent *)p->data : (const pxmpp_carbons_sent *)0;
 }
 
-/** @p p as a pxmpp_chatstate_active, or NULL when it holds another type or broke its schema
+/** @p p as a pxmpp_chatstate, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
-static inline const pxmpp_chatstate_active *pxmpp_payload_as_chatstate_active(const pxmpp_payload *p)
+static inline const pxmpp_chatstate *pxmpp_payload_as_chatstate(const pxmpp_payload *p)
 {
-    return (p && p->type == &pxmpp_chatstate_active_desc && !p->invalid) ? (const pxmpp_chatstate_active *)p->data : (const pxmpp_chatstate_active *)0;
-}
-
-/** @p p as a pxmpp_chatstate_composing, or NULL when it holds another type or broke its schema
-    (then p->invalid says why and p->data still holds what was parsed). */
-static inline const pxmpp_chatstate_composing *pxmpp_payload_as_chatstate_composing(const pxmpp_payload *p)
-{
-    return (p && p->type == &pxmpp_chatstate_composing_desc && !p->invalid) ? (const pxmpp_chatstate_composing *)p->data : (const pxmpp_chatstate_composing *)0;
-}
-
-/** @p p as a pxmpp_chatstate_gone, or NULL when it holds another type or broke its schema
-    (then p->invalid says why and p->data still holds what was parsed). */
-static inline const pxmpp_chatstate_gone *pxmpp_payload_as_chatstate_gone(const pxmpp_payload *p)
-{
-    return (p && p->type == &pxmpp_chatstate_gone_desc && !p->invalid) ? (const pxmpp_chatstate_gone *)p->data : (const pxmpp_chatstate_gone *)0;
-}
-
-/** @p p as a pxmpp_chatstate_inactive, or NULL when it holds another type or broke its schema
-    (then p->invalid says why and p->data still holds what was parsed). */
-static inline const pxmpp_chatstate_inactive *pxmpp_payload_as_chatstate_inactive(const pxmpp_payload *p)
-{
-    return (p && p->type == &pxmpp_chatstate_inactive_desc && !p->invalid) ? (const pxmpp_chatstate_inactive *)p->data : (const pxmpp_chatstate_inactive *)0;
-}
-
-/** @p p as a pxmpp_chatstate_paused, or NULL when it holds another type or broke its schema
-    (then p->invalid says why and p->data still holds what was parsed). */
-static inline const pxmpp_chatstate_paused *pxmpp_payload_as_chatstate_paused(const pxmpp_payload *p)
-{
-    return (p && p->type == &pxmpp_chatstate_paused_desc && !p->invalid) ? (const pxmpp_chatstate_paused *)p->data : (const pxmpp_chatstate_paused *)0;
+    return (p && p->type == &pxmpp_chatstate_desc && !p->invalid) ? (const pxmpp_chatstate *)p->data : (const pxmpp_chatstate *)0;
 }
 
 /** @p p as a pxmpp_component_handshake, or NULL when it holds another type or broke its schema
@@ -3629,49 +3597,13 @@ static inline const pxmpp_carbons_sent *pxmpp_message_get_carbons_sent(const pxm
     return (const pxmpp_carbons_sent *)0;
 }
 
-/** The first pxmpp_chatstate_active payload of @p st that meets its schema, or NULL. */
-static inline const pxmpp_chatstate_active *pxmpp_message_get_chatstate_active(const pxmpp_message *st)
+/** The first pxmpp_chatstate payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_chatstate *pxmpp_message_get_chatstate(const pxmpp_message *st)
 {
     for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_chatstate_active_desc && !st->payloads[i].invalid)
-            return (const pxmpp_chatstate_active *)st->payloads[i].data;
-    return (const pxmpp_chatstate_active *)0;
-}
-
-/** The first pxmpp_chatstate_composing payload of @p st that meets its schema, or NULL. */
-static inline const pxmpp_chatstate_composing *pxmpp_message_get_chatstate_composing(const pxmpp_message *st)
-{
-    for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_chatstate_composing_desc && !st->payloads[i].invalid)
-            return (const pxmpp_chatstate_composing *)st->payloads[i].data;
-    return (const pxmpp_chatstate_composing *)0;
-}
-
-/** The first pxmpp_chatstate_gone payload of @p st that meets its schema, or NULL. */
-static inline const pxmpp_chatstate_gone *pxmpp_message_get_chatstate_gone(const pxmpp_message *st)
-{
-    for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_chatstate_gone_desc && !st->payloads[i].invalid)
-            return (const pxmpp_chatstate_gone *)st->payloads[i].data;
-    return (const pxmpp_chatstate_gone *)0;
-}
-
-/** The first pxmpp_chatstate_inactive payload of @p st that meets its schema, or NULL. */
-static inline const pxmpp_chatstate_inactive *pxmpp_message_get_chatstate_inactive(const pxmpp_message *st)
-{
-    for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_chatstate_inactive_desc && !st->payloads[i].invalid)
-            return (const pxmpp_chatstate_inactive *)st->payloads[i].data;
-    return (const pxmpp_chatstate_inactive *)0;
-}
-
-/** The first pxmpp_chatstate_paused payload of @p st that meets its schema, or NULL. */
-static inline const pxmpp_chatstate_paused *pxmpp_message_get_chatstate_paused(const pxmpp_message *st)
-{
-    for (size_t i = 0; i < st->payloads_count; i++)
-        if (st->payloads[i].type == &pxmpp_chatstate_paused_desc && !st->payloads[i].invalid)
-            return (const pxmpp_chatstate_paused *)st->payloads[i].data;
-    return (const pxmpp_chatstate_paused *)0;
+        if (st->payloads[i].type == &pxmpp_chatstate_desc && !st->payloads[i].invalid)
+            return (const pxmpp_chatstate *)st->payloads[i].data;
+    return (const pxmpp_chatstate *)0;
 }
 
 /** The first pxmpp_correction_replace payload of @p st that meets its schema, or NULL. */

@@ -3,7 +3,7 @@
  * @file xep0085.h
  * @brief XEP-0085: Chat State Notifications
  *
- * Chat states: five empty message payloads telling the peer whether the user is active, composing, paused, inactive or gone. A message carries at most one of them (XEP-0085 §5.6).
+ * Chat states: an empty message payload telling the peer whether the user is active, composing, paused, inactive or gone. The five elements are one type, the state being which of them it is; a message carries at most one (XEP-0085 §5.6).
  *
  * Every struct here starts with a pxmpp_meta (unknown attributes and children,
  * document order).  Pointers in a parsed struct point into the stanza arena and
@@ -22,86 +22,38 @@
 extern "C" {
 #endif
 
-typedef struct pxmpp_chatstate_active pxmpp_chatstate_active;
-typedef struct pxmpp_chatstate_composing pxmpp_chatstate_composing;
-typedef struct pxmpp_chatstate_paused pxmpp_chatstate_paused;
-typedef struct pxmpp_chatstate_inactive pxmpp_chatstate_inactive;
-typedef struct pxmpp_chatstate_gone pxmpp_chatstate_gone;
+/** The chat states (XEP-0085 §2); each is the name of its element. */
+typedef enum pxmpp_chat_state {
+    PXMPP_CHAT_STATE_ABSENT = 0, /**< absent */
+    PXMPP_CHAT_STATE_ACTIVE = 1, /**< "active": The user takes part in the conversation at the moment. */
+    PXMPP_CHAT_STATE_COMPOSING = 2, /**< "composing": The user is typing a message. */
+    PXMPP_CHAT_STATE_PAUSED = 3, /**< "paused": The user was typing but has stopped for a while. */
+    PXMPP_CHAT_STATE_INACTIVE = 4, /**< "inactive": The user has not been paying attention to the conversation for a while. */
+    PXMPP_CHAT_STATE_GONE = 5, /**< "gone": The user has left the conversation, e.g. closed its window. */
+} pxmpp_chat_state;
+/** Descriptor of pxmpp_chat_state: values[i] is the XML form of value i. */
+extern const pxmpp_enum_desc pxmpp_chat_state_desc;
+/** XML form of @p v, or NULL when absent, implied or out of range. */
+static inline const char *pxmpp_chat_state_str(pxmpp_chat_state v)
+{
+    return ((unsigned)v < 6u) ? pxmpp_chat_state_desc.values[v] : (const char *)0;
+}
+
+typedef struct pxmpp_chatstate pxmpp_chatstate;
 
 /**
- * The user takes part in the conversation at the moment (XEP-0085 §2).
+ * A chat state notification: one of the five empty elements of XEP-0085 §2.
  *
  * XML: <active/> in http://jabber.org/protocol/chatstates.
  * Payload of: message.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both active and composing).
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both active and paused).
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both active and inactive).
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both active and gone).
+ * Rule (XEP-0085 §5.6): a message carries at most one chat state
  */
-struct pxmpp_chatstate_active {
+struct pxmpp_chatstate {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
+    pxmpp_chat_state state; /**< Which state (the element's name). (the element's own name) */
 };
-/** Descriptor of pxmpp_chatstate_active (for the generic parser and writer). */
-extern const pxmpp_type_desc pxmpp_chatstate_active_desc;
-
-/**
- * The user is typing a message (XEP-0085 §2).
- *
- * XML: <composing/> in http://jabber.org/protocol/chatstates.
- * Payload of: message.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both composing and paused).
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both composing and inactive).
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both composing and gone).
- */
-struct pxmpp_chatstate_composing {
-    pxmpp_meta meta; /**< unknown attributes and children, document order */
-};
-/** Descriptor of pxmpp_chatstate_composing (for the generic parser and writer). */
-extern const pxmpp_type_desc pxmpp_chatstate_composing_desc;
-
-/**
- * The user was typing but has stopped for a while (XEP-0085 §2).
- *
- * XML: <paused/> in http://jabber.org/protocol/chatstates.
- * Payload of: message.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both paused and inactive).
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both paused and gone).
- */
-struct pxmpp_chatstate_paused {
-    pxmpp_meta meta; /**< unknown attributes and children, document order */
-};
-/** Descriptor of pxmpp_chatstate_paused (for the generic parser and writer). */
-extern const pxmpp_type_desc pxmpp_chatstate_paused_desc;
-
-/**
- * The user has not been paying attention to the conversation for a while (XEP-0085 §2).
- *
- * XML: <inactive/> in http://jabber.org/protocol/chatstates.
- * Payload of: message.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state (here both inactive and gone).
- */
-struct pxmpp_chatstate_inactive {
-    pxmpp_meta meta; /**< unknown attributes and children, document order */
-};
-/** Descriptor of pxmpp_chatstate_inactive (for the generic parser and writer). */
-extern const pxmpp_type_desc pxmpp_chatstate_inactive_desc;
-
-/**
- * The user has left the conversation, e.g. closed its window (XEP-0085 §2).
- *
- * XML: <gone/> in http://jabber.org/protocol/chatstates.
- * Payload of: message.
- * Rule (XEP-0085 §5.6): A message carries at most one chat state.
- */
-struct pxmpp_chatstate_gone {
-    pxmpp_meta meta; /**< unknown attributes and children, document order */
-};
-/** Descriptor of pxmpp_chatstate_gone (for the generic parser and writer). */
-extern const pxmpp_type_desc pxmpp_chatstate_gone_desc;
+/** Descriptor of pxmpp_chatstate (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_chatstate_desc;
 
 #ifdef __cplusplus
 }
