@@ -143,10 +143,6 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
                          const char *parent_ns);
 int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n);
 
-/* Builds a generic node from a typed element (used for payloads that failed their schema). */
-const pxmpp_node *pxmpp__typed_to_node(pxmpp_arena *a, const pxmpp_type_desc *d, const void *obj,
-                                       const char *content_ns);
-
 /* ---- the builder: turns element events into typed structs ---- */
 typedef struct pxmpp__rattr {
     const char *ns;    /* NULL when unqualified */

@@ -219,21 +219,29 @@ static void print_stanza_head(const pxmpp_type_desc *t, bool *first)
     json_string(stdout, t->stanza ? t->local : t->name);
 }
 
-/* The diagnostic of the first direct payload of a stanza that broke its schema, or NULL. */
-static const pxmpp_diag *first_invalid_payload(const pxmpp_type_desc *t, const void *obj)
+/* The payloads field of t (an element has at most one): its items in *arr, *n; false if none. */
+static bool payload_list(const pxmpp_type_desc *t, const void *obj, const pxmpp_payload **arr, size_t *n)
 {
     for (uint16_t k = 0; k < t->fields_count; k++) {
         const pxmpp_field_desc *fd = &t->fields[k];
         if (fd->kind != PXMPP_F_PAYLOADS)
             continue;
-        const pxmpp_payload *arr;
-        size_t n;
-        memcpy(&arr, (const char *)obj + fd->offset, sizeof arr);
-        memcpy(&n, (const char *)obj + fd->aux_offset, sizeof n);
+        memcpy(arr, (const char *)obj + fd->offset, sizeof *arr);
+        memcpy(n, (const char *)obj + fd->aux_offset, sizeof *n);
+        return true;
+    }
+    return false;
+}
+
+/* The diagnostic of the first direct payload of a stanza that broke its schema, or NULL. */
+static const pxmpp_diag *first_invalid_payload(const pxmpp_type_desc *t, const void *obj)
+{
+    const pxmpp_payload *arr;
+    size_t n;
+    if (payload_list(t, obj, &arr, &n))
         for (size_t i = 0; i < n; i++)
             if (arr[i].invalid)
                 return arr[i].invalid;
-    }
     return NULL;
 }
 
@@ -293,14 +301,9 @@ static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, con
             fputc('}', stdout);
         }
         /* payloads: "namespace localname" of every non-core child */
-        for (uint16_t k = 0; k < t->fields_count; k++) {
-            const pxmpp_field_desc *fd = &t->fields[k];
-            if (fd->kind != PXMPP_F_PAYLOADS)
-                continue;
-            const pxmpp_payload *arr;
-            size_t n;
-            memcpy(&arr, (const char *)obj + fd->offset, sizeof arr);
-            memcpy(&n, (const char *)obj + fd->aux_offset, sizeof n);
+        const pxmpp_payload *arr = NULL;
+        size_t n = 0;
+        if (payload_list(t, obj, &arr, &n)) {
             json_key(stdout, &first, "payloads");
             fputc('[', stdout);
             char buf[600];
@@ -326,9 +329,6 @@ static void print_element(app *a, const pxmpp_type_desc *t, const void *obj, con
                     json_fields(stdout, &f2, fd->child, p, NULL);
                     fputc('}', stdout);
                 } else if (fd->kind == PXMPP_F_PAYLOADS) {
-                    const pxmpp_payload *arr = p;
-                    size_t n;
-                    memcpy(&n, (const char *)obj + fd->aux_offset, sizeof n);
                     json_key(stdout, &first, "payload_data");
                     fputc('[', stdout);
                     for (size_t i = 0; i < n; i++) {
