@@ -434,7 +434,8 @@ class Model:
             self.err(r["node"], "rule: cannot read %s '%s'" % (what, text))
             return None
         scope = "STANZA" if m.group(1) else "SELF"
-        ref = {"scope": scope, "field": m.group(2), "payload": m.group(3), "values": None, "deferred": False}
+        ref = {"scope": scope, "field": m.group(2), "payload": m.group(3), "values": None, "deferred": False,
+               "index": -1, "ints": None}
         if m.group(4) is not None:
             if not allow_values:
                 self.err(r["node"], "rule: %s '%s' cannot compare values" % (what, text))
@@ -461,6 +462,8 @@ class Model:
             ref["deferred"] = scope == "STANZA"
             return ref
         found = [fd for x in fields for fd in x["fields"] if fd["name"] == ref["field"]]
+        if scope == "SELF" and found:
+            ref["index"] = t["fields"].index(found[0])
         # a stanza's lists (bodies, payloads, ...) are gathered when it ends: wait for that
         ref["deferred"] = scope == "STANZA" and any(fd["kind"] != "ATTR" for fd in found)
         if not found:
@@ -479,6 +482,9 @@ class Model:
                     if not any(v in [x["name"] for x in e["values"]] for e in enums):
                         self.err(r["node"], "rule: '%s' is not a value of enum '%s'" % (v, enums[0]["name"]))
                         return None
+                if scope == "SELF":
+                    names = [x["name"] for x in enums[0]["values"]]
+                    ref["ints"] = [names.index(v) + 1 for v in ref["values"]]
         return ref
 
     def resolve_rule(self, t, r):

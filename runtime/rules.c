@@ -77,9 +77,17 @@ static size_t field_count(const pxmpp_field_desc *f, uint16_t k, const void *obj
 /* Is the value of field f one of ref's values? */
 static bool value_in(const pxmpp_field_desc *f, uint16_t k, const void *obj, const pxmpp_rule_ref *ref)
 {
+    const char *src = (const char *)obj + f->offset;
+    if (ref->ints && f->vtype == PXMPP_V_ENUM) {
+        int e; /* an enum value (defaults and implied values included) */
+        memcpy(&e, src, sizeof e);
+        for (uint16_t i = 0; i < ref->values_count; i++)
+            if (ref->ints[i] == e)
+                return e > 0;
+        return false;
+    }
     if (!field_count(f, k, obj))
         return false;
-    const char *src = (const char *)obj + f->offset;
     char buf[32];
     const char *v;
     if (f->vtype == PXMPP_V_ENUM) {
@@ -124,7 +132,7 @@ static size_t ref_count(const pxmpp_rule_ref *ref, const pxmpp_type_desc *d, con
         return 0;
     if (ref->payload)
         return payload_count(od, oobj, ref->payload);
-    int k = field_index(od, ref->field);
+    int k = ref->scope == PXMPP_RULE_SELF && ref->index >= 0 ? ref->index : field_index(od, ref->field);
     return k < 0 ? 0 : field_count(&od->fields[k], (uint16_t)k, oobj);
 }
 
@@ -138,7 +146,7 @@ static bool cond_holds(const pxmpp_rule_ref *ref, const pxmpp_type_desc *d, cons
     const void *oobj;
     if (!ref_target(ref, d, obj, sd, sobj, &od, &oobj))
         return false;
-    int k = field_index(od, ref->field);
+    int k = ref->scope == PXMPP_RULE_SELF && ref->index >= 0 ? ref->index : field_index(od, ref->field);
     return k >= 0 && value_in(&od->fields[k], (uint16_t)k, oobj, ref);
 }
 

@@ -182,32 +182,41 @@ static const char *const pxmpp_sasl_condition_names[] = {
 const pxmpp_enum_desc pxmpp_sasl_condition_desc = { "sasl_condition", pxmpp_sasl_condition_values, 12, pxmpp_sasl_condition_names };
 
 static const char *const pxmpp_iq_rule1_24_values[] = { "get", "set" };
+static const int32_t pxmpp_iq_rule1_24_ints[] = { 2, 4 };
 static const char *const pxmpp_iq_rule1_25_values[] = { "result" };
+static const int32_t pxmpp_iq_rule1_25_ints[] = { 3 };
 static const char *const pxmpp_iq_rule1_26_values[] = { "error" };
+static const int32_t pxmpp_iq_rule1_26_ints[] = { 1 };
 static const pxmpp_rule_desc pxmpp_iq_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_iq_rule1_24_values, .values_count = 2 },
+                 .values = pxmpp_iq_rule1_24_values, .values_count = 2,
+                 .index = 3, .ints = pxmpp_iq_rule1_24_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 6, .ints = NULL },
       .min = 1u, .max = 1u, .source = "RFC 6120 \302\2478.2.3", .text = "an iq of type get or set must contain exactly one payload element" },
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_iq_rule1_25_values, .values_count = 1 },
+                 .values = pxmpp_iq_rule1_25_values, .values_count = 1,
+                 .index = 3, .ints = pxmpp_iq_rule1_25_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 6, .ints = NULL },
       .min = 0u, .max = 1u, .source = "RFC 6120 \302\2478.2.3", .text = "an iq of type result may contain at most one payload element" },
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_iq_rule1_26_values, .values_count = 1 },
+                 .values = pxmpp_iq_rule1_26_values, .values_count = 1,
+                 .index = 3, .ints = pxmpp_iq_rule1_26_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 5, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "RFC 6120 \302\2478.3.1", .text = "an iq of type error must contain an error element" },
 };
 static const pxmpp_field_desc pxmpp_iq_fields[] = {

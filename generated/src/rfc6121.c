@@ -124,14 +124,17 @@ const pxmpp_type_desc pxmpp_thread_desc = {
 };
 
 static const char *const pxmpp_message_rule1_33_values[] = { "error" };
+static const int32_t pxmpp_message_rule1_33_ints[] = { 2 };
 static const pxmpp_rule_desc pxmpp_message_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_message_rule1_33_values, .values_count = 1 },
+                 .values = pxmpp_message_rule1_33_values, .values_count = 1,
+                 .index = 3, .ints = pxmpp_message_rule1_33_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 8, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "RFC 6120 \302\2478.3.1", .text = "a message of type error must contain an error element" },
 };
 static const pxmpp_field_desc pxmpp_message_fields[] = {
@@ -232,14 +235,17 @@ const pxmpp_type_desc pxmpp_message_desc = {
 };
 
 static const char *const pxmpp_presence_rule1_68_values[] = { "error" };
+static const int32_t pxmpp_presence_rule1_68_ints[] = { 2 };
 static const pxmpp_rule_desc pxmpp_presence_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_presence_rule1_68_values, .values_count = 1 },
+                 .values = pxmpp_presence_rule1_68_values, .values_count = 1,
+                 .index = 3, .ints = pxmpp_presence_rule1_68_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 8, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "RFC 6120 \302\2478.3.1", .text = "a presence of type error must contain an error element" },
 };
 static const pxmpp_field_desc pxmpp_presence_fields[] = {
@@ -407,10 +413,12 @@ static const pxmpp_rule_desc pxmpp_roster_query_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .when = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_roster_query_rule1_99_values, .values_count = 1 },
+                 .values = pxmpp_roster_query_rule1_99_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "items",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .min = 1u, .max = 1u, .source = "RFC 6121 \302\2472.1.5", .text = "a roster set or push must contain exactly one item" },
 };
 static const pxmpp_field_desc pxmpp_roster_query_fields[] = {

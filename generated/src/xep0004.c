@@ -52,18 +52,22 @@ static const pxmpp_rule_desc pxmpp_xdata_form_rules[] = {
     { .op = PXMPP_RULE_FORBIDS, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "reported",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 4, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "fields",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 3, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0004 \302\2473.4", .text = "A tabular result has no top-level fields besides reported and item." },
     { .op = PXMPP_RULE_FORBIDS, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "items",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 5, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "fields",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 3, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0004 \302\2473.4", .text = "A tabular result has no top-level fields besides reported and item." },
 };
 static const pxmpp_field_desc pxmpp_xdata_form_fields[] = {
@@ -141,32 +145,41 @@ const pxmpp_type_desc pxmpp_xdata_form_desc = {
 };
 
 static const char *const pxmpp_xdata_field_rule2_53_values[] = { "fixed" };
+static const int32_t pxmpp_xdata_field_rule2_53_ints[] = { 2 };
 static const char *const pxmpp_xdata_field_rule1_54_values[] = { "boolean", "fixed", "jid-single", "list-single", "text-private", "text-single" };
+static const int32_t pxmpp_xdata_field_rule1_54_ints[] = { 1, 2, 5, 7, 9, 10 };
 static const char *const pxmpp_xdata_field_rule1_55_values[] = { "boolean", "fixed", "hidden", "jid-multi", "jid-single", "text-multi", "text-private", "text-single" };
+static const int32_t pxmpp_xdata_field_rule1_55_ints[] = { 1, 2, 3, 4, 5, 8, 9, 10 };
 static const pxmpp_rule_desc pxmpp_xdata_field_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .unless = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_xdata_field_rule2_53_values, .values_count = 1 },
+                 .values = pxmpp_xdata_field_rule2_53_values, .values_count = 1,
+                 .index = 1, .ints = pxmpp_xdata_field_rule2_53_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "var",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 2, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0004 \302\2473.2", .text = "Every field other than a fixed one has a var." },
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_xdata_field_rule1_54_values, .values_count = 6 },
+                 .values = pxmpp_xdata_field_rule1_54_values, .values_count = 6,
+                 .index = 1, .ints = pxmpp_xdata_field_rule1_54_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "values",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 5, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0004 \302\2473.2", .text = "Only list-multi, jid-multi, text-multi and hidden fields carry more than one value." },
     { .op = PXMPP_RULE_FORBIDS, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_xdata_field_rule1_55_values, .values_count = 8 },
+                 .values = pxmpp_xdata_field_rule1_55_values, .values_count = 8,
+                 .index = 1, .ints = pxmpp_xdata_field_rule1_55_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "options",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 6, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0004 \302\2473.2", .text = "Only list-single and list-multi fields carry options." },
 };
 static const pxmpp_field_desc pxmpp_xdata_field_fields[] = {

@@ -31,24 +31,30 @@ static const char *const pxmpp_privacy_item_type_names[] = {
 const pxmpp_enum_desc pxmpp_privacy_item_type_desc = { "privacy_item_type", pxmpp_privacy_item_type_values, 4, pxmpp_privacy_item_type_names };
 
 static const char *const pxmpp_privacy_item_rule1_30_values[] = { "jid" };
+static const int32_t pxmpp_privacy_item_rule1_30_ints[] = { 2 };
 static const char *const pxmpp_privacy_item_rule1_31_values[] = { "subscription" };
+static const int32_t pxmpp_privacy_item_rule1_31_ints[] = { 3 };
 static const char *const pxmpp_privacy_item_rule3_31_values[] = { "both", "to", "from", "none" };
 static const pxmpp_rule_desc pxmpp_privacy_item_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_privacy_item_rule1_30_values, .values_count = 1 },
+                 .values = pxmpp_privacy_item_rule1_30_values, .values_count = 1,
+                 .index = 0, .ints = pxmpp_privacy_item_rule1_30_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "value",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0016 \302\2472.1", .text = "A jid rule names the JID in value." },
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_privacy_item_rule1_31_values, .values_count = 1 },
+                 .values = pxmpp_privacy_item_rule1_31_values, .values_count = 1,
+                 .index = 0, .ints = pxmpp_privacy_item_rule1_31_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "value",
                  .payload = NULL,
-                 .values = pxmpp_privacy_item_rule3_31_values, .values_count = 4 },
+                 .values = pxmpp_privacy_item_rule3_31_values, .values_count = 4,
+                 .index = 1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0016 \302\2472.1", .text = "A subscription rule names a subscription state in value." },
 };
 static const pxmpp_field_desc pxmpp_privacy_item_fields[] = {
@@ -210,10 +216,12 @@ static const pxmpp_rule_desc pxmpp_privacy_query_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .when = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_privacy_query_rule1_55_values, .values_count = 1 },
+                 .values = pxmpp_privacy_query_rule1_55_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "lists",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 2, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0016 \302\2472.1", .text = "A set carries a single child (here: at most one list)." },
 };
 static const pxmpp_field_desc pxmpp_privacy_query_fields[] = {

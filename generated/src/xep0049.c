@@ -7,10 +7,12 @@ static const pxmpp_rule_desc pxmpp_private_query_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_private_query_rule2_9_values, .values_count = 1 },
+                 .values = pxmpp_private_query_rule2_9_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 1u, .max = 4294967295u, .source = "XEP-0049 \302\2472.3", .text = "The query carries at least one namespaced child." },
 };
 static const pxmpp_field_desc pxmpp_private_query_fields[] = {

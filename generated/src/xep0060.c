@@ -156,10 +156,12 @@ static const pxmpp_rule_desc pxmpp_pubsub_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "configure",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "create",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0060 \302\2478.1.3", .text = "a configure element in the pubsub namespace must follow a create element" },
 };
 static const pxmpp_field_desc pxmpp_pubsub_fields[] = {
@@ -453,7 +455,8 @@ static const pxmpp_rule_desc pxmpp_pubsub_publish_options_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 1u, .max = 4294967295u, .source = "XEP-0060 \302\2477.1.5", .text = "publish-options must contain a data form" },
 };
 static const pxmpp_field_desc pxmpp_pubsub_publish_options_fields[] = {
@@ -624,7 +627,8 @@ static const pxmpp_rule_desc pxmpp_pubsub_item_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 2, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0060 \302\2477.1.3.6", .text = "an item must not contain more than one payload element" },
 };
 static const pxmpp_field_desc pxmpp_pubsub_item_fields[] = {

@@ -6,12 +6,14 @@ static const pxmpp_rule_desc pxmpp_soap_envelope_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0072 \302\2473.2.2", .text = "a stanza carrying a SOAP envelope must have an id, to match errors and answers" },
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
                  .payload = &pxmpp_soap_envelope_desc,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0072 \302\2473.2.2", .text = "a stanza must carry only one SOAP envelope" },
 };
 static const pxmpp_field_desc pxmpp_soap_envelope_fields[] = {

@@ -28,10 +28,12 @@ static const pxmpp_rule_desc pxmpp_avatar_metadata_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "pointers",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "infos",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0084 \302\2474.2.2", .text = "a pointer must come with at least one info element as a fallback" },
 };
 static const pxmpp_field_desc pxmpp_avatar_metadata_fields[] = {
@@ -135,7 +137,8 @@ static const pxmpp_rule_desc pxmpp_avatar_pointer_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 5, .ints = NULL },
       .min = 1u, .max = 4294967295u, .source = "XEP-0084 \302\2474.2.2", .text = "a pointer must contain a namespaced element for the third-party service" },
 };
 static const pxmpp_field_desc pxmpp_avatar_pointer_fields[] = {

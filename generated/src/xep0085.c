@@ -26,10 +26,12 @@ static const pxmpp_rule_desc pxmpp_chatstate_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_chatstate_rule2_20_values, .values_count = 1 },
+                 .values = pxmpp_chatstate_rule2_20_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
                  .payload = &pxmpp_chatstate_desc,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0085 \302\2475.6", .text = "a message carries at most one chat state" },
 };
 static const pxmpp_field_desc pxmpp_chatstate_fields[] = {

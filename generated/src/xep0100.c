@@ -7,10 +7,12 @@ static const pxmpp_rule_desc pxmpp_gateway_query_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_gateway_query_rule1_12_values, .values_count = 1 },
+                 .values = pxmpp_gateway_query_rule1_12_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "prompt",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0100 \302\2476.3", .text = "The legacy address is sent in prompt of an iq set." },
 };
 static const pxmpp_field_desc pxmpp_gateway_query_fields[] = {

@@ -51,14 +51,17 @@ static const char *const pxmpp_bosh_condition_names[] = {
 const pxmpp_enum_desc pxmpp_bosh_condition_desc = { "bosh_condition", pxmpp_bosh_condition_values, 14, pxmpp_bosh_condition_names };
 
 static const char *const pxmpp_bosh_body_rule3_65_values[] = { "remote-stream-error" };
+static const int32_t pxmpp_bosh_body_rule3_65_ints[] = { 10 };
 static const pxmpp_rule_desc pxmpp_bosh_body_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "stream_error",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 30, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "condition",
                  .payload = NULL,
-                 .values = pxmpp_bosh_body_rule3_65_values, .values_count = 1 },
+                 .values = pxmpp_bosh_body_rule3_65_values, .values_count = 1,
+                 .index = 24, .ints = pxmpp_bosh_body_rule3_65_ints },
       .min = 0u, .max = 4294967295u, .source = "XEP-0206 \302\2472", .text = "A body carrying a stream error has the remote-stream-error condition." },
 };
 static const pxmpp_field_desc pxmpp_bosh_body_fields[] = {

@@ -63,10 +63,12 @@ static const pxmpp_rule_desc pxmpp_xdata_layout_section_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .unless = { .scope = PXMPP_RULE_SELF, .used = true, .field = "reportedref",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 4, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "fieldrefs",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 3, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0141 \302\2473.2", .text = "A section references at least one field or the reported table." },
 };
 static const pxmpp_field_desc pxmpp_xdata_layout_section_fields[] = {

@@ -6,12 +6,14 @@ static const pxmpp_rule_desc pxmpp_captcha_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 1u, .max = 1u, .source = "XEP-0158 \302\2473.1.2", .text = "A captcha element wraps exactly one data form." },
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0158 \302\2473.1.2", .text = "The stanza carrying a challenge or response has an id (the challenge id in a challenge)." },
 };
 static const pxmpp_field_desc pxmpp_captcha_fields[] = {

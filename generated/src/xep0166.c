@@ -113,14 +113,17 @@ static const char *const pxmpp_jingle_reason_condition_names[] = {
 const pxmpp_enum_desc pxmpp_jingle_reason_condition_desc = { "jingle_reason_condition", pxmpp_jingle_reason_condition_values, 17, pxmpp_jingle_reason_condition_names };
 
 static const char *const pxmpp_jingle_rule1_71_values[] = { "session-accept" };
+static const int32_t pxmpp_jingle_rule1_71_ints[] = { 8 };
 static const pxmpp_rule_desc pxmpp_jingle_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "action",
                  .payload = NULL,
-                 .values = pxmpp_jingle_rule1_71_values, .values_count = 1 },
+                 .values = pxmpp_jingle_rule1_71_values, .values_count = 1,
+                 .index = 0, .ints = pxmpp_jingle_rule1_71_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "contents",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 4, .ints = NULL },
       .min = 1u, .max = 4294967295u, .source = "XEP-0166 \302\2477.2.8", .text = "A session-accept holds at least one content." },
 };
 static const pxmpp_field_desc pxmpp_jingle_fields[] = {
@@ -254,18 +257,22 @@ static const pxmpp_rule_desc pxmpp_jingle_reason_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .unless = { .scope = PXMPP_RULE_SELF, .used = true, .field = "alternative_session",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "condition",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0166 \302\2477.4", .text = "A reason carries a defined condition." },
     { .op = PXMPP_RULE_FORBIDS, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "alternative_session",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "condition",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0166 \302\2477.4", .text = "A reason carries exactly one defined condition." },
 };
 static const pxmpp_field_desc pxmpp_jingle_reason_fields[] = {

@@ -93,10 +93,12 @@ static const pxmpp_rule_desc pxmpp_jingle_rtp_payload_type_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = pxmpp_jingle_rtp_payload_type_rule1_29_values, .values_count = 32 },
+                 .values = pxmpp_jingle_rtp_payload_type_rule1_29_values, .values_count = 32,
+                 .index = 2, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "name",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 4, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0167 \302\2474", .text = "A dynamic payload type carries a name." },
 };
 static const pxmpp_field_desc pxmpp_jingle_rtp_payload_type_fields[] = {

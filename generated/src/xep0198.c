@@ -50,10 +50,12 @@ static const pxmpp_rule_desc pxmpp_sm_enabled_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "resume",
                  .payload = NULL,
-                 .values = pxmpp_sm_enabled_rule1_26_values, .values_count = 1 },
+                 .values = pxmpp_sm_enabled_rule1_26_values, .values_count = 1,
+                 .index = 3, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0198 \302\2475", .text = "A resumable stream carries the SM-ID it is resumed by." },
 };
 static const pxmpp_field_desc pxmpp_sm_enabled_fields[] = {

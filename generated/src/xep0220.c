@@ -18,14 +18,17 @@ static const char *const pxmpp_dialback_type_names[] = {
 const pxmpp_enum_desc pxmpp_dialback_type_desc = { "dialback_type", pxmpp_dialback_type_values, 4, pxmpp_dialback_type_names };
 
 static const char *const pxmpp_dialback_result_rule1_22_values[] = { "error" };
+static const int32_t pxmpp_dialback_result_rule1_22_ints[] = { 1 };
 static const pxmpp_rule_desc pxmpp_dialback_result_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_dialback_result_rule1_22_values, .values_count = 1 },
+                 .values = pxmpp_dialback_result_rule1_22_values, .values_count = 1,
+                 .index = 2, .ints = pxmpp_dialback_result_rule1_22_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 3, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0220 \302\2472.5", .text = "A dialback error carries an error child with a stanza error condition." },
 };
 static const pxmpp_field_desc pxmpp_dialback_result_fields[] = {
@@ -83,14 +86,17 @@ const pxmpp_type_desc pxmpp_dialback_result_desc = {
 };
 
 static const char *const pxmpp_dialback_verify_rule1_34_values[] = { "error" };
+static const int32_t pxmpp_dialback_verify_rule1_34_ints[] = { 1 };
 static const pxmpp_rule_desc pxmpp_dialback_verify_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_dialback_verify_rule1_34_values, .values_count = 1 },
+                 .values = pxmpp_dialback_verify_rule1_34_values, .values_count = 1,
+                 .index = 3, .ints = pxmpp_dialback_verify_rule1_34_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "error",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 4, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0220 \302\2472.5", .text = "A dialback error carries an error child with a stanza error condition." },
 };
 static const pxmpp_field_desc pxmpp_dialback_verify_fields[] = {

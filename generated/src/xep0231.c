@@ -6,10 +6,12 @@ static const pxmpp_rule_desc pxmpp_bob_data_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "content",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 3, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "media_type",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 2, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0231 \302\2472.5", .text = "Data that carries content states its MIME type." },
 };
 static const pxmpp_field_desc pxmpp_bob_data_fields[] = {

@@ -7,7 +7,8 @@ static const pxmpp_rule_desc pxmpp_seclabel_rules[] = {
     { .op = PXMPP_RULE_FORBIDS, .deferred = false,
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_seclabel_rule3_14_values, .values_count = 1 },
+                 .values = pxmpp_seclabel_rule3_14_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0258 \302\2475", .text = "An error reply does not carry a security label." },
 };
 static const pxmpp_field_desc pxmpp_seclabel_fields[] = {

@@ -30,7 +30,8 @@ static const pxmpp_rule_desc pxmpp_carbons_received_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 1u, .max = 1u, .source = "XEP-0280 \302\2477", .text = "A received copy wraps exactly one forwarded element." },
 };
 static const pxmpp_field_desc pxmpp_carbons_received_fields[] = {
@@ -60,7 +61,8 @@ static const pxmpp_rule_desc pxmpp_carbons_sent_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = false,
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "payloads",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 0, .ints = NULL },
       .min = 1u, .max = 1u, .source = "XEP-0280 \302\2478", .text = "A sent copy wraps exactly one forwarded element." },
 };
 static const pxmpp_field_desc pxmpp_carbons_sent_fields[] = {

@@ -22,19 +22,23 @@ static const char *const pxmpp_rtt_event_names[] = {
 const pxmpp_enum_desc pxmpp_rtt_event_desc = { "rtt_event", pxmpp_rtt_event_values, 6, pxmpp_rtt_event_names };
 
 static const char *const pxmpp_rtt_rule1_23_values[] = { "init", "cancel" };
+static const int32_t pxmpp_rtt_rule1_23_ints[] = { 4, 5 };
 static const pxmpp_rule_desc pxmpp_rtt_rules[] = {
     { .op = PXMPP_RULE_FORBIDS, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "event",
                  .payload = NULL,
-                 .values = pxmpp_rtt_rule1_23_values, .values_count = 2 },
+                 .values = pxmpp_rtt_rule1_23_values, .values_count = 2,
+                 .index = 1, .ints = pxmpp_rtt_rule1_23_ints },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "actions",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 3, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0301 \302\2474.2.2", .text = "An init or cancel rtt element is empty." },
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
                  .payload = &pxmpp_rtt_desc,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0301 \302\2474.1", .text = "A message carries at most one rtt element." },
 };
 static const pxmpp_field_desc pxmpp_rtt_fields[] = {

@@ -7,10 +7,12 @@ static const pxmpp_rule_desc pxmpp_correction_replace_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_correction_replace_rule2_11_values, .values_count = 1 },
+                 .values = pxmpp_correction_replace_rule2_11_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0308 \302\2474", .text = "A correction, like every message of a correcting client, has an id of its own." },
 };
 static const pxmpp_field_desc pxmpp_correction_replace_fields[] = {

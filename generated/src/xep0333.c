@@ -7,10 +7,12 @@ static const pxmpp_rule_desc pxmpp_marker_markable_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_marker_markable_rule2_9_values, .values_count = 1 },
+                 .values = pxmpp_marker_markable_rule2_9_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0333 \302\2474.1", .text = "A markable message has an id the marker can refer to." },
 };
 const pxmpp_type_desc pxmpp_marker_markable_desc = {

@@ -19,10 +19,12 @@ static const pxmpp_rule_desc pxmpp_reference_rules[] = {
     { .op = PXMPP_RULE_FORBIDS, .deferred = true,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "anchor",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 4, .ints = NULL },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "bodies",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0372 \302\2473.4", .text = "A message annotating an earlier one carries no body." },
 };
 static const pxmpp_field_desc pxmpp_reference_fields[] = {

@@ -161,10 +161,12 @@ static const pxmpp_rule_desc pxmpp_omemo_device_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_SELF, .used = true, .field = "label",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "labelsig",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 2, .ints = NULL },
       .min = 0u, .max = 4294967295u, .source = "XEP-0384 \302\2475.3.1", .text = "A device label comes with its signature." },
 };
 static const pxmpp_field_desc pxmpp_omemo_device_fields[] = {

@@ -6,7 +6,8 @@ static const pxmpp_rule_desc pxmpp_occupant_id_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
                  .payload = &pxmpp_occupant_id_desc,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0421 \302\2474", .text = "A message or presence carries at most one occupant id." },
 };
 static const pxmpp_field_desc pxmpp_occupant_id_fields[] = {

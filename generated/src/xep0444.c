@@ -7,10 +7,12 @@ static const pxmpp_rule_desc pxmpp_reactions_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .unless = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_reactions_rule2_11_values, .values_count = 1 },
+                 .values = pxmpp_reactions_rule2_11_values, .values_count = 1,
+                 .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
                  .payload = &pxmpp_reactions_desc,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0444 \302\2474", .text = "A message carries at most one reactions element." },
 };
 static const pxmpp_field_desc pxmpp_reactions_fields[] = {

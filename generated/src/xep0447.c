@@ -19,10 +19,12 @@ static const pxmpp_rule_desc pxmpp_sfs_file_sharing_rules[] = {
     { .op = PXMPP_RULE_COUNT, .deferred = true,
       .unless = { .scope = PXMPP_RULE_SELF, .used = true, .field = "id",
                  .payload = NULL,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = 1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_STANZA, .used = true, .field = NULL,
                  .payload = &pxmpp_sfs_file_sharing_desc,
-                 .values = NULL, .values_count = 0 },
+                 .values = NULL, .values_count = 0,
+                 .index = -1, .ints = NULL },
       .min = 0u, .max = 1u, .source = "XEP-0447 \302\2474.2", .text = "A message sharing several files gives each file-sharing element an id." },
 };
 static const pxmpp_field_desc pxmpp_sfs_file_sharing_fields[] = {

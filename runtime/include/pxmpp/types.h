@@ -216,6 +216,8 @@ typedef struct pxmpp_rule_ref {
     const struct pxmpp_type_desc *payload; /**< payload(t): the type t */
     const char *const *values;     /**< condition values (XML forms), NULL: presence */
     uint16_t values_count;
+    int16_t index;                 /**< SELF: the field's index (-1: look it up by name) */
+    const int32_t *ints;           /**< SELF enum field: the values as enum numbers, else NULL */
 } pxmpp_rule_ref;
 
 /** The operation of a rule. */
