@@ -453,7 +453,7 @@ const pxmpp_type_desc pxmpp_roster_query_desc = {
 };
 
 const pxmpp_type_desc pxmpp_roster_ver_feature_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 4007, .name = "roster_ver_feature", .c_name = "pxmpp_roster_ver_feature",
+    .abi = PXMPP_RUNTIME_ABI, .id = 4008, .name = "roster_ver_feature", .c_name = "pxmpp_roster_ver_feature",
     .local = "ver", .ns = "urn:xmpp:features:rosterver", .size = sizeof(pxmpp_roster_ver_feature),
     .fields = NULL, .fields_count = 0,
     .payload_of = PXMPP_PAYLOAD_OF_FEATURES,

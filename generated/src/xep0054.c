@@ -341,7 +341,7 @@ static const pxmpp_field_desc pxmpp_vcard_label_fields[] = {
       .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_vcard_label_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 15040, .name = "vcard_label", .c_name = "pxmpp_vcard_label",
+    .abi = PXMPP_RUNTIME_ABI, .id = 15041, .name = "vcard_label", .c_name = "pxmpp_vcard_label",
     .local = "LABEL", .ns = "vcard-temp", .size = sizeof(pxmpp_vcard_label),
     .fields = pxmpp_vcard_label_fields, .fields_count = 8,
     .payload_of = 0,

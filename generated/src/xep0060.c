@@ -1659,7 +1659,7 @@ const pxmpp_type_desc pxmpp_pubsub_error_max_nodes_exceeded_desc = {
 };
 
 const pxmpp_type_desc pxmpp_pubsub_error_node_full_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 38564, .name = "pubsub_error_node_full", .c_name = "pxmpp_pubsub_error_node_full",
+    .abi = PXMPP_RUNTIME_ABI, .id = 38565, .name = "pubsub_error_node_full", .c_name = "pxmpp_pubsub_error_node_full",
     .local = "node-full", .ns = "http://jabber.org/protocol/pubsub#errors", .size = sizeof(pxmpp_pubsub_error_node_full),
     .fields = NULL, .fields_count = 0,
     .payload_of = PXMPP_PAYLOAD_OF_NESTED,

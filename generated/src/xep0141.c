@@ -117,7 +117,7 @@ static const pxmpp_field_desc pxmpp_xdata_layout_section_fields[] = {
       .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_xdata_layout_section_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 28717, .name = "xdata_layout_section", .c_name = "pxmpp_xdata_layout_section",
+    .abi = PXMPP_RUNTIME_ABI, .id = 28718, .name = "xdata_layout_section", .c_name = "pxmpp_xdata_layout_section",
     .local = "section", .ns = "http://jabber.org/protocol/xdata-layout", .size = sizeof(pxmpp_xdata_layout_section),
     .fields = pxmpp_xdata_layout_section_fields, .fields_count = 5,
     .payload_of = 0,

@@ -388,7 +388,7 @@ static const pxmpp_field_desc pxmpp_jingle_rtp_info_mute_fields[] = {
       .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_jingle_rtp_info_mute_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 32693, .name = "jingle_rtp_info_mute", .c_name = "pxmpp_jingle_rtp_info_mute",
+    .abi = PXMPP_RUNTIME_ABI, .id = 32694, .name = "jingle_rtp_info_mute", .c_name = "pxmpp_jingle_rtp_info_mute",
     .local = "mute", .ns = "urn:xmpp:jingle:apps:rtp:info:1", .size = sizeof(pxmpp_jingle_rtp_info_mute),
     .fields = pxmpp_jingle_rtp_info_mute_fields, .fields_count = 2,
     .payload_of = PXMPP_PAYLOAD_OF_NESTED,

@@ -13,7 +13,7 @@ static const pxmpp_field_desc pxmpp_nick_fields[] = {
       .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_nick_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 5740, .name = "nick", .c_name = "pxmpp_nick",
+    .abi = PXMPP_RUNTIME_ABI, .id = 5741, .name = "nick", .c_name = "pxmpp_nick",
     .local = "nick", .ns = "http://jabber.org/protocol/nick", .size = sizeof(pxmpp_nick),
     .fields = pxmpp_nick_fields, .fields_count = 1,
     .payload_of = PXMPP_PAYLOAD_OF_NESTED | PXMPP_PAYLOAD_OF_PRESENCE | PXMPP_PAYLOAD_OF_MESSAGE,
