@@ -909,6 +909,19 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
             rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
             return rc ? (b->fatal = rc) : 0;
         }
+        const pxmpp_field_desc *pf = parent->field;
+        if (pf && (parent->attr_raw || parent->mode == M_CONDITION) && b->depth >= 3) {
+            /* the value stored when it started is kept raw in the node instead */
+            frame *owner = &b->frames[b->depth - 3];
+            if (!(pf->flags & PXMPP_FF_LIST))
+                memset((char *)owner->obj + pf->offset, 0, pxmpp__value_size(pf));
+            if (parent->attr_raw) {
+                pxmpp_attr *at = new_attr(b->a, NULL, pf->value_attr, parent->attr_raw);
+                if (!at || push_item(b, T_ATTR, at, &parent->n_attrs))
+                    return b->fatal = PXMPP_ERR_NOMEM;
+                parent->attr_raw = NULL;
+            }
+        }
         parent->mode = M_GENERIC;
         parent->gdest = G_EXTRA;
         const char *pns = parent->ns;

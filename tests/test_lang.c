@@ -328,6 +328,8 @@ static void test_payload_violations(void **state)
         { "<box xmlns='" NS2 "'><status code='110'>x</status></box>", "/message/box/status[1]", "unexpected text",
           "<status code='110'>x</status>" },
         { "<box xmlns='" NS2 "'><kind>huge</kind></box>", "/message/box/kind[1]", "unknown value", "<kind>huge</kind>" },
+        { "<box xmlns='" NS2 "'><status code='110'><x/></status></box>", "/message/box/status[1]",
+          "element <x> is not allowed inside <status>", "<status code='110'><x/></status>" },
         { "<box xmlns='" NS2 "'><note xmlns='urn:example:pxmpp:note'/><note xmlns='urn:example:pxmpp:note'/>"
           "<note xmlns='urn:example:pxmpp:note'/></box>",
           "/message/box", "TEST-1 §5: at most two notes in a box", "<note xmlns='urn:example:pxmpp:note'/>" },
