@@ -38,7 +38,7 @@ const pxmpp_type_desc pxmpp_last_query_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 1137, .name = "last_query", .c_name = "pxmpp_last_query",
     .local = "query", .ns = "jabber:iq:last", .size = sizeof(pxmpp_last_query),
     .fields = pxmpp_last_query_fields, .fields_count = 2,
-    .payload_of = PXMPP_PAYLOAD_OF_IQ,
+    .payload_of = PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_PRESENCE,
     .point = 0,
     .top_level = false, .stanza = false,
     .ns_list = NULL,

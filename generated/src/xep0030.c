@@ -235,7 +235,7 @@ const pxmpp_type_desc pxmpp_disco_items_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 63032, .name = "disco_items", .c_name = "pxmpp_disco_items",
     .local = "query", .ns = "http://jabber.org/protocol/disco#items", .size = sizeof(pxmpp_disco_items),
     .fields = pxmpp_disco_items_fields, .fields_count = 3,
-    .payload_of = PXMPP_PAYLOAD_OF_IQ,
+    .payload_of = PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_MESSAGE,
     .point = PXMPP_PAYLOAD_OF_ANY,
     .top_level = false, .stanza = false,
     .ns_list = NULL,

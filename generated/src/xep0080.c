@@ -216,7 +216,7 @@ const pxmpp_type_desc pxmpp_geoloc_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 26134, .name = "geoloc", .c_name = "pxmpp_geoloc",
     .local = "geoloc", .ns = "http://jabber.org/protocol/geoloc", .size = sizeof(pxmpp_geoloc),
     .fields = pxmpp_geoloc_fields, .fields_count = 26,
-    .payload_of = PXMPP_PAYLOAD_OF_NESTED,
+    .payload_of = PXMPP_PAYLOAD_OF_MESSAGE | PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_NESTED,
     .point = 0,
     .top_level = false, .stanza = false,
     .ns_list = NULL,

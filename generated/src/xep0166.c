@@ -315,7 +315,7 @@ const pxmpp_type_desc pxmpp_jingle_reason_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 7372, .name = "jingle_reason", .c_name = "pxmpp_jingle_reason",
     .local = "reason", .ns = "urn:xmpp:jingle:1", .size = sizeof(pxmpp_jingle_reason),
     .fields = pxmpp_jingle_reason_fields, .fields_count = 4,
-    .payload_of = 0,
+    .payload_of = PXMPP_PAYLOAD_OF_NESTED,
     .point = PXMPP_PAYLOAD_OF_ANY,
     .top_level = false, .stanza = false,
     .ns_list = NULL,

@@ -1120,7 +1120,7 @@ static const pxmpp_field_desc pxmpp_vcard4_logo_fields[] = {
       .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_vcard4_logo_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 43304, .name = "vcard4_logo", .c_name = "pxmpp_vcard4_logo",
+    .abi = PXMPP_RUNTIME_ABI, .id = 43305, .name = "vcard4_logo", .c_name = "pxmpp_vcard4_logo",
     .local = "logo", .ns = "urn:ietf:params:xml:ns:vcard-4.0", .size = sizeof(pxmpp_vcard4_logo),
     .fields = pxmpp_vcard4_logo_fields, .fields_count = 2,
     .payload_of = PXMPP_PAYLOAD_OF_NESTED,

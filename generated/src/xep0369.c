@@ -28,13 +28,22 @@ static const pxmpp_field_desc pxmpp_mix_join_fields[] = {
       .def = 0, .has_default = false,
       .enum_desc = NULL,
       .child = NULL, .value_attr = NULL },
+    { .name = "payloads", .local = NULL, .ns = NULL,
+      .kind = PXMPP_F_PAYLOADS, .vtype = PXMPP_V_STRING, .width = 0,
+      .flags = 0 | PXMPP_FF_LIST,
+      .offset = offsetof(pxmpp_mix_join, payloads),
+      .aux_offset = offsetof(pxmpp_mix_join, payloads_count),
+      .max_occurs = 0, .maxlen = 0,
+      .def = 0, .has_default = false,
+      .enum_desc = NULL,
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_mix_join_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 36178, .name = "mix_join", .c_name = "pxmpp_mix_join",
     .local = "join", .ns = "urn:xmpp:mix:core:1", .size = sizeof(pxmpp_mix_join),
-    .fields = pxmpp_mix_join_fields, .fields_count = 3,
+    .fields = pxmpp_mix_join_fields, .fields_count = 4,
     .payload_of = PXMPP_PAYLOAD_OF_IQ,
-    .point = 0,
+    .point = PXMPP_PAYLOAD_OF_ANY,
     .top_level = false, .stanza = false,
     .ns_list = NULL,
     .rules = NULL, .rules_count = 0,
@@ -187,12 +196,12 @@ const pxmpp_type_desc pxmpp_mix_sender_desc = {
     .spec = "XEP-0369", .mixed = false,
 };
 
-static const char *const pxmpp_mix_create_rule1_50_values[] = { "result" };
+static const char *const pxmpp_mix_create_rule1_51_values[] = { "result" };
 static const pxmpp_rule_desc pxmpp_mix_create_rules[] = {
     { .op = PXMPP_RULE_REQUIRES, .deferred = false,
       .when = { .scope = PXMPP_RULE_STANZA, .used = true, .field = "type",
                  .payload = NULL,
-                 .values = pxmpp_mix_create_rule1_50_values, .values_count = 1,
+                 .values = pxmpp_mix_create_rule1_51_values, .values_count = 1,
                  .index = -1, .ints = NULL },
       .target = { .scope = PXMPP_RULE_SELF, .used = true, .field = "channel",
                  .payload = NULL,

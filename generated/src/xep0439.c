@@ -37,7 +37,7 @@ static const pxmpp_field_desc pxmpp_quick_response_fields[] = {
       .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_quick_response_desc = {
-    .abi = PXMPP_RUNTIME_ABI, .id = 57051, .name = "quick_response", .c_name = "pxmpp_quick_response",
+    .abi = PXMPP_RUNTIME_ABI, .id = 57052, .name = "quick_response", .c_name = "pxmpp_quick_response",
     .local = "response", .ns = "urn:xmpp:tmp:quick-response", .size = sizeof(pxmpp_quick_response),
     .fields = pxmpp_quick_response_fields, .fields_count = 3,
     .payload_of = PXMPP_PAYLOAD_OF_MESSAGE,

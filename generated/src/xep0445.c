@@ -28,7 +28,7 @@ const pxmpp_type_desc pxmpp_preauth_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 25454, .name = "preauth", .c_name = "pxmpp_preauth",
     .local = "preauth", .ns = "urn:xmpp:pars:0", .size = sizeof(pxmpp_preauth),
     .fields = pxmpp_preauth_fields, .fields_count = 1,
-    .payload_of = PXMPP_PAYLOAD_OF_IQ,
+    .payload_of = PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_PRESENCE,
     .point = 0,
     .top_level = false, .stanza = false,
     .ns_list = NULL,

@@ -6,6 +6,7 @@
 #ifndef PXMPP_GEN_ALL_H
 #define PXMPP_GEN_ALL_H
 
+#include <pxmpp/gen/rfc4287.h>
 #include <pxmpp/gen/rfc6120.h>
 #include <pxmpp/gen/rfc6121.h>
 #include <pxmpp/gen/xep0003.h>
@@ -15,27 +16,35 @@
 #include <pxmpp/gen/xep0013.h>
 #include <pxmpp/gen/xep0016.h>
 #include <pxmpp/gen/xep0020.h>
+#include <pxmpp/gen/xep0022.h>
 #include <pxmpp/gen/xep0030.h>
 #include <pxmpp/gen/xep0033.h>
+#include <pxmpp/gen/xep0041.h>
 #include <pxmpp/gen/xep0042.h>
 #include <pxmpp/gen/xep0045.h>
+#include <pxmpp/gen/xep0046.h>
 #include <pxmpp/gen/xep0047.h>
 #include <pxmpp/gen/xep0048.h>
 #include <pxmpp/gen/xep0049.h>
 #include <pxmpp/gen/xep0050.h>
+#include <pxmpp/gen/xep0051.h>
 #include <pxmpp/gen/xep0054.h>
 #include <pxmpp/gen/xep0055.h>
 #include <pxmpp/gen/xep0056.h>
 #include <pxmpp/gen/xep0058.h>
 #include <pxmpp/gen/xep0059.h>
 #include <pxmpp/gen/xep0060.h>
+#include <pxmpp/gen/xep0061.h>
+#include <pxmpp/gen/xep0062.h>
 #include <pxmpp/gen/xep0065.h>
 #include <pxmpp/gen/xep0066.h>
+#include <pxmpp/gen/xep0067.h>
 #include <pxmpp/gen/xep0070.h>
 #include <pxmpp/gen/xep0071.h>
 #include <pxmpp/gen/xep0072.h>
 #include <pxmpp/gen/xep0074.h>
 #include <pxmpp/gen/xep0075.h>
+#include <pxmpp/gen/xep0076.h>
 #include <pxmpp/gen/xep0077.h>
 #include <pxmpp/gen/xep0078.h>
 #include <pxmpp/gen/xep0079.h>
@@ -43,15 +52,28 @@
 #include <pxmpp/gen/xep0083.h>
 #include <pxmpp/gen/xep0084.h>
 #include <pxmpp/gen/xep0085.h>
+#include <pxmpp/gen/xep0087.h>
+#include <pxmpp/gen/xep0088.h>
+#include <pxmpp/gen/xep0089.h>
+#include <pxmpp/gen/xep0090.h>
+#include <pxmpp/gen/xep0091.h>
 #include <pxmpp/gen/xep0092.h>
+#include <pxmpp/gen/xep0093.h>
+#include <pxmpp/gen/xep0094.h>
 #include <pxmpp/gen/xep0095.h>
 #include <pxmpp/gen/xep0096.h>
+#include <pxmpp/gen/xep0097.h>
 #include <pxmpp/gen/xep0098.h>
 #include <pxmpp/gen/xep0100.h>
+#include <pxmpp/gen/xep0101.h>
 #include <pxmpp/gen/xep0103.h>
+#include <pxmpp/gen/xep0104.h>
+#include <pxmpp/gen/xep0105.h>
 #include <pxmpp/gen/xep0107.h>
 #include <pxmpp/gen/xep0108.h>
+#include <pxmpp/gen/xep0109.h>
 #include <pxmpp/gen/xep0111.h>
+#include <pxmpp/gen/xep0112.h>
 #include <pxmpp/gen/xep0113.h>
 #include <pxmpp/gen/xep0114.h>
 #include <pxmpp/gen/xep0115.h>
@@ -60,11 +82,15 @@
 #include <pxmpp/gen/xep0120.h>
 #include <pxmpp/gen/xep0122.h>
 #include <pxmpp/gen/xep0124.h>
+#include <pxmpp/gen/xep0127.h>
 #include <pxmpp/gen/xep0130.h>
 #include <pxmpp/gen/xep0131.h>
 #include <pxmpp/gen/xep0132.h>
+#include <pxmpp/gen/xep0135.h>
 #include <pxmpp/gen/xep0136.h>
 #include <pxmpp/gen/xep0137.h>
+#include <pxmpp/gen/xep0138.h>
+#include <pxmpp/gen/xep0140.h>
 #include <pxmpp/gen/xep0141.h>
 #include <pxmpp/gen/xep0144.h>
 #include <pxmpp/gen/xep0145.h>
@@ -81,30 +107,48 @@
 #include <pxmpp/gen/xep0168.h>
 #include <pxmpp/gen/xep0171.h>
 #include <pxmpp/gen/xep0172.h>
+#include <pxmpp/gen/xep0173.h>
 #include <pxmpp/gen/xep0176.h>
 #include <pxmpp/gen/xep0177.h>
+#include <pxmpp/gen/xep0179.h>
+#include <pxmpp/gen/xep0180.h>
+#include <pxmpp/gen/xep0181.h>
 #include <pxmpp/gen/xep0183.h>
 #include <pxmpp/gen/xep0184.h>
+#include <pxmpp/gen/xep0186.h>
+#include <pxmpp/gen/xep0189.h>
 #include <pxmpp/gen/xep0191.h>
+#include <pxmpp/gen/xep0194.h>
+#include <pxmpp/gen/xep0195.h>
+#include <pxmpp/gen/xep0196.h>
+#include <pxmpp/gen/xep0197.h>
 #include <pxmpp/gen/xep0198.h>
 #include <pxmpp/gen/xep0199.h>
 #include <pxmpp/gen/xep0200.h>
 #include <pxmpp/gen/xep0202.h>
 #include <pxmpp/gen/xep0203.h>
 #include <pxmpp/gen/xep0204.h>
+#include <pxmpp/gen/xep0205.h>
+#include <pxmpp/gen/xep0208.h>
+#include <pxmpp/gen/xep0209.h>
 #include <pxmpp/gen/xep0214.h>
 #include <pxmpp/gen/xep0215.h>
+#include <pxmpp/gen/xep0219.h>
 #include <pxmpp/gen/xep0220.h>
 #include <pxmpp/gen/xep0221.h>
 #include <pxmpp/gen/xep0222.h>
 #include <pxmpp/gen/xep0224.h>
+#include <pxmpp/gen/xep0229.h>
+#include <pxmpp/gen/xep0230.h>
 #include <pxmpp/gen/xep0231.h>
 #include <pxmpp/gen/xep0233.h>
 #include <pxmpp/gen/xep0234.h>
+#include <pxmpp/gen/xep0235.h>
 #include <pxmpp/gen/xep0241.h>
 #include <pxmpp/gen/xep0244.h>
 #include <pxmpp/gen/xep0247.h>
 #include <pxmpp/gen/xep0249.h>
+#include <pxmpp/gen/xep0250.h>
 #include <pxmpp/gen/xep0251.h>
 #include <pxmpp/gen/xep0254.h>
 #include <pxmpp/gen/xep0255.h>
@@ -114,10 +158,14 @@
 #include <pxmpp/gen/xep0260.h>
 #include <pxmpp/gen/xep0261.h>
 #include <pxmpp/gen/xep0262.h>
+#include <pxmpp/gen/xep0265.h>
 #include <pxmpp/gen/xep0268.h>
+#include <pxmpp/gen/xep0272.h>
 #include <pxmpp/gen/xep0273.h>
+#include <pxmpp/gen/xep0275.h>
 #include <pxmpp/gen/xep0277.h>
 #include <pxmpp/gen/xep0278.h>
+#include <pxmpp/gen/xep0279.h>
 #include <pxmpp/gen/xep0280.h>
 #include <pxmpp/gen/xep0281.h>
 #include <pxmpp/gen/xep0282.h>
@@ -135,14 +183,22 @@
 #include <pxmpp/gen/xep0298.h>
 #include <pxmpp/gen/xep0300.h>
 #include <pxmpp/gen/xep0301.h>
+#include <pxmpp/gen/xep0304.h>
+#include <pxmpp/gen/xep0305.h>
+#include <pxmpp/gen/xep0306.h>
+#include <pxmpp/gen/xep0307.h>
 #include <pxmpp/gen/xep0308.h>
+#include <pxmpp/gen/xep0309.h>
 #include <pxmpp/gen/xep0310.h>
 #include <pxmpp/gen/xep0311.h>
+#include <pxmpp/gen/xep0312.h>
 #include <pxmpp/gen/xep0313.h>
 #include <pxmpp/gen/xep0314.h>
+#include <pxmpp/gen/xep0317.h>
 #include <pxmpp/gen/xep0319.h>
 #include <pxmpp/gen/xep0320.h>
 #include <pxmpp/gen/xep0321.h>
+#include <pxmpp/gen/xep0322.h>
 #include <pxmpp/gen/xep0323.h>
 #include <pxmpp/gen/xep0324.h>
 #include <pxmpp/gen/xep0325.h>
@@ -150,12 +206,15 @@
 #include <pxmpp/gen/xep0327.h>
 #include <pxmpp/gen/xep0328.h>
 #include <pxmpp/gen/xep0329.h>
+#include <pxmpp/gen/xep0330.h>
 #include <pxmpp/gen/xep0332.h>
 #include <pxmpp/gen/xep0333.h>
 #include <pxmpp/gen/xep0334.h>
+#include <pxmpp/gen/xep0335.h>
 #include <pxmpp/gen/xep0336.h>
 #include <pxmpp/gen/xep0337.h>
 #include <pxmpp/gen/xep0339.h>
+#include <pxmpp/gen/xep0341.h>
 #include <pxmpp/gen/xep0342.h>
 #include <pxmpp/gen/xep0343.h>
 #include <pxmpp/gen/xep0347.h>
@@ -170,27 +229,37 @@
 #include <pxmpp/gen/xep0362.h>
 #include <pxmpp/gen/xep0363.h>
 #include <pxmpp/gen/xep0366.h>
+#include <pxmpp/gen/xep0367.h>
 #include <pxmpp/gen/xep0369.h>
 #include <pxmpp/gen/xep0370.h>
 #include <pxmpp/gen/xep0371.h>
 #include <pxmpp/gen/xep0372.h>
 #include <pxmpp/gen/xep0373.h>
+#include <pxmpp/gen/xep0376.h>
 #include <pxmpp/gen/xep0380.h>
 #include <pxmpp/gen/xep0382.h>
+#include <pxmpp/gen/xep0383.h>
 #include <pxmpp/gen/xep0384.h>
 #include <pxmpp/gen/xep0386.h>
 #include <pxmpp/gen/xep0388.h>
 #include <pxmpp/gen/xep0389.h>
 #include <pxmpp/gen/xep0390.h>
 #include <pxmpp/gen/xep0391.h>
+#include <pxmpp/gen/xep0393.h>
 #include <pxmpp/gen/xep0394.h>
 #include <pxmpp/gen/xep0395.h>
+#include <pxmpp/gen/xep0396.h>
+#include <pxmpp/gen/xep0397.h>
+#include <pxmpp/gen/xep0399.h>
+#include <pxmpp/gen/xep0400.h>
 #include <pxmpp/gen/xep0402.h>
 #include <pxmpp/gen/xep0404.h>
 #include <pxmpp/gen/xep0405.h>
 #include <pxmpp/gen/xep0407.h>
+#include <pxmpp/gen/xep0409.h>
 #include <pxmpp/gen/xep0413.h>
 #include <pxmpp/gen/xep0417.h>
+#include <pxmpp/gen/xep0418.h>
 #include <pxmpp/gen/xep0420.h>
 #include <pxmpp/gen/xep0421.h>
 #include <pxmpp/gen/xep0422.h>
@@ -198,7 +267,9 @@
 #include <pxmpp/gen/xep0425.h>
 #include <pxmpp/gen/xep0428.h>
 #include <pxmpp/gen/xep0430.h>
+#include <pxmpp/gen/xep0432.h>
 #include <pxmpp/gen/xep0435.h>
+#include <pxmpp/gen/xep0437.h>
 #include <pxmpp/gen/xep0439.h>
 #include <pxmpp/gen/xep0440.h>
 #include <pxmpp/gen/xep0441.h>
@@ -208,21 +279,38 @@
 #include <pxmpp/gen/xep0447.h>
 #include <pxmpp/gen/xep0448.h>
 #include <pxmpp/gen/xep0449.h>
+#include <pxmpp/gen/xep0451.h>
+#include <pxmpp/gen/xep0452.h>
 #include <pxmpp/gen/xep0461.h>
+#include <pxmpp/gen/xep0462.h>
+#include <pxmpp/gen/xep0464.h>
+#include <pxmpp/gen/xep0465.h>
+#include <pxmpp/gen/xep0466.h>
+#include <pxmpp/gen/xep0469.h>
 #include <pxmpp/gen/xep0470.h>
 #include <pxmpp/gen/xep0471.h>
+#include <pxmpp/gen/xep0473.h>
+#include <pxmpp/gen/xep0475.h>
+#include <pxmpp/gen/xep0476.h>
+#include <pxmpp/gen/xep0477.h>
+#include <pxmpp/gen/xep0478.h>
 #include <pxmpp/gen/xep0480.h>
+#include <pxmpp/gen/xep0481.h>
 #include <pxmpp/gen/xep0482.h>
 #include <pxmpp/gen/xep0483.h>
 #include <pxmpp/gen/xep0484.h>
 #include <pxmpp/gen/xep0485.h>
 #include <pxmpp/gen/xep0488.h>
+#include <pxmpp/gen/xep0489.h>
 #include <pxmpp/gen/xep0490.h>
+#include <pxmpp/gen/xep0494.h>
 #include <pxmpp/gen/xep0507.h>
 #include <pxmpp/gen/xep0509.h>
 #include <pxmpp/gen/xep0510.h>
+#include <pxmpp/gen/xep0511.h>
 #include <pxmpp/gen/xep0513.h>
 #include <pxmpp/gen/xep0516.h>
+#include <pxmpp/gen/xep0517.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -261,6 +349,8 @@ enum {
     PXMPP_TYPE_ADHOC_ERROR_MALFORMED_ACTION = 33517,
     PXMPP_TYPE_ADHOC_ERROR_SESSION_EXPIRED = 36389,
     PXMPP_TYPE_ADHOC_NOTE = 14721,
+    PXMPP_TYPE_AGENTS_AGENT = 37034,
+    PXMPP_TYPE_AGENTS_QUERY = 47487,
     PXMPP_TYPE_AMP = 20353,
     PXMPP_TYPE_AMP_FAILED_RULES = 9638,
     PXMPP_TYPE_AMP_FEATURE = 58617,
@@ -307,6 +397,20 @@ enum {
     PXMPP_TYPE_ARCHIVE_SESSION = 23582,
     PXMPP_TYPE_ARCHIVE_SESSIONREMOVE = 49474,
     PXMPP_TYPE_ARCHIVE_TO = 60489,
+    PXMPP_TYPE_ATOM_AUTHOR = 16828,
+    PXMPP_TYPE_ATOM_CATEGORY = 39218,
+    PXMPP_TYPE_ATOM_CONTENT = 3087,
+    PXMPP_TYPE_ATOM_CONTRIBUTOR = 39049,
+    PXMPP_TYPE_ATOM_ENTRY = 21463,
+    PXMPP_TYPE_ATOM_FEED = 14356,
+    PXMPP_TYPE_ATOM_GENERATOR = 12018,
+    PXMPP_TYPE_ATOM_LINK = 49344,
+    PXMPP_TYPE_ATOM_RIGHTS = 63802,
+    PXMPP_TYPE_ATOM_SOURCE = 58957,
+    PXMPP_TYPE_ATOM_SUBTITLE = 21357,
+    PXMPP_TYPE_ATOM_SUMMARY = 34190,
+    PXMPP_TYPE_ATOM_TITLE = 17130,
+    PXMPP_TYPE_ATTACH_TO = 38793,
     PXMPP_TYPE_ATTENTION = 47723,
     PXMPP_TYPE_AVATAR_DATA = 28211,
     PXMPP_TYPE_AVATAR_INFO = 15163,
@@ -329,12 +433,17 @@ enum {
     PXMPP_TYPE_BLOCKING_ITEM = 43977,
     PXMPP_TYPE_BLOCKING_UNBLOCK = 2918,
     PXMPP_TYPE_BOB_DATA = 4805,
+    PXMPP_TYPE_BOOKMARK_PINNED = 32144,
     PXMPP_TYPE_BOOKMARKS2_CONFERENCE = 34063,
     PXMPP_TYPE_BOOKMARKS2_EXTENSIONS = 37437,
     PXMPP_TYPE_BOOKMARKS_CONFERENCE = 64344,
     PXMPP_TYPE_BOOKMARKS_STORAGE = 57471,
     PXMPP_TYPE_BOOKMARKS_URL = 34390,
     PXMPP_TYPE_BOSH_BODY = 33362,
+    PXMPP_TYPE_BROWSING_PAGE = 7575,
+    PXMPP_TYPE_BURNER_IDENTITY = 29042,
+    PXMPP_TYPE_C2CTLS_KEYINFO = 9913,
+    PXMPP_TYPE_C2CTLS_OFFER = 63236,
     PXMPP_TYPE_CALEVENT = 5398,
     PXMPP_TYPE_CALEVENT_ATTACHMENTS = 57674,
     PXMPP_TYPE_CALEVENT_ATTENDEES = 10617,
@@ -359,6 +468,19 @@ enum {
     PXMPP_TYPE_CALL_INVITE_LEFT = 7840,
     PXMPP_TYPE_CALL_INVITE_REJECT = 62402,
     PXMPP_TYPE_CALL_INVITE_RETRACT = 47630,
+    PXMPP_TYPE_CAM_AUTH = 37569,
+    PXMPP_TYPE_CAM_CLIENT = 47668,
+    PXMPP_TYPE_CAM_CLIENTS = 48996,
+    PXMPP_TYPE_CAM_ERROR_PASSWORD_RESET_REQUIRED = 13371,
+    PXMPP_TYPE_CAM_GRANT = 15185,
+    PXMPP_TYPE_CAM_LIST = 2473,
+    PXMPP_TYPE_CAM_PERMISSION = 17124,
+    PXMPP_TYPE_CAM_REVOKE = 11883,
+    PXMPP_TYPE_CAM_USER_AGENT = 49510,
+    PXMPP_TYPE_CAP_ALERT = 5967,
+    PXMPP_TYPE_CAP_AREA = 33012,
+    PXMPP_TYPE_CAP_INFO = 34494,
+    PXMPP_TYPE_CAP_RESOURCE = 51431,
     PXMPP_TYPE_CAPS = 46957,
     PXMPP_TYPE_CAPS2 = 48762,
     PXMPP_TYPE_CAPTCHA = 892,
@@ -395,6 +517,12 @@ enum {
     PXMPP_TYPE_CDO_TYPES_QUERY = 47475,
     PXMPP_TYPE_CDO_UNKNOWN_PROTOCOL_VERSION = 1446,
     PXMPP_TYPE_CHATSTATE = 30711,
+    PXMPP_TYPE_CHATTING_ROOM = 60585,
+    PXMPP_TYPE_CLIENTKEY_ENTRY = 57661,
+    PXMPP_TYPE_CLIENTKEY_LIST = 31645,
+    PXMPP_TYPE_CLIENTKEY_REGISTER = 53684,
+    PXMPP_TYPE_CLIENTKEY_REGISTERED = 58688,
+    PXMPP_TYPE_CLIENTKEY_REVOKE = 36157,
     PXMPP_TYPE_CMR_ACTIVE = 52888,
     PXMPP_TYPE_CMR_AVAILABLE = 36031,
     PXMPP_TYPE_CMR_QUERY = 29088,
@@ -426,15 +554,23 @@ enum {
     PXMPP_TYPE_COIN_USER = 23537,
     PXMPP_TYPE_COIN_USERS = 22342,
     PXMPP_TYPE_COMPONENT_HANDSHAKE = 21745,
+    PXMPP_TYPE_COMPRESS_COMPRESSED = 36534,
+    PXMPP_TYPE_COMPRESS_FAILURE = 52258,
+    PXMPP_TYPE_COMPRESS_FEATURE = 46214,
+    PXMPP_TYPE_COMPRESS_REQUEST = 52591,
     PXMPP_TYPE_CONTACTS_CONTACT = 59239,
     PXMPP_TYPE_CONTACTS_GROUP = 36028,
     PXMPP_TYPE_CONTACTS_GROUP_REF = 25943,
     PXMPP_TYPE_CONTACTS_IDENTITY = 50718,
     PXMPP_TYPE_CONTACTS_RESERVED = 26373,
+    PXMPP_TYPE_CONTENT_TYPE_HINT = 53651,
+    PXMPP_TYPE_COOKIES_RETURN = 9595,
+    PXMPP_TYPE_COOKIES_SET = 50827,
     PXMPP_TYPE_CORRECTION_REPLACE = 42572,
     PXMPP_TYPE_CSI_ACTIVE = 56003,
     PXMPP_TYPE_CSI_FEATURE = 9152,
     PXMPP_TYPE_CSI_INACTIVE = 27437,
+    PXMPP_TYPE_CXFR_QUERY = 48578,
     PXMPP_TYPE_DELAY = 36963,
     PXMPP_TYPE_DELEGATE_CHECK = 63176,
     PXMPP_TYPE_DELEGATE_QUERY = 2553,
@@ -462,6 +598,9 @@ enum {
     PXMPP_TYPE_DMUC_HISTORY = 42032,
     PXMPP_TYPE_DMUC_LEAVE = 4752,
     PXMPP_TYPE_DOMAIN_BASED_HOSTNAME = 36520,
+    PXMPP_TYPE_DOS_ERROR = 10378,
+    PXMPP_TYPE_DOX_DNS = 38406,
+    PXMPP_TYPE_DTCP_QUERY = 32056,
     PXMPP_TYPE_EME_ENCRYPTION = 5191,
     PXMPP_TYPE_ENTITY_TIME = 42913,
     PXMPP_TYPE_ENTITYVER_FEATURE = 65273,
@@ -470,10 +609,28 @@ enum {
     PXMPP_TYPE_ENTITYVER_SEARCH = 26350,
     PXMPP_TYPE_ENTITYVER_SEARCH_ITEM = 9825,
     PXMPP_TYPE_ENTITYVER_VERSION = 51498,
+    PXMPP_TYPE_EPHEMERAL = 57051,
     PXMPP_TYPE_ESESSION_INIT = 48074,
     PXMPP_TYPE_ESFS_ENCRYPTED = 42605,
     PXMPP_TYPE_EVENTLOG = 56795,
     PXMPP_TYPE_EVENTLOG_TAG = 50779,
+    PXMPP_TYPE_EVIL_MARKER = 35250,
+    PXMPP_TYPE_EXI_DATATYPE_MAP = 60579,
+    PXMPP_TYPE_EXI_DOWNLOAD_ERROR = 56954,
+    PXMPP_TYPE_EXI_DOWNLOAD_SCHEMA = 32323,
+    PXMPP_TYPE_EXI_DOWNLOAD_SCHEMA_RESPONSE = 54889,
+    PXMPP_TYPE_EXI_HTTP_ERROR = 43798,
+    PXMPP_TYPE_EXI_INVALID_CONTENT_TYPE = 63141,
+    PXMPP_TYPE_EXI_INVALID_URL = 33902,
+    PXMPP_TYPE_EXI_MISSING_SCHEMA = 20849,
+    PXMPP_TYPE_EXI_SCHEMA = 34881,
+    PXMPP_TYPE_EXI_SETUP = 40747,
+    PXMPP_TYPE_EXI_SETUP_RESPONSE = 43052,
+    PXMPP_TYPE_EXI_STREAM_END = 22160,
+    PXMPP_TYPE_EXI_STREAM_START = 28352,
+    PXMPP_TYPE_EXI_TIMEOUT = 63280,
+    PXMPP_TYPE_EXI_UPLOAD_SCHEMA = 54466,
+    PXMPP_TYPE_EXI_XMLNS = 13090,
     PXMPP_TYPE_EXTDISCO_CREDENTIALS = 61552,
     PXMPP_TYPE_EXTDISCO_SERVICE = 41724,
     PXMPP_TYPE_EXTDISCO_SERVICES = 46244,
@@ -487,6 +644,7 @@ enum {
     PXMPP_TYPE_FASTEN_EXTERNAL = 49913,
     PXMPP_TYPE_FEATURENEG_FEATURE = 65183,
     PXMPP_TYPE_FILE_METADATA = 14526,
+    PXMPP_TYPE_FILES_RETRIEVE = 4657,
     PXMPP_TYPE_FILESHARE = 55028,
     PXMPP_TYPE_FILESHARE_CHECKSUM = 61827,
     PXMPP_TYPE_FILESHARE_ENTRY = 13976,
@@ -494,18 +652,30 @@ enum {
     PXMPP_TYPE_FILESHARE_MIRROR = 19314,
     PXMPP_TYPE_FILESHARE_MIRROR_LIST = 16409,
     PXMPP_TYPE_FILESHARE_REPO = 46567,
+    PXMPP_TYPE_FILTER_ACTION = 5766,
+    PXMPP_TYPE_FILTER_AND = 1000,
+    PXMPP_TYPE_FILTER_CONDITION = 10819,
+    PXMPP_TYPE_FILTER_OR = 47688,
+    PXMPP_TYPE_FILTER_RULE = 10150,
+    PXMPP_TYPE_FILTER_RULESET = 51616,
     PXMPP_TYPE_FIS_DIRECTORY = 12050,
     PXMPP_TYPE_FIS_QUERY = 54320,
     PXMPP_TYPE_FMUC = 29983,
     PXMPP_TYPE_FORWARDED = 13521,
+    PXMPP_TYPE_GAMING_GAME = 45342,
     PXMPP_TYPE_GATEWAY_QUERY = 49796,
+    PXMPP_TYPE_GENERIC_ALERT = 35763,
     PXMPP_TYPE_GEOLOC = 26134,
     PXMPP_TYPE_HASH = 38417,
     PXMPP_TYPE_HASH_USED = 49618,
+    PXMPP_TYPE_HATS = 46502,
+    PXMPP_TYPE_HATS_HAT = 41410,
     PXMPP_TYPE_HINT_NO_COPY = 48885,
     PXMPP_TYPE_HINT_NO_PERMANENT_STORE = 57261,
     PXMPP_TYPE_HINT_NO_STORE = 27874,
     PXMPP_TYPE_HINT_STORE = 41094,
+    PXMPP_TYPE_HOPCHECK = 40771,
+    PXMPP_TYPE_HOPCHECK_HOP = 11055,
     PXMPP_TYPE_HTTP_AUTH_CONFIRM = 27119,
     PXMPP_TYPE_HTTPX_CHUNK = 58869,
     PXMPP_TYPE_HTTPX_CHUNKED_BASE64 = 50310,
@@ -520,8 +690,11 @@ enum {
     PXMPP_TYPE_IBB_CLOSE = 59162,
     PXMPP_TYPE_IBB_DATA = 39273,
     PXMPP_TYPE_IBB_OPEN = 19872,
+    PXMPP_TYPE_ICAL_ENVELOPE = 2617,
     PXMPP_TYPE_IDLE = 15703,
     PXMPP_TYPE_IMIQ_QUERY = 16628,
+    PXMPP_TYPE_IMNG_ENABLE = 23120,
+    PXMPP_TYPE_IMNG_SINGLE = 51598,
     PXMPP_TYPE_INBOX_ENTRY = 25478,
     PXMPP_TYPE_INBOX_FIN = 57065,
     PXMPP_TYPE_INBOX_QUERY = 32327,
@@ -533,6 +706,8 @@ enum {
     PXMPP_TYPE_INFOBITS = 63447,
     PXMPP_TYPE_INFOBITS_BIT = 62975,
     PXMPP_TYPE_INFOBITS_BUNDLE = 24921,
+    PXMPP_TYPE_INVISIBLE_OFF = 19543,
+    PXMPP_TYPE_INVISIBLE_ON = 59215,
     PXMPP_TYPE_IODATA = 28120,
     PXMPP_TYPE_IODATA_ERROR = 9298,
     PXMPP_TYPE_IODATA_IN = 31159,
@@ -782,6 +957,12 @@ enum {
     PXMPP_TYPE_IQ = 899,
     PXMPP_TYPE_IQAUTH_FEATURE = 16285,
     PXMPP_TYPE_IQAUTH_QUERY = 52189,
+    PXMPP_TYPE_ISR_ENABLE = 64808,
+    PXMPP_TYPE_ISR_ENABLED = 12795,
+    PXMPP_TYPE_ISR_FEATURE = 50455,
+    PXMPP_TYPE_ISR_INST_RESUME = 60495,
+    PXMPP_TYPE_ISR_INST_RESUME_FAILED = 61535,
+    PXMPP_TYPE_ISR_INST_RESUMED = 39393,
     PXMPP_TYPE_JIDPREP_BASE64_REQUEST = 16019,
     PXMPP_TYPE_JIDPREP_INVALID_JID = 36384,
     PXMPP_TYPE_JIDPREP_REQUEST = 54327,
@@ -792,6 +973,8 @@ enum {
     PXMPP_TYPE_JINGLE_CATEGORY = 13200,
     PXMPP_TYPE_JINGLE_CONTENT = 9519,
     PXMPP_TYPE_JINGLE_DTLS_FINGERPRINT = 51428,
+    PXMPP_TYPE_JINGLE_DTMF = 45455,
+    PXMPP_TYPE_JINGLE_ECHO_DESCRIPTION = 19984,
     PXMPP_TYPE_JINGLE_ERROR_OUT_OF_ORDER = 56965,
     PXMPP_TYPE_JINGLE_ERROR_SECURITY_REQUIRED = 21402,
     PXMPP_TYPE_JINGLE_ERROR_TIE_BREAK = 3129,
@@ -811,6 +994,8 @@ enum {
     PXMPP_TYPE_JINGLE_HTTP_HEADER = 24976,
     PXMPP_TYPE_JINGLE_HTTP_TRANSPORT = 15921,
     PXMPP_TYPE_JINGLE_HTTP_UPLOAD_TRANSPORT = 58734,
+    PXMPP_TYPE_JINGLE_IAX_CANDIDATE = 50838,
+    PXMPP_TYPE_JINGLE_IAX_TRANSPORT = 6410,
     PXMPP_TYPE_JINGLE_IBB_TRANSPORT = 31763,
     PXMPP_TYPE_JINGLE_ICE0_CANDIDATE = 9930,
     PXMPP_TYPE_JINGLE_ICE0_REMOTE_CANDIDATE = 59869,
@@ -828,6 +1013,9 @@ enum {
     PXMPP_TYPE_JINGLE_MSG_REJECT = 12916,
     PXMPP_TYPE_JINGLE_MSG_RETRACT = 41581,
     PXMPP_TYPE_JINGLE_MSG_RINGING = 12740,
+    PXMPP_TYPE_JINGLE_OOB_ABORT = 3867,
+    PXMPP_TYPE_JINGLE_OOB_DESCRIPTION = 43958,
+    PXMPP_TYPE_JINGLE_OOB_REF = 46975,
     PXMPP_TYPE_JINGLE_RAW_UDP_CANDIDATE = 31632,
     PXMPP_TYPE_JINGLE_RAW_UDP_TRANSPORT = 38853,
     PXMPP_TYPE_JINGLE_REASON = 7372,
@@ -858,6 +1046,10 @@ enum {
     PXMPP_TYPE_JINGLE_SSMA_SOURCE = 57171,
     PXMPP_TYPE_JINGLE_TRANSFER = 9086,
     PXMPP_TYPE_JINGLE_TRANSFERRED = 5182,
+    PXMPP_TYPE_JINGLE_VIDEO_DESCRIPTION = 35267,
+    PXMPP_TYPE_JINGLE_VIDEO_ERROR_UNSUPPORTED_CODECS = 24952,
+    PXMPP_TYPE_JINGLE_VIDEO_PARAMETER = 45210,
+    PXMPP_TYPE_JINGLE_VIDEO_PAYLOAD_TYPE = 55861,
     PXMPP_TYPE_JINGLE_WEBRTC_CHANNEL = 35830,
     PXMPP_TYPE_JINGLE_XMLSTREAM_DESCRIPTION = 39905,
     PXMPP_TYPE_JINGLE_ZRTP_HASH = 44176,
@@ -892,12 +1084,19 @@ enum {
     PXMPP_TYPE_JOBS_ITEM = 64977,
     PXMPP_TYPE_JOBS_LIMIT = 12551,
     PXMPP_TYPE_JOBS_SESSION = 34511,
+    PXMPP_TYPE_JSON_CONTAINER = 28970,
+    PXMPP_TYPE_JSONMSG_PAYLOAD = 3219,
+    PXMPP_TYPE_KEEPALIVE = 31822,
+    PXMPP_TYPE_KEEPALIVE_INTERVAL = 17571,
     PXMPP_TYPE_LANGTRANS = 40872,
     PXMPP_TYPE_LANGTRANS_ITEM = 16500,
     PXMPP_TYPE_LANGTRANS_ITEMS_QUERY = 38778,
     PXMPP_TYPE_LANGTRANS_SOURCE = 4636,
     PXMPP_TYPE_LANGTRANS_TRANSLATION = 30644,
     PXMPP_TYPE_LAST_QUERY = 1137,
+    PXMPP_TYPE_LEGACYDELAY = 13507,
+    PXMPP_TYPE_LEGACYTIME_QUERY = 1027,
+    PXMPP_TYPE_LINKMETA_DESCRIPTION = 45523,
     PXMPP_TYPE_LOCATIONQUERY = 47797,
     PXMPP_TYPE_LOCATIONQUERY_REFERENCE = 50633,
     PXMPP_TYPE_MAM_FIN = 29808,
@@ -921,6 +1120,9 @@ enum {
     PXMPP_TYPE_MENTIONS_MENTION = 26015,
     PXMPP_TYPE_MENTIONS_QUERY = 60066,
     PXMPP_TYPE_MESSAGE = 13105,
+    PXMPP_TYPE_METACONTACTS_META = 53654,
+    PXMPP_TYPE_METACONTACTS_STORAGE = 57542,
+    PXMPP_TYPE_MFA_SETUP = 31570,
     PXMPP_TYPE_MINE_CLAIM = 23884,
     PXMPP_TYPE_MINE_WHOSE = 56309,
     PXMPP_TYPE_MIX_CREATE = 59216,
@@ -944,10 +1146,12 @@ enum {
     PXMPP_TYPE_MIXPAM_CLIENT_LEAVE = 58904,
     PXMPP_TYPE_MIXPAM_ROSTER_ANNOTATE = 37923,
     PXMPP_TYPE_MIXPAM_ROSTER_CHANNEL = 27622,
+    PXMPP_TYPE_MMN_MENTIONS = 47667,
     PXMPP_TYPE_MODERATION_MODERATED = 28355,
     PXMPP_TYPE_MODERATION_REQUEST = 4571,
     PXMPP_TYPE_MOOD = 31644,
     PXMPP_TYPE_MOVED = 58343,
+    PXMPP_TYPE_MSGEVENT_X = 1056,
     PXMPP_TYPE_MUC_ACTOR = 2063,
     PXMPP_TYPE_MUC_ADMIN_QUERY = 8804,
     PXMPP_TYPE_MUC_CONTINUE = 44211,
@@ -959,18 +1163,33 @@ enum {
     PXMPP_TYPE_MUC_ITEM = 11839,
     PXMPP_TYPE_MUC_JOIN = 859,
     PXMPP_TYPE_MUC_OWNER_QUERY = 30105,
+    PXMPP_TYPE_MUC_UNIQUE = 4215,
     PXMPP_TYPE_MUC_USER = 4801,
     PXMPP_TYPE_MUCINVITE_ERROR_EXPIRED_TOKEN = 31825,
     PXMPP_TYPE_MUCINVITE_REQUEST = 54650,
     PXMPP_TYPE_MUCINVITE_REVOKE = 10043,
     PXMPP_TYPE_MUCINVITE_TOKEN = 38423,
     PXMPP_TYPE_MUCINVITE_TOKENS = 18807,
+    PXMPP_TYPE_MUCSTATUS_COND = 37604,
+    PXMPP_TYPE_MUJI = 49930,
+    PXMPP_TYPE_MUJI_CONTENT = 25855,
     PXMPP_TYPE_MUTE_ITEM = 6843,
     PXMPP_TYPE_MUTE_LIST = 65482,
     PXMPP_TYPE_MUTE_PATCH = 48167,
     PXMPP_TYPE_MUTE_SUBSCRIBE = 57631,
     PXMPP_TYPE_MUTE_TEXT = 46545,
+    PXMPP_TYPE_MUX_FEATURE = 49233,
     PXMPP_TYPE_NICK = 5741,
+    PXMPP_TYPE_OAUTH_ERROR_DUPLICATED_PARAMETER = 15654,
+    PXMPP_TYPE_OAUTH_ERROR_INVALID_CONSUMER_KEY = 35893,
+    PXMPP_TYPE_OAUTH_ERROR_INVALID_NONCE = 41811,
+    PXMPP_TYPE_OAUTH_ERROR_INVALID_SIGNATURE = 40360,
+    PXMPP_TYPE_OAUTH_ERROR_INVALID_TOKEN = 8070,
+    PXMPP_TYPE_OAUTH_ERROR_MISSING_PARAMETER = 931,
+    PXMPP_TYPE_OAUTH_ERROR_TOKEN_REQUIRED = 56542,
+    PXMPP_TYPE_OAUTH_ERROR_UNSUPPORTED_PARAMETER = 10222,
+    PXMPP_TYPE_OAUTH_ERROR_UNSUPPORTED_SIGNATURE_METHOD = 15986,
+    PXMPP_TYPE_OAUTH_PARAMS = 8398,
     PXMPP_TYPE_OCCUPANT_ID = 42338,
     PXMPP_TYPE_OFFLINE = 30240,
     PXMPP_TYPE_OFFLINE_ITEM = 61735,
@@ -991,6 +1210,7 @@ enum {
     PXMPP_TYPE_OMEMO_SPK = 13721,
     PXMPP_TYPE_OOB_QUERY = 15704,
     PXMPP_TYPE_OOB_X = 57617,
+    PXMPP_TYPE_OOO_SETTINGS = 20035,
     PXMPP_TYPE_OPENPGP = 13374,
     PXMPP_TYPE_OPENPGP_CRYPT = 1991,
     PXMPP_TYPE_OPENPGP_PAYLOAD = 10411,
@@ -1001,6 +1221,10 @@ enum {
     PXMPP_TYPE_OPENPGP_SIGN = 42120,
     PXMPP_TYPE_OPENPGP_SIGNCRYPT = 26877,
     PXMPP_TYPE_ORDERBY_ORDER = 48044,
+    PXMPP_TYPE_PAM_NOTIFY = 53366,
+    PXMPP_TYPE_PAM_REQUEST = 24990,
+    PXMPP_TYPE_PAM_SUBSCRIPTION = 59293,
+    PXMPP_TYPE_PAM_SUBSCRIPTIONS = 54959,
     PXMPP_TYPE_PASS_CLIENT = 7512,
     PXMPP_TYPE_PASS_EXPIRE = 13258,
     PXMPP_TYPE_PASS_PROXY = 23064,
@@ -1013,8 +1237,14 @@ enum {
     PXMPP_TYPE_PATTACH_SUMMARY_NOTICED = 23032,
     PXMPP_TYPE_PATTACH_SUMMARY_REACTION = 39915,
     PXMPP_TYPE_PATTACH_SUMMARY_REACTIONS = 2068,
+    PXMPP_TYPE_PGPPS_ENCRYPTED = 63579,
+    PXMPP_TYPE_PGPPS_REVOKE = 39672,
+    PXMPP_TYPE_PGPPS_SHARED_SECRET = 43304,
+    PXMPP_TYPE_PHYSLOC_LOCATION = 33584,
     PXMPP_TYPE_PING = 16411,
     PXMPP_TYPE_POKE = 58051,
+    PXMPP_TYPE_PPS_PUBLIC = 55194,
+    PXMPP_TYPE_PPS_SUBSCRIPTION = 24824,
     PXMPP_TYPE_PRE_APPROVAL_FEATURE = 21873,
     PXMPP_TYPE_PREAUTH = 25454,
     PXMPP_TYPE_PREAUTH_FEATURE = 38699,
@@ -1032,6 +1262,25 @@ enum {
     PXMPP_TYPE_PRIVILEGED_IQ = 60402,
     PXMPP_TYPE_PRIVXML_QUERY = 45635,
     PXMPP_TYPE_PSA_ANNOTATION = 10895,
+    PXMPP_TYPE_PSIGN_SIGN_DATA = 22434,
+    PXMPP_TYPE_PSIGN_SIGNATURE = 41617,
+    PXMPP_TYPE_PSIGN_SIGNER = 25120,
+    PXMPP_TYPE_PSIGN_TIME = 42436,
+    PXMPP_TYPE_PSIGN_TO = 17823,
+    PXMPP_TYPE_PSSUBS_SUBSCRIPTION = 19536,
+    PXMPP_TYPE_PTE_ENCRYPTED = 11092,
+    PXMPP_TYPE_PUBKEY = 29795,
+    PXMPP_TYPE_PUBKEY_ATTEST = 5935,
+    PXMPP_TYPE_PUBKEY_ATTEST_KEYPRINT = 27173,
+    PXMPP_TYPE_PUBKEY_ATTEST_SIGNERPRINT = 9923,
+    PXMPP_TYPE_PUBKEY_GENERATING = 50663,
+    PXMPP_TYPE_PUBKEY_PRINT = 27372,
+    PXMPP_TYPE_PUBKEY_REVOCATION = 42105,
+    PXMPP_TYPE_PUBKEY_REVOCATION_KEYPRINT = 20606,
+    PXMPP_TYPE_PUBKEY_REVOCATION_PRINT = 6023,
+    PXMPP_TYPE_PUBKEY_RSAKEY = 13142,
+    PXMPP_TYPE_PUBSTORE_SUBSCRIPTION = 624,
+    PXMPP_TYPE_PUBSTORE_SUBSCRIPTIONS = 36718,
     PXMPP_TYPE_PUBSUB = 52881,
     PXMPP_TYPE_PUBSUB_AFFILIATION = 19760,
     PXMPP_TYPE_PUBSUB_AFFILIATIONS = 43968,
@@ -1075,8 +1324,10 @@ enum {
     PXMPP_TYPE_PUBSUB_EVENT_PURGE = 58576,
     PXMPP_TYPE_PUBSUB_EVENT_RETRACT = 24310,
     PXMPP_TYPE_PUBSUB_EVENT_SUBSCRIPTION = 58562,
+    PXMPP_TYPE_PUBSUB_FILTER = 20632,
     PXMPP_TYPE_PUBSUB_ITEM = 15471,
     PXMPP_TYPE_PUBSUB_ITEMS = 34637,
+    PXMPP_TYPE_PUBSUB_OPENPGP_SIGN = 40840,
     PXMPP_TYPE_PUBSUB_OPTIONS = 62999,
     PXMPP_TYPE_PUBSUB_OWNER = 44231,
     PXMPP_TYPE_PUBSUB_OWNER_AFFILIATION = 39954,
@@ -1093,6 +1344,7 @@ enum {
     PXMPP_TYPE_PUBSUB_QUEUE_UNLOCK = 13810,
     PXMPP_TYPE_PUBSUB_REDIRECT = 16921,
     PXMPP_TYPE_PUBSUB_RETRACT = 25428,
+    PXMPP_TYPE_PUBSUB_SINCE_AGO = 5120,
     PXMPP_TYPE_PUBSUB_SUBSCRIBE = 58804,
     PXMPP_TYPE_PUBSUB_SUBSCRIBE_OPTIONS = 62923,
     PXMPP_TYPE_PUBSUB_SUBSCRIPTION = 58775,
@@ -1101,14 +1353,18 @@ enum {
     PXMPP_TYPE_PUSH_DISABLE = 57847,
     PXMPP_TYPE_PUSH_ENABLE = 29020,
     PXMPP_TYPE_PUSH_NOTIFICATION = 39962,
-    PXMPP_TYPE_QUICK_RESPONSE = 57051,
+    PXMPP_TYPE_QUICK_RESPONSE = 57052,
     PXMPP_TYPE_QUICK_RESPONSE_ACTION = 48219,
     PXMPP_TYPE_QUICK_RESPONSE_ACTION_SELECTED = 48904,
+    PXMPP_TYPE_QUICKSTART_PIPELINING = 36935,
+    PXMPP_TYPE_RAA_INFO = 53340,
+    PXMPP_TYPE_RAA_QUERY = 64407,
     PXMPP_TYPE_RAFT_APPEND = 50505,
     PXMPP_TYPE_RAFT_APPEND_RESPONSE = 17195,
     PXMPP_TYPE_RAFT_ENTRY = 29137,
     PXMPP_TYPE_RAFT_REQUEST_VOTE = 17074,
     PXMPP_TYPE_RAFT_VOTE = 60824,
+    PXMPP_TYPE_RAI_ACTIVITY = 12583,
     PXMPP_TYPE_RAP = 8114,
     PXMPP_TYPE_RAP_ROUTE = 55210,
     PXMPP_TYPE_RAYO_ACCEPT = 18075,
@@ -1172,6 +1428,7 @@ enum {
     PXMPP_TYPE_RAYO_STOPPED_SPEAKING = 11848,
     PXMPP_TYPE_RAYO_UNJOIN = 30659,
     PXMPP_TYPE_RAYO_UNJOINED = 50766,
+    PXMPP_TYPE_RAYOCPA_SIGNAL = 52621,
     PXMPP_TYPE_REACH = 54152,
     PXMPP_TYPE_REACH_ADDR = 38200,
     PXMPP_TYPE_REACTIONS = 40440,
@@ -1180,9 +1437,12 @@ enum {
     PXMPP_TYPE_REFERENCE = 16772,
     PXMPP_TYPE_REGISTER_FEATURE = 2386,
     PXMPP_TYPE_REGISTER_QUERY = 13108,
+    PXMPP_TYPE_REL_CID = 12812,
+    PXMPP_TYPE_REL_QUERY = 1062,
     PXMPP_TYPE_REMINDER = 43489,
     PXMPP_TYPE_REMINDER_DATE = 31699,
     PXMPP_TYPE_REPLY = 34275,
+    PXMPP_TYPE_REPUTATION_SCORE = 51099,
     PXMPP_TYPE_RETRACT = 23256,
     PXMPP_TYPE_RETRACT_TOMBSTONE = 27238,
     PXMPP_TYPE_ROSTER_DELIMITER = 17003,
@@ -1193,6 +1453,8 @@ enum {
     PXMPP_TYPE_ROSTERMGMT_QUERY = 19293,
     PXMPP_TYPE_ROSTERX = 12653,
     PXMPP_TYPE_ROSTERX_ITEM = 37077,
+    PXMPP_TYPE_ROSTERXOLD = 1074,
+    PXMPP_TYPE_ROSTERXOLD_ITEM = 34455,
     PXMPP_TYPE_RPC_ARRAY = 38615,
     PXMPP_TYPE_RPC_ARRAY_DATA = 28727,
     PXMPP_TYPE_RPC_FAULT = 36978,
@@ -1208,7 +1470,9 @@ enum {
     PXMPP_TYPE_RSM_SET = 47192,
     PXMPP_TYPE_RTT = 54932,
     PXMPP_TYPE_RTT_ERASE = 27895,
+    PXMPP_TYPE_RTT_FALLBACK = 50733,
     PXMPP_TYPE_RTT_INSERT = 28733,
+    PXMPP_TYPE_RTT_SYNC = 15903,
     PXMPP_TYPE_RTT_WAIT = 33759,
     PXMPP_TYPE_S5B_QUERY = 50861,
     PXMPP_TYPE_S5B_STREAMHOST = 43765,
@@ -1270,6 +1534,9 @@ enum {
     PXMPP_TYPE_SESSION = 49198,
     PXMPP_TYPE_SFS_FILE_SHARING = 23208,
     PXMPP_TYPE_SFS_SOURCES = 9549,
+    PXMPP_TYPE_SHAREDGROUPS_ENTITIES = 33215,
+    PXMPP_TYPE_SHAREDGROUPS_ENTITY = 57378,
+    PXMPP_TYPE_SHAREDNOTE_NOTE = 22551,
     PXMPP_TYPE_SHIM_HEADER = 19415,
     PXMPP_TYPE_SHIM_HEADERS = 38236,
     PXMPP_TYPE_SI = 54765,
@@ -1277,6 +1544,8 @@ enum {
     PXMPP_TYPE_SI_ERROR_NO_VALID_STREAMS = 45135,
     PXMPP_TYPE_SI_FT_FILE = 23011,
     PXMPP_TYPE_SI_FT_RANGE = 3716,
+    PXMPP_TYPE_SI_HEADER = 52170,
+    PXMPP_TYPE_SIC_ADDRESS = 60701,
     PXMPP_TYPE_SID_ORIGIN_ID = 22041,
     PXMPP_TYPE_SID_REFERENCED_STANZA = 56125,
     PXMPP_TYPE_SID_STANZA_ID = 1477,
@@ -1326,8 +1595,15 @@ enum {
     PXMPP_TYPE_STICKER = 57760,
     PXMPP_TYPE_STICKER_PACK = 59876,
     PXMPP_TYPE_STICKER_PACK_ITEM = 54674,
+    PXMPP_TYPE_STOCK_BAR = 10553,
+    PXMPP_TYPE_STOCK_DATA = 8430,
+    PXMPP_TYPE_STOCK_NEWS = 16525,
+    PXMPP_TYPE_STOCK_REALTIME = 24626,
     PXMPP_TYPE_STREAM_ERROR = 7203,
     PXMPP_TYPE_STREAM_FEATURES = 55313,
+    PXMPP_TYPE_STREAM_LIMITS = 63362,
+    PXMPP_TYPE_STYLING_UNSTYLED = 2403,
+    PXMPP_TYPE_SVCDIR_REGISTRATION = 14578,
     PXMPP_TYPE_SWB_DELETE = 54658,
     PXMPP_TYPE_SWB_MOVE = 64370,
     PXMPP_TYPE_SWB_PATH = 13135,
@@ -1345,10 +1621,14 @@ enum {
     PXMPP_TYPE_TELEPATHY_MESSAGE = 28687,
     PXMPP_TYPE_TELEPATHY_TRANSPORT = 40952,
     PXMPP_TYPE_THREAD = 58647,
+    PXMPP_TYPE_TICKET_QUERY = 13809,
     PXMPP_TYPE_TINS = 13679,
     PXMPP_TYPE_TINS_SDP = 26605,
     PXMPP_TYPE_TLS_FAILURE = 47999,
     PXMPP_TYPE_TLS_PROCEED = 10049,
+    PXMPP_TYPE_TREETX_DIRECTORY = 61723,
+    PXMPP_TYPE_TREETX_FILE = 56654,
+    PXMPP_TYPE_TREETX_TREE = 52481,
     PXMPP_TYPE_TUNE = 8381,
     PXMPP_TYPE_UPLOAD_FILE_TOO_LARGE = 49574,
     PXMPP_TYPE_UPLOAD_GET = 43740,
@@ -1362,6 +1642,10 @@ enum {
     PXMPP_TYPE_URLDATA_ERROR_MALFORMED_URL = 55218,
     PXMPP_TYPE_URLDATA_ERROR_TRANSFER_FAILED = 64533,
     PXMPP_TYPE_URLDATA_ERROR_TRANSFER_REFUSED = 62199,
+    PXMPP_TYPE_URLDATA_HTTP_AUTH = 62569,
+    PXMPP_TYPE_URLDATA_HTTP_AUTH_PARAM = 16781,
+    PXMPP_TYPE_URLDATA_HTTP_COOKIE = 4331,
+    PXMPP_TYPE_URLDATA_HTTP_HEADER = 44559,
     PXMPP_TYPE_USER_PROFILE = 1585,
     PXMPP_TYPE_VCARD = 9354,
     PXMPP_TYPE_VCARD4_ADR = 8724,
@@ -1381,7 +1665,7 @@ enum {
     PXMPP_TYPE_VCARD4_KEY = 1776,
     PXMPP_TYPE_VCARD4_KIND = 38209,
     PXMPP_TYPE_VCARD4_LANG = 13912,
-    PXMPP_TYPE_VCARD4_LOGO = 43304,
+    PXMPP_TYPE_VCARD4_LOGO = 43305,
     PXMPP_TYPE_VCARD4_MEMBER = 44021,
     PXMPP_TYPE_VCARD4_N = 7179,
     PXMPP_TYPE_VCARD4_NICKNAME = 47619,
@@ -1429,6 +1713,7 @@ enum {
     PXMPP_TYPE_VCARD_TEL = 12179,
     PXMPP_TYPE_VCARD_UPDATE = 20568,
     PXMPP_TYPE_VERSION_QUERY = 63593,
+    PXMPP_TYPE_VIEWING_VIDEO = 64707,
     PXMPP_TYPE_VP_AVATAR = 52666,
     PXMPP_TYPE_VP_AVATAR_DIGEST = 45251,
     PXMPP_TYPE_VP_AVATAR_INLINE = 39182,
@@ -1443,6 +1728,10 @@ enum {
     PXMPP_TYPE_WAITLIST_PUSH = 62235,
     PXMPP_TYPE_WAITLIST_QUERY = 1764,
     PXMPP_TYPE_WAITLIST_URI = 16757,
+    PXMPP_TYPE_WEBTAB_PREF = 11128,
+    PXMPP_TYPE_WEBTAB_PREFS = 25643,
+    PXMPP_TYPE_WEBTAB_QUERY = 4423,
+    PXMPP_TYPE_WEBTAB_TAB = 53132,
     PXMPP_TYPE_X509_CA_LIST = 34787,
     PXMPP_TYPE_X509_CERT = 34143,
     PXMPP_TYPE_X509_CERT_CHAIN = 49064,
@@ -1472,8 +1761,40 @@ enum {
     PXMPP_TYPE_XDD_READ_ONLY = 11974,
     PXMPP_TYPE_XDD_SUBMIT = 4501,
     PXMPP_TYPE_XDD_UPDATED = 26057,
+    PXMPP_TYPE_XHTML_A = 58675,
+    PXMPP_TYPE_XHTML_ABBR = 34409,
+    PXMPP_TYPE_XHTML_ACRONYM = 56332,
+    PXMPP_TYPE_XHTML_ADDRESS = 36580,
+    PXMPP_TYPE_XHTML_BLOCKQUOTE = 5563,
     PXMPP_TYPE_XHTML_BODY = 28981,
+    PXMPP_TYPE_XHTML_BR = 18815,
+    PXMPP_TYPE_XHTML_CITE = 47290,
+    PXMPP_TYPE_XHTML_CODE = 14193,
+    PXMPP_TYPE_XHTML_DD = 24405,
+    PXMPP_TYPE_XHTML_DFN = 28732,
+    PXMPP_TYPE_XHTML_DIV = 7089,
+    PXMPP_TYPE_XHTML_DL = 58349,
+    PXMPP_TYPE_XHTML_DT = 26772,
+    PXMPP_TYPE_XHTML_EM = 17378,
+    PXMPP_TYPE_XHTML_H1 = 59217,
+    PXMPP_TYPE_XHTML_H2 = 6424,
+    PXMPP_TYPE_XHTML_H3 = 2181,
+    PXMPP_TYPE_XHTML_H4 = 46487,
+    PXMPP_TYPE_XHTML_H5 = 42244,
+    PXMPP_TYPE_XHTML_H6 = 54973,
     PXMPP_TYPE_XHTML_IM = 18687,
+    PXMPP_TYPE_XHTML_IMG = 38040,
+    PXMPP_TYPE_XHTML_KBD = 24247,
+    PXMPP_TYPE_XHTML_LI = 29979,
+    PXMPP_TYPE_XHTML_OL = 64804,
+    PXMPP_TYPE_XHTML_P = 60551,
+    PXMPP_TYPE_XHTML_PRE = 64789,
+    PXMPP_TYPE_XHTML_Q = 56308,
+    PXMPP_TYPE_XHTML_SAMP = 46161,
+    PXMPP_TYPE_XHTML_SPAN = 25723,
+    PXMPP_TYPE_XHTML_STRONG = 56141,
+    PXMPP_TYPE_XHTML_UL = 13332,
+    PXMPP_TYPE_XHTML_VAR = 37473,
     PXMPP_TYPE_XIBR_CANCEL = 59979,
     PXMPP_TYPE_XIBR_CHALLENGE = 36460,
     PXMPP_TYPE_XIBR_ERROR_INVALID_FLOW = 22639,
@@ -1489,7 +1810,7 @@ enum {
     PXMPP_TYPE_XID_RESPONSE = 19635,
     PXMPP_TYPE_XID_REVOKED = 33096,
     PXMPP_TYPE_XID_XID = 62182,
-    PXMPP_TYPE_COUNT_ = 1259
+    PXMPP_TYPE_COUNT_ = 1492
 };
 
 /** Every generated type, ordered by name, with its (namespace, local name) hash index. */
@@ -1703,6 +2024,20 @@ static inline const pxmpp_adhoc_error_session_expired *pxmpp_payload_as_adhoc_er
 static inline const pxmpp_adhoc_note *pxmpp_payload_as_adhoc_note(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_adhoc_note_desc && !p->invalid) ? (const pxmpp_adhoc_note *)p->data : (const pxmpp_adhoc_note *)0;
+}
+
+/** @p p as a pxmpp_agents_agent, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_agents_agent *pxmpp_payload_as_agents_agent(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_agents_agent_desc && !p->invalid) ? (const pxmpp_agents_agent *)p->data : (const pxmpp_agents_agent *)0;
+}
+
+/** @p p as a pxmpp_agents_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_agents_query *pxmpp_payload_as_agents_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_agents_query_desc && !p->invalid) ? (const pxmpp_agents_query *)p->data : (const pxmpp_agents_query *)0;
 }
 
 /** @p p as a pxmpp_amp, or NULL when it holds another type or broke its schema
@@ -2027,6 +2362,104 @@ static inline const pxmpp_archive_to *pxmpp_payload_as_archive_to(const pxmpp_pa
     return (p && p->type == &pxmpp_archive_to_desc && !p->invalid) ? (const pxmpp_archive_to *)p->data : (const pxmpp_archive_to *)0;
 }
 
+/** @p p as a pxmpp_atom_author, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_author *pxmpp_payload_as_atom_author(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_author_desc && !p->invalid) ? (const pxmpp_atom_author *)p->data : (const pxmpp_atom_author *)0;
+}
+
+/** @p p as a pxmpp_atom_category, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_category *pxmpp_payload_as_atom_category(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_category_desc && !p->invalid) ? (const pxmpp_atom_category *)p->data : (const pxmpp_atom_category *)0;
+}
+
+/** @p p as a pxmpp_atom_content, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_content *pxmpp_payload_as_atom_content(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_content_desc && !p->invalid) ? (const pxmpp_atom_content *)p->data : (const pxmpp_atom_content *)0;
+}
+
+/** @p p as a pxmpp_atom_contributor, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_contributor *pxmpp_payload_as_atom_contributor(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_contributor_desc && !p->invalid) ? (const pxmpp_atom_contributor *)p->data : (const pxmpp_atom_contributor *)0;
+}
+
+/** @p p as a pxmpp_atom_entry, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_entry *pxmpp_payload_as_atom_entry(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_entry_desc && !p->invalid) ? (const pxmpp_atom_entry *)p->data : (const pxmpp_atom_entry *)0;
+}
+
+/** @p p as a pxmpp_atom_feed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_feed *pxmpp_payload_as_atom_feed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_feed_desc && !p->invalid) ? (const pxmpp_atom_feed *)p->data : (const pxmpp_atom_feed *)0;
+}
+
+/** @p p as a pxmpp_atom_generator, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_generator *pxmpp_payload_as_atom_generator(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_generator_desc && !p->invalid) ? (const pxmpp_atom_generator *)p->data : (const pxmpp_atom_generator *)0;
+}
+
+/** @p p as a pxmpp_atom_link, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_link *pxmpp_payload_as_atom_link(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_link_desc && !p->invalid) ? (const pxmpp_atom_link *)p->data : (const pxmpp_atom_link *)0;
+}
+
+/** @p p as a pxmpp_atom_rights, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_rights *pxmpp_payload_as_atom_rights(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_rights_desc && !p->invalid) ? (const pxmpp_atom_rights *)p->data : (const pxmpp_atom_rights *)0;
+}
+
+/** @p p as a pxmpp_atom_source, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_source *pxmpp_payload_as_atom_source(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_source_desc && !p->invalid) ? (const pxmpp_atom_source *)p->data : (const pxmpp_atom_source *)0;
+}
+
+/** @p p as a pxmpp_atom_subtitle, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_subtitle *pxmpp_payload_as_atom_subtitle(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_subtitle_desc && !p->invalid) ? (const pxmpp_atom_subtitle *)p->data : (const pxmpp_atom_subtitle *)0;
+}
+
+/** @p p as a pxmpp_atom_summary, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_summary *pxmpp_payload_as_atom_summary(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_summary_desc && !p->invalid) ? (const pxmpp_atom_summary *)p->data : (const pxmpp_atom_summary *)0;
+}
+
+/** @p p as a pxmpp_atom_title, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_atom_title *pxmpp_payload_as_atom_title(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_atom_title_desc && !p->invalid) ? (const pxmpp_atom_title *)p->data : (const pxmpp_atom_title *)0;
+}
+
+/** @p p as a pxmpp_attach_to, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_attach_to *pxmpp_payload_as_attach_to(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_attach_to_desc && !p->invalid) ? (const pxmpp_attach_to *)p->data : (const pxmpp_attach_to *)0;
+}
+
 /** @p p as a pxmpp_attention, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_attention *pxmpp_payload_as_attention(const pxmpp_payload *p)
@@ -2181,6 +2614,13 @@ static inline const pxmpp_bob_data *pxmpp_payload_as_bob_data(const pxmpp_payloa
     return (p && p->type == &pxmpp_bob_data_desc && !p->invalid) ? (const pxmpp_bob_data *)p->data : (const pxmpp_bob_data *)0;
 }
 
+/** @p p as a pxmpp_bookmark_pinned, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_bookmark_pinned *pxmpp_payload_as_bookmark_pinned(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_bookmark_pinned_desc && !p->invalid) ? (const pxmpp_bookmark_pinned *)p->data : (const pxmpp_bookmark_pinned *)0;
+}
+
 /** @p p as a pxmpp_bookmarks2_conference, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_bookmarks2_conference *pxmpp_payload_as_bookmarks2_conference(const pxmpp_payload *p)
@@ -2221,6 +2661,34 @@ static inline const pxmpp_bookmarks_url *pxmpp_payload_as_bookmarks_url(const px
 static inline const pxmpp_bosh_body *pxmpp_payload_as_bosh_body(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_bosh_body_desc && !p->invalid) ? (const pxmpp_bosh_body *)p->data : (const pxmpp_bosh_body *)0;
+}
+
+/** @p p as a pxmpp_browsing_page, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_browsing_page *pxmpp_payload_as_browsing_page(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_browsing_page_desc && !p->invalid) ? (const pxmpp_browsing_page *)p->data : (const pxmpp_browsing_page *)0;
+}
+
+/** @p p as a pxmpp_burner_identity, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_burner_identity *pxmpp_payload_as_burner_identity(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_burner_identity_desc && !p->invalid) ? (const pxmpp_burner_identity *)p->data : (const pxmpp_burner_identity *)0;
+}
+
+/** @p p as a pxmpp_c2ctls_keyinfo, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_c2ctls_keyinfo *pxmpp_payload_as_c2ctls_keyinfo(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_c2ctls_keyinfo_desc && !p->invalid) ? (const pxmpp_c2ctls_keyinfo *)p->data : (const pxmpp_c2ctls_keyinfo *)0;
+}
+
+/** @p p as a pxmpp_c2ctls_offer, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_c2ctls_offer *pxmpp_payload_as_c2ctls_offer(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_c2ctls_offer_desc && !p->invalid) ? (const pxmpp_c2ctls_offer *)p->data : (const pxmpp_c2ctls_offer *)0;
 }
 
 /** @p p as a pxmpp_calevent, or NULL when it holds another type or broke its schema
@@ -2389,6 +2857,97 @@ static inline const pxmpp_call_invite_reject *pxmpp_payload_as_call_invite_rejec
 static inline const pxmpp_call_invite_retract *pxmpp_payload_as_call_invite_retract(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_call_invite_retract_desc && !p->invalid) ? (const pxmpp_call_invite_retract *)p->data : (const pxmpp_call_invite_retract *)0;
+}
+
+/** @p p as a pxmpp_cam_auth, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_auth *pxmpp_payload_as_cam_auth(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_auth_desc && !p->invalid) ? (const pxmpp_cam_auth *)p->data : (const pxmpp_cam_auth *)0;
+}
+
+/** @p p as a pxmpp_cam_client, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_client *pxmpp_payload_as_cam_client(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_client_desc && !p->invalid) ? (const pxmpp_cam_client *)p->data : (const pxmpp_cam_client *)0;
+}
+
+/** @p p as a pxmpp_cam_clients, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_clients *pxmpp_payload_as_cam_clients(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_clients_desc && !p->invalid) ? (const pxmpp_cam_clients *)p->data : (const pxmpp_cam_clients *)0;
+}
+
+/** @p p as a pxmpp_cam_error_password_reset_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_error_password_reset_required *pxmpp_payload_as_cam_error_password_reset_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_error_password_reset_required_desc && !p->invalid) ? (const pxmpp_cam_error_password_reset_required *)p->data : (const pxmpp_cam_error_password_reset_required *)0;
+}
+
+/** @p p as a pxmpp_cam_grant, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_grant *pxmpp_payload_as_cam_grant(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_grant_desc && !p->invalid) ? (const pxmpp_cam_grant *)p->data : (const pxmpp_cam_grant *)0;
+}
+
+/** @p p as a pxmpp_cam_list, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_list *pxmpp_payload_as_cam_list(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_list_desc && !p->invalid) ? (const pxmpp_cam_list *)p->data : (const pxmpp_cam_list *)0;
+}
+
+/** @p p as a pxmpp_cam_permission, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_permission *pxmpp_payload_as_cam_permission(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_permission_desc && !p->invalid) ? (const pxmpp_cam_permission *)p->data : (const pxmpp_cam_permission *)0;
+}
+
+/** @p p as a pxmpp_cam_revoke, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_revoke *pxmpp_payload_as_cam_revoke(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_revoke_desc && !p->invalid) ? (const pxmpp_cam_revoke *)p->data : (const pxmpp_cam_revoke *)0;
+}
+
+/** @p p as a pxmpp_cam_user_agent, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cam_user_agent *pxmpp_payload_as_cam_user_agent(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cam_user_agent_desc && !p->invalid) ? (const pxmpp_cam_user_agent *)p->data : (const pxmpp_cam_user_agent *)0;
+}
+
+/** @p p as a pxmpp_cap_alert, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cap_alert *pxmpp_payload_as_cap_alert(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cap_alert_desc && !p->invalid) ? (const pxmpp_cap_alert *)p->data : (const pxmpp_cap_alert *)0;
+}
+
+/** @p p as a pxmpp_cap_area, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cap_area *pxmpp_payload_as_cap_area(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cap_area_desc && !p->invalid) ? (const pxmpp_cap_area *)p->data : (const pxmpp_cap_area *)0;
+}
+
+/** @p p as a pxmpp_cap_info, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cap_info *pxmpp_payload_as_cap_info(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cap_info_desc && !p->invalid) ? (const pxmpp_cap_info *)p->data : (const pxmpp_cap_info *)0;
+}
+
+/** @p p as a pxmpp_cap_resource, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cap_resource *pxmpp_payload_as_cap_resource(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cap_resource_desc && !p->invalid) ? (const pxmpp_cap_resource *)p->data : (const pxmpp_cap_resource *)0;
 }
 
 /** @p p as a pxmpp_caps, or NULL when it holds another type or broke its schema
@@ -2643,6 +3202,48 @@ static inline const pxmpp_chatstate *pxmpp_payload_as_chatstate(const pxmpp_payl
     return (p && p->type == &pxmpp_chatstate_desc && !p->invalid) ? (const pxmpp_chatstate *)p->data : (const pxmpp_chatstate *)0;
 }
 
+/** @p p as a pxmpp_chatting_room, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_chatting_room *pxmpp_payload_as_chatting_room(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_chatting_room_desc && !p->invalid) ? (const pxmpp_chatting_room *)p->data : (const pxmpp_chatting_room *)0;
+}
+
+/** @p p as a pxmpp_clientkey_entry, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_clientkey_entry *pxmpp_payload_as_clientkey_entry(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_clientkey_entry_desc && !p->invalid) ? (const pxmpp_clientkey_entry *)p->data : (const pxmpp_clientkey_entry *)0;
+}
+
+/** @p p as a pxmpp_clientkey_list, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_clientkey_list *pxmpp_payload_as_clientkey_list(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_clientkey_list_desc && !p->invalid) ? (const pxmpp_clientkey_list *)p->data : (const pxmpp_clientkey_list *)0;
+}
+
+/** @p p as a pxmpp_clientkey_register, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_clientkey_register *pxmpp_payload_as_clientkey_register(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_clientkey_register_desc && !p->invalid) ? (const pxmpp_clientkey_register *)p->data : (const pxmpp_clientkey_register *)0;
+}
+
+/** @p p as a pxmpp_clientkey_registered, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_clientkey_registered *pxmpp_payload_as_clientkey_registered(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_clientkey_registered_desc && !p->invalid) ? (const pxmpp_clientkey_registered *)p->data : (const pxmpp_clientkey_registered *)0;
+}
+
+/** @p p as a pxmpp_clientkey_revoke, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_clientkey_revoke *pxmpp_payload_as_clientkey_revoke(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_clientkey_revoke_desc && !p->invalid) ? (const pxmpp_clientkey_revoke *)p->data : (const pxmpp_clientkey_revoke *)0;
+}
+
 /** @p p as a pxmpp_cmr_active, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_cmr_active *pxmpp_payload_as_cmr_active(const pxmpp_payload *p)
@@ -2860,6 +3461,34 @@ static inline const pxmpp_component_handshake *pxmpp_payload_as_component_handsh
     return (p && p->type == &pxmpp_component_handshake_desc && !p->invalid) ? (const pxmpp_component_handshake *)p->data : (const pxmpp_component_handshake *)0;
 }
 
+/** @p p as a pxmpp_compress_compressed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_compress_compressed *pxmpp_payload_as_compress_compressed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_compress_compressed_desc && !p->invalid) ? (const pxmpp_compress_compressed *)p->data : (const pxmpp_compress_compressed *)0;
+}
+
+/** @p p as a pxmpp_compress_failure, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_compress_failure *pxmpp_payload_as_compress_failure(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_compress_failure_desc && !p->invalid) ? (const pxmpp_compress_failure *)p->data : (const pxmpp_compress_failure *)0;
+}
+
+/** @p p as a pxmpp_compress_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_compress_feature *pxmpp_payload_as_compress_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_compress_feature_desc && !p->invalid) ? (const pxmpp_compress_feature *)p->data : (const pxmpp_compress_feature *)0;
+}
+
+/** @p p as a pxmpp_compress_request, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_compress_request *pxmpp_payload_as_compress_request(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_compress_request_desc && !p->invalid) ? (const pxmpp_compress_request *)p->data : (const pxmpp_compress_request *)0;
+}
+
 /** @p p as a pxmpp_contacts_contact, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_contacts_contact *pxmpp_payload_as_contacts_contact(const pxmpp_payload *p)
@@ -2895,6 +3524,27 @@ static inline const pxmpp_contacts_reserved *pxmpp_payload_as_contacts_reserved(
     return (p && p->type == &pxmpp_contacts_reserved_desc && !p->invalid) ? (const pxmpp_contacts_reserved *)p->data : (const pxmpp_contacts_reserved *)0;
 }
 
+/** @p p as a pxmpp_content_type_hint, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_content_type_hint *pxmpp_payload_as_content_type_hint(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_content_type_hint_desc && !p->invalid) ? (const pxmpp_content_type_hint *)p->data : (const pxmpp_content_type_hint *)0;
+}
+
+/** @p p as a pxmpp_cookies_return, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cookies_return *pxmpp_payload_as_cookies_return(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cookies_return_desc && !p->invalid) ? (const pxmpp_cookies_return *)p->data : (const pxmpp_cookies_return *)0;
+}
+
+/** @p p as a pxmpp_cookies_set, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cookies_set *pxmpp_payload_as_cookies_set(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cookies_set_desc && !p->invalid) ? (const pxmpp_cookies_set *)p->data : (const pxmpp_cookies_set *)0;
+}
+
 /** @p p as a pxmpp_correction_replace, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_correction_replace *pxmpp_payload_as_correction_replace(const pxmpp_payload *p)
@@ -2921,6 +3571,13 @@ static inline const pxmpp_csi_feature *pxmpp_payload_as_csi_feature(const pxmpp_
 static inline const pxmpp_csi_inactive *pxmpp_payload_as_csi_inactive(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_csi_inactive_desc && !p->invalid) ? (const pxmpp_csi_inactive *)p->data : (const pxmpp_csi_inactive *)0;
+}
+
+/** @p p as a pxmpp_cxfr_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_cxfr_query *pxmpp_payload_as_cxfr_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_cxfr_query_desc && !p->invalid) ? (const pxmpp_cxfr_query *)p->data : (const pxmpp_cxfr_query *)0;
 }
 
 /** @p p as a pxmpp_delay, or NULL when it holds another type or broke its schema
@@ -3112,6 +3769,27 @@ static inline const pxmpp_domain_based_hostname *pxmpp_payload_as_domain_based_h
     return (p && p->type == &pxmpp_domain_based_hostname_desc && !p->invalid) ? (const pxmpp_domain_based_hostname *)p->data : (const pxmpp_domain_based_hostname *)0;
 }
 
+/** @p p as a pxmpp_dos_error, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_dos_error *pxmpp_payload_as_dos_error(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_dos_error_desc && !p->invalid) ? (const pxmpp_dos_error *)p->data : (const pxmpp_dos_error *)0;
+}
+
+/** @p p as a pxmpp_dox_dns, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_dox_dns *pxmpp_payload_as_dox_dns(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_dox_dns_desc && !p->invalid) ? (const pxmpp_dox_dns *)p->data : (const pxmpp_dox_dns *)0;
+}
+
+/** @p p as a pxmpp_dtcp_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_dtcp_query *pxmpp_payload_as_dtcp_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_dtcp_query_desc && !p->invalid) ? (const pxmpp_dtcp_query *)p->data : (const pxmpp_dtcp_query *)0;
+}
+
 /** @p p as a pxmpp_eme_encryption, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_eme_encryption *pxmpp_payload_as_eme_encryption(const pxmpp_payload *p)
@@ -3168,6 +3846,13 @@ static inline const pxmpp_entityver_version *pxmpp_payload_as_entityver_version(
     return (p && p->type == &pxmpp_entityver_version_desc && !p->invalid) ? (const pxmpp_entityver_version *)p->data : (const pxmpp_entityver_version *)0;
 }
 
+/** @p p as a pxmpp_ephemeral, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ephemeral *pxmpp_payload_as_ephemeral(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ephemeral_desc && !p->invalid) ? (const pxmpp_ephemeral *)p->data : (const pxmpp_ephemeral *)0;
+}
+
 /** @p p as a pxmpp_esession_init, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_esession_init *pxmpp_payload_as_esession_init(const pxmpp_payload *p)
@@ -3194,6 +3879,125 @@ static inline const pxmpp_eventlog *pxmpp_payload_as_eventlog(const pxmpp_payloa
 static inline const pxmpp_eventlog_tag *pxmpp_payload_as_eventlog_tag(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_eventlog_tag_desc && !p->invalid) ? (const pxmpp_eventlog_tag *)p->data : (const pxmpp_eventlog_tag *)0;
+}
+
+/** @p p as a pxmpp_evil_marker, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_evil_marker *pxmpp_payload_as_evil_marker(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_evil_marker_desc && !p->invalid) ? (const pxmpp_evil_marker *)p->data : (const pxmpp_evil_marker *)0;
+}
+
+/** @p p as a pxmpp_exi_datatype_map, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_datatype_map *pxmpp_payload_as_exi_datatype_map(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_datatype_map_desc && !p->invalid) ? (const pxmpp_exi_datatype_map *)p->data : (const pxmpp_exi_datatype_map *)0;
+}
+
+/** @p p as a pxmpp_exi_download_error, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_download_error *pxmpp_payload_as_exi_download_error(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_download_error_desc && !p->invalid) ? (const pxmpp_exi_download_error *)p->data : (const pxmpp_exi_download_error *)0;
+}
+
+/** @p p as a pxmpp_exi_download_schema, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_download_schema *pxmpp_payload_as_exi_download_schema(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_download_schema_desc && !p->invalid) ? (const pxmpp_exi_download_schema *)p->data : (const pxmpp_exi_download_schema *)0;
+}
+
+/** @p p as a pxmpp_exi_download_schema_response, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_download_schema_response *pxmpp_payload_as_exi_download_schema_response(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_download_schema_response_desc && !p->invalid) ? (const pxmpp_exi_download_schema_response *)p->data : (const pxmpp_exi_download_schema_response *)0;
+}
+
+/** @p p as a pxmpp_exi_http_error, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_http_error *pxmpp_payload_as_exi_http_error(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_http_error_desc && !p->invalid) ? (const pxmpp_exi_http_error *)p->data : (const pxmpp_exi_http_error *)0;
+}
+
+/** @p p as a pxmpp_exi_invalid_content_type, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_invalid_content_type *pxmpp_payload_as_exi_invalid_content_type(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_invalid_content_type_desc && !p->invalid) ? (const pxmpp_exi_invalid_content_type *)p->data : (const pxmpp_exi_invalid_content_type *)0;
+}
+
+/** @p p as a pxmpp_exi_invalid_url, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_invalid_url *pxmpp_payload_as_exi_invalid_url(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_invalid_url_desc && !p->invalid) ? (const pxmpp_exi_invalid_url *)p->data : (const pxmpp_exi_invalid_url *)0;
+}
+
+/** @p p as a pxmpp_exi_missing_schema, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_missing_schema *pxmpp_payload_as_exi_missing_schema(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_missing_schema_desc && !p->invalid) ? (const pxmpp_exi_missing_schema *)p->data : (const pxmpp_exi_missing_schema *)0;
+}
+
+/** @p p as a pxmpp_exi_schema, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_schema *pxmpp_payload_as_exi_schema(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_schema_desc && !p->invalid) ? (const pxmpp_exi_schema *)p->data : (const pxmpp_exi_schema *)0;
+}
+
+/** @p p as a pxmpp_exi_setup, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_setup *pxmpp_payload_as_exi_setup(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_setup_desc && !p->invalid) ? (const pxmpp_exi_setup *)p->data : (const pxmpp_exi_setup *)0;
+}
+
+/** @p p as a pxmpp_exi_setup_response, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_setup_response *pxmpp_payload_as_exi_setup_response(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_setup_response_desc && !p->invalid) ? (const pxmpp_exi_setup_response *)p->data : (const pxmpp_exi_setup_response *)0;
+}
+
+/** @p p as a pxmpp_exi_stream_end, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_stream_end *pxmpp_payload_as_exi_stream_end(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_stream_end_desc && !p->invalid) ? (const pxmpp_exi_stream_end *)p->data : (const pxmpp_exi_stream_end *)0;
+}
+
+/** @p p as a pxmpp_exi_stream_start, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_stream_start *pxmpp_payload_as_exi_stream_start(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_stream_start_desc && !p->invalid) ? (const pxmpp_exi_stream_start *)p->data : (const pxmpp_exi_stream_start *)0;
+}
+
+/** @p p as a pxmpp_exi_timeout, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_timeout *pxmpp_payload_as_exi_timeout(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_timeout_desc && !p->invalid) ? (const pxmpp_exi_timeout *)p->data : (const pxmpp_exi_timeout *)0;
+}
+
+/** @p p as a pxmpp_exi_upload_schema, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_upload_schema *pxmpp_payload_as_exi_upload_schema(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_upload_schema_desc && !p->invalid) ? (const pxmpp_exi_upload_schema *)p->data : (const pxmpp_exi_upload_schema *)0;
+}
+
+/** @p p as a pxmpp_exi_xmlns, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_exi_xmlns *pxmpp_payload_as_exi_xmlns(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_exi_xmlns_desc && !p->invalid) ? (const pxmpp_exi_xmlns *)p->data : (const pxmpp_exi_xmlns *)0;
 }
 
 /** @p p as a pxmpp_extdisco_credentials, or NULL when it holds another type or broke its schema
@@ -3287,6 +4091,13 @@ static inline const pxmpp_file_metadata *pxmpp_payload_as_file_metadata(const px
     return (p && p->type == &pxmpp_file_metadata_desc && !p->invalid) ? (const pxmpp_file_metadata *)p->data : (const pxmpp_file_metadata *)0;
 }
 
+/** @p p as a pxmpp_files_retrieve, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_files_retrieve *pxmpp_payload_as_files_retrieve(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_files_retrieve_desc && !p->invalid) ? (const pxmpp_files_retrieve *)p->data : (const pxmpp_files_retrieve *)0;
+}
+
 /** @p p as a pxmpp_fileshare, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_fileshare *pxmpp_payload_as_fileshare(const pxmpp_payload *p)
@@ -3336,6 +4147,48 @@ static inline const pxmpp_fileshare_repo *pxmpp_payload_as_fileshare_repo(const 
     return (p && p->type == &pxmpp_fileshare_repo_desc && !p->invalid) ? (const pxmpp_fileshare_repo *)p->data : (const pxmpp_fileshare_repo *)0;
 }
 
+/** @p p as a pxmpp_filter_action, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_filter_action *pxmpp_payload_as_filter_action(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_filter_action_desc && !p->invalid) ? (const pxmpp_filter_action *)p->data : (const pxmpp_filter_action *)0;
+}
+
+/** @p p as a pxmpp_filter_and, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_filter_and *pxmpp_payload_as_filter_and(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_filter_and_desc && !p->invalid) ? (const pxmpp_filter_and *)p->data : (const pxmpp_filter_and *)0;
+}
+
+/** @p p as a pxmpp_filter_condition, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_filter_condition *pxmpp_payload_as_filter_condition(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_filter_condition_desc && !p->invalid) ? (const pxmpp_filter_condition *)p->data : (const pxmpp_filter_condition *)0;
+}
+
+/** @p p as a pxmpp_filter_or, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_filter_or *pxmpp_payload_as_filter_or(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_filter_or_desc && !p->invalid) ? (const pxmpp_filter_or *)p->data : (const pxmpp_filter_or *)0;
+}
+
+/** @p p as a pxmpp_filter_rule, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_filter_rule *pxmpp_payload_as_filter_rule(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_filter_rule_desc && !p->invalid) ? (const pxmpp_filter_rule *)p->data : (const pxmpp_filter_rule *)0;
+}
+
+/** @p p as a pxmpp_filter_ruleset, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_filter_ruleset *pxmpp_payload_as_filter_ruleset(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_filter_ruleset_desc && !p->invalid) ? (const pxmpp_filter_ruleset *)p->data : (const pxmpp_filter_ruleset *)0;
+}
+
 /** @p p as a pxmpp_fis_directory, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_fis_directory *pxmpp_payload_as_fis_directory(const pxmpp_payload *p)
@@ -3364,11 +4217,25 @@ static inline const pxmpp_forwarded *pxmpp_payload_as_forwarded(const pxmpp_payl
     return (p && p->type == &pxmpp_forwarded_desc && !p->invalid) ? (const pxmpp_forwarded *)p->data : (const pxmpp_forwarded *)0;
 }
 
+/** @p p as a pxmpp_gaming_game, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_gaming_game *pxmpp_payload_as_gaming_game(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_gaming_game_desc && !p->invalid) ? (const pxmpp_gaming_game *)p->data : (const pxmpp_gaming_game *)0;
+}
+
 /** @p p as a pxmpp_gateway_query, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_gateway_query *pxmpp_payload_as_gateway_query(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_gateway_query_desc && !p->invalid) ? (const pxmpp_gateway_query *)p->data : (const pxmpp_gateway_query *)0;
+}
+
+/** @p p as a pxmpp_generic_alert, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_generic_alert *pxmpp_payload_as_generic_alert(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_generic_alert_desc && !p->invalid) ? (const pxmpp_generic_alert *)p->data : (const pxmpp_generic_alert *)0;
 }
 
 /** @p p as a pxmpp_geoloc, or NULL when it holds another type or broke its schema
@@ -3390,6 +4257,20 @@ static inline const pxmpp_hash *pxmpp_payload_as_hash(const pxmpp_payload *p)
 static inline const pxmpp_hash_used *pxmpp_payload_as_hash_used(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_hash_used_desc && !p->invalid) ? (const pxmpp_hash_used *)p->data : (const pxmpp_hash_used *)0;
+}
+
+/** @p p as a pxmpp_hats, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hats *pxmpp_payload_as_hats(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hats_desc && !p->invalid) ? (const pxmpp_hats *)p->data : (const pxmpp_hats *)0;
+}
+
+/** @p p as a pxmpp_hats_hat, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hats_hat *pxmpp_payload_as_hats_hat(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hats_hat_desc && !p->invalid) ? (const pxmpp_hats_hat *)p->data : (const pxmpp_hats_hat *)0;
 }
 
 /** @p p as a pxmpp_hint_no_copy, or NULL when it holds another type or broke its schema
@@ -3418,6 +4299,20 @@ static inline const pxmpp_hint_no_store *pxmpp_payload_as_hint_no_store(const px
 static inline const pxmpp_hint_store *pxmpp_payload_as_hint_store(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_hint_store_desc && !p->invalid) ? (const pxmpp_hint_store *)p->data : (const pxmpp_hint_store *)0;
+}
+
+/** @p p as a pxmpp_hopcheck, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hopcheck *pxmpp_payload_as_hopcheck(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hopcheck_desc && !p->invalid) ? (const pxmpp_hopcheck *)p->data : (const pxmpp_hopcheck *)0;
+}
+
+/** @p p as a pxmpp_hopcheck_hop, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_hopcheck_hop *pxmpp_payload_as_hopcheck_hop(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_hopcheck_hop_desc && !p->invalid) ? (const pxmpp_hopcheck_hop *)p->data : (const pxmpp_hopcheck_hop *)0;
 }
 
 /** @p p as a pxmpp_http_auth_confirm, or NULL when it holds another type or broke its schema
@@ -3518,6 +4413,13 @@ static inline const pxmpp_ibb_open *pxmpp_payload_as_ibb_open(const pxmpp_payloa
     return (p && p->type == &pxmpp_ibb_open_desc && !p->invalid) ? (const pxmpp_ibb_open *)p->data : (const pxmpp_ibb_open *)0;
 }
 
+/** @p p as a pxmpp_ical_envelope, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ical_envelope *pxmpp_payload_as_ical_envelope(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ical_envelope_desc && !p->invalid) ? (const pxmpp_ical_envelope *)p->data : (const pxmpp_ical_envelope *)0;
+}
+
 /** @p p as a pxmpp_idle, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_idle *pxmpp_payload_as_idle(const pxmpp_payload *p)
@@ -3530,6 +4432,20 @@ static inline const pxmpp_idle *pxmpp_payload_as_idle(const pxmpp_payload *p)
 static inline const pxmpp_imiq_query *pxmpp_payload_as_imiq_query(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_imiq_query_desc && !p->invalid) ? (const pxmpp_imiq_query *)p->data : (const pxmpp_imiq_query *)0;
+}
+
+/** @p p as a pxmpp_imng_enable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_imng_enable *pxmpp_payload_as_imng_enable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_imng_enable_desc && !p->invalid) ? (const pxmpp_imng_enable *)p->data : (const pxmpp_imng_enable *)0;
+}
+
+/** @p p as a pxmpp_imng_single, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_imng_single *pxmpp_payload_as_imng_single(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_imng_single_desc && !p->invalid) ? (const pxmpp_imng_single *)p->data : (const pxmpp_imng_single *)0;
 }
 
 /** @p p as a pxmpp_inbox_entry, or NULL when it holds another type or broke its schema
@@ -3607,6 +4523,20 @@ static inline const pxmpp_infobits_bit *pxmpp_payload_as_infobits_bit(const pxmp
 static inline const pxmpp_infobits_bundle *pxmpp_payload_as_infobits_bundle(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_infobits_bundle_desc && !p->invalid) ? (const pxmpp_infobits_bundle *)p->data : (const pxmpp_infobits_bundle *)0;
+}
+
+/** @p p as a pxmpp_invisible_off, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_invisible_off *pxmpp_payload_as_invisible_off(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_invisible_off_desc && !p->invalid) ? (const pxmpp_invisible_off *)p->data : (const pxmpp_invisible_off *)0;
+}
+
+/** @p p as a pxmpp_invisible_on, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_invisible_on *pxmpp_payload_as_invisible_on(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_invisible_on_desc && !p->invalid) ? (const pxmpp_invisible_on *)p->data : (const pxmpp_invisible_on *)0;
 }
 
 /** @p p as a pxmpp_iodata, or NULL when it holds another type or broke its schema
@@ -5352,6 +6282,48 @@ static inline const pxmpp_iqauth_query *pxmpp_payload_as_iqauth_query(const pxmp
     return (p && p->type == &pxmpp_iqauth_query_desc && !p->invalid) ? (const pxmpp_iqauth_query *)p->data : (const pxmpp_iqauth_query *)0;
 }
 
+/** @p p as a pxmpp_isr_enable, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_isr_enable *pxmpp_payload_as_isr_enable(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_isr_enable_desc && !p->invalid) ? (const pxmpp_isr_enable *)p->data : (const pxmpp_isr_enable *)0;
+}
+
+/** @p p as a pxmpp_isr_enabled, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_isr_enabled *pxmpp_payload_as_isr_enabled(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_isr_enabled_desc && !p->invalid) ? (const pxmpp_isr_enabled *)p->data : (const pxmpp_isr_enabled *)0;
+}
+
+/** @p p as a pxmpp_isr_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_isr_feature *pxmpp_payload_as_isr_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_isr_feature_desc && !p->invalid) ? (const pxmpp_isr_feature *)p->data : (const pxmpp_isr_feature *)0;
+}
+
+/** @p p as a pxmpp_isr_inst_resume, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_isr_inst_resume *pxmpp_payload_as_isr_inst_resume(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_isr_inst_resume_desc && !p->invalid) ? (const pxmpp_isr_inst_resume *)p->data : (const pxmpp_isr_inst_resume *)0;
+}
+
+/** @p p as a pxmpp_isr_inst_resume_failed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_isr_inst_resume_failed *pxmpp_payload_as_isr_inst_resume_failed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_isr_inst_resume_failed_desc && !p->invalid) ? (const pxmpp_isr_inst_resume_failed *)p->data : (const pxmpp_isr_inst_resume_failed *)0;
+}
+
+/** @p p as a pxmpp_isr_inst_resumed, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_isr_inst_resumed *pxmpp_payload_as_isr_inst_resumed(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_isr_inst_resumed_desc && !p->invalid) ? (const pxmpp_isr_inst_resumed *)p->data : (const pxmpp_isr_inst_resumed *)0;
+}
+
 /** @p p as a pxmpp_jidprep_base64_request, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_jidprep_base64_request *pxmpp_payload_as_jidprep_base64_request(const pxmpp_payload *p)
@@ -5420,6 +6392,20 @@ static inline const pxmpp_jingle_content *pxmpp_payload_as_jingle_content(const 
 static inline const pxmpp_jingle_dtls_fingerprint *pxmpp_payload_as_jingle_dtls_fingerprint(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_jingle_dtls_fingerprint_desc && !p->invalid) ? (const pxmpp_jingle_dtls_fingerprint *)p->data : (const pxmpp_jingle_dtls_fingerprint *)0;
+}
+
+/** @p p as a pxmpp_jingle_dtmf, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_dtmf *pxmpp_payload_as_jingle_dtmf(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_dtmf_desc && !p->invalid) ? (const pxmpp_jingle_dtmf *)p->data : (const pxmpp_jingle_dtmf *)0;
+}
+
+/** @p p as a pxmpp_jingle_echo_description, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_echo_description *pxmpp_payload_as_jingle_echo_description(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_echo_description_desc && !p->invalid) ? (const pxmpp_jingle_echo_description *)p->data : (const pxmpp_jingle_echo_description *)0;
 }
 
 /** @p p as a pxmpp_jingle_error_out_of_order, or NULL when it holds another type or broke its schema
@@ -5555,6 +6541,20 @@ static inline const pxmpp_jingle_http_upload_transport *pxmpp_payload_as_jingle_
     return (p && p->type == &pxmpp_jingle_http_upload_transport_desc && !p->invalid) ? (const pxmpp_jingle_http_upload_transport *)p->data : (const pxmpp_jingle_http_upload_transport *)0;
 }
 
+/** @p p as a pxmpp_jingle_iax_candidate, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_iax_candidate *pxmpp_payload_as_jingle_iax_candidate(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_iax_candidate_desc && !p->invalid) ? (const pxmpp_jingle_iax_candidate *)p->data : (const pxmpp_jingle_iax_candidate *)0;
+}
+
+/** @p p as a pxmpp_jingle_iax_transport, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_iax_transport *pxmpp_payload_as_jingle_iax_transport(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_iax_transport_desc && !p->invalid) ? (const pxmpp_jingle_iax_transport *)p->data : (const pxmpp_jingle_iax_transport *)0;
+}
+
 /** @p p as a pxmpp_jingle_ibb_transport, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_jingle_ibb_transport *pxmpp_payload_as_jingle_ibb_transport(const pxmpp_payload *p)
@@ -5672,6 +6672,27 @@ static inline const pxmpp_jingle_msg_retract *pxmpp_payload_as_jingle_msg_retrac
 static inline const pxmpp_jingle_msg_ringing *pxmpp_payload_as_jingle_msg_ringing(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_jingle_msg_ringing_desc && !p->invalid) ? (const pxmpp_jingle_msg_ringing *)p->data : (const pxmpp_jingle_msg_ringing *)0;
+}
+
+/** @p p as a pxmpp_jingle_oob_abort, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_oob_abort *pxmpp_payload_as_jingle_oob_abort(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_oob_abort_desc && !p->invalid) ? (const pxmpp_jingle_oob_abort *)p->data : (const pxmpp_jingle_oob_abort *)0;
+}
+
+/** @p p as a pxmpp_jingle_oob_description, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_oob_description *pxmpp_payload_as_jingle_oob_description(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_oob_description_desc && !p->invalid) ? (const pxmpp_jingle_oob_description *)p->data : (const pxmpp_jingle_oob_description *)0;
+}
+
+/** @p p as a pxmpp_jingle_oob_ref, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_oob_ref *pxmpp_payload_as_jingle_oob_ref(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_oob_ref_desc && !p->invalid) ? (const pxmpp_jingle_oob_ref *)p->data : (const pxmpp_jingle_oob_ref *)0;
 }
 
 /** @p p as a pxmpp_jingle_raw_udp_candidate, or NULL when it holds another type or broke its schema
@@ -5882,6 +6903,34 @@ static inline const pxmpp_jingle_transfer *pxmpp_payload_as_jingle_transfer(cons
 static inline const pxmpp_jingle_transferred *pxmpp_payload_as_jingle_transferred(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_jingle_transferred_desc && !p->invalid) ? (const pxmpp_jingle_transferred *)p->data : (const pxmpp_jingle_transferred *)0;
+}
+
+/** @p p as a pxmpp_jingle_video_description, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_video_description *pxmpp_payload_as_jingle_video_description(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_video_description_desc && !p->invalid) ? (const pxmpp_jingle_video_description *)p->data : (const pxmpp_jingle_video_description *)0;
+}
+
+/** @p p as a pxmpp_jingle_video_error_unsupported_codecs, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_video_error_unsupported_codecs *pxmpp_payload_as_jingle_video_error_unsupported_codecs(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_video_error_unsupported_codecs_desc && !p->invalid) ? (const pxmpp_jingle_video_error_unsupported_codecs *)p->data : (const pxmpp_jingle_video_error_unsupported_codecs *)0;
+}
+
+/** @p p as a pxmpp_jingle_video_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_video_parameter *pxmpp_payload_as_jingle_video_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_video_parameter_desc && !p->invalid) ? (const pxmpp_jingle_video_parameter *)p->data : (const pxmpp_jingle_video_parameter *)0;
+}
+
+/** @p p as a pxmpp_jingle_video_payload_type, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jingle_video_payload_type *pxmpp_payload_as_jingle_video_payload_type(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jingle_video_payload_type_desc && !p->invalid) ? (const pxmpp_jingle_video_payload_type *)p->data : (const pxmpp_jingle_video_payload_type *)0;
 }
 
 /** @p p as a pxmpp_jingle_webrtc_channel, or NULL when it holds another type or broke its schema
@@ -6122,6 +7171,34 @@ static inline const pxmpp_jobs_session *pxmpp_payload_as_jobs_session(const pxmp
     return (p && p->type == &pxmpp_jobs_session_desc && !p->invalid) ? (const pxmpp_jobs_session *)p->data : (const pxmpp_jobs_session *)0;
 }
 
+/** @p p as a pxmpp_json_container, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_json_container *pxmpp_payload_as_json_container(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_json_container_desc && !p->invalid) ? (const pxmpp_json_container *)p->data : (const pxmpp_json_container *)0;
+}
+
+/** @p p as a pxmpp_jsonmsg_payload, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_jsonmsg_payload *pxmpp_payload_as_jsonmsg_payload(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_jsonmsg_payload_desc && !p->invalid) ? (const pxmpp_jsonmsg_payload *)p->data : (const pxmpp_jsonmsg_payload *)0;
+}
+
+/** @p p as a pxmpp_keepalive, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_keepalive *pxmpp_payload_as_keepalive(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_keepalive_desc && !p->invalid) ? (const pxmpp_keepalive *)p->data : (const pxmpp_keepalive *)0;
+}
+
+/** @p p as a pxmpp_keepalive_interval, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_keepalive_interval *pxmpp_payload_as_keepalive_interval(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_keepalive_interval_desc && !p->invalid) ? (const pxmpp_keepalive_interval *)p->data : (const pxmpp_keepalive_interval *)0;
+}
+
 /** @p p as a pxmpp_langtrans, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_langtrans *pxmpp_payload_as_langtrans(const pxmpp_payload *p)
@@ -6162,6 +7239,27 @@ static inline const pxmpp_langtrans_translation *pxmpp_payload_as_langtrans_tran
 static inline const pxmpp_last_query *pxmpp_payload_as_last_query(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_last_query_desc && !p->invalid) ? (const pxmpp_last_query *)p->data : (const pxmpp_last_query *)0;
+}
+
+/** @p p as a pxmpp_legacydelay, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_legacydelay *pxmpp_payload_as_legacydelay(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_legacydelay_desc && !p->invalid) ? (const pxmpp_legacydelay *)p->data : (const pxmpp_legacydelay *)0;
+}
+
+/** @p p as a pxmpp_legacytime_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_legacytime_query *pxmpp_payload_as_legacytime_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_legacytime_query_desc && !p->invalid) ? (const pxmpp_legacytime_query *)p->data : (const pxmpp_legacytime_query *)0;
+}
+
+/** @p p as a pxmpp_linkmeta_description, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_linkmeta_description *pxmpp_payload_as_linkmeta_description(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_linkmeta_description_desc && !p->invalid) ? (const pxmpp_linkmeta_description *)p->data : (const pxmpp_linkmeta_description *)0;
 }
 
 /** @p p as a pxmpp_locationquery, or NULL when it holds another type or broke its schema
@@ -6325,6 +7423,27 @@ static inline const pxmpp_message *pxmpp_payload_as_message(const pxmpp_payload 
     return (p && p->type == &pxmpp_message_desc && !p->invalid) ? (const pxmpp_message *)p->data : (const pxmpp_message *)0;
 }
 
+/** @p p as a pxmpp_metacontacts_meta, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_metacontacts_meta *pxmpp_payload_as_metacontacts_meta(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_metacontacts_meta_desc && !p->invalid) ? (const pxmpp_metacontacts_meta *)p->data : (const pxmpp_metacontacts_meta *)0;
+}
+
+/** @p p as a pxmpp_metacontacts_storage, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_metacontacts_storage *pxmpp_payload_as_metacontacts_storage(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_metacontacts_storage_desc && !p->invalid) ? (const pxmpp_metacontacts_storage *)p->data : (const pxmpp_metacontacts_storage *)0;
+}
+
+/** @p p as a pxmpp_mfa_setup, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mfa_setup *pxmpp_payload_as_mfa_setup(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mfa_setup_desc && !p->invalid) ? (const pxmpp_mfa_setup *)p->data : (const pxmpp_mfa_setup *)0;
+}
+
 /** @p p as a pxmpp_mine_claim, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_mine_claim *pxmpp_payload_as_mine_claim(const pxmpp_payload *p)
@@ -6486,6 +7605,13 @@ static inline const pxmpp_mixpam_roster_channel *pxmpp_payload_as_mixpam_roster_
     return (p && p->type == &pxmpp_mixpam_roster_channel_desc && !p->invalid) ? (const pxmpp_mixpam_roster_channel *)p->data : (const pxmpp_mixpam_roster_channel *)0;
 }
 
+/** @p p as a pxmpp_mmn_mentions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mmn_mentions *pxmpp_payload_as_mmn_mentions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mmn_mentions_desc && !p->invalid) ? (const pxmpp_mmn_mentions *)p->data : (const pxmpp_mmn_mentions *)0;
+}
+
 /** @p p as a pxmpp_moderation_moderated, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_moderation_moderated *pxmpp_payload_as_moderation_moderated(const pxmpp_payload *p)
@@ -6512,6 +7638,13 @@ static inline const pxmpp_mood *pxmpp_payload_as_mood(const pxmpp_payload *p)
 static inline const pxmpp_moved *pxmpp_payload_as_moved(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_moved_desc && !p->invalid) ? (const pxmpp_moved *)p->data : (const pxmpp_moved *)0;
+}
+
+/** @p p as a pxmpp_msgevent_x, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_msgevent_x *pxmpp_payload_as_msgevent_x(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_msgevent_x_desc && !p->invalid) ? (const pxmpp_msgevent_x *)p->data : (const pxmpp_msgevent_x *)0;
 }
 
 /** @p p as a pxmpp_muc_actor, or NULL when it holds another type or broke its schema
@@ -6591,6 +7724,13 @@ static inline const pxmpp_muc_owner_query *pxmpp_payload_as_muc_owner_query(cons
     return (p && p->type == &pxmpp_muc_owner_query_desc && !p->invalid) ? (const pxmpp_muc_owner_query *)p->data : (const pxmpp_muc_owner_query *)0;
 }
 
+/** @p p as a pxmpp_muc_unique, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muc_unique *pxmpp_payload_as_muc_unique(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muc_unique_desc && !p->invalid) ? (const pxmpp_muc_unique *)p->data : (const pxmpp_muc_unique *)0;
+}
+
 /** @p p as a pxmpp_muc_user, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_muc_user *pxmpp_payload_as_muc_user(const pxmpp_payload *p)
@@ -6633,6 +7773,27 @@ static inline const pxmpp_mucinvite_tokens *pxmpp_payload_as_mucinvite_tokens(co
     return (p && p->type == &pxmpp_mucinvite_tokens_desc && !p->invalid) ? (const pxmpp_mucinvite_tokens *)p->data : (const pxmpp_mucinvite_tokens *)0;
 }
 
+/** @p p as a pxmpp_mucstatus_cond, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mucstatus_cond *pxmpp_payload_as_mucstatus_cond(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mucstatus_cond_desc && !p->invalid) ? (const pxmpp_mucstatus_cond *)p->data : (const pxmpp_mucstatus_cond *)0;
+}
+
+/** @p p as a pxmpp_muji, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muji *pxmpp_payload_as_muji(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muji_desc && !p->invalid) ? (const pxmpp_muji *)p->data : (const pxmpp_muji *)0;
+}
+
+/** @p p as a pxmpp_muji_content, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_muji_content *pxmpp_payload_as_muji_content(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_muji_content_desc && !p->invalid) ? (const pxmpp_muji_content *)p->data : (const pxmpp_muji_content *)0;
+}
+
 /** @p p as a pxmpp_mute_item, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_mute_item *pxmpp_payload_as_mute_item(const pxmpp_payload *p)
@@ -6668,11 +7829,88 @@ static inline const pxmpp_mute_text *pxmpp_payload_as_mute_text(const pxmpp_payl
     return (p && p->type == &pxmpp_mute_text_desc && !p->invalid) ? (const pxmpp_mute_text *)p->data : (const pxmpp_mute_text *)0;
 }
 
+/** @p p as a pxmpp_mux_feature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_mux_feature *pxmpp_payload_as_mux_feature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_mux_feature_desc && !p->invalid) ? (const pxmpp_mux_feature *)p->data : (const pxmpp_mux_feature *)0;
+}
+
 /** @p p as a pxmpp_nick, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_nick *pxmpp_payload_as_nick(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_nick_desc && !p->invalid) ? (const pxmpp_nick *)p->data : (const pxmpp_nick *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_duplicated_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_duplicated_parameter *pxmpp_payload_as_oauth_error_duplicated_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_duplicated_parameter_desc && !p->invalid) ? (const pxmpp_oauth_error_duplicated_parameter *)p->data : (const pxmpp_oauth_error_duplicated_parameter *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_invalid_consumer_key, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_invalid_consumer_key *pxmpp_payload_as_oauth_error_invalid_consumer_key(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_invalid_consumer_key_desc && !p->invalid) ? (const pxmpp_oauth_error_invalid_consumer_key *)p->data : (const pxmpp_oauth_error_invalid_consumer_key *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_invalid_nonce, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_invalid_nonce *pxmpp_payload_as_oauth_error_invalid_nonce(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_invalid_nonce_desc && !p->invalid) ? (const pxmpp_oauth_error_invalid_nonce *)p->data : (const pxmpp_oauth_error_invalid_nonce *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_invalid_signature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_invalid_signature *pxmpp_payload_as_oauth_error_invalid_signature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_invalid_signature_desc && !p->invalid) ? (const pxmpp_oauth_error_invalid_signature *)p->data : (const pxmpp_oauth_error_invalid_signature *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_invalid_token, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_invalid_token *pxmpp_payload_as_oauth_error_invalid_token(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_invalid_token_desc && !p->invalid) ? (const pxmpp_oauth_error_invalid_token *)p->data : (const pxmpp_oauth_error_invalid_token *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_missing_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_missing_parameter *pxmpp_payload_as_oauth_error_missing_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_missing_parameter_desc && !p->invalid) ? (const pxmpp_oauth_error_missing_parameter *)p->data : (const pxmpp_oauth_error_missing_parameter *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_token_required, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_token_required *pxmpp_payload_as_oauth_error_token_required(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_token_required_desc && !p->invalid) ? (const pxmpp_oauth_error_token_required *)p->data : (const pxmpp_oauth_error_token_required *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_unsupported_parameter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_unsupported_parameter *pxmpp_payload_as_oauth_error_unsupported_parameter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_unsupported_parameter_desc && !p->invalid) ? (const pxmpp_oauth_error_unsupported_parameter *)p->data : (const pxmpp_oauth_error_unsupported_parameter *)0;
+}
+
+/** @p p as a pxmpp_oauth_error_unsupported_signature_method, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_error_unsupported_signature_method *pxmpp_payload_as_oauth_error_unsupported_signature_method(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_error_unsupported_signature_method_desc && !p->invalid) ? (const pxmpp_oauth_error_unsupported_signature_method *)p->data : (const pxmpp_oauth_error_unsupported_signature_method *)0;
+}
+
+/** @p p as a pxmpp_oauth_params, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_oauth_params *pxmpp_payload_as_oauth_params(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_oauth_params_desc && !p->invalid) ? (const pxmpp_oauth_params *)p->data : (const pxmpp_oauth_params *)0;
 }
 
 /** @p p as a pxmpp_occupant_id, or NULL when it holds another type or broke its schema
@@ -6815,6 +8053,13 @@ static inline const pxmpp_oob_x *pxmpp_payload_as_oob_x(const pxmpp_payload *p)
     return (p && p->type == &pxmpp_oob_x_desc && !p->invalid) ? (const pxmpp_oob_x *)p->data : (const pxmpp_oob_x *)0;
 }
 
+/** @p p as a pxmpp_ooo_settings, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ooo_settings *pxmpp_payload_as_ooo_settings(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ooo_settings_desc && !p->invalid) ? (const pxmpp_ooo_settings *)p->data : (const pxmpp_ooo_settings *)0;
+}
+
 /** @p p as a pxmpp_openpgp, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_openpgp *pxmpp_payload_as_openpgp(const pxmpp_payload *p)
@@ -6883,6 +8128,34 @@ static inline const pxmpp_openpgp_signcrypt *pxmpp_payload_as_openpgp_signcrypt(
 static inline const pxmpp_orderby_order *pxmpp_payload_as_orderby_order(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_orderby_order_desc && !p->invalid) ? (const pxmpp_orderby_order *)p->data : (const pxmpp_orderby_order *)0;
+}
+
+/** @p p as a pxmpp_pam_notify, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pam_notify *pxmpp_payload_as_pam_notify(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pam_notify_desc && !p->invalid) ? (const pxmpp_pam_notify *)p->data : (const pxmpp_pam_notify *)0;
+}
+
+/** @p p as a pxmpp_pam_request, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pam_request *pxmpp_payload_as_pam_request(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pam_request_desc && !p->invalid) ? (const pxmpp_pam_request *)p->data : (const pxmpp_pam_request *)0;
+}
+
+/** @p p as a pxmpp_pam_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pam_subscription *pxmpp_payload_as_pam_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pam_subscription_desc && !p->invalid) ? (const pxmpp_pam_subscription *)p->data : (const pxmpp_pam_subscription *)0;
+}
+
+/** @p p as a pxmpp_pam_subscriptions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pam_subscriptions *pxmpp_payload_as_pam_subscriptions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pam_subscriptions_desc && !p->invalid) ? (const pxmpp_pam_subscriptions *)p->data : (const pxmpp_pam_subscriptions *)0;
 }
 
 /** @p p as a pxmpp_pass_client, or NULL when it holds another type or broke its schema
@@ -6969,6 +8242,34 @@ static inline const pxmpp_pattach_summary_reactions *pxmpp_payload_as_pattach_su
     return (p && p->type == &pxmpp_pattach_summary_reactions_desc && !p->invalid) ? (const pxmpp_pattach_summary_reactions *)p->data : (const pxmpp_pattach_summary_reactions *)0;
 }
 
+/** @p p as a pxmpp_pgpps_encrypted, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pgpps_encrypted *pxmpp_payload_as_pgpps_encrypted(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pgpps_encrypted_desc && !p->invalid) ? (const pxmpp_pgpps_encrypted *)p->data : (const pxmpp_pgpps_encrypted *)0;
+}
+
+/** @p p as a pxmpp_pgpps_revoke, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pgpps_revoke *pxmpp_payload_as_pgpps_revoke(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pgpps_revoke_desc && !p->invalid) ? (const pxmpp_pgpps_revoke *)p->data : (const pxmpp_pgpps_revoke *)0;
+}
+
+/** @p p as a pxmpp_pgpps_shared_secret, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pgpps_shared_secret *pxmpp_payload_as_pgpps_shared_secret(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pgpps_shared_secret_desc && !p->invalid) ? (const pxmpp_pgpps_shared_secret *)p->data : (const pxmpp_pgpps_shared_secret *)0;
+}
+
+/** @p p as a pxmpp_physloc_location, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_physloc_location *pxmpp_payload_as_physloc_location(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_physloc_location_desc && !p->invalid) ? (const pxmpp_physloc_location *)p->data : (const pxmpp_physloc_location *)0;
+}
+
 /** @p p as a pxmpp_ping, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_ping *pxmpp_payload_as_ping(const pxmpp_payload *p)
@@ -6981,6 +8282,20 @@ static inline const pxmpp_ping *pxmpp_payload_as_ping(const pxmpp_payload *p)
 static inline const pxmpp_poke *pxmpp_payload_as_poke(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_poke_desc && !p->invalid) ? (const pxmpp_poke *)p->data : (const pxmpp_poke *)0;
+}
+
+/** @p p as a pxmpp_pps_public, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pps_public *pxmpp_payload_as_pps_public(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pps_public_desc && !p->invalid) ? (const pxmpp_pps_public *)p->data : (const pxmpp_pps_public *)0;
+}
+
+/** @p p as a pxmpp_pps_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pps_subscription *pxmpp_payload_as_pps_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pps_subscription_desc && !p->invalid) ? (const pxmpp_pps_subscription *)p->data : (const pxmpp_pps_subscription *)0;
 }
 
 /** @p p as a pxmpp_pre_approval_feature, or NULL when it holds another type or broke its schema
@@ -7100,6 +8415,139 @@ static inline const pxmpp_privxml_query *pxmpp_payload_as_privxml_query(const px
 static inline const pxmpp_psa_annotation *pxmpp_payload_as_psa_annotation(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_psa_annotation_desc && !p->invalid) ? (const pxmpp_psa_annotation *)p->data : (const pxmpp_psa_annotation *)0;
+}
+
+/** @p p as a pxmpp_psign_sign_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_psign_sign_data *pxmpp_payload_as_psign_sign_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_psign_sign_data_desc && !p->invalid) ? (const pxmpp_psign_sign_data *)p->data : (const pxmpp_psign_sign_data *)0;
+}
+
+/** @p p as a pxmpp_psign_signature, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_psign_signature *pxmpp_payload_as_psign_signature(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_psign_signature_desc && !p->invalid) ? (const pxmpp_psign_signature *)p->data : (const pxmpp_psign_signature *)0;
+}
+
+/** @p p as a pxmpp_psign_signer, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_psign_signer *pxmpp_payload_as_psign_signer(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_psign_signer_desc && !p->invalid) ? (const pxmpp_psign_signer *)p->data : (const pxmpp_psign_signer *)0;
+}
+
+/** @p p as a pxmpp_psign_time, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_psign_time *pxmpp_payload_as_psign_time(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_psign_time_desc && !p->invalid) ? (const pxmpp_psign_time *)p->data : (const pxmpp_psign_time *)0;
+}
+
+/** @p p as a pxmpp_psign_to, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_psign_to *pxmpp_payload_as_psign_to(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_psign_to_desc && !p->invalid) ? (const pxmpp_psign_to *)p->data : (const pxmpp_psign_to *)0;
+}
+
+/** @p p as a pxmpp_pssubs_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pssubs_subscription *pxmpp_payload_as_pssubs_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pssubs_subscription_desc && !p->invalid) ? (const pxmpp_pssubs_subscription *)p->data : (const pxmpp_pssubs_subscription *)0;
+}
+
+/** @p p as a pxmpp_pte_encrypted, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pte_encrypted *pxmpp_payload_as_pte_encrypted(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pte_encrypted_desc && !p->invalid) ? (const pxmpp_pte_encrypted *)p->data : (const pxmpp_pte_encrypted *)0;
+}
+
+/** @p p as a pxmpp_pubkey, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey *pxmpp_payload_as_pubkey(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_desc && !p->invalid) ? (const pxmpp_pubkey *)p->data : (const pxmpp_pubkey *)0;
+}
+
+/** @p p as a pxmpp_pubkey_attest, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_attest *pxmpp_payload_as_pubkey_attest(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_attest_desc && !p->invalid) ? (const pxmpp_pubkey_attest *)p->data : (const pxmpp_pubkey_attest *)0;
+}
+
+/** @p p as a pxmpp_pubkey_attest_keyprint, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_attest_keyprint *pxmpp_payload_as_pubkey_attest_keyprint(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_attest_keyprint_desc && !p->invalid) ? (const pxmpp_pubkey_attest_keyprint *)p->data : (const pxmpp_pubkey_attest_keyprint *)0;
+}
+
+/** @p p as a pxmpp_pubkey_attest_signerprint, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_attest_signerprint *pxmpp_payload_as_pubkey_attest_signerprint(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_attest_signerprint_desc && !p->invalid) ? (const pxmpp_pubkey_attest_signerprint *)p->data : (const pxmpp_pubkey_attest_signerprint *)0;
+}
+
+/** @p p as a pxmpp_pubkey_generating, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_generating *pxmpp_payload_as_pubkey_generating(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_generating_desc && !p->invalid) ? (const pxmpp_pubkey_generating *)p->data : (const pxmpp_pubkey_generating *)0;
+}
+
+/** @p p as a pxmpp_pubkey_print, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_print *pxmpp_payload_as_pubkey_print(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_print_desc && !p->invalid) ? (const pxmpp_pubkey_print *)p->data : (const pxmpp_pubkey_print *)0;
+}
+
+/** @p p as a pxmpp_pubkey_revocation, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_revocation *pxmpp_payload_as_pubkey_revocation(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_revocation_desc && !p->invalid) ? (const pxmpp_pubkey_revocation *)p->data : (const pxmpp_pubkey_revocation *)0;
+}
+
+/** @p p as a pxmpp_pubkey_revocation_keyprint, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_revocation_keyprint *pxmpp_payload_as_pubkey_revocation_keyprint(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_revocation_keyprint_desc && !p->invalid) ? (const pxmpp_pubkey_revocation_keyprint *)p->data : (const pxmpp_pubkey_revocation_keyprint *)0;
+}
+
+/** @p p as a pxmpp_pubkey_revocation_print, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_revocation_print *pxmpp_payload_as_pubkey_revocation_print(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_revocation_print_desc && !p->invalid) ? (const pxmpp_pubkey_revocation_print *)p->data : (const pxmpp_pubkey_revocation_print *)0;
+}
+
+/** @p p as a pxmpp_pubkey_rsakey, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubkey_rsakey *pxmpp_payload_as_pubkey_rsakey(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubkey_rsakey_desc && !p->invalid) ? (const pxmpp_pubkey_rsakey *)p->data : (const pxmpp_pubkey_rsakey *)0;
+}
+
+/** @p p as a pxmpp_pubstore_subscription, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubstore_subscription *pxmpp_payload_as_pubstore_subscription(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubstore_subscription_desc && !p->invalid) ? (const pxmpp_pubstore_subscription *)p->data : (const pxmpp_pubstore_subscription *)0;
+}
+
+/** @p p as a pxmpp_pubstore_subscriptions, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubstore_subscriptions *pxmpp_payload_as_pubstore_subscriptions(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubstore_subscriptions_desc && !p->invalid) ? (const pxmpp_pubstore_subscriptions *)p->data : (const pxmpp_pubstore_subscriptions *)0;
 }
 
 /** @p p as a pxmpp_pubsub, or NULL when it holds another type or broke its schema
@@ -7403,6 +8851,13 @@ static inline const pxmpp_pubsub_event_subscription *pxmpp_payload_as_pubsub_eve
     return (p && p->type == &pxmpp_pubsub_event_subscription_desc && !p->invalid) ? (const pxmpp_pubsub_event_subscription *)p->data : (const pxmpp_pubsub_event_subscription *)0;
 }
 
+/** @p p as a pxmpp_pubsub_filter, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_filter *pxmpp_payload_as_pubsub_filter(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_filter_desc && !p->invalid) ? (const pxmpp_pubsub_filter *)p->data : (const pxmpp_pubsub_filter *)0;
+}
+
 /** @p p as a pxmpp_pubsub_item, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_pubsub_item *pxmpp_payload_as_pubsub_item(const pxmpp_payload *p)
@@ -7415,6 +8870,13 @@ static inline const pxmpp_pubsub_item *pxmpp_payload_as_pubsub_item(const pxmpp_
 static inline const pxmpp_pubsub_items *pxmpp_payload_as_pubsub_items(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_pubsub_items_desc && !p->invalid) ? (const pxmpp_pubsub_items *)p->data : (const pxmpp_pubsub_items *)0;
+}
+
+/** @p p as a pxmpp_pubsub_openpgp_sign, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_openpgp_sign *pxmpp_payload_as_pubsub_openpgp_sign(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_openpgp_sign_desc && !p->invalid) ? (const pxmpp_pubsub_openpgp_sign *)p->data : (const pxmpp_pubsub_openpgp_sign *)0;
 }
 
 /** @p p as a pxmpp_pubsub_options, or NULL when it holds another type or broke its schema
@@ -7529,6 +8991,13 @@ static inline const pxmpp_pubsub_retract *pxmpp_payload_as_pubsub_retract(const 
     return (p && p->type == &pxmpp_pubsub_retract_desc && !p->invalid) ? (const pxmpp_pubsub_retract *)p->data : (const pxmpp_pubsub_retract *)0;
 }
 
+/** @p p as a pxmpp_pubsub_since_ago, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_pubsub_since_ago *pxmpp_payload_as_pubsub_since_ago(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_pubsub_since_ago_desc && !p->invalid) ? (const pxmpp_pubsub_since_ago *)p->data : (const pxmpp_pubsub_since_ago *)0;
+}
+
 /** @p p as a pxmpp_pubsub_subscribe, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_pubsub_subscribe *pxmpp_payload_as_pubsub_subscribe(const pxmpp_payload *p)
@@ -7606,6 +9075,27 @@ static inline const pxmpp_quick_response_action_selected *pxmpp_payload_as_quick
     return (p && p->type == &pxmpp_quick_response_action_selected_desc && !p->invalid) ? (const pxmpp_quick_response_action_selected *)p->data : (const pxmpp_quick_response_action_selected *)0;
 }
 
+/** @p p as a pxmpp_quickstart_pipelining, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_quickstart_pipelining *pxmpp_payload_as_quickstart_pipelining(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_quickstart_pipelining_desc && !p->invalid) ? (const pxmpp_quickstart_pipelining *)p->data : (const pxmpp_quickstart_pipelining *)0;
+}
+
+/** @p p as a pxmpp_raa_info, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_raa_info *pxmpp_payload_as_raa_info(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_raa_info_desc && !p->invalid) ? (const pxmpp_raa_info *)p->data : (const pxmpp_raa_info *)0;
+}
+
+/** @p p as a pxmpp_raa_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_raa_query *pxmpp_payload_as_raa_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_raa_query_desc && !p->invalid) ? (const pxmpp_raa_query *)p->data : (const pxmpp_raa_query *)0;
+}
+
 /** @p p as a pxmpp_raft_append, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_raft_append *pxmpp_payload_as_raft_append(const pxmpp_payload *p)
@@ -7639,6 +9129,13 @@ static inline const pxmpp_raft_request_vote *pxmpp_payload_as_raft_request_vote(
 static inline const pxmpp_raft_vote *pxmpp_payload_as_raft_vote(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_raft_vote_desc && !p->invalid) ? (const pxmpp_raft_vote *)p->data : (const pxmpp_raft_vote *)0;
+}
+
+/** @p p as a pxmpp_rai_activity, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rai_activity *pxmpp_payload_as_rai_activity(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rai_activity_desc && !p->invalid) ? (const pxmpp_rai_activity *)p->data : (const pxmpp_rai_activity *)0;
 }
 
 /** @p p as a pxmpp_rap, or NULL when it holds another type or broke its schema
@@ -8082,6 +9579,13 @@ static inline const pxmpp_rayo_unjoined *pxmpp_payload_as_rayo_unjoined(const px
     return (p && p->type == &pxmpp_rayo_unjoined_desc && !p->invalid) ? (const pxmpp_rayo_unjoined *)p->data : (const pxmpp_rayo_unjoined *)0;
 }
 
+/** @p p as a pxmpp_rayocpa_signal, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rayocpa_signal *pxmpp_payload_as_rayocpa_signal(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rayocpa_signal_desc && !p->invalid) ? (const pxmpp_rayocpa_signal *)p->data : (const pxmpp_rayocpa_signal *)0;
+}
+
 /** @p p as a pxmpp_reach, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_reach *pxmpp_payload_as_reach(const pxmpp_payload *p)
@@ -8138,6 +9642,20 @@ static inline const pxmpp_register_query *pxmpp_payload_as_register_query(const 
     return (p && p->type == &pxmpp_register_query_desc && !p->invalid) ? (const pxmpp_register_query *)p->data : (const pxmpp_register_query *)0;
 }
 
+/** @p p as a pxmpp_rel_cid, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rel_cid *pxmpp_payload_as_rel_cid(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rel_cid_desc && !p->invalid) ? (const pxmpp_rel_cid *)p->data : (const pxmpp_rel_cid *)0;
+}
+
+/** @p p as a pxmpp_rel_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rel_query *pxmpp_payload_as_rel_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rel_query_desc && !p->invalid) ? (const pxmpp_rel_query *)p->data : (const pxmpp_rel_query *)0;
+}
+
 /** @p p as a pxmpp_reminder, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_reminder *pxmpp_payload_as_reminder(const pxmpp_payload *p)
@@ -8157,6 +9675,13 @@ static inline const pxmpp_reminder_date *pxmpp_payload_as_reminder_date(const px
 static inline const pxmpp_reply *pxmpp_payload_as_reply(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_reply_desc && !p->invalid) ? (const pxmpp_reply *)p->data : (const pxmpp_reply *)0;
+}
+
+/** @p p as a pxmpp_reputation_score, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_reputation_score *pxmpp_payload_as_reputation_score(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_reputation_score_desc && !p->invalid) ? (const pxmpp_reputation_score *)p->data : (const pxmpp_reputation_score *)0;
 }
 
 /** @p p as a pxmpp_retract, or NULL when it holds another type or broke its schema
@@ -8227,6 +9752,20 @@ static inline const pxmpp_rosterx *pxmpp_payload_as_rosterx(const pxmpp_payload 
 static inline const pxmpp_rosterx_item *pxmpp_payload_as_rosterx_item(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_rosterx_item_desc && !p->invalid) ? (const pxmpp_rosterx_item *)p->data : (const pxmpp_rosterx_item *)0;
+}
+
+/** @p p as a pxmpp_rosterxold, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rosterxold *pxmpp_payload_as_rosterxold(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rosterxold_desc && !p->invalid) ? (const pxmpp_rosterxold *)p->data : (const pxmpp_rosterxold *)0;
+}
+
+/** @p p as a pxmpp_rosterxold_item, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rosterxold_item *pxmpp_payload_as_rosterxold_item(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rosterxold_item_desc && !p->invalid) ? (const pxmpp_rosterxold_item *)p->data : (const pxmpp_rosterxold_item *)0;
 }
 
 /** @p p as a pxmpp_rpc_array, or NULL when it holds another type or broke its schema
@@ -8334,11 +9873,25 @@ static inline const pxmpp_rtt_erase *pxmpp_payload_as_rtt_erase(const pxmpp_payl
     return (p && p->type == &pxmpp_rtt_erase_desc && !p->invalid) ? (const pxmpp_rtt_erase *)p->data : (const pxmpp_rtt_erase *)0;
 }
 
+/** @p p as a pxmpp_rtt_fallback, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rtt_fallback *pxmpp_payload_as_rtt_fallback(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rtt_fallback_desc && !p->invalid) ? (const pxmpp_rtt_fallback *)p->data : (const pxmpp_rtt_fallback *)0;
+}
+
 /** @p p as a pxmpp_rtt_insert, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_rtt_insert *pxmpp_payload_as_rtt_insert(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_rtt_insert_desc && !p->invalid) ? (const pxmpp_rtt_insert *)p->data : (const pxmpp_rtt_insert *)0;
+}
+
+/** @p p as a pxmpp_rtt_sync, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_rtt_sync *pxmpp_payload_as_rtt_sync(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_rtt_sync_desc && !p->invalid) ? (const pxmpp_rtt_sync *)p->data : (const pxmpp_rtt_sync *)0;
 }
 
 /** @p p as a pxmpp_rtt_wait, or NULL when it holds another type or broke its schema
@@ -8768,6 +10321,27 @@ static inline const pxmpp_sfs_sources *pxmpp_payload_as_sfs_sources(const pxmpp_
     return (p && p->type == &pxmpp_sfs_sources_desc && !p->invalid) ? (const pxmpp_sfs_sources *)p->data : (const pxmpp_sfs_sources *)0;
 }
 
+/** @p p as a pxmpp_sharedgroups_entities, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sharedgroups_entities *pxmpp_payload_as_sharedgroups_entities(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sharedgroups_entities_desc && !p->invalid) ? (const pxmpp_sharedgroups_entities *)p->data : (const pxmpp_sharedgroups_entities *)0;
+}
+
+/** @p p as a pxmpp_sharedgroups_entity, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sharedgroups_entity *pxmpp_payload_as_sharedgroups_entity(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sharedgroups_entity_desc && !p->invalid) ? (const pxmpp_sharedgroups_entity *)p->data : (const pxmpp_sharedgroups_entity *)0;
+}
+
+/** @p p as a pxmpp_sharednote_note, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sharednote_note *pxmpp_payload_as_sharednote_note(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sharednote_note_desc && !p->invalid) ? (const pxmpp_sharednote_note *)p->data : (const pxmpp_sharednote_note *)0;
+}
+
 /** @p p as a pxmpp_shim_header, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_shim_header *pxmpp_payload_as_shim_header(const pxmpp_payload *p)
@@ -8815,6 +10389,20 @@ static inline const pxmpp_si_ft_file *pxmpp_payload_as_si_ft_file(const pxmpp_pa
 static inline const pxmpp_si_ft_range *pxmpp_payload_as_si_ft_range(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_si_ft_range_desc && !p->invalid) ? (const pxmpp_si_ft_range *)p->data : (const pxmpp_si_ft_range *)0;
+}
+
+/** @p p as a pxmpp_si_header, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_si_header *pxmpp_payload_as_si_header(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_si_header_desc && !p->invalid) ? (const pxmpp_si_header *)p->data : (const pxmpp_si_header *)0;
+}
+
+/** @p p as a pxmpp_sic_address, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sic_address *pxmpp_payload_as_sic_address(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sic_address_desc && !p->invalid) ? (const pxmpp_sic_address *)p->data : (const pxmpp_sic_address *)0;
 }
 
 /** @p p as a pxmpp_sid_origin_id, or NULL when it holds another type or broke its schema
@@ -9160,6 +10748,34 @@ static inline const pxmpp_sticker_pack_item *pxmpp_payload_as_sticker_pack_item(
     return (p && p->type == &pxmpp_sticker_pack_item_desc && !p->invalid) ? (const pxmpp_sticker_pack_item *)p->data : (const pxmpp_sticker_pack_item *)0;
 }
 
+/** @p p as a pxmpp_stock_bar, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_stock_bar *pxmpp_payload_as_stock_bar(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_stock_bar_desc && !p->invalid) ? (const pxmpp_stock_bar *)p->data : (const pxmpp_stock_bar *)0;
+}
+
+/** @p p as a pxmpp_stock_data, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_stock_data *pxmpp_payload_as_stock_data(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_stock_data_desc && !p->invalid) ? (const pxmpp_stock_data *)p->data : (const pxmpp_stock_data *)0;
+}
+
+/** @p p as a pxmpp_stock_news, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_stock_news *pxmpp_payload_as_stock_news(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_stock_news_desc && !p->invalid) ? (const pxmpp_stock_news *)p->data : (const pxmpp_stock_news *)0;
+}
+
+/** @p p as a pxmpp_stock_realtime, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_stock_realtime *pxmpp_payload_as_stock_realtime(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_stock_realtime_desc && !p->invalid) ? (const pxmpp_stock_realtime *)p->data : (const pxmpp_stock_realtime *)0;
+}
+
 /** @p p as a pxmpp_stream_error, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_stream_error *pxmpp_payload_as_stream_error(const pxmpp_payload *p)
@@ -9172,6 +10788,27 @@ static inline const pxmpp_stream_error *pxmpp_payload_as_stream_error(const pxmp
 static inline const pxmpp_stream_features *pxmpp_payload_as_stream_features(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_stream_features_desc && !p->invalid) ? (const pxmpp_stream_features *)p->data : (const pxmpp_stream_features *)0;
+}
+
+/** @p p as a pxmpp_stream_limits, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_stream_limits *pxmpp_payload_as_stream_limits(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_stream_limits_desc && !p->invalid) ? (const pxmpp_stream_limits *)p->data : (const pxmpp_stream_limits *)0;
+}
+
+/** @p p as a pxmpp_styling_unstyled, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_styling_unstyled *pxmpp_payload_as_styling_unstyled(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_styling_unstyled_desc && !p->invalid) ? (const pxmpp_styling_unstyled *)p->data : (const pxmpp_styling_unstyled *)0;
+}
+
+/** @p p as a pxmpp_svcdir_registration, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_svcdir_registration *pxmpp_payload_as_svcdir_registration(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_svcdir_registration_desc && !p->invalid) ? (const pxmpp_svcdir_registration *)p->data : (const pxmpp_svcdir_registration *)0;
 }
 
 /** @p p as a pxmpp_swb_delete, or NULL when it holds another type or broke its schema
@@ -9293,6 +10930,13 @@ static inline const pxmpp_thread *pxmpp_payload_as_thread(const pxmpp_payload *p
     return (p && p->type == &pxmpp_thread_desc && !p->invalid) ? (const pxmpp_thread *)p->data : (const pxmpp_thread *)0;
 }
 
+/** @p p as a pxmpp_ticket_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_ticket_query *pxmpp_payload_as_ticket_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_ticket_query_desc && !p->invalid) ? (const pxmpp_ticket_query *)p->data : (const pxmpp_ticket_query *)0;
+}
+
 /** @p p as a pxmpp_tins, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_tins *pxmpp_payload_as_tins(const pxmpp_payload *p)
@@ -9319,6 +10963,27 @@ static inline const pxmpp_tls_failure *pxmpp_payload_as_tls_failure(const pxmpp_
 static inline const pxmpp_tls_proceed *pxmpp_payload_as_tls_proceed(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_tls_proceed_desc && !p->invalid) ? (const pxmpp_tls_proceed *)p->data : (const pxmpp_tls_proceed *)0;
+}
+
+/** @p p as a pxmpp_treetx_directory, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_treetx_directory *pxmpp_payload_as_treetx_directory(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_treetx_directory_desc && !p->invalid) ? (const pxmpp_treetx_directory *)p->data : (const pxmpp_treetx_directory *)0;
+}
+
+/** @p p as a pxmpp_treetx_file, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_treetx_file *pxmpp_payload_as_treetx_file(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_treetx_file_desc && !p->invalid) ? (const pxmpp_treetx_file *)p->data : (const pxmpp_treetx_file *)0;
+}
+
+/** @p p as a pxmpp_treetx_tree, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_treetx_tree *pxmpp_payload_as_treetx_tree(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_treetx_tree_desc && !p->invalid) ? (const pxmpp_treetx_tree *)p->data : (const pxmpp_treetx_tree *)0;
 }
 
 /** @p p as a pxmpp_tune, or NULL when it holds another type or broke its schema
@@ -9410,6 +11075,34 @@ static inline const pxmpp_urldata_error_transfer_failed *pxmpp_payload_as_urldat
 static inline const pxmpp_urldata_error_transfer_refused *pxmpp_payload_as_urldata_error_transfer_refused(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_urldata_error_transfer_refused_desc && !p->invalid) ? (const pxmpp_urldata_error_transfer_refused *)p->data : (const pxmpp_urldata_error_transfer_refused *)0;
+}
+
+/** @p p as a pxmpp_urldata_http_auth, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_urldata_http_auth *pxmpp_payload_as_urldata_http_auth(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_urldata_http_auth_desc && !p->invalid) ? (const pxmpp_urldata_http_auth *)p->data : (const pxmpp_urldata_http_auth *)0;
+}
+
+/** @p p as a pxmpp_urldata_http_auth_param, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_urldata_http_auth_param *pxmpp_payload_as_urldata_http_auth_param(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_urldata_http_auth_param_desc && !p->invalid) ? (const pxmpp_urldata_http_auth_param *)p->data : (const pxmpp_urldata_http_auth_param *)0;
+}
+
+/** @p p as a pxmpp_urldata_http_cookie, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_urldata_http_cookie *pxmpp_payload_as_urldata_http_cookie(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_urldata_http_cookie_desc && !p->invalid) ? (const pxmpp_urldata_http_cookie *)p->data : (const pxmpp_urldata_http_cookie *)0;
+}
+
+/** @p p as a pxmpp_urldata_http_header, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_urldata_http_header *pxmpp_payload_as_urldata_http_header(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_urldata_http_header_desc && !p->invalid) ? (const pxmpp_urldata_http_header *)p->data : (const pxmpp_urldata_http_header *)0;
 }
 
 /** @p p as a pxmpp_user_profile, or NULL when it holds another type or broke its schema
@@ -9881,6 +11574,13 @@ static inline const pxmpp_version_query *pxmpp_payload_as_version_query(const px
     return (p && p->type == &pxmpp_version_query_desc && !p->invalid) ? (const pxmpp_version_query *)p->data : (const pxmpp_version_query *)0;
 }
 
+/** @p p as a pxmpp_viewing_video, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_viewing_video *pxmpp_payload_as_viewing_video(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_viewing_video_desc && !p->invalid) ? (const pxmpp_viewing_video *)p->data : (const pxmpp_viewing_video *)0;
+}
+
 /** @p p as a pxmpp_vp_avatar, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_vp_avatar *pxmpp_payload_as_vp_avatar(const pxmpp_payload *p)
@@ -9977,6 +11677,34 @@ static inline const pxmpp_waitlist_query *pxmpp_payload_as_waitlist_query(const 
 static inline const pxmpp_waitlist_uri *pxmpp_payload_as_waitlist_uri(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_waitlist_uri_desc && !p->invalid) ? (const pxmpp_waitlist_uri *)p->data : (const pxmpp_waitlist_uri *)0;
+}
+
+/** @p p as a pxmpp_webtab_pref, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_webtab_pref *pxmpp_payload_as_webtab_pref(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_webtab_pref_desc && !p->invalid) ? (const pxmpp_webtab_pref *)p->data : (const pxmpp_webtab_pref *)0;
+}
+
+/** @p p as a pxmpp_webtab_prefs, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_webtab_prefs *pxmpp_payload_as_webtab_prefs(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_webtab_prefs_desc && !p->invalid) ? (const pxmpp_webtab_prefs *)p->data : (const pxmpp_webtab_prefs *)0;
+}
+
+/** @p p as a pxmpp_webtab_query, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_webtab_query *pxmpp_payload_as_webtab_query(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_webtab_query_desc && !p->invalid) ? (const pxmpp_webtab_query *)p->data : (const pxmpp_webtab_query *)0;
+}
+
+/** @p p as a pxmpp_webtab_tab, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_webtab_tab *pxmpp_payload_as_webtab_tab(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_webtab_tab_desc && !p->invalid) ? (const pxmpp_webtab_tab *)p->data : (const pxmpp_webtab_tab *)0;
 }
 
 /** @p p as a pxmpp_x509_ca_list, or NULL when it holds another type or broke its schema
@@ -10182,6 +11910,41 @@ static inline const pxmpp_xdd_updated *pxmpp_payload_as_xdd_updated(const pxmpp_
     return (p && p->type == &pxmpp_xdd_updated_desc && !p->invalid) ? (const pxmpp_xdd_updated *)p->data : (const pxmpp_xdd_updated *)0;
 }
 
+/** @p p as a pxmpp_xhtml_a, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_a *pxmpp_payload_as_xhtml_a(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_a_desc && !p->invalid) ? (const pxmpp_xhtml_a *)p->data : (const pxmpp_xhtml_a *)0;
+}
+
+/** @p p as a pxmpp_xhtml_abbr, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_abbr *pxmpp_payload_as_xhtml_abbr(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_abbr_desc && !p->invalid) ? (const pxmpp_xhtml_abbr *)p->data : (const pxmpp_xhtml_abbr *)0;
+}
+
+/** @p p as a pxmpp_xhtml_acronym, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_acronym *pxmpp_payload_as_xhtml_acronym(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_acronym_desc && !p->invalid) ? (const pxmpp_xhtml_acronym *)p->data : (const pxmpp_xhtml_acronym *)0;
+}
+
+/** @p p as a pxmpp_xhtml_address, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_address *pxmpp_payload_as_xhtml_address(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_address_desc && !p->invalid) ? (const pxmpp_xhtml_address *)p->data : (const pxmpp_xhtml_address *)0;
+}
+
+/** @p p as a pxmpp_xhtml_blockquote, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_blockquote *pxmpp_payload_as_xhtml_blockquote(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_blockquote_desc && !p->invalid) ? (const pxmpp_xhtml_blockquote *)p->data : (const pxmpp_xhtml_blockquote *)0;
+}
+
 /** @p p as a pxmpp_xhtml_body, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_xhtml_body *pxmpp_payload_as_xhtml_body(const pxmpp_payload *p)
@@ -10189,11 +11952,200 @@ static inline const pxmpp_xhtml_body *pxmpp_payload_as_xhtml_body(const pxmpp_pa
     return (p && p->type == &pxmpp_xhtml_body_desc && !p->invalid) ? (const pxmpp_xhtml_body *)p->data : (const pxmpp_xhtml_body *)0;
 }
 
+/** @p p as a pxmpp_xhtml_br, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_br *pxmpp_payload_as_xhtml_br(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_br_desc && !p->invalid) ? (const pxmpp_xhtml_br *)p->data : (const pxmpp_xhtml_br *)0;
+}
+
+/** @p p as a pxmpp_xhtml_cite, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_cite *pxmpp_payload_as_xhtml_cite(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_cite_desc && !p->invalid) ? (const pxmpp_xhtml_cite *)p->data : (const pxmpp_xhtml_cite *)0;
+}
+
+/** @p p as a pxmpp_xhtml_code, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_code *pxmpp_payload_as_xhtml_code(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_code_desc && !p->invalid) ? (const pxmpp_xhtml_code *)p->data : (const pxmpp_xhtml_code *)0;
+}
+
+/** @p p as a pxmpp_xhtml_dd, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_dd *pxmpp_payload_as_xhtml_dd(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_dd_desc && !p->invalid) ? (const pxmpp_xhtml_dd *)p->data : (const pxmpp_xhtml_dd *)0;
+}
+
+/** @p p as a pxmpp_xhtml_dfn, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_dfn *pxmpp_payload_as_xhtml_dfn(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_dfn_desc && !p->invalid) ? (const pxmpp_xhtml_dfn *)p->data : (const pxmpp_xhtml_dfn *)0;
+}
+
+/** @p p as a pxmpp_xhtml_div, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_div *pxmpp_payload_as_xhtml_div(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_div_desc && !p->invalid) ? (const pxmpp_xhtml_div *)p->data : (const pxmpp_xhtml_div *)0;
+}
+
+/** @p p as a pxmpp_xhtml_dl, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_dl *pxmpp_payload_as_xhtml_dl(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_dl_desc && !p->invalid) ? (const pxmpp_xhtml_dl *)p->data : (const pxmpp_xhtml_dl *)0;
+}
+
+/** @p p as a pxmpp_xhtml_dt, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_dt *pxmpp_payload_as_xhtml_dt(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_dt_desc && !p->invalid) ? (const pxmpp_xhtml_dt *)p->data : (const pxmpp_xhtml_dt *)0;
+}
+
+/** @p p as a pxmpp_xhtml_em, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_em *pxmpp_payload_as_xhtml_em(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_em_desc && !p->invalid) ? (const pxmpp_xhtml_em *)p->data : (const pxmpp_xhtml_em *)0;
+}
+
+/** @p p as a pxmpp_xhtml_h1, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_h1 *pxmpp_payload_as_xhtml_h1(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_h1_desc && !p->invalid) ? (const pxmpp_xhtml_h1 *)p->data : (const pxmpp_xhtml_h1 *)0;
+}
+
+/** @p p as a pxmpp_xhtml_h2, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_h2 *pxmpp_payload_as_xhtml_h2(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_h2_desc && !p->invalid) ? (const pxmpp_xhtml_h2 *)p->data : (const pxmpp_xhtml_h2 *)0;
+}
+
+/** @p p as a pxmpp_xhtml_h3, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_h3 *pxmpp_payload_as_xhtml_h3(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_h3_desc && !p->invalid) ? (const pxmpp_xhtml_h3 *)p->data : (const pxmpp_xhtml_h3 *)0;
+}
+
+/** @p p as a pxmpp_xhtml_h4, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_h4 *pxmpp_payload_as_xhtml_h4(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_h4_desc && !p->invalid) ? (const pxmpp_xhtml_h4 *)p->data : (const pxmpp_xhtml_h4 *)0;
+}
+
+/** @p p as a pxmpp_xhtml_h5, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_h5 *pxmpp_payload_as_xhtml_h5(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_h5_desc && !p->invalid) ? (const pxmpp_xhtml_h5 *)p->data : (const pxmpp_xhtml_h5 *)0;
+}
+
+/** @p p as a pxmpp_xhtml_h6, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_h6 *pxmpp_payload_as_xhtml_h6(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_h6_desc && !p->invalid) ? (const pxmpp_xhtml_h6 *)p->data : (const pxmpp_xhtml_h6 *)0;
+}
+
 /** @p p as a pxmpp_xhtml_im, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_xhtml_im *pxmpp_payload_as_xhtml_im(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_xhtml_im_desc && !p->invalid) ? (const pxmpp_xhtml_im *)p->data : (const pxmpp_xhtml_im *)0;
+}
+
+/** @p p as a pxmpp_xhtml_img, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_img *pxmpp_payload_as_xhtml_img(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_img_desc && !p->invalid) ? (const pxmpp_xhtml_img *)p->data : (const pxmpp_xhtml_img *)0;
+}
+
+/** @p p as a pxmpp_xhtml_kbd, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_kbd *pxmpp_payload_as_xhtml_kbd(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_kbd_desc && !p->invalid) ? (const pxmpp_xhtml_kbd *)p->data : (const pxmpp_xhtml_kbd *)0;
+}
+
+/** @p p as a pxmpp_xhtml_li, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_li *pxmpp_payload_as_xhtml_li(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_li_desc && !p->invalid) ? (const pxmpp_xhtml_li *)p->data : (const pxmpp_xhtml_li *)0;
+}
+
+/** @p p as a pxmpp_xhtml_ol, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_ol *pxmpp_payload_as_xhtml_ol(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_ol_desc && !p->invalid) ? (const pxmpp_xhtml_ol *)p->data : (const pxmpp_xhtml_ol *)0;
+}
+
+/** @p p as a pxmpp_xhtml_p, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_p *pxmpp_payload_as_xhtml_p(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_p_desc && !p->invalid) ? (const pxmpp_xhtml_p *)p->data : (const pxmpp_xhtml_p *)0;
+}
+
+/** @p p as a pxmpp_xhtml_pre, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_pre *pxmpp_payload_as_xhtml_pre(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_pre_desc && !p->invalid) ? (const pxmpp_xhtml_pre *)p->data : (const pxmpp_xhtml_pre *)0;
+}
+
+/** @p p as a pxmpp_xhtml_q, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_q *pxmpp_payload_as_xhtml_q(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_q_desc && !p->invalid) ? (const pxmpp_xhtml_q *)p->data : (const pxmpp_xhtml_q *)0;
+}
+
+/** @p p as a pxmpp_xhtml_samp, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_samp *pxmpp_payload_as_xhtml_samp(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_samp_desc && !p->invalid) ? (const pxmpp_xhtml_samp *)p->data : (const pxmpp_xhtml_samp *)0;
+}
+
+/** @p p as a pxmpp_xhtml_span, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_span *pxmpp_payload_as_xhtml_span(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_span_desc && !p->invalid) ? (const pxmpp_xhtml_span *)p->data : (const pxmpp_xhtml_span *)0;
+}
+
+/** @p p as a pxmpp_xhtml_strong, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_strong *pxmpp_payload_as_xhtml_strong(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_strong_desc && !p->invalid) ? (const pxmpp_xhtml_strong *)p->data : (const pxmpp_xhtml_strong *)0;
+}
+
+/** @p p as a pxmpp_xhtml_ul, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_ul *pxmpp_payload_as_xhtml_ul(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_ul_desc && !p->invalid) ? (const pxmpp_xhtml_ul *)p->data : (const pxmpp_xhtml_ul *)0;
+}
+
+/** @p p as a pxmpp_xhtml_var, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_xhtml_var *pxmpp_payload_as_xhtml_var(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_xhtml_var_desc && !p->invalid) ? (const pxmpp_xhtml_var *)p->data : (const pxmpp_xhtml_var *)0;
 }
 
 /** @p p as a pxmpp_xibr_cancel, or NULL when it holds another type or broke its schema
@@ -10328,6 +12280,15 @@ static inline const pxmpp_amp *pxmpp_message_get_amp(const pxmpp_message *st)
     return (const pxmpp_amp *)0;
 }
 
+/** The first pxmpp_attach_to payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_attach_to *pxmpp_message_get_attach_to(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_attach_to_desc && !st->payloads[i].invalid)
+            return (const pxmpp_attach_to *)st->payloads[i].data;
+    return (const pxmpp_attach_to *)0;
+}
+
 /** The first pxmpp_attention payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_attention *pxmpp_message_get_attention(const pxmpp_message *st)
 {
@@ -10400,6 +12361,15 @@ static inline const pxmpp_call_invite_retract *pxmpp_message_get_call_invite_ret
     return (const pxmpp_call_invite_retract *)0;
 }
 
+/** The first pxmpp_cap_alert payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cap_alert *pxmpp_message_get_cap_alert(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cap_alert_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cap_alert *)st->payloads[i].data;
+    return (const pxmpp_cap_alert *)0;
+}
+
 /** The first pxmpp_captcha payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_captcha *pxmpp_message_get_captcha(const pxmpp_message *st)
 {
@@ -10463,6 +12433,33 @@ static inline const pxmpp_cmr_routing *pxmpp_message_get_cmr_routing(const pxmpp
     return (const pxmpp_cmr_routing *)0;
 }
 
+/** The first pxmpp_content_type_hint payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_content_type_hint *pxmpp_message_get_content_type_hint(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_content_type_hint_desc && !st->payloads[i].invalid)
+            return (const pxmpp_content_type_hint *)st->payloads[i].data;
+    return (const pxmpp_content_type_hint *)0;
+}
+
+/** The first pxmpp_cookies_return payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cookies_return *pxmpp_message_get_cookies_return(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cookies_return_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cookies_return *)st->payloads[i].data;
+    return (const pxmpp_cookies_return *)0;
+}
+
+/** The first pxmpp_cookies_set payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cookies_set *pxmpp_message_get_cookies_set(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cookies_set_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cookies_set *)st->payloads[i].data;
+    return (const pxmpp_cookies_set *)0;
+}
+
 /** The first pxmpp_correction_replace payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_correction_replace *pxmpp_message_get_correction_replace(const pxmpp_message *st)
 {
@@ -10490,6 +12487,15 @@ static inline const pxmpp_delegation_delegation *pxmpp_message_get_delegation_de
     return (const pxmpp_delegation_delegation *)0;
 }
 
+/** The first pxmpp_disco_items payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_disco_items *pxmpp_message_get_disco_items(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_disco_items_desc && !st->payloads[i].invalid)
+            return (const pxmpp_disco_items *)st->payloads[i].data;
+    return (const pxmpp_disco_items *)0;
+}
+
 /** The first pxmpp_dmuc payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_dmuc *pxmpp_message_get_dmuc(const pxmpp_message *st)
 {
@@ -10508,6 +12514,15 @@ static inline const pxmpp_eme_encryption *pxmpp_message_get_eme_encryption(const
     return (const pxmpp_eme_encryption *)0;
 }
 
+/** The first pxmpp_ephemeral payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ephemeral *pxmpp_message_get_ephemeral(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ephemeral_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ephemeral *)st->payloads[i].data;
+    return (const pxmpp_ephemeral *)0;
+}
+
 /** The first pxmpp_esession_init payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_esession_init *pxmpp_message_get_esession_init(const pxmpp_message *st)
 {
@@ -10524,6 +12539,15 @@ static inline const pxmpp_eventlog *pxmpp_message_get_eventlog(const pxmpp_messa
         if (st->payloads[i].type == &pxmpp_eventlog_desc && !st->payloads[i].invalid)
             return (const pxmpp_eventlog *)st->payloads[i].data;
     return (const pxmpp_eventlog *)0;
+}
+
+/** The first pxmpp_evil_marker payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_evil_marker *pxmpp_message_get_evil_marker(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_evil_marker_desc && !st->payloads[i].invalid)
+            return (const pxmpp_evil_marker *)st->payloads[i].data;
+    return (const pxmpp_evil_marker *)0;
 }
 
 /** The first pxmpp_fallback payload of @p st that meets its schema, or NULL. */
@@ -10569,6 +12593,24 @@ static inline const pxmpp_forwarded *pxmpp_message_get_forwarded(const pxmpp_mes
         if (st->payloads[i].type == &pxmpp_forwarded_desc && !st->payloads[i].invalid)
             return (const pxmpp_forwarded *)st->payloads[i].data;
     return (const pxmpp_forwarded *)0;
+}
+
+/** The first pxmpp_generic_alert payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_generic_alert *pxmpp_message_get_generic_alert(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_generic_alert_desc && !st->payloads[i].invalid)
+            return (const pxmpp_generic_alert *)st->payloads[i].data;
+    return (const pxmpp_generic_alert *)0;
+}
+
+/** The first pxmpp_geoloc payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_geoloc *pxmpp_message_get_geoloc(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_geoloc_desc && !st->payloads[i].invalid)
+            return (const pxmpp_geoloc *)st->payloads[i].data;
+    return (const pxmpp_geoloc *)0;
 }
 
 /** The first pxmpp_hint_no_copy payload of @p st that meets its schema, or NULL. */
@@ -10641,6 +12683,24 @@ static inline const pxmpp_ibb_data *pxmpp_message_get_ibb_data(const pxmpp_messa
         if (st->payloads[i].type == &pxmpp_ibb_data_desc && !st->payloads[i].invalid)
             return (const pxmpp_ibb_data *)st->payloads[i].data;
     return (const pxmpp_ibb_data *)0;
+}
+
+/** The first pxmpp_ical_envelope payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ical_envelope *pxmpp_message_get_ical_envelope(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ical_envelope_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ical_envelope *)st->payloads[i].data;
+    return (const pxmpp_ical_envelope *)0;
+}
+
+/** The first pxmpp_imng_single payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_imng_single *pxmpp_message_get_imng_single(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_imng_single_desc && !st->payloads[i].invalid)
+            return (const pxmpp_imng_single *)st->payloads[i].data;
+    return (const pxmpp_imng_single *)0;
 }
 
 /** The first pxmpp_inbox_entry payload of @p st that meets its schema, or NULL. */
@@ -10850,6 +12910,15 @@ static inline const pxmpp_jingle_msg_ringing *pxmpp_message_get_jingle_msg_ringi
     return (const pxmpp_jingle_msg_ringing *)0;
 }
 
+/** The first pxmpp_jingle_oob_ref payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_jingle_oob_ref *pxmpp_message_get_jingle_oob_ref(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_jingle_oob_ref_desc && !st->payloads[i].invalid)
+            return (const pxmpp_jingle_oob_ref *)st->payloads[i].data;
+    return (const pxmpp_jingle_oob_ref *)0;
+}
+
 /** The first pxmpp_jinglepub payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_jinglepub *pxmpp_message_get_jinglepub(const pxmpp_message *st)
 {
@@ -10868,6 +12937,15 @@ static inline const pxmpp_jobs_session *pxmpp_message_get_jobs_session(const pxm
     return (const pxmpp_jobs_session *)0;
 }
 
+/** The first pxmpp_jsonmsg_payload payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_jsonmsg_payload *pxmpp_message_get_jsonmsg_payload(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_jsonmsg_payload_desc && !st->payloads[i].invalid)
+            return (const pxmpp_jsonmsg_payload *)st->payloads[i].data;
+    return (const pxmpp_jsonmsg_payload *)0;
+}
+
 /** The first pxmpp_langtrans payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_langtrans *pxmpp_message_get_langtrans(const pxmpp_message *st)
 {
@@ -10875,6 +12953,24 @@ static inline const pxmpp_langtrans *pxmpp_message_get_langtrans(const pxmpp_mes
         if (st->payloads[i].type == &pxmpp_langtrans_desc && !st->payloads[i].invalid)
             return (const pxmpp_langtrans *)st->payloads[i].data;
     return (const pxmpp_langtrans *)0;
+}
+
+/** The first pxmpp_legacydelay payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_legacydelay *pxmpp_message_get_legacydelay(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_legacydelay_desc && !st->payloads[i].invalid)
+            return (const pxmpp_legacydelay *)st->payloads[i].data;
+    return (const pxmpp_legacydelay *)0;
+}
+
+/** The first pxmpp_linkmeta_description payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_linkmeta_description *pxmpp_message_get_linkmeta_description(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_linkmeta_description_desc && !st->payloads[i].invalid)
+            return (const pxmpp_linkmeta_description *)st->payloads[i].data;
+    return (const pxmpp_linkmeta_description *)0;
 }
 
 /** The first pxmpp_mam_result payload of @p st that meets its schema, or NULL. */
@@ -10994,6 +13090,15 @@ static inline const pxmpp_mixmisc_retracted *pxmpp_message_get_mixmisc_retracted
     return (const pxmpp_mixmisc_retracted *)0;
 }
 
+/** The first pxmpp_mmn_mentions payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mmn_mentions *pxmpp_message_get_mmn_mentions(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mmn_mentions_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mmn_mentions *)st->payloads[i].data;
+    return (const pxmpp_mmn_mentions *)0;
+}
+
 /** The first pxmpp_mood payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_mood *pxmpp_message_get_mood(const pxmpp_message *st)
 {
@@ -11001,6 +13106,15 @@ static inline const pxmpp_mood *pxmpp_message_get_mood(const pxmpp_message *st)
         if (st->payloads[i].type == &pxmpp_mood_desc && !st->payloads[i].invalid)
             return (const pxmpp_mood *)st->payloads[i].data;
     return (const pxmpp_mood *)0;
+}
+
+/** The first pxmpp_msgevent_x payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_msgevent_x *pxmpp_message_get_msgevent_x(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_msgevent_x_desc && !st->payloads[i].invalid)
+            return (const pxmpp_msgevent_x *)st->payloads[i].data;
+    return (const pxmpp_msgevent_x *)0;
 }
 
 /** The first pxmpp_muc_direct_invite payload of @p st that meets its schema, or NULL. */
@@ -11028,6 +13142,15 @@ static inline const pxmpp_nick *pxmpp_message_get_nick(const pxmpp_message *st)
         if (st->payloads[i].type == &pxmpp_nick_desc && !st->payloads[i].invalid)
             return (const pxmpp_nick *)st->payloads[i].data;
     return (const pxmpp_nick *)0;
+}
+
+/** The first pxmpp_oauth_params payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_oauth_params *pxmpp_message_get_oauth_params(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_oauth_params_desc && !st->payloads[i].invalid)
+            return (const pxmpp_oauth_params *)st->payloads[i].data;
+    return (const pxmpp_oauth_params *)0;
 }
 
 /** The first pxmpp_occupant_id payload of @p st that meets its schema, or NULL. */
@@ -11075,6 +13198,15 @@ static inline const pxmpp_openpgp *pxmpp_message_get_openpgp(const pxmpp_message
     return (const pxmpp_openpgp *)0;
 }
 
+/** The first pxmpp_pam_notify payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pam_notify *pxmpp_message_get_pam_notify(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pam_notify_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pam_notify *)st->payloads[i].data;
+    return (const pxmpp_pam_notify *)0;
+}
+
 /** The first pxmpp_presence_session payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_presence_session *pxmpp_message_get_presence_session(const pxmpp_message *st)
 {
@@ -11091,6 +13223,33 @@ static inline const pxmpp_privilege *pxmpp_message_get_privilege(const pxmpp_mes
         if (st->payloads[i].type == &pxmpp_privilege_desc && !st->payloads[i].invalid)
             return (const pxmpp_privilege *)st->payloads[i].data;
     return (const pxmpp_privilege *)0;
+}
+
+/** The first pxmpp_pubkey payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey *pxmpp_message_get_pubkey(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey *)st->payloads[i].data;
+    return (const pxmpp_pubkey *)0;
+}
+
+/** The first pxmpp_pubkey_attest payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey_attest *pxmpp_message_get_pubkey_attest(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_attest_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey_attest *)st->payloads[i].data;
+    return (const pxmpp_pubkey_attest *)0;
+}
+
+/** The first pxmpp_pubkey_revocation payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey_revocation *pxmpp_message_get_pubkey_revocation(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_revocation_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey_revocation *)st->payloads[i].data;
+    return (const pxmpp_pubkey_revocation *)0;
 }
 
 /** The first pxmpp_pubsub payload of @p st that meets its schema, or NULL. */
@@ -11138,6 +13297,15 @@ static inline const pxmpp_quick_response_action_selected *pxmpp_message_get_quic
     return (const pxmpp_quick_response_action_selected *)0;
 }
 
+/** The first pxmpp_raa_info payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_raa_info *pxmpp_message_get_raa_info(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_raa_info_desc && !st->payloads[i].invalid)
+            return (const pxmpp_raa_info *)st->payloads[i].data;
+    return (const pxmpp_raa_info *)0;
+}
+
 /** The first pxmpp_raft_append payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_raft_append *pxmpp_message_get_raft_append(const pxmpp_message *st)
 {
@@ -11172,6 +13340,15 @@ static inline const pxmpp_raft_vote *pxmpp_message_get_raft_vote(const pxmpp_mes
         if (st->payloads[i].type == &pxmpp_raft_vote_desc && !st->payloads[i].invalid)
             return (const pxmpp_raft_vote *)st->payloads[i].data;
     return (const pxmpp_raft_vote *)0;
+}
+
+/** The first pxmpp_rai_activity payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rai_activity *pxmpp_message_get_rai_activity(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rai_activity_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rai_activity *)st->payloads[i].data;
+    return (const pxmpp_rai_activity *)0;
 }
 
 /** The first pxmpp_rap_route payload of @p st that meets its schema, or NULL. */
@@ -11273,6 +13450,15 @@ static inline const pxmpp_rosterx *pxmpp_message_get_rosterx(const pxmpp_message
     return (const pxmpp_rosterx *)0;
 }
 
+/** The first pxmpp_rosterxold payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rosterxold *pxmpp_message_get_rosterxold(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rosterxold_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rosterxold *)st->payloads[i].data;
+    return (const pxmpp_rosterxold *)0;
+}
+
 /** The first pxmpp_rtt payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_rtt *pxmpp_message_get_rtt(const pxmpp_message *st)
 {
@@ -11280,6 +13466,15 @@ static inline const pxmpp_rtt *pxmpp_message_get_rtt(const pxmpp_message *st)
         if (st->payloads[i].type == &pxmpp_rtt_desc && !st->payloads[i].invalid)
             return (const pxmpp_rtt *)st->payloads[i].data;
     return (const pxmpp_rtt *)0;
+}
+
+/** The first pxmpp_rtt_fallback payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rtt_fallback *pxmpp_message_get_rtt_fallback(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rtt_fallback_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rtt_fallback *)st->payloads[i].data;
+    return (const pxmpp_rtt_fallback *)0;
 }
 
 /** The first pxmpp_s5b_udpsuccess payload of @p st that meets its schema, or NULL. */
@@ -11316,6 +13511,15 @@ static inline const pxmpp_sfs_sources *pxmpp_message_get_sfs_sources(const pxmpp
         if (st->payloads[i].type == &pxmpp_sfs_sources_desc && !st->payloads[i].invalid)
             return (const pxmpp_sfs_sources *)st->payloads[i].data;
     return (const pxmpp_sfs_sources *)0;
+}
+
+/** The first pxmpp_sharednote_note payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sharednote_note *pxmpp_message_get_sharednote_note(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sharednote_note_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sharednote_note *)st->payloads[i].data;
+    return (const pxmpp_sharednote_note *)0;
 }
 
 /** The first pxmpp_shim_headers payload of @p st that meets its schema, or NULL. */
@@ -11415,6 +13619,24 @@ static inline const pxmpp_sticker *pxmpp_message_get_sticker(const pxmpp_message
         if (st->payloads[i].type == &pxmpp_sticker_desc && !st->payloads[i].invalid)
             return (const pxmpp_sticker *)st->payloads[i].data;
     return (const pxmpp_sticker *)0;
+}
+
+/** The first pxmpp_stock_data payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_stock_data *pxmpp_message_get_stock_data(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_stock_data_desc && !st->payloads[i].invalid)
+            return (const pxmpp_stock_data *)st->payloads[i].data;
+    return (const pxmpp_stock_data *)0;
+}
+
+/** The first pxmpp_styling_unstyled payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_styling_unstyled *pxmpp_message_get_styling_unstyled(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_styling_unstyled_desc && !st->payloads[i].invalid)
+            return (const pxmpp_styling_unstyled *)st->payloads[i].data;
+    return (const pxmpp_styling_unstyled *)0;
 }
 
 /** The first pxmpp_swb_x payload of @p st that meets its schema, or NULL. */
@@ -11579,6 +13801,24 @@ static inline const pxmpp_caps2 *pxmpp_presence_get_caps2(const pxmpp_presence *
     return (const pxmpp_caps2 *)0;
 }
 
+/** The first pxmpp_cookies_return payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cookies_return *pxmpp_presence_get_cookies_return(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cookies_return_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cookies_return *)st->payloads[i].data;
+    return (const pxmpp_cookies_return *)0;
+}
+
+/** The first pxmpp_cookies_set payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cookies_set *pxmpp_presence_get_cookies_set(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cookies_set_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cookies_set *)st->payloads[i].data;
+    return (const pxmpp_cookies_set *)0;
+}
+
 /** The first pxmpp_delay payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_delay *pxmpp_presence_get_delay(const pxmpp_presence *st)
 {
@@ -11597,6 +13837,15 @@ static inline const pxmpp_dmuc *pxmpp_presence_get_dmuc(const pxmpp_presence *st
     return (const pxmpp_dmuc *)0;
 }
 
+/** The first pxmpp_evil_marker payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_evil_marker *pxmpp_presence_get_evil_marker(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_evil_marker_desc && !st->payloads[i].invalid)
+            return (const pxmpp_evil_marker *)st->payloads[i].data;
+    return (const pxmpp_evil_marker *)0;
+}
+
 /** The first pxmpp_fmuc payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_fmuc *pxmpp_presence_get_fmuc(const pxmpp_presence *st)
 {
@@ -11606,6 +13855,15 @@ static inline const pxmpp_fmuc *pxmpp_presence_get_fmuc(const pxmpp_presence *st
     return (const pxmpp_fmuc *)0;
 }
 
+/** The first pxmpp_hats payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_hats *pxmpp_presence_get_hats(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_hats_desc && !st->payloads[i].invalid)
+            return (const pxmpp_hats *)st->payloads[i].data;
+    return (const pxmpp_hats *)0;
+}
+
 /** The first pxmpp_idle payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_idle *pxmpp_presence_get_idle(const pxmpp_presence *st)
 {
@@ -11613,6 +13871,24 @@ static inline const pxmpp_idle *pxmpp_presence_get_idle(const pxmpp_presence *st
         if (st->payloads[i].type == &pxmpp_idle_desc && !st->payloads[i].invalid)
             return (const pxmpp_idle *)st->payloads[i].data;
     return (const pxmpp_idle *)0;
+}
+
+/** The first pxmpp_last_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_last_query *pxmpp_presence_get_last_query(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_last_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_last_query *)st->payloads[i].data;
+    return (const pxmpp_last_query *)0;
+}
+
+/** The first pxmpp_legacydelay payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_legacydelay *pxmpp_presence_get_legacydelay(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_legacydelay_desc && !st->payloads[i].invalid)
+            return (const pxmpp_legacydelay *)st->payloads[i].data;
+    return (const pxmpp_legacydelay *)0;
 }
 
 /** The first pxmpp_moved payload of @p st that meets its schema, or NULL. */
@@ -11642,6 +13918,15 @@ static inline const pxmpp_muc_user *pxmpp_presence_get_muc_user(const pxmpp_pres
     return (const pxmpp_muc_user *)0;
 }
 
+/** The first pxmpp_muji payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muji *pxmpp_presence_get_muji(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muji_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muji *)st->payloads[i].data;
+    return (const pxmpp_muji *)0;
+}
+
 /** The first pxmpp_nick payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_nick *pxmpp_presence_get_nick(const pxmpp_presence *st)
 {
@@ -11649,6 +13934,15 @@ static inline const pxmpp_nick *pxmpp_presence_get_nick(const pxmpp_presence *st
         if (st->payloads[i].type == &pxmpp_nick_desc && !st->payloads[i].invalid)
             return (const pxmpp_nick *)st->payloads[i].data;
     return (const pxmpp_nick *)0;
+}
+
+/** The first pxmpp_oauth_params payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_oauth_params *pxmpp_presence_get_oauth_params(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_oauth_params_desc && !st->payloads[i].invalid)
+            return (const pxmpp_oauth_params *)st->payloads[i].data;
+    return (const pxmpp_oauth_params *)0;
 }
 
 /** The first pxmpp_occupant_id payload of @p st that meets its schema, or NULL. */
@@ -11687,6 +13981,15 @@ static inline const pxmpp_poke *pxmpp_presence_get_poke(const pxmpp_presence *st
     return (const pxmpp_poke *)0;
 }
 
+/** The first pxmpp_preauth payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_preauth *pxmpp_presence_get_preauth(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_preauth_desc && !st->payloads[i].invalid)
+            return (const pxmpp_preauth *)st->payloads[i].data;
+    return (const pxmpp_preauth *)0;
+}
+
 /** The first pxmpp_presence_session payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_presence_session *pxmpp_presence_get_presence_session(const pxmpp_presence *st)
 {
@@ -11703,6 +14006,42 @@ static inline const pxmpp_psa_annotation *pxmpp_presence_get_psa_annotation(cons
         if (st->payloads[i].type == &pxmpp_psa_annotation_desc && !st->payloads[i].invalid)
             return (const pxmpp_psa_annotation *)st->payloads[i].data;
     return (const pxmpp_psa_annotation *)0;
+}
+
+/** The first pxmpp_pubkey_generating payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey_generating *pxmpp_presence_get_pubkey_generating(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_generating_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey_generating *)st->payloads[i].data;
+    return (const pxmpp_pubkey_generating *)0;
+}
+
+/** The first pxmpp_pubsub_since_ago payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubsub_since_ago *pxmpp_presence_get_pubsub_since_ago(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubsub_since_ago_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubsub_since_ago *)st->payloads[i].data;
+    return (const pxmpp_pubsub_since_ago *)0;
+}
+
+/** The first pxmpp_raa_info payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_raa_info *pxmpp_presence_get_raa_info(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_raa_info_desc && !st->payloads[i].invalid)
+            return (const pxmpp_raa_info *)st->payloads[i].data;
+    return (const pxmpp_raa_info *)0;
+}
+
+/** The first pxmpp_rai_activity payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rai_activity *pxmpp_presence_get_rai_activity(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rai_activity_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rai_activity *)st->payloads[i].data;
+    return (const pxmpp_rai_activity *)0;
 }
 
 /** The first pxmpp_rap payload of @p st that meets its schema, or NULL. */
@@ -11802,6 +14141,15 @@ static inline const pxmpp_rayo_unjoined *pxmpp_presence_get_rayo_unjoined(const 
         if (st->payloads[i].type == &pxmpp_rayo_unjoined_desc && !st->payloads[i].invalid)
             return (const pxmpp_rayo_unjoined *)st->payloads[i].data;
     return (const pxmpp_rayo_unjoined *)0;
+}
+
+/** The first pxmpp_rayocpa_signal payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rayocpa_signal *pxmpp_presence_get_rayocpa_signal(const pxmpp_presence *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rayocpa_signal_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rayocpa_signal *)st->payloads[i].data;
+    return (const pxmpp_rayocpa_signal *)0;
 }
 
 /** The first pxmpp_reach payload of @p st that meets its schema, or NULL. */
@@ -11991,6 +14339,15 @@ static inline const pxmpp_adhoc_command *pxmpp_iq_get_adhoc_command(const pxmpp_
         if (st->payloads[i].type == &pxmpp_adhoc_command_desc && !st->payloads[i].invalid)
             return (const pxmpp_adhoc_command *)st->payloads[i].data;
     return (const pxmpp_adhoc_command *)0;
+}
+
+/** The first pxmpp_agents_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_agents_query *pxmpp_iq_get_agents_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_agents_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_agents_query *)st->payloads[i].data;
+    return (const pxmpp_agents_query *)0;
 }
 
 /** The first pxmpp_archcrypt_auto payload of @p st that meets its schema, or NULL. */
@@ -12227,6 +14584,51 @@ static inline const pxmpp_bob_data *pxmpp_iq_get_bob_data(const pxmpp_iq *st)
     return (const pxmpp_bob_data *)0;
 }
 
+/** The first pxmpp_burner_identity payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_burner_identity *pxmpp_iq_get_burner_identity(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_burner_identity_desc && !st->payloads[i].invalid)
+            return (const pxmpp_burner_identity *)st->payloads[i].data;
+    return (const pxmpp_burner_identity *)0;
+}
+
+/** The first pxmpp_c2ctls_offer payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_c2ctls_offer *pxmpp_iq_get_c2ctls_offer(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_c2ctls_offer_desc && !st->payloads[i].invalid)
+            return (const pxmpp_c2ctls_offer *)st->payloads[i].data;
+    return (const pxmpp_c2ctls_offer *)0;
+}
+
+/** The first pxmpp_cam_clients payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cam_clients *pxmpp_iq_get_cam_clients(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cam_clients_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cam_clients *)st->payloads[i].data;
+    return (const pxmpp_cam_clients *)0;
+}
+
+/** The first pxmpp_cam_list payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cam_list *pxmpp_iq_get_cam_list(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cam_list_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cam_list *)st->payloads[i].data;
+    return (const pxmpp_cam_list *)0;
+}
+
+/** The first pxmpp_cam_revoke payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cam_revoke *pxmpp_iq_get_cam_revoke(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cam_revoke_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cam_revoke *)st->payloads[i].data;
+    return (const pxmpp_cam_revoke *)0;
+}
+
 /** The first pxmpp_caps2 payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_caps2 *pxmpp_iq_get_caps2(const pxmpp_iq *st)
 {
@@ -12281,6 +14683,42 @@ static inline const pxmpp_cdo_types_query *pxmpp_iq_get_cdo_types_query(const px
     return (const pxmpp_cdo_types_query *)0;
 }
 
+/** The first pxmpp_clientkey_list payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_clientkey_list *pxmpp_iq_get_clientkey_list(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_clientkey_list_desc && !st->payloads[i].invalid)
+            return (const pxmpp_clientkey_list *)st->payloads[i].data;
+    return (const pxmpp_clientkey_list *)0;
+}
+
+/** The first pxmpp_clientkey_register payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_clientkey_register *pxmpp_iq_get_clientkey_register(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_clientkey_register_desc && !st->payloads[i].invalid)
+            return (const pxmpp_clientkey_register *)st->payloads[i].data;
+    return (const pxmpp_clientkey_register *)0;
+}
+
+/** The first pxmpp_clientkey_registered payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_clientkey_registered *pxmpp_iq_get_clientkey_registered(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_clientkey_registered_desc && !st->payloads[i].invalid)
+            return (const pxmpp_clientkey_registered *)st->payloads[i].data;
+    return (const pxmpp_clientkey_registered *)0;
+}
+
+/** The first pxmpp_clientkey_revoke payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_clientkey_revoke *pxmpp_iq_get_clientkey_revoke(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_clientkey_revoke_desc && !st->payloads[i].invalid)
+            return (const pxmpp_clientkey_revoke *)st->payloads[i].data;
+    return (const pxmpp_clientkey_revoke *)0;
+}
+
 /** The first pxmpp_cmr_query payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_cmr_query *pxmpp_iq_get_cmr_query(const pxmpp_iq *st)
 {
@@ -12306,6 +14744,24 @@ static inline const pxmpp_coin_conference_info *pxmpp_iq_get_coin_conference_inf
         if (st->payloads[i].type == &pxmpp_coin_conference_info_desc && !st->payloads[i].invalid)
             return (const pxmpp_coin_conference_info *)st->payloads[i].data;
     return (const pxmpp_coin_conference_info *)0;
+}
+
+/** The first pxmpp_cookies_return payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cookies_return *pxmpp_iq_get_cookies_return(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cookies_return_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cookies_return *)st->payloads[i].data;
+    return (const pxmpp_cookies_return *)0;
+}
+
+/** The first pxmpp_cxfr_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_cxfr_query *pxmpp_iq_get_cxfr_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_cxfr_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_cxfr_query *)st->payloads[i].data;
+    return (const pxmpp_cxfr_query *)0;
 }
 
 /** The first pxmpp_delegate_check payload of @p st that meets its schema, or NULL. */
@@ -12407,6 +14863,24 @@ static inline const pxmpp_dmuc1_roster *pxmpp_iq_get_dmuc1_roster(const pxmpp_iq
     return (const pxmpp_dmuc1_roster *)0;
 }
 
+/** The first pxmpp_dox_dns payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_dox_dns *pxmpp_iq_get_dox_dns(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_dox_dns_desc && !st->payloads[i].invalid)
+            return (const pxmpp_dox_dns *)st->payloads[i].data;
+    return (const pxmpp_dox_dns *)0;
+}
+
+/** The first pxmpp_dtcp_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_dtcp_query *pxmpp_iq_get_dtcp_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_dtcp_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_dtcp_query *)st->payloads[i].data;
+    return (const pxmpp_dtcp_query *)0;
+}
+
 /** The first pxmpp_entity_time payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_entity_time *pxmpp_iq_get_entity_time(const pxmpp_iq *st)
 {
@@ -12432,6 +14906,15 @@ static inline const pxmpp_entityver_search *pxmpp_iq_get_entityver_search(const 
         if (st->payloads[i].type == &pxmpp_entityver_search_desc && !st->payloads[i].invalid)
             return (const pxmpp_entityver_search *)st->payloads[i].data;
     return (const pxmpp_entityver_search *)0;
+}
+
+/** The first pxmpp_evil_marker payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_evil_marker *pxmpp_iq_get_evil_marker(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_evil_marker_desc && !st->payloads[i].invalid)
+            return (const pxmpp_evil_marker *)st->payloads[i].data;
+    return (const pxmpp_evil_marker *)0;
 }
 
 /** The first pxmpp_extdisco_credentials payload of @p st that meets its schema, or NULL. */
@@ -12461,6 +14944,15 @@ static inline const pxmpp_featureneg_feature *pxmpp_iq_get_featureneg_feature(co
     return (const pxmpp_featureneg_feature *)0;
 }
 
+/** The first pxmpp_files_retrieve payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_files_retrieve *pxmpp_iq_get_files_retrieve(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_files_retrieve_desc && !st->payloads[i].invalid)
+            return (const pxmpp_files_retrieve *)st->payloads[i].data;
+    return (const pxmpp_files_retrieve *)0;
+}
+
 /** The first pxmpp_fileshare payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_fileshare *pxmpp_iq_get_fileshare(const pxmpp_iq *st)
 {
@@ -12468,6 +14960,15 @@ static inline const pxmpp_fileshare *pxmpp_iq_get_fileshare(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_fileshare_desc && !st->payloads[i].invalid)
             return (const pxmpp_fileshare *)st->payloads[i].data;
     return (const pxmpp_fileshare *)0;
+}
+
+/** The first pxmpp_filter_ruleset payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_filter_ruleset *pxmpp_iq_get_filter_ruleset(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_filter_ruleset_desc && !st->payloads[i].invalid)
+            return (const pxmpp_filter_ruleset *)st->payloads[i].data;
+    return (const pxmpp_filter_ruleset *)0;
 }
 
 /** The first pxmpp_fis_query payload of @p st that meets its schema, or NULL. */
@@ -12486,6 +14987,24 @@ static inline const pxmpp_gateway_query *pxmpp_iq_get_gateway_query(const pxmpp_
         if (st->payloads[i].type == &pxmpp_gateway_query_desc && !st->payloads[i].invalid)
             return (const pxmpp_gateway_query *)st->payloads[i].data;
     return (const pxmpp_gateway_query *)0;
+}
+
+/** The first pxmpp_geoloc payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_geoloc *pxmpp_iq_get_geoloc(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_geoloc_desc && !st->payloads[i].invalid)
+            return (const pxmpp_geoloc *)st->payloads[i].data;
+    return (const pxmpp_geoloc *)0;
+}
+
+/** The first pxmpp_hopcheck payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_hopcheck *pxmpp_iq_get_hopcheck(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_hopcheck_desc && !st->payloads[i].invalid)
+            return (const pxmpp_hopcheck *)st->payloads[i].data;
+    return (const pxmpp_hopcheck *)0;
 }
 
 /** The first pxmpp_http_auth_confirm payload of @p st that meets its schema, or NULL. */
@@ -12560,6 +15079,15 @@ static inline const pxmpp_imiq_query *pxmpp_iq_get_imiq_query(const pxmpp_iq *st
     return (const pxmpp_imiq_query *)0;
 }
 
+/** The first pxmpp_imng_enable payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_imng_enable *pxmpp_iq_get_imng_enable(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_imng_enable_desc && !st->payloads[i].invalid)
+            return (const pxmpp_imng_enable *)st->payloads[i].data;
+    return (const pxmpp_imng_enable *)0;
+}
+
 /** The first pxmpp_inbox_fin payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_inbox_fin *pxmpp_iq_get_inbox_fin(const pxmpp_iq *st)
 {
@@ -12621,6 +15149,24 @@ static inline const pxmpp_infobits *pxmpp_iq_get_infobits(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_infobits_desc && !st->payloads[i].invalid)
             return (const pxmpp_infobits *)st->payloads[i].data;
     return (const pxmpp_infobits *)0;
+}
+
+/** The first pxmpp_invisible_off payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_invisible_off *pxmpp_iq_get_invisible_off(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_invisible_off_desc && !st->payloads[i].invalid)
+            return (const pxmpp_invisible_off *)st->payloads[i].data;
+    return (const pxmpp_invisible_off *)0;
+}
+
+/** The first pxmpp_invisible_on payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_invisible_on *pxmpp_iq_get_invisible_on(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_invisible_on_desc && !st->payloads[i].invalid)
+            return (const pxmpp_invisible_on *)st->payloads[i].data;
+    return (const pxmpp_invisible_on *)0;
 }
 
 /** The first pxmpp_iot_concentrator_abort_common_node_query payload of @p st that meets its schema, or NULL. */
@@ -13802,6 +16348,24 @@ static inline const pxmpp_jingle *pxmpp_iq_get_jingle(const pxmpp_iq *st)
     return (const pxmpp_jingle *)0;
 }
 
+/** The first pxmpp_jingle_oob_abort payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_jingle_oob_abort *pxmpp_iq_get_jingle_oob_abort(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_jingle_oob_abort_desc && !st->payloads[i].invalid)
+            return (const pxmpp_jingle_oob_abort *)st->payloads[i].data;
+    return (const pxmpp_jingle_oob_abort *)0;
+}
+
+/** The first pxmpp_jingle_oob_ref payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_jingle_oob_ref *pxmpp_iq_get_jingle_oob_ref(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_jingle_oob_ref_desc && !st->payloads[i].invalid)
+            return (const pxmpp_jingle_oob_ref *)st->payloads[i].data;
+    return (const pxmpp_jingle_oob_ref *)0;
+}
+
 /** The first pxmpp_jinglenodes_channel payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_jinglenodes_channel *pxmpp_iq_get_jinglenodes_channel(const pxmpp_iq *st)
 {
@@ -13910,6 +16474,15 @@ static inline const pxmpp_jobs_session *pxmpp_iq_get_jobs_session(const pxmpp_iq
     return (const pxmpp_jobs_session *)0;
 }
 
+/** The first pxmpp_keepalive payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_keepalive *pxmpp_iq_get_keepalive(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_keepalive_desc && !st->payloads[i].invalid)
+            return (const pxmpp_keepalive *)st->payloads[i].data;
+    return (const pxmpp_keepalive *)0;
+}
+
 /** The first pxmpp_langtrans payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_langtrans *pxmpp_iq_get_langtrans(const pxmpp_iq *st)
 {
@@ -13935,6 +16508,15 @@ static inline const pxmpp_last_query *pxmpp_iq_get_last_query(const pxmpp_iq *st
         if (st->payloads[i].type == &pxmpp_last_query_desc && !st->payloads[i].invalid)
             return (const pxmpp_last_query *)st->payloads[i].data;
     return (const pxmpp_last_query *)0;
+}
+
+/** The first pxmpp_legacytime_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_legacytime_query *pxmpp_iq_get_legacytime_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_legacytime_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_legacytime_query *)st->payloads[i].data;
+    return (const pxmpp_legacytime_query *)0;
 }
 
 /** The first pxmpp_locationquery payload of @p st that meets its schema, or NULL. */
@@ -13989,6 +16571,15 @@ static inline const pxmpp_mentions_query *pxmpp_iq_get_mentions_query(const pxmp
         if (st->payloads[i].type == &pxmpp_mentions_query_desc && !st->payloads[i].invalid)
             return (const pxmpp_mentions_query *)st->payloads[i].data;
     return (const pxmpp_mentions_query *)0;
+}
+
+/** The first pxmpp_mfa_setup payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_mfa_setup *pxmpp_iq_get_mfa_setup(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_mfa_setup_desc && !st->payloads[i].invalid)
+            return (const pxmpp_mfa_setup *)st->payloads[i].data;
+    return (const pxmpp_mfa_setup *)0;
 }
 
 /** The first pxmpp_mix_create payload of @p st that meets its schema, or NULL. */
@@ -14126,6 +16717,15 @@ static inline const pxmpp_muc_owner_query *pxmpp_iq_get_muc_owner_query(const px
     return (const pxmpp_muc_owner_query *)0;
 }
 
+/** The first pxmpp_muc_unique payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_muc_unique *pxmpp_iq_get_muc_unique(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_muc_unique_desc && !st->payloads[i].invalid)
+            return (const pxmpp_muc_unique *)st->payloads[i].data;
+    return (const pxmpp_muc_unique *)0;
+}
+
 /** The first pxmpp_mucinvite_request payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_mucinvite_request *pxmpp_iq_get_mucinvite_request(const pxmpp_iq *st)
 {
@@ -14198,6 +16798,15 @@ static inline const pxmpp_mute_text *pxmpp_iq_get_mute_text(const pxmpp_iq *st)
     return (const pxmpp_mute_text *)0;
 }
 
+/** The first pxmpp_oauth_params payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_oauth_params *pxmpp_iq_get_oauth_params(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_oauth_params_desc && !st->payloads[i].invalid)
+            return (const pxmpp_oauth_params *)st->payloads[i].data;
+    return (const pxmpp_oauth_params *)0;
+}
+
 /** The first pxmpp_offline payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_offline *pxmpp_iq_get_offline(const pxmpp_iq *st)
 {
@@ -14232,6 +16841,24 @@ static inline const pxmpp_openpgp *pxmpp_iq_get_openpgp(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_openpgp_desc && !st->payloads[i].invalid)
             return (const pxmpp_openpgp *)st->payloads[i].data;
     return (const pxmpp_openpgp *)0;
+}
+
+/** The first pxmpp_pam_request payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pam_request *pxmpp_iq_get_pam_request(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pam_request_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pam_request *)st->payloads[i].data;
+    return (const pxmpp_pam_request *)0;
+}
+
+/** The first pxmpp_pam_subscriptions payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pam_subscriptions *pxmpp_iq_get_pam_subscriptions(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pam_subscriptions_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pam_subscriptions *)st->payloads[i].data;
+    return (const pxmpp_pam_subscriptions *)0;
 }
 
 /** The first pxmpp_pass_query payload of @p st that meets its schema, or NULL. */
@@ -14315,6 +16942,33 @@ static inline const pxmpp_privxml_query *pxmpp_iq_get_privxml_query(const pxmpp_
     return (const pxmpp_privxml_query *)0;
 }
 
+/** The first pxmpp_pubkey payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey *pxmpp_iq_get_pubkey(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey *)st->payloads[i].data;
+    return (const pxmpp_pubkey *)0;
+}
+
+/** The first pxmpp_pubkey_attest payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey_attest *pxmpp_iq_get_pubkey_attest(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_attest_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey_attest *)st->payloads[i].data;
+    return (const pxmpp_pubkey_attest *)0;
+}
+
+/** The first pxmpp_pubkey_revocation payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_pubkey_revocation *pxmpp_iq_get_pubkey_revocation(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_pubkey_revocation_desc && !st->payloads[i].invalid)
+            return (const pxmpp_pubkey_revocation *)st->payloads[i].data;
+    return (const pxmpp_pubkey_revocation *)0;
+}
+
 /** The first pxmpp_pubsub payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_pubsub *pxmpp_iq_get_pubsub(const pxmpp_iq *st)
 {
@@ -14349,6 +17003,24 @@ static inline const pxmpp_push_enable *pxmpp_iq_get_push_enable(const pxmpp_iq *
         if (st->payloads[i].type == &pxmpp_push_enable_desc && !st->payloads[i].invalid)
             return (const pxmpp_push_enable *)st->payloads[i].data;
     return (const pxmpp_push_enable *)0;
+}
+
+/** The first pxmpp_raa_info payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_raa_info *pxmpp_iq_get_raa_info(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_raa_info_desc && !st->payloads[i].invalid)
+            return (const pxmpp_raa_info *)st->payloads[i].data;
+    return (const pxmpp_raa_info *)0;
+}
+
+/** The first pxmpp_raa_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_raa_query *pxmpp_iq_get_raa_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_raa_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_raa_query *)st->payloads[i].data;
+    return (const pxmpp_raa_query *)0;
 }
 
 /** The first pxmpp_rayo_accept payload of @p st that meets its schema, or NULL. */
@@ -14594,6 +17266,15 @@ static inline const pxmpp_register_query *pxmpp_iq_get_register_query(const pxmp
     return (const pxmpp_register_query *)0;
 }
 
+/** The first pxmpp_rel_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_rel_query *pxmpp_iq_get_rel_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_rel_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_rel_query *)st->payloads[i].data;
+    return (const pxmpp_rel_query *)0;
+}
+
 /** The first pxmpp_reminder payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_reminder *pxmpp_iq_get_reminder(const pxmpp_iq *st)
 {
@@ -14601,6 +17282,15 @@ static inline const pxmpp_reminder *pxmpp_iq_get_reminder(const pxmpp_iq *st)
         if (st->payloads[i].type == &pxmpp_reminder_desc && !st->payloads[i].invalid)
             return (const pxmpp_reminder *)st->payloads[i].data;
     return (const pxmpp_reminder *)0;
+}
+
+/** The first pxmpp_reputation_score payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_reputation_score *pxmpp_iq_get_reputation_score(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_reputation_score_desc && !st->payloads[i].invalid)
+            return (const pxmpp_reputation_score *)st->payloads[i].data;
+    return (const pxmpp_reputation_score *)0;
 }
 
 /** The first pxmpp_roster_query payload of @p st that meets its schema, or NULL. */
@@ -14738,6 +17428,15 @@ static inline const pxmpp_si *pxmpp_iq_get_si(const pxmpp_iq *st)
     return (const pxmpp_si *)0;
 }
 
+/** The first pxmpp_sic_address payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sic_address *pxmpp_iq_get_sic_address(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sic_address_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sic_address *)st->payloads[i].data;
+    return (const pxmpp_sic_address *)0;
+}
+
 /** The first pxmpp_sift payload of @p st that meets its schema, or NULL. */
 static inline const pxmpp_sift *pxmpp_iq_get_sift(const pxmpp_iq *st)
 {
@@ -14817,6 +17516,15 @@ static inline const pxmpp_stanzaenc_c *pxmpp_iq_get_stanzaenc_c(const pxmpp_iq *
         if (st->payloads[i].type == &pxmpp_stanzaenc_c_desc && !st->payloads[i].invalid)
             return (const pxmpp_stanzaenc_c *)st->payloads[i].data;
     return (const pxmpp_stanzaenc_c *)0;
+}
+
+/** The first pxmpp_ticket_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_ticket_query *pxmpp_iq_get_ticket_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_ticket_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_ticket_query *)st->payloads[i].data;
+    return (const pxmpp_ticket_query *)0;
 }
 
 /** The first pxmpp_upload_request payload of @p st that meets its schema, or NULL. */
@@ -14907,6 +17615,15 @@ static inline const pxmpp_waitlist_query *pxmpp_iq_get_waitlist_query(const pxmp
         if (st->payloads[i].type == &pxmpp_waitlist_query_desc && !st->payloads[i].invalid)
             return (const pxmpp_waitlist_query *)st->payloads[i].data;
     return (const pxmpp_waitlist_query *)0;
+}
+
+/** The first pxmpp_webtab_query payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_webtab_query *pxmpp_iq_get_webtab_query(const pxmpp_iq *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_webtab_query_desc && !st->payloads[i].invalid)
+            return (const pxmpp_webtab_query *)st->payloads[i].data;
+    return (const pxmpp_webtab_query *)0;
 }
 
 /** The first pxmpp_x509_ca_list payload of @p st that meets its schema, or NULL. */
@@ -15071,6 +17788,15 @@ static inline const pxmpp_caps2 *pxmpp_stream_features_get_caps2(const pxmpp_str
     return (const pxmpp_caps2 *)0;
 }
 
+/** The pxmpp_compress_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_compress_feature *pxmpp_stream_features_get_compress_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_compress_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_compress_feature *)f->features[i].data;
+    return (const pxmpp_compress_feature *)0;
+}
+
 /** The pxmpp_csi_feature feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_csi_feature *pxmpp_stream_features_get_csi_feature(const pxmpp_stream_features *f)
 {
@@ -15116,6 +17842,33 @@ static inline const pxmpp_iqauth_feature *pxmpp_stream_features_get_iqauth_featu
     return (const pxmpp_iqauth_feature *)0;
 }
 
+/** The pxmpp_isr_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_isr_feature *pxmpp_stream_features_get_isr_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_isr_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_isr_feature *)f->features[i].data;
+    return (const pxmpp_isr_feature *)0;
+}
+
+/** The pxmpp_keepalive feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_keepalive *pxmpp_stream_features_get_keepalive(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_keepalive_desc && !f->features[i].invalid)
+            return (const pxmpp_keepalive *)f->features[i].data;
+    return (const pxmpp_keepalive *)0;
+}
+
+/** The pxmpp_mux_feature feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_mux_feature *pxmpp_stream_features_get_mux_feature(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_mux_feature_desc && !f->features[i].invalid)
+            return (const pxmpp_mux_feature *)f->features[i].data;
+    return (const pxmpp_mux_feature *)0;
+}
+
 /** The pxmpp_pre_approval_feature feature of @p f, or NULL when not offered (or broke its schema). */
 static inline const pxmpp_pre_approval_feature *pxmpp_stream_features_get_pre_approval_feature(const pxmpp_stream_features *f)
 {
@@ -15132,6 +17885,15 @@ static inline const pxmpp_preauth_feature *pxmpp_stream_features_get_preauth_fea
         if (f->features[i].type == &pxmpp_preauth_feature_desc && !f->features[i].invalid)
             return (const pxmpp_preauth_feature *)f->features[i].data;
     return (const pxmpp_preauth_feature *)0;
+}
+
+/** The pxmpp_quickstart_pipelining feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_quickstart_pipelining *pxmpp_stream_features_get_quickstart_pipelining(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_quickstart_pipelining_desc && !f->features[i].invalid)
+            return (const pxmpp_quickstart_pipelining *)f->features[i].data;
+    return (const pxmpp_quickstart_pipelining *)0;
 }
 
 /** The pxmpp_register_feature feature of @p f, or NULL when not offered (or broke its schema). */
@@ -15204,6 +17966,15 @@ static inline const pxmpp_starttls *pxmpp_stream_features_get_starttls(const pxm
         if (f->features[i].type == &pxmpp_starttls_desc && !f->features[i].invalid)
             return (const pxmpp_starttls *)f->features[i].data;
     return (const pxmpp_starttls *)0;
+}
+
+/** The pxmpp_stream_limits feature of @p f, or NULL when not offered (or broke its schema). */
+static inline const pxmpp_stream_limits *pxmpp_stream_features_get_stream_limits(const pxmpp_stream_features *f)
+{
+    for (size_t i = 0; i < f->features_count; i++)
+        if (f->features[i].type == &pxmpp_stream_limits_desc && !f->features[i].invalid)
+            return (const pxmpp_stream_limits *)f->features[i].data;
+    return (const pxmpp_stream_limits *)0;
 }
 
 /** The pxmpp_x509_register feature of @p f, or NULL when not offered (or broke its schema). */

@@ -28,7 +28,7 @@ typedef struct pxmpp_last_query pxmpp_last_query;
  * Last activity request (empty) or result (XEP-0012 §2).
  *
  * XML: <query/> in jabber:iq:last.
- * Payload of: iq.
+ * Payload of: iq, presence.
  * Rule (XEP-0012 §2): A result carries the seconds attribute.
  */
 struct pxmpp_last_query {

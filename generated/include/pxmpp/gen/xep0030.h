@@ -114,7 +114,7 @@ extern const pxmpp_type_desc pxmpp_disco_item_desc;
  * disco#items request (empty) or result (items, possibly none) (XEP-0030 §4).
  *
  * XML: <query/> in http://jabber.org/protocol/disco#items.
- * Payload of: iq.
+ * Payload of: iq, message.
  * Rule (XEP-0030 §4.1): A disco#items request is an empty query.
  */
 struct pxmpp_disco_items {

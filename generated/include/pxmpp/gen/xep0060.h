@@ -376,6 +376,8 @@ struct pxmpp_pubsub_items {
     const char *subid; /**< Subscription identifier. */
     const pxmpp_pubsub_item *items; /**< Items asked for (by id) or returned. (array) */
     size_t items_count;
+    const pxmpp_payload *payloads; /**< Foreign children that other XEPs add to the request or result (XEP-0395 cap-v-map, XEP-0254 unlock, XEP-0314 security labels). */
+    size_t payloads_count;
 };
 /** Bit of pxmpp_pubsub_items.meta.present: field node is present (written even when 0/false/default). */
 #define PXMPP_PUBSUB_ITEMS_HAS_NODE (1u << 0)
@@ -616,6 +618,8 @@ struct pxmpp_pubsub_event_items {
     size_t items_count;
     const pxmpp_pubsub_event_retract *retracts; /**< Retracted items. (array) */
     size_t retracts_count;
+    const pxmpp_payload *payloads; /**< Foreign children that other XEPs add to the notification (XEP-0395 cap-v-map, XEP-0254). */
+    size_t payloads_count;
 };
 /** Bit of pxmpp_pubsub_event_items.meta.present: field node is present (written even when 0/false/default). */
 #define PXMPP_PUBSUB_EVENT_ITEMS_HAS_NODE (1u << 0)

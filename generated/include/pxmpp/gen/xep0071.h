@@ -3,7 +3,7 @@
  * @file xep0071.h
  * @brief XEP-0071: XHTML-IM
  *
- * A marked-up (XHTML 1.0 subset) version of a message body or presence status (XEP-0071 §5). The XEP is deprecated. The XHTML bodies are typed; the markup inside them is kept as generic nodes in document order, for the application to sanitize and render.
+ * A marked-up (XHTML 1.0 subset) version of a message body or presence status (XEP-0071 §5). The XEP is deprecated. The XHTML bodies and the markup of the integration set (§7) are typed, in document order, for the application to sanitize and render.
  *
  * Every struct here starts with a pxmpp_meta (unknown attributes and children,
  * document order).  Pointers in a parsed struct point into the stanza arena and
@@ -24,6 +24,38 @@ extern "C" {
 
 typedef struct pxmpp_xhtml_im pxmpp_xhtml_im;
 typedef struct pxmpp_xhtml_body pxmpp_xhtml_body;
+typedef struct pxmpp_xhtml_p pxmpp_xhtml_p;
+typedef struct pxmpp_xhtml_span pxmpp_xhtml_span;
+typedef struct pxmpp_xhtml_div pxmpp_xhtml_div;
+typedef struct pxmpp_xhtml_br pxmpp_xhtml_br;
+typedef struct pxmpp_xhtml_em pxmpp_xhtml_em;
+typedef struct pxmpp_xhtml_strong pxmpp_xhtml_strong;
+typedef struct pxmpp_xhtml_cite pxmpp_xhtml_cite;
+typedef struct pxmpp_xhtml_code pxmpp_xhtml_code;
+typedef struct pxmpp_xhtml_blockquote pxmpp_xhtml_blockquote;
+typedef struct pxmpp_xhtml_q pxmpp_xhtml_q;
+typedef struct pxmpp_xhtml_a pxmpp_xhtml_a;
+typedef struct pxmpp_xhtml_img pxmpp_xhtml_img;
+typedef struct pxmpp_xhtml_ul pxmpp_xhtml_ul;
+typedef struct pxmpp_xhtml_ol pxmpp_xhtml_ol;
+typedef struct pxmpp_xhtml_li pxmpp_xhtml_li;
+typedef struct pxmpp_xhtml_abbr pxmpp_xhtml_abbr;
+typedef struct pxmpp_xhtml_acronym pxmpp_xhtml_acronym;
+typedef struct pxmpp_xhtml_address pxmpp_xhtml_address;
+typedef struct pxmpp_xhtml_dfn pxmpp_xhtml_dfn;
+typedef struct pxmpp_xhtml_h1 pxmpp_xhtml_h1;
+typedef struct pxmpp_xhtml_h2 pxmpp_xhtml_h2;
+typedef struct pxmpp_xhtml_h3 pxmpp_xhtml_h3;
+typedef struct pxmpp_xhtml_h4 pxmpp_xhtml_h4;
+typedef struct pxmpp_xhtml_h5 pxmpp_xhtml_h5;
+typedef struct pxmpp_xhtml_h6 pxmpp_xhtml_h6;
+typedef struct pxmpp_xhtml_kbd pxmpp_xhtml_kbd;
+typedef struct pxmpp_xhtml_pre pxmpp_xhtml_pre;
+typedef struct pxmpp_xhtml_samp pxmpp_xhtml_samp;
+typedef struct pxmpp_xhtml_var pxmpp_xhtml_var;
+typedef struct pxmpp_xhtml_dl pxmpp_xhtml_dl;
+typedef struct pxmpp_xhtml_dt pxmpp_xhtml_dt;
+typedef struct pxmpp_xhtml_dd pxmpp_xhtml_dd;
 
 /**
  * Wrapper of the XHTML-IM content (XEP-0071 §5, §8): a formatted version of the message body (or presence status), one XHTML body per language.
@@ -40,7 +72,7 @@ struct pxmpp_xhtml_im {
 extern const pxmpp_type_desc pxmpp_xhtml_im_desc;
 
 /**
- * One XHTML body (XEP-0071 §6.1). Its markup (p, span, a, img, lists, ...) is not typed: the child elements arrive as generic nodes in content, the text between them in meta, in document order. Only the XHTML-IM integration set may be used, and receivers ignore the rest (§5, §12.2).
+ * One XHTML body (XEP-0071 §6.1). The markup of the XHTML-IM integration set (§7) arrives typed in content, the text between elements in meta, in document order; other XHTML elements stay generic nodes, which receivers ignore while keeping their text (§5, §12.2).
  *
  * XML: <body/> in http://www.w3.org/1999/xhtml.
  */
@@ -51,7 +83,7 @@ struct pxmpp_xhtml_body {
     const char *id; /**< Element id. */
     const char *title; /**< Advisory title. */
     const char *style; /**< CSS style properties (XEP-0071 §7.6). */
-    const pxmpp_payload *content; /**< The XHTML child elements as generic nodes, in document order (text between them stays in meta). */
+    const pxmpp_payload *content; /**< The XHTML child elements in document order (text between them stays in meta). */
     size_t content_count;
 };
 /** Bit of pxmpp_xhtml_body.meta.present: field lang is present (written even when 0/false/default). */
@@ -66,6 +98,879 @@ struct pxmpp_xhtml_body {
 #define PXMPP_XHTML_BODY_HAS_STYLE (1u << 4)
 /** Descriptor of pxmpp_xhtml_body (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_xhtml_body_desc;
+
+/**
+ * A paragraph (XEP-0071 §7.2).
+ *
+ * XML: <p/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_p {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_p.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_P_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_p.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_P_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_p.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_P_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_p.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_P_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_p (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_p_desc;
+
+/**
+ * An inline span, usually styled (XEP-0071 §7.2).
+ *
+ * XML: <span/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_span {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_span.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SPAN_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_span.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SPAN_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_span.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SPAN_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_span.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SPAN_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_span (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_span_desc;
+
+/**
+ * A generic block (XEP-0071 §7.2); also the wrapper of Atom xhtml text (RFC 4287 §3.1.1.3).
+ *
+ * XML: <div/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_div {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_div.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DIV_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_div.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DIV_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_div.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DIV_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_div.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DIV_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_div (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_div_desc;
+
+/**
+ * A line break (XEP-0071 §7.2).
+ *
+ * XML: <br/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_br {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+};
+/** Bit of pxmpp_xhtml_br.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BR_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_br.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BR_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_br.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BR_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_br.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BR_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_br (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_br_desc;
+
+/**
+ * Emphasized text (XEP-0071 §7.2).
+ *
+ * XML: <em/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_em {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_em.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_EM_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_em.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_EM_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_em.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_EM_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_em.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_EM_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_em (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_em_desc;
+
+/**
+ * Strongly emphasized text (XEP-0071 §7.2).
+ *
+ * XML: <strong/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_strong {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_strong.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_STRONG_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_strong.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_STRONG_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_strong.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_STRONG_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_strong.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_STRONG_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_strong (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_strong_desc;
+
+/**
+ * A citation (XEP-0071 §7.2).
+ *
+ * XML: <cite/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_cite {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_cite.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CITE_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_cite.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CITE_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_cite.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CITE_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_cite.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CITE_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_cite (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_cite_desc;
+
+/**
+ * Computer code (XEP-0071 §7.2).
+ *
+ * XML: <code/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_code {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_code.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CODE_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_code.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CODE_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_code.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CODE_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_code.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_CODE_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_code (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_code_desc;
+
+/**
+ * A long quotation (XEP-0071 §7.2).
+ *
+ * XML: <blockquote/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_blockquote {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const char *cite; /**< URI of the quoted source. */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_blockquote.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BLOCKQUOTE_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_blockquote.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BLOCKQUOTE_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_blockquote.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BLOCKQUOTE_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_blockquote.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BLOCKQUOTE_HAS_STYLE (1u << 3)
+/** Bit of pxmpp_xhtml_blockquote.meta.present: field cite is present (written even when 0/false/default). */
+#define PXMPP_XHTML_BLOCKQUOTE_HAS_CITE (1u << 4)
+/** Descriptor of pxmpp_xhtml_blockquote (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_blockquote_desc;
+
+/**
+ * A short inline quotation (XEP-0071 §7.2).
+ *
+ * XML: <q/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_q {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const char *cite; /**< URI of the quoted source. */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_q.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_Q_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_q.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_Q_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_q.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_Q_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_q.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_Q_HAS_STYLE (1u << 3)
+/** Bit of pxmpp_xhtml_q.meta.present: field cite is present (written even when 0/false/default). */
+#define PXMPP_XHTML_Q_HAS_CITE (1u << 4)
+/** Descriptor of pxmpp_xhtml_q (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_q_desc;
+
+/**
+ * A hyperlink (XEP-0071 §7.3).
+ *
+ * XML: <a/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_a {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const char *href; /**< URI of the link target. */
+    const char *type; /**< Advisory media type of the target. */
+    const char *hreflang; /**< Language of the target. */
+    const char *rel; /**< Relation of the target to this document. */
+    const char *rev; /**< Reverse relation. */
+    const char *charset; /**< Character encoding of the target. */
+    const char *accesskey; /**< Keyboard shortcut. */
+    int32_t tabindex; /**< Position in the tabbing order. */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_a.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_a.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_a.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_a.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_STYLE (1u << 3)
+/** Bit of pxmpp_xhtml_a.meta.present: field href is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_HREF (1u << 4)
+/** Bit of pxmpp_xhtml_a.meta.present: field type is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_TYPE (1u << 5)
+/** Bit of pxmpp_xhtml_a.meta.present: field hreflang is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_HREFLANG (1u << 6)
+/** Bit of pxmpp_xhtml_a.meta.present: field rel is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_REL (1u << 7)
+/** Bit of pxmpp_xhtml_a.meta.present: field rev is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_REV (1u << 8)
+/** Bit of pxmpp_xhtml_a.meta.present: field charset is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_CHARSET (1u << 9)
+/** Bit of pxmpp_xhtml_a.meta.present: field accesskey is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_ACCESSKEY (1u << 10)
+/** Bit of pxmpp_xhtml_a.meta.present: field tabindex is present (written even when 0/false/default). */
+#define PXMPP_XHTML_A_HAS_TABINDEX (1u << 11)
+/** Descriptor of pxmpp_xhtml_a (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_a_desc;
+
+/**
+ * An image (XEP-0071 §7.5); XEP-0071 §8 asks receivers to be careful about fetching it.
+ *
+ * XML: <img/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_img {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const char *src; /**< URI of the image (http: or cid: of XEP-0231). */
+    const char *alt; /**< Text to show instead of the image. */
+    const char *height; /**< Height in pixels or percent. */
+    const char *width; /**< Width in pixels or percent. */
+    const char *longdesc; /**< URI of a long description. */
+};
+/** Bit of pxmpp_xhtml_img.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_img.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_img.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_img.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_STYLE (1u << 3)
+/** Bit of pxmpp_xhtml_img.meta.present: field src is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_SRC (1u << 4)
+/** Bit of pxmpp_xhtml_img.meta.present: field alt is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_ALT (1u << 5)
+/** Bit of pxmpp_xhtml_img.meta.present: field height is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_HEIGHT (1u << 6)
+/** Bit of pxmpp_xhtml_img.meta.present: field width is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_WIDTH (1u << 7)
+/** Bit of pxmpp_xhtml_img.meta.present: field longdesc is present (written even when 0/false/default). */
+#define PXMPP_XHTML_IMG_HAS_LONGDESC (1u << 8)
+/** Descriptor of pxmpp_xhtml_img (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_img_desc;
+
+/**
+ * An unordered list (XEP-0071 §7.4).
+ *
+ * XML: <ul/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_ul {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_ul.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_UL_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_ul.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_UL_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_ul.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_UL_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_ul.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_UL_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_ul (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_ul_desc;
+
+/**
+ * An ordered list (XEP-0071 §7.4).
+ *
+ * XML: <ol/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_ol {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_ol.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_OL_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_ol.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_OL_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_ol.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_OL_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_ol.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_OL_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_ol (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_ol_desc;
+
+/**
+ * A list item (XEP-0071 §7.4).
+ *
+ * XML: <li/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_li {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_li.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_LI_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_li.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_LI_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_li.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_LI_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_li.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_LI_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_li (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_li_desc;
+
+/**
+ * An abbreviation (XEP-0071 §7.2).
+ *
+ * XML: <abbr/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_abbr {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_abbr.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ABBR_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_abbr.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ABBR_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_abbr.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ABBR_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_abbr.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ABBR_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_abbr (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_abbr_desc;
+
+/**
+ * An acronym (XEP-0071 §7.2).
+ *
+ * XML: <acronym/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_acronym {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_acronym.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ACRONYM_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_acronym.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ACRONYM_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_acronym.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ACRONYM_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_acronym.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ACRONYM_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_acronym (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_acronym_desc;
+
+/**
+ * Contact information (XEP-0071 §7.2).
+ *
+ * XML: <address/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_address {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_address.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ADDRESS_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_address.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ADDRESS_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_address.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ADDRESS_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_address.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_ADDRESS_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_address (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_address_desc;
+
+/**
+ * A defining instance of a term (XEP-0071 §7.2).
+ *
+ * XML: <dfn/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_dfn {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_dfn.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DFN_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_dfn.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DFN_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_dfn.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DFN_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_dfn.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DFN_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_dfn (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_dfn_desc;
+
+/**
+ * A level-1 heading (XEP-0071 §7.2).
+ *
+ * XML: <h1/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_h1 {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_h1.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H1_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_h1.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H1_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_h1.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H1_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_h1.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H1_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_h1 (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_h1_desc;
+
+/**
+ * A level-2 heading (XEP-0071 §7.2).
+ *
+ * XML: <h2/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_h2 {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_h2.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H2_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_h2.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H2_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_h2.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H2_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_h2.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H2_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_h2 (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_h2_desc;
+
+/**
+ * A level-3 heading (XEP-0071 §7.2).
+ *
+ * XML: <h3/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_h3 {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_h3.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H3_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_h3.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H3_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_h3.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H3_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_h3.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H3_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_h3 (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_h3_desc;
+
+/**
+ * A level-4 heading (XEP-0071 §7.2).
+ *
+ * XML: <h4/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_h4 {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_h4.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H4_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_h4.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H4_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_h4.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H4_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_h4.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H4_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_h4 (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_h4_desc;
+
+/**
+ * A level-5 heading (XEP-0071 §7.2).
+ *
+ * XML: <h5/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_h5 {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_h5.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H5_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_h5.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H5_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_h5.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H5_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_h5.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H5_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_h5 (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_h5_desc;
+
+/**
+ * A level-6 heading (XEP-0071 §7.2).
+ *
+ * XML: <h6/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_h6 {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_h6.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H6_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_h6.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H6_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_h6.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H6_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_h6.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_H6_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_h6 (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_h6_desc;
+
+/**
+ * Text to be typed by the user (XEP-0071 §7.2).
+ *
+ * XML: <kbd/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_kbd {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_kbd.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_KBD_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_kbd.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_KBD_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_kbd.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_KBD_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_kbd.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_KBD_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_kbd (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_kbd_desc;
+
+/**
+ * Preformatted text (XEP-0071 §7.2).
+ *
+ * XML: <pre/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_pre {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_pre.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_PRE_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_pre.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_PRE_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_pre.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_PRE_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_pre.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_PRE_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_pre (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_pre_desc;
+
+/**
+ * Sample program output (XEP-0071 §7.2).
+ *
+ * XML: <samp/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_samp {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_samp.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SAMP_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_samp.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SAMP_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_samp.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SAMP_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_samp.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_SAMP_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_samp (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_samp_desc;
+
+/**
+ * A variable (XEP-0071 §7.2).
+ *
+ * XML: <var/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_var {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_var.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_VAR_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_var.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_VAR_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_var.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_VAR_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_var.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_VAR_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_var (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_var_desc;
+
+/**
+ * A definition list (XEP-0071 §7.4).
+ *
+ * XML: <dl/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_dl {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_dl.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DL_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_dl.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DL_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_dl.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DL_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_dl.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DL_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_dl (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_dl_desc;
+
+/**
+ * A term of a definition list (XEP-0071 §7.4).
+ *
+ * XML: <dt/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_dt {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_dt.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DT_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_dt.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DT_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_dt.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DT_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_dt.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DT_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_dt (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_dt_desc;
+
+/**
+ * A definition of a definition list (XEP-0071 §7.4).
+ *
+ * XML: <dd/> in http://www.w3.org/1999/xhtml.
+ * Payload of: nested.
+ */
+struct pxmpp_xhtml_dd {
+    pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *class; /**< Style class. */
+    const char *id; /**< Element id. */
+    const char *title; /**< Advisory title. */
+    const char *style; /**< CSS style properties (XEP-0071 §7.6, §8). */
+    const pxmpp_payload *content; /**< Child markup in document order (text between elements stays in meta). */
+    size_t content_count;
+};
+/** Bit of pxmpp_xhtml_dd.meta.present: field class is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DD_HAS_CLASS (1u << 0)
+/** Bit of pxmpp_xhtml_dd.meta.present: field id is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DD_HAS_ID (1u << 1)
+/** Bit of pxmpp_xhtml_dd.meta.present: field title is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DD_HAS_TITLE (1u << 2)
+/** Bit of pxmpp_xhtml_dd.meta.present: field style is present (written even when 0/false/default). */
+#define PXMPP_XHTML_DD_HAS_STYLE (1u << 3)
+/** Descriptor of pxmpp_xhtml_dd (for the generic parser and writer). */
+extern const pxmpp_type_desc pxmpp_xhtml_dd_desc;
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,7 @@ typedef struct pxmpp_geoloc pxmpp_geoloc;
  * Location of the publishing entity (XEP-0080 §3); empty to stop publishing (§4).
  *
  * XML: <geoloc/> in http://jabber.org/protocol/geoloc.
- * Payload of: nested.
+ * Payload of: message, iq, nested.
  */
 struct pxmpp_geoloc {
     pxmpp_meta meta; /**< unknown attributes and children, document order */

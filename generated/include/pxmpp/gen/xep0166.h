@@ -176,6 +176,7 @@ extern const pxmpp_type_desc pxmpp_jingle_content_desc;
  * The reason of an action (XEP-0166 §7.4): one condition, optional text, optional detail from another namespace.
  *
  * XML: <reason/> in urn:xmpp:jingle:1.
+ * Payload of: nested.
  * Rule (XEP-0166 §7.4): A reason carries a defined condition.
  * Rule (XEP-0166 §7.4): A reason carries exactly one defined condition.
  */

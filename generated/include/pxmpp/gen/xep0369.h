@@ -43,6 +43,8 @@ struct pxmpp_mix_join {
     const char *const *subscribe; /**< Nodes to subscribe to (request) or subscribed to (result), one per <subscribe node=''/>. (array) */
     size_t subscribe_count;
     const char *nick; /**< Nick requested, or the nick granted in the result (XEP-0369 §7.1.2). */
+    const pxmpp_payload *payloads; /**< Extensions of the join, such as XEP-0404 anonymity preferences or XEP-0407 invitations. */
+    size_t payloads_count;
 };
 /** Bit of pxmpp_mix_join.meta.present: field id is present (written even when 0/false/default). */
 #define PXMPP_MIX_JOIN_HAS_ID (1u << 0)

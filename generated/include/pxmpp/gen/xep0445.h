@@ -41,7 +41,7 @@ extern const pxmpp_type_desc pxmpp_preauth_feature_desc;
  * Presents an invitation token before in-band registration (iq set); an empty result accepts it (XEP-0445 §4).
  *
  * XML: <preauth/> in urn:xmpp:pars:0.
- * Payload of: iq.
+ * Payload of: iq, presence.
  */
 struct pxmpp_preauth {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
