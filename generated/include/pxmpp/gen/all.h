@@ -158,6 +158,7 @@
 #include <pxmpp/gen/xep0260.h>
 #include <pxmpp/gen/xep0261.h>
 #include <pxmpp/gen/xep0262.h>
+#include <pxmpp/gen/xep0264.h>
 #include <pxmpp/gen/xep0265.h>
 #include <pxmpp/gen/xep0268.h>
 #include <pxmpp/gen/xep0272.h>
@@ -240,6 +241,7 @@
 #include <pxmpp/gen/xep0382.h>
 #include <pxmpp/gen/xep0383.h>
 #include <pxmpp/gen/xep0384.h>
+#include <pxmpp/gen/xep0385.h>
 #include <pxmpp/gen/xep0386.h>
 #include <pxmpp/gen/xep0388.h>
 #include <pxmpp/gen/xep0389.h>
@@ -1560,6 +1562,8 @@ enum {
     PXMPP_TYPE_SIGNED_ERROR_BAD_TIMESTAMP = 36511,
     PXMPP_TYPE_SIGNED_PLAIN = 18752,
     PXMPP_TYPE_SIGNED_SIGNATURE = 10878,
+    PXMPP_TYPE_SIMS_MEDIA_SHARING = 64866,
+    PXMPP_TYPE_SIMS_SOURCES = 41656,
     PXMPP_TYPE_SIPUB = 5625,
     PXMPP_TYPE_SIPUB_START = 15724,
     PXMPP_TYPE_SIPUB_STARTING = 54194,
@@ -1621,6 +1625,7 @@ enum {
     PXMPP_TYPE_TELEPATHY_MESSAGE = 28687,
     PXMPP_TYPE_TELEPATHY_TRANSPORT = 40952,
     PXMPP_TYPE_THREAD = 58647,
+    PXMPP_TYPE_THUMBNAIL = 45651,
     PXMPP_TYPE_TICKET_QUERY = 13809,
     PXMPP_TYPE_TINS = 13679,
     PXMPP_TYPE_TINS_SDP = 26605,
@@ -1810,7 +1815,7 @@ enum {
     PXMPP_TYPE_XID_RESPONSE = 19635,
     PXMPP_TYPE_XID_REVOKED = 33096,
     PXMPP_TYPE_XID_XID = 62182,
-    PXMPP_TYPE_COUNT_ = 1492
+    PXMPP_TYPE_COUNT_ = 1495
 };
 
 /** Every generated type, ordered by name, with its (namespace, local name) hash index. */
@@ -10503,6 +10508,20 @@ static inline const pxmpp_signed_signature *pxmpp_payload_as_signed_signature(co
     return (p && p->type == &pxmpp_signed_signature_desc && !p->invalid) ? (const pxmpp_signed_signature *)p->data : (const pxmpp_signed_signature *)0;
 }
 
+/** @p p as a pxmpp_sims_media_sharing, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sims_media_sharing *pxmpp_payload_as_sims_media_sharing(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sims_media_sharing_desc && !p->invalid) ? (const pxmpp_sims_media_sharing *)p->data : (const pxmpp_sims_media_sharing *)0;
+}
+
+/** @p p as a pxmpp_sims_sources, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_sims_sources *pxmpp_payload_as_sims_sources(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_sims_sources_desc && !p->invalid) ? (const pxmpp_sims_sources *)p->data : (const pxmpp_sims_sources *)0;
+}
+
 /** @p p as a pxmpp_sipub, or NULL when it holds another type or broke its schema
     (then p->invalid says why and p->data still holds what was parsed). */
 static inline const pxmpp_sipub *pxmpp_payload_as_sipub(const pxmpp_payload *p)
@@ -10928,6 +10947,13 @@ static inline const pxmpp_telepathy_transport *pxmpp_payload_as_telepathy_transp
 static inline const pxmpp_thread *pxmpp_payload_as_thread(const pxmpp_payload *p)
 {
     return (p && p->type == &pxmpp_thread_desc && !p->invalid) ? (const pxmpp_thread *)p->data : (const pxmpp_thread *)0;
+}
+
+/** @p p as a pxmpp_thumbnail, or NULL when it holds another type or broke its schema
+    (then p->invalid says why and p->data still holds what was parsed). */
+static inline const pxmpp_thumbnail *pxmpp_payload_as_thumbnail(const pxmpp_payload *p)
+{
+    return (p && p->type == &pxmpp_thumbnail_desc && !p->invalid) ? (const pxmpp_thumbnail *)p->data : (const pxmpp_thumbnail *)0;
 }
 
 /** @p p as a pxmpp_ticket_query, or NULL when it holds another type or broke its schema
@@ -13556,6 +13582,15 @@ static inline const pxmpp_signed *pxmpp_message_get_signed(const pxmpp_message *
         if (st->payloads[i].type == &pxmpp_signed_desc && !st->payloads[i].invalid)
             return (const pxmpp_signed *)st->payloads[i].data;
     return (const pxmpp_signed *)0;
+}
+
+/** The first pxmpp_sims_media_sharing payload of @p st that meets its schema, or NULL. */
+static inline const pxmpp_sims_media_sharing *pxmpp_message_get_sims_media_sharing(const pxmpp_message *st)
+{
+    for (size_t i = 0; i < st->payloads_count; i++)
+        if (st->payloads[i].type == &pxmpp_sims_media_sharing_desc && !st->payloads[i].invalid)
+            return (const pxmpp_sims_media_sharing *)st->payloads[i].data;
+    return (const pxmpp_sims_media_sharing *)0;
 }
 
 /** The first pxmpp_sipub payload of @p st that meets its schema, or NULL. */
