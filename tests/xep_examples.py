@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The example stanzas of the XEPs, typed and round-tripped.
 
-usage: xep_examples.py PXMPP-STANZA DATA_DIR
+usage: xep_examples.py [--every N] PXMPP-STANZA DATA_DIR
 
 DATA_DIR/xep-NNNN/NN.xml holds example NN of XEP-NNNN (taken from the XEP's text by
 scripts/xep-examples.py).  For every file:
@@ -13,6 +13,8 @@ scripts/xep-examples.py).  For every file:
   * the round trip re-parses to the same JSON (parse(roundtrip(x)) == parse(x)), and the
     output does not depend on how the input is cut (--chunk 7).
 Prints one line per failure, then the figures, and exits 1 on any failure.
+--every N checks every Nth file only (for slow builds, e.g. under AddressSanitizer, where
+starting the tool costs most of the time).
 """
 import glob
 import json
@@ -44,14 +46,20 @@ def load_expect(d):
 
 
 def main(argv):
+    every = 1
+    if len(argv) == 5 and argv[1] == "--every" and argv[2].isdigit() and int(argv[2]) > 0:
+        every = int(argv[2])
+        argv = argv[:1] + argv[3:]
     if len(argv) != 3:
         print(__doc__)
         return 2
     tool, data = argv[1], argv[2]
+    nth = 0
     failures = []
     files = stanzas = typed_stanzas = payloads = typed_payloads = 0
     xeps = 0
     listed = {"untyped": 0, "violation": 0}
+    seen_all = set()  # skipped by --every but present
     for d in sorted(glob.glob(os.path.join(data, "xep-*"))):
         expect = load_expect(d)
         ex = sorted(glob.glob(os.path.join(d, "*.xml")))
@@ -59,6 +67,12 @@ def main(argv):
             xeps += 1
         seen = set()
         for f in ex:
+            nth += 1
+            if (nth - 1) % every:
+                num = os.path.basename(f)[:-4]
+                if num in expect:
+                    seen_all.add((d, num))
+                continue
             files += 1
             name = "%s/%s" % (os.path.basename(d), os.path.basename(f))
             num = os.path.basename(f)[:-4]
@@ -97,7 +111,7 @@ def main(argv):
             if p1 != p2:
                 failures.append("%s: parse(roundtrip(x)) != parse(x)" % name)
         for num in expect:
-            if num not in seen:
+            if num not in seen and (d, num) not in seen_all:
                 failures.append("%s: expect.txt names example %s, which is not there" % (os.path.basename(d), num))
     for f in failures:
         print("FAIL: " + f)
