@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How much of the XEPs' example traffic pxmpp types.
 
-usage: xep-coverage.py [--untyped N] [--json] PXMPP-STANZA XEP_SOURCE.xml...
+usage: xep-coverage.py [--untyped N] [--json] [--xeps N,N,...] PXMPP-STANZA XEP_SOURCE.xml...
 
 Extracts every stanza example of the given XEP sources (the XSF's xep-NNNN.xml files,
 with scripts/xep-examples.py's rules), runs `PXMPP-STANZA check` and `parse` on each and
@@ -12,7 +12,10 @@ prints:
   * distinct direct payload elements ({namespace}name of the children of message,
     presence and iq) and how many of them are typed at least once;
   * example stanzas typed throughout (every payload at every depth typed, no unknown child
-    of a typed element, no violation), over all XEPs and over the XEPs that have a schema;
+    of a typed element, no violation), over all XEPs and over the XEPs that have a schema,
+    and the stanzas that are typed but break a rule of their schema (an example that
+    contradicts its own XEP);
+  * with --xeps, the same for the examples of those XEPs only;
   * the N most frequent untyped direct payload elements.
 """
 import argparse
@@ -36,12 +39,14 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--untyped", type=int, default=25)
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    ap.add_argument("--xeps", help="comma-separated XEP numbers: also report their examples apart")
     ap.add_argument("tool")
     ap.add_argument("sources", nargs="+")
     a = ap.parse_args(argv)
     manifest = json.loads(subprocess.run([a.tool, "types"], stdout=subprocess.PIPE, check=True).stdout)
     shipped = {re.sub(r"^XEP-0*", "", s["title"].split(":")[0]) for s in manifest["schemas"]
                if s["title"].startswith("XEP-")}
+    selected = {int(x) for x in a.xeps.split(",")} if a.xeps else set()
     tot = collections.Counter()
     direct_seen, direct_typed = collections.Counter(), set()
     untyped_direct = collections.Counter()
@@ -71,6 +76,14 @@ def main(argv):
                 continue
             tot["stanzas"] += summ["stanzas"]
             tot["stanzas_typed"] += summ["typed"]
+            # typed, but breaking a rule of their schema: every payload typed, nothing unknown
+            viol = (summ["stanzas"] - summ["typed"]) if (summ["typed_payloads"] == summ["payloads"] and not summ["untyped"]
+                                                         and not summ["unknown_children"]) else 0
+            tot["stanzas_typed_violating"] += viol
+            if int(num) in selected:
+                tot["sel_stanzas"] += summ["stanzas"]
+                tot["sel_typed"] += summ["typed"]
+                tot["sel_violating"] += viol
             tot["payloads"] += summ["payloads"]
             tot["payloads_typed"] += summ["typed_payloads"]
             if has_schema:
@@ -97,7 +110,13 @@ def main(argv):
         "stanzas_of_xeps_with_schema": tot["sch_stanzas"], "stanzas_of_xeps_with_schema_typed": tot["sch_stanzas_typed"],
         "stanzas_of_xeps_with_schema_typed_pct": pct(tot["sch_stanzas_typed"], tot["sch_stanzas"]),
         "examples_with_xml_errors": tot["xml_error"],
+        "stanzas_typed_but_violating": tot["stanzas_typed_violating"],
     }
+    if selected:
+        fig.update({"selected_stanzas": tot["sel_stanzas"], "selected_typed": tot["sel_typed"],
+                    "selected_typed_pct": pct(tot["sel_typed"], tot["sel_stanzas"]),
+                    "selected_typed_or_violating": tot["sel_typed"] + tot["sel_violating"],
+                    "selected_typed_or_violating_pct": pct(tot["sel_typed"] + tot["sel_violating"], tot["sel_stanzas"])})
     if a.json:
         print(json.dumps(fig))
         return 0
@@ -108,6 +127,11 @@ def main(argv):
                                                               fig["stanzas_typed_pct"]))
     print("  of XEPs with a schema:     %d of %d (%.1f%%)" % (tot["sch_stanzas_typed"], tot["sch_stanzas"],
                                                               fig["stanzas_of_xeps_with_schema_typed_pct"]))
+    print("  typed but breaking a rule: %d more" % tot["stanzas_typed_violating"])
+    if selected:
+        print("of the %d XEPs given:        %d of %d typed throughout (%.1f%%), %d (%.1f%%) counting those that"
+              " break a rule" % (len(selected), tot["sel_typed"], tot["sel_stanzas"], fig["selected_typed_pct"],
+                                 fig["selected_typed_or_violating"], fig["selected_typed_or_violating_pct"]))
     print("examples the parser refused: %d" % tot["xml_error"])
     print("most frequent untyped direct payloads:")
     for el, n in untyped_direct.most_common(a.untyped):

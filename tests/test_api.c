@@ -130,8 +130,9 @@ static void test_enums_and_registry(void **state)
     assert_string_equal(pxmpp_roster_subscription_str(PXMPP_ROSTER_SUBSCRIPTION_NONE), "none");
     assert_string_equal(pxmpp_stanza_error_condition_str(PXMPP_STANZA_ERROR_CONDITION_UNEXPECTED_REQUEST),
                         "unexpected-request");
-    /* every defined condition of RFC 6120 is there */
-    assert_int_equal(pxmpp_stanza_error_condition_desc.count - 1, 22);
+    /* every defined condition of RFC 6120 is there (and RFC 3920's payment-required) */
+    assert_int_equal(pxmpp_stanza_error_condition_desc.count - 1, 23);
+    assert_string_equal(pxmpp_stanza_error_condition_str(PXMPP_STANZA_ERROR_CONDITION_PAYMENT_REQUIRED), "payment-required");
     assert_int_equal(pxmpp_stream_error_condition_desc.count - 1, 25);
     assert_int_equal(pxmpp_sasl_condition_desc.count - 1, 11);
     assert_true(pxmpp_generated_registry.count >= 25);

@@ -24,7 +24,8 @@ static const char usage_text[] =
     "check      print one JSON line per violation of a schema (stanza index, byte offset,\n"
     "           specification, path, reason), then a summary line: stanzas, stanzas typed\n"
     "           throughout, payloads, typed payloads, untyped payload namespaces and elements\n"
-    "           with counts, unknown children of typed elements, violations\n"
+    "           with counts, unknown children of typed elements (not those kept raw because\n"
+    "           they broke their schema: those are violations), violations\n"
     "types      print the type manifest (JSON)\n"
     "--chunk N  feed the input in pieces of N bytes (the output does not depend on it)\n"
     "\n"
@@ -148,13 +149,28 @@ static void check_payload(app *a, const pxmpp_payload *p, uint64_t offset)
     }
 }
 
+/* Does a field of d describe child element n (which is then kept raw because it broke its
+   schema, a violation reported already, rather than unknown)? */
+static bool known_child(const pxmpp_type_desc *d, const pxmpp_node *n)
+{
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        const char *local = f->kind == PXMPP_F_CHILD ? f->child->local : f->local;
+        if (f->kind == PXMPP_F_ATTR || f->kind == PXMPP_F_TEXT || !local)
+            continue;
+        if (strcmp(local, n->local) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Walks a typed element: payloads at every depth, unknown children. */
 static void check_typed(app *a, const pxmpp_type_desc *d, const void *obj, uint64_t offset)
 {
     const pxmpp_meta *m = obj;
     for (size_t i = 0; i < m->extra_nodes_count; i++) {
         const pxmpp_node *n = &m->extra_nodes[i];
-        if (!n->local)
+        if (!n->local || known_child(d, n))
             continue;
         char buf[700];
         snprintf(buf, sizeof buf, "%s %s in %s", n->ns ? n->ns : "", n->local, d->name);

@@ -63,6 +63,7 @@ static const char *const pxmpp_stanza_error_condition_values[] = {
     "subscription-required",
     "undefined-condition",
     "unexpected-request",
+    "payment-required",
 };
 static const char *const pxmpp_stanza_error_condition_names[] = {
     NULL,
@@ -88,8 +89,9 @@ static const char *const pxmpp_stanza_error_condition_names[] = {
     "subscription-required",
     "undefined-condition",
     "unexpected-request",
+    "payment-required",
 };
-const pxmpp_enum_desc pxmpp_stanza_error_condition_desc = { "stanza_error_condition", pxmpp_stanza_error_condition_values, 23, pxmpp_stanza_error_condition_names };
+const pxmpp_enum_desc pxmpp_stanza_error_condition_desc = { "stanza_error_condition", pxmpp_stanza_error_condition_values, 24, pxmpp_stanza_error_condition_names };
 
 _Static_assert(sizeof(pxmpp_stream_error_condition) == sizeof(int), "enum pxmpp_stream_error_condition must be int-sized");
 static const char *const pxmpp_stream_error_condition_values[] = {
@@ -637,11 +639,19 @@ static const pxmpp_field_desc pxmpp_bind_fields[] = {
       .def = 0, .has_default = false,
       .enum_desc = NULL,
       .child = NULL, .value_attr = NULL },
+    { .name = "required", .local = "required", .ns = NULL,
+      .kind = PXMPP_F_FLAG, .vtype = PXMPP_V_STRING, .width = 0,
+      .flags = 0,
+      .offset = offsetof(pxmpp_bind, required),
+      .max_occurs = 1, .maxlen = 0,
+      .def = 0, .has_default = false,
+      .enum_desc = NULL,
+      .child = NULL, .value_attr = NULL },
 };
 const pxmpp_type_desc pxmpp_bind_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 3520, .name = "bind", .c_name = "pxmpp_bind",
     .local = "bind", .ns = "urn:ietf:params:xml:ns:xmpp-bind", .size = sizeof(pxmpp_bind),
-    .fields = pxmpp_bind_fields, .fields_count = 2,
+    .fields = pxmpp_bind_fields, .fields_count = 3,
     .payload_of = PXMPP_PAYLOAD_OF_IQ | PXMPP_PAYLOAD_OF_FEATURES,
     .point = 0,
     .top_level = false, .stanza = false,

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <pxmpp/gen/xep0386.h>
 
+static const char *const pxmpp_bind2_feature_ns_list[] = { "urn:xmpp:bind:0", "urn:xmpp:bind2:1", NULL };
 static const pxmpp_field_desc pxmpp_bind2_feature_fields[] = {
     { .name = "var", .local = "var", .ns = NULL,
       .kind = PXMPP_F_ATTR, .vtype = PXMPP_V_STRING, .width = 0,
@@ -19,11 +20,12 @@ const pxmpp_type_desc pxmpp_bind2_feature_desc = {
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
-    .ns_list = NULL,
+    .ns_list = pxmpp_bind2_feature_ns_list,
     .rules = NULL, .rules_count = 0,
     .spec = "XEP-0386", .mixed = false,
 };
 
+static const char *const pxmpp_bind2_inline_ns_list[] = { "urn:xmpp:bind:0", "urn:xmpp:bind2:1", NULL };
 static const pxmpp_field_desc pxmpp_bind2_inline_fields[] = {
     { .name = "features", .local = "feature", .ns = NULL,
       .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
@@ -42,11 +44,12 @@ const pxmpp_type_desc pxmpp_bind2_inline_desc = {
     .payload_of = 0,
     .point = 0,
     .top_level = false, .stanza = false,
-    .ns_list = NULL,
+    .ns_list = pxmpp_bind2_inline_ns_list,
     .rules = NULL, .rules_count = 0,
     .spec = "XEP-0386", .mixed = false,
 };
 
+static const char *const pxmpp_bind2_bind_ns_list[] = { "urn:xmpp:bind:0", "urn:xmpp:bind2:1", NULL };
 static const pxmpp_field_desc pxmpp_bind2_bind_fields[] = {
     { .name = "inline_features", .local = "inline", .ns = NULL,
       .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
@@ -56,6 +59,15 @@ static const pxmpp_field_desc pxmpp_bind2_bind_fields[] = {
       .def = 0, .has_default = false,
       .enum_desc = NULL,
       .child = &pxmpp_bind2_inline_desc, .value_attr = NULL },
+    { .name = "features", .local = "feature", .ns = NULL,
+      .kind = PXMPP_F_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
+      .flags = 0 | PXMPP_FF_LIST,
+      .offset = offsetof(pxmpp_bind2_bind, features),
+      .aux_offset = offsetof(pxmpp_bind2_bind, features_count),
+      .max_occurs = 0, .maxlen = 0,
+      .def = 0, .has_default = false,
+      .enum_desc = NULL,
+      .child = &pxmpp_bind2_feature_desc, .value_attr = NULL },
     { .name = "tag", .local = "tag", .ns = NULL,
       .kind = PXMPP_F_TEXT_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0,
@@ -77,16 +89,25 @@ static const pxmpp_field_desc pxmpp_bind2_bind_fields[] = {
 const pxmpp_type_desc pxmpp_bind2_bind_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 14452, .name = "bind2_bind", .c_name = "pxmpp_bind2_bind",
     .local = "bind", .ns = "urn:xmpp:bind:0", .size = sizeof(pxmpp_bind2_bind),
-    .fields = pxmpp_bind2_bind_fields, .fields_count = 3,
+    .fields = pxmpp_bind2_bind_fields, .fields_count = 4,
     .payload_of = PXMPP_PAYLOAD_OF_NESTED,
     .point = PXMPP_PAYLOAD_OF_ANY,
     .top_level = false, .stanza = false,
-    .ns_list = NULL,
+    .ns_list = pxmpp_bind2_bind_ns_list,
     .rules = NULL, .rules_count = 0,
     .spec = "XEP-0386", .mixed = false,
 };
 
+static const char *const pxmpp_bind2_bound_ns_list[] = { "urn:xmpp:bind:0", "urn:xmpp:bind2:1", NULL };
 static const pxmpp_field_desc pxmpp_bind2_bound_fields[] = {
+    { .name = "latest_id", .local = "latest-id", .ns = NULL,
+      .kind = PXMPP_F_TEXT_CHILD, .vtype = PXMPP_V_STRING, .width = 0,
+      .flags = 0,
+      .offset = offsetof(pxmpp_bind2_bound, latest_id),
+      .max_occurs = 1, .maxlen = 0,
+      .def = 0, .has_default = false,
+      .enum_desc = NULL,
+      .child = NULL, .value_attr = NULL },
     { .name = "payloads", .local = NULL, .ns = NULL,
       .kind = PXMPP_F_PAYLOADS, .vtype = PXMPP_V_STRING, .width = 0,
       .flags = 0 | PXMPP_FF_LIST,
@@ -100,11 +121,11 @@ static const pxmpp_field_desc pxmpp_bind2_bound_fields[] = {
 const pxmpp_type_desc pxmpp_bind2_bound_desc = {
     .abi = PXMPP_RUNTIME_ABI, .id = 49165, .name = "bind2_bound", .c_name = "pxmpp_bind2_bound",
     .local = "bound", .ns = "urn:xmpp:bind:0", .size = sizeof(pxmpp_bind2_bound),
-    .fields = pxmpp_bind2_bound_fields, .fields_count = 1,
+    .fields = pxmpp_bind2_bound_fields, .fields_count = 2,
     .payload_of = PXMPP_PAYLOAD_OF_NESTED,
     .point = PXMPP_PAYLOAD_OF_ANY,
     .top_level = false, .stanza = false,
-    .ns_list = NULL,
+    .ns_list = pxmpp_bind2_bound_ns_list,
     .rules = NULL, .rules_count = 0,
     .spec = "XEP-0386", .mixed = false,
 };

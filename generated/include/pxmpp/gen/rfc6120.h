@@ -80,13 +80,14 @@ typedef enum pxmpp_stanza_error_condition {
     PXMPP_STANZA_ERROR_CONDITION_SUBSCRIPTION_REQUIRED = 20, /**< "subscription-required": The requester must subscribe before the action can be performed. */
     PXMPP_STANZA_ERROR_CONDITION_UNDEFINED_CONDITION = 21, /**< "undefined-condition": No other condition applies; an application-specific condition should be present. */
     PXMPP_STANZA_ERROR_CONDITION_UNEXPECTED_REQUEST = 22, /**< "unexpected-request": The request was understood but not expected at this time. */
+    PXMPP_STANZA_ERROR_CONDITION_PAYMENT_REQUIRED = 23, /**< "payment-required": Payment is needed to get the service; a condition of RFC 3920 that RFC 6120 dropped, still sent by older servers and used by XEP-0060. */
 } pxmpp_stanza_error_condition;
 /** Descriptor of pxmpp_stanza_error_condition: values[i] is the XML form of value i. */
 extern const pxmpp_enum_desc pxmpp_stanza_error_condition_desc;
 /** XML form of @p v, or NULL when absent, implied or out of range. */
 static inline const char *pxmpp_stanza_error_condition_str(pxmpp_stanza_error_condition v)
 {
-    return ((unsigned)v < 23u) ? pxmpp_stanza_error_condition_desc.values[v] : (const char *)0;
+    return ((unsigned)v < 24u) ? pxmpp_stanza_error_condition_desc.values[v] : (const char *)0;
 }
 
 /** Defined conditions of stream errors (RFC 6120 §4.9.3), in urn:ietf:params:xml:ns:xmpp-streams. */
@@ -386,6 +387,7 @@ struct pxmpp_bind {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
     const char *resource; /**< Requested resourcepart. */
     const char *jid; /**< The bound full JID (result only). */
+    bool required; /**< A required marker in the feature, which RFC 6120 does not define but some servers (and XEP-0388's examples) send; kept so that it is written back. */
 };
 /** Bit of pxmpp_bind.meta.present: field resource is present (written even when 0/false/default). */
 #define PXMPP_BIND_HAS_RESOURCE (1u << 0)

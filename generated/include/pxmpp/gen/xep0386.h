@@ -3,7 +3,7 @@
  * @file xep0386.h
  * @brief XEP-0386: Bind 2
  *
- * Resource binding performed inside SASL2 authentication, together with session features such as stream management, carbons and client state indication.
+ * Resource binding performed inside SASL2 authentication, together with session features such as stream management, carbons and client state indication. The namespace before version 0.4 (urn:xmpp:bind2:1, which servers still send; the revision history records the rename) is recognized too, with its shape: the features listed directly in the bind advertisement.
  *
  * Every struct here starts with a pxmpp_meta (unknown attributes and children,
  * document order).  Pointers in a parsed struct point into the stanza arena and
@@ -30,7 +30,7 @@ typedef struct pxmpp_bind2_bound pxmpp_bind2_bound;
 /**
  * A session feature the server can enable inline with the bind (XEP-0386 §3.1).
  *
- * XML: <feature/> in urn:xmpp:bind:0.
+ * XML: <feature/> in urn:xmpp:bind:0, urn:xmpp:bind2:1.
  */
 struct pxmpp_bind2_feature {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
@@ -44,7 +44,7 @@ extern const pxmpp_type_desc pxmpp_bind2_feature_desc;
 /**
  * Session features negotiable inline with the bind, listed in the SASL2 feature (XEP-0386 §3.1).
  *
- * XML: <inline/> in urn:xmpp:bind:0.
+ * XML: <inline/> in urn:xmpp:bind:0, urn:xmpp:bind2:1.
  */
 struct pxmpp_bind2_inline {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
@@ -57,32 +57,37 @@ extern const pxmpp_type_desc pxmpp_bind2_inline_desc;
 /**
  * Inside SASL2 inline features: Bind 2 support and its inline features (XEP-0386 §3.1); inside a SASL2 authenticate: the bind request with the features to enable (XEP-0386 §3.2).
  *
- * XML: <bind/> in urn:xmpp:bind:0.
+ * XML: <bind/> in urn:xmpp:bind:0, urn:xmpp:bind2:1.
  * Payload of: nested.
  */
 struct pxmpp_bind2_bind {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
     const pxmpp_bind2_inline *inline_features; /**< Inline session features (advertisement only). NULL when absent. */
+    const pxmpp_bind2_feature *features; /**< Inline session features listed directly in the advertisement (urn:xmpp:bind2:1 only). (array) */
+    size_t features_count;
     const char *tag; /**< Short client identifier the server puts into the resource (request only). */
     const pxmpp_payload *payloads; /**< Session features the client asks to enable (request only). */
     size_t payloads_count;
 };
 /** Bit of pxmpp_bind2_bind.meta.present: field tag is present (written even when 0/false/default). */
-#define PXMPP_BIND2_BIND_HAS_TAG (1u << 1)
+#define PXMPP_BIND2_BIND_HAS_TAG (1u << 2)
 /** Descriptor of pxmpp_bind2_bind (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_bind2_bind_desc;
 
 /**
  * Result of a bind request, inside the SASL2 success (XEP-0386 §3.2).
  *
- * XML: <bound/> in urn:xmpp:bind:0.
+ * XML: <bound/> in urn:xmpp:bind:0, urn:xmpp:bind2:1.
  * Payload of: nested.
  */
 struct pxmpp_bind2_bound {
     pxmpp_meta meta; /**< unknown attributes and children, document order */
+    const char *latest_id; /**< The id of the newest archived message (urn:xmpp:bind2:1 only; the current version carries XEP-0313 metadata instead). */
     const pxmpp_payload *payloads; /**< Archive metadata and the responses of enabled features (e.g. stream management enabled or failed). */
     size_t payloads_count;
 };
+/** Bit of pxmpp_bind2_bound.meta.present: field latest_id is present (written even when 0/false/default). */
+#define PXMPP_BIND2_BOUND_HAS_LATEST_ID (1u << 0)
 /** Descriptor of pxmpp_bind2_bound (for the generic parser and writer). */
 extern const pxmpp_type_desc pxmpp_bind2_bound_desc;
 
