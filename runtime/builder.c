@@ -1151,8 +1151,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
                               : f->kind == PXMPP_F_PAYLOADS   ? sizeof(pxmpp_payload)
                                                               : pxmpp__value_size(f);
                 /* a list of strings holds the pointers themselves, other values point to theirs */
-                bool strings = f->kind == PXMPP_F_TEXT_CHILD && elem == sizeof(const char *) &&
-                               f->vtype != PXMPP_V_INT;
+                bool strings = f->kind == PXMPP_F_TEXT_CHILD && pxmpp__value_is_string(f);
                 void *arr = count ? gather(b, fr, k, count, elem, strings ? AS_PTR : AS_VALUE) : NULL;
                 if (count && !arr)
                     return PXMPP_ERR_NOMEM;
@@ -1351,7 +1350,7 @@ static int end_inner(pxmpp__builder *b)
             if (f->flags & PXMPP_FF_LIST) {
                 /* a list of strings holds the strings themselves (see gather), others their slots */
                 void *item = fr->obj;
-                if (pxmpp__value_size(f) == sizeof(const char *) && f->vtype != PXMPP_V_INT)
+                if (pxmpp__value_is_string(f))
                     item = (void *)(uintptr_t)pxmpp__get_ptr(fr->obj, 0);
                 if (push_item(b, fr->field_index, item, &parent->counts[fr->field_index]))
                     return PXMPP_ERR_NOMEM;
@@ -1362,10 +1361,9 @@ static int end_inner(pxmpp__builder *b)
             return add_order(b, parent, fr->field_index);
         }
         if (f->flags & PXMPP_FF_LIST) {
-            size_t vs = pxmpp__value_size(f);
-            bool str = vs == sizeof(const char *) && f->vtype != PXMPP_V_INT;
+            bool str = pxmpp__value_is_string(f);
             const char *v = NULL;
-            void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, vs);
+            void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, pxmpp__value_size(f));
             if (!dst)
                 return PXMPP_ERR_NOMEM;
             if (!why)

@@ -106,8 +106,7 @@ static bool copy_in_place(pxmpp_arena *a, const pxmpp_type_desc *d, void *obj)
     for (uint16_t k = 0; k < d->fields_count; k++) {
         const pxmpp_field_desc *f = &d->fields[k];
         bool list = f->flags & PXMPP_FF_LIST;
-        bool stringish = f->vtype == PXMPP_V_STRING || f->vtype == PXMPP_V_JID || f->vtype == PXMPP_V_DATETIME || f->vtype == PXMPP_V_DATE || f->vtype == PXMPP_V_TIME ||
-                         f->vtype == PXMPP_V_BASE64;
+        bool stringish = pxmpp__value_is_string(f);
         switch (f->kind) {
         case PXMPP_F_ATTR:
         case PXMPP_F_TEXT:

@@ -192,6 +192,13 @@ bool pxmpp__type_local_is(const pxmpp_type_desc *d, const char *local);
    holds no value; d->local for the others. */
 const char *pxmpp__type_local_of(const pxmpp_type_desc *d, const void *obj);
 
+/* Is a value of field f held as a string (const char *), as every type but enum, bool and int
+   is?  A list of such values is an array of the string pointers themselves. */
+static inline bool pxmpp__value_is_string(const pxmpp_field_desc *f)
+{
+    return f->vtype != PXMPP_V_ENUM && f->vtype != PXMPP_V_BOOL && f->vtype != PXMPP_V_INT;
+}
+
 /* Bytes of one value of field f (the element size of a TEXT_CHILD list). */
 static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
 {

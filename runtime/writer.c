@@ -218,7 +218,7 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
         }
         const char *v = pxmpp__value_format(f, f->vtype, src, buf, sizeof buf);
         if (!v)
-            return list && f->vtype != PXMPP_V_ENUM && f->vtype != PXMPP_V_INT ? 1 : PXMPP_ERR_VALUE;
+            return list && pxmpp__value_is_string(f) ? 1 : PXMPP_ERR_VALUE; /* a NULL string in a list is skipped */
         if (f->value_attr) {
             int rc;
             if ((rc = s->start(s, fns, f->local)) || (rc = s->attr(s, NULL, f->value_attr, v)))
