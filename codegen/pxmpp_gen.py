@@ -626,20 +626,31 @@ def registry_index(types):
     return slots
 
 
+def referenced_schemas(m, t):
+    """The schemas whose declarations type t names: <child> types, enums, payload(t) of rules
+    (what its generated header must include)."""
+    refs = set()
+    for fd in t["fields"]:
+        if fd["kind"] == "CHILD" and fd["ref"] in m.types:
+            refs.add(m.types[fd["ref"]]["schema"])
+        if fd["enum"] and fd["enum"] in m.enums:
+            refs.add(m.enums[fd["enum"]]["schema"])
+    for r in t["rules"]:
+        for ref in (r.get("when"), r.get("unless_ref"), r.get("target")):
+            if ref and ref["payload"] in m.types:
+                refs.add(m.types[ref["payload"]]["schema"])
+    refs.discard(t["schema"])
+    return refs
+
+
 def schema_deps(m):
-    """{schema name: set of the schema names it needs} from the model's references."""
+    """{schema name: set of the schema names it needs}: what its types name, what it `requires`,
+    and the stanza schemas when a rule speaks of the stanza."""
     deps = {sch["name"]: set(sch["requires"]) for sch in m.schemas}
     for t in m.types.values():
         need = deps[t["schema"]]
-        for fd in t["fields"]:
-            if fd["kind"] == "CHILD" and fd["ref"] in m.types:
-                need.add(m.types[fd["ref"]]["schema"])
-            if fd["enum"] and fd["enum"] in m.enums:
-                need.add(m.enums[fd["enum"]]["schema"])
+        need |= referenced_schemas(m, t)
         for r in t["rules"]:
-            for ref in (r.get("when"), r.get("unless_ref"), r.get("target")):
-                if ref and ref["payload"] in m.types:
-                    need.add(m.types[ref["payload"]]["schema"])
             if any(ref and ref["scope"] == "STANZA" for ref in (r.get("when"), r.get("unless_ref"), r.get("target"))):
                 need.update(x["schema"] for x in m.types.values() if x["stanza"])
         need.discard(t["schema"])
@@ -761,12 +772,7 @@ def render(m, outdir):
     files = {}
     ctx = {"m": m, "abi": RUNTIME_ABI, "XML_NS": XML_NS, "points": PAYLOAD_POINTS}
     for s in m.schemas:
-        rule_refs = {ref["payload"] for t in s["types"] for r in t["rules"]
-                     for ref in (r["when"], r["unless_ref"], r["target"]) if ref and ref["payload"]}
-        deps = sorted(({m.types[fd["ref"]]["schema"] for t in s["types"] for fd in t["fields"]
-                        if fd["kind"] == "CHILD"} |
-                       {m.enums[fd["enum"]]["schema"] for t in s["types"] for fd in t["fields"] if fd["enum"]} |
-                       {m.types[n]["schema"] for n in rule_refs}) - {s["name"]})
+        deps = sorted(set().union(*[referenced_schemas(m, t) for t in s["types"]]))
         c = dict(ctx, s=s, deps=deps)
         files["include/pxmpp/gen/%s.h" % s["name"]] = env.get_template("schema.h.j2").render(c)
         files["src/%s.c" % s["name"]] = c_int64_min(env.get_template("schema.c.j2").render(c))
