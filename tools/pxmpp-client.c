@@ -601,15 +601,15 @@ static void script_element(void *user, const pxmpp_type_desc *t, const void *obj
         if (nt)
             sc->types = nt;
         if (!no)
-            return;
+            usage_error("exchange: out of memory"); /* never send the file with a stanza missing */
         sc->objs = no;
         sc->cap = ncap;
     }
     const void *copy = pxmpp_copy(sc->arena, t, obj);
-    if (copy) {
-        sc->types[sc->count] = t;
-        sc->objs[sc->count++] = copy;
-    }
+    if (!copy)
+        usage_error("exchange: out of memory");
+    sc->types[sc->count] = t;
+    sc->objs[sc->count++] = copy;
 }
 
 static void script_invalid(void *user, const pxmpp_type_desc *t, const void *partial, const pxmpp_diag *why,
