@@ -215,28 +215,50 @@ fail:
     return -1;
 }
 
-int net_channel_binding(net_conn *n, const char **type, unsigned char *buf, size_t cap, size_t *len)
+int net_channel_binding(net_conn *n, net_cb_type type, unsigned char *buf, size_t cap, size_t *len)
 {
     static const char label[] = "EXPORTER-Channel-Binding";
+    *len = 0;
     if (!n->ssl)
         return -1;
-    if (SSL_version(n->ssl) >= TLS1_3_VERSION) {
-        /* RFC 9266: 32 bytes, no context */
-        if (cap < 32 || SSL_export_keying_material(n->ssl, buf, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
+    if (type == NET_CB_TLS_EXPORTER) {
+        /* RFC 9266: 32 bytes, no context; defined for TLS 1.3 only */
+        if (SSL_version(n->ssl) < TLS1_3_VERSION || cap < 32 ||
+            SSL_export_keying_material(n->ssl, buf, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
             return -1;
-        *type = "tls-exporter";
         *len = 32;
         return 0;
     }
-    /* RFC 5929 tls-unique: the first Finished message of the handshake, which is
-       ours in a full handshake and the server's in a resumed one */
-    size_t l = SSL_session_reused(n->ssl) ? SSL_get_peer_finished(n->ssl, buf, cap)
-                                          : SSL_get_finished(n->ssl, buf, cap);
-    if (l == 0 || l > cap)
-        return -1;
-    *type = "tls-unique";
-    *len = l;
-    return 0;
+    if (type == NET_CB_TLS_UNIQUE) {
+        /* RFC 5929 §3.1: the first Finished message of the handshake, ours in a full handshake
+           and the server's in a resumed one (computed the same way under TLS 1.3, as servers
+           that offer it there do) */
+        size_t l = SSL_session_reused(n->ssl) ? SSL_get_peer_finished(n->ssl, buf, cap)
+                                              : SSL_get_finished(n->ssl, buf, cap);
+        if (l == 0 || l > cap)
+            return -1;
+        *len = l;
+        return 0;
+    }
+    if (type == NET_CB_TLS_SERVER_END_POINT) {
+        /* RFC 5929 §4.1: the server certificate hashed with its signature's hash, SHA-256
+           when that is MD5 or SHA-1 */
+        X509 *cert = SSL_get1_peer_certificate(n->ssl);
+        int md_nid = NID_undef;
+        if (!cert || !OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, NULL))
+            md_nid = NID_undef;
+        if (md_nid == NID_md5 || md_nid == NID_sha1)
+            md_nid = NID_sha256;
+        const EVP_MD *md = md_nid == NID_undef ? NULL : EVP_get_digestbynid(md_nid);
+        unsigned int l = 0;
+        int ok = cert && md && (size_t)EVP_MD_get_size(md) <= cap && X509_digest(cert, md, buf, &l) == 1;
+        X509_free(cert);
+        if (!ok)
+            return -1;
+        *len = l;
+        return 0;
+    }
+    return -1;
 }
 
 ssize_t net_read(net_conn *n, void *buf, size_t cap)

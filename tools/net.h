@@ -40,10 +40,16 @@ int net_connect(net_conn *n, const char *host, const char *port, uint64_t deadli
  * name verify_name, which is also sent as SNI.  Returns 0 or -1 (reason in n->err). */
 int net_start_tls(net_conn *n, const char *cafile, const char *verify_name, uint64_t deadline_ms);
 
-/* Channel-binding data of the TLS session (RFC 9266 tls-exporter for TLS 1.3,
- * RFC 5929 tls-unique for TLS 1.2).  *type is set to the binding name.
- * Returns 0, or -1 when TLS is not up or no binding is available. */
-int net_channel_binding(net_conn *n, const char **type, unsigned char *buf, size_t cap, size_t *len);
+/* Channel-binding types net_channel_binding() computes. */
+typedef enum net_cb_type {
+    NET_CB_TLS_EXPORTER = 1,       /* RFC 9266, TLS 1.3 only */
+    NET_CB_TLS_UNIQUE = 2,         /* RFC 5929 §3: the first Finished message */
+    NET_CB_TLS_SERVER_END_POINT = 3 /* RFC 5929 §4: hash of the server certificate */
+} net_cb_type;
+
+/* Channel-binding data of type `type` for the TLS session.  Returns 0 with *len set,
+ * or -1 when TLS is not up or this type cannot be computed on this connection. */
+int net_channel_binding(net_conn *n, net_cb_type type, unsigned char *buf, size_t cap, size_t *len);
 
 /* Reads what is available (through TLS when it is up): bytes > 0, NET_EOF,
  * NET_AGAIN or NET_ERROR.  Never blocks. */

@@ -374,20 +374,20 @@ static int cb_start_tls(void *user)
         set_result(a, a->net.timed_out ? EXIT_PROTO : EXIT_NET, "%s", a->net.err);
         return -1;
     }
-    unsigned char cb[64];
-    size_t cb_len = 0;
-    const char *cb_type = NULL;
-    if (net_channel_binding(&a->net, &cb_type, cb, sizeof cb, &cb_len) != 0)
-        cb_type = NULL;
-    note(a, "TLS established: %s, certificate verified%s%s", a->net.tls_info,
-         cb_type ? ", channel binding " : "", cb_type ? cb_type : "");
-    int rc = pxmpp_client_tls_ready(a->c, cb_type, cb_type ? cb : NULL, cb_type ? cb_len : 0);
-    OPENSSL_cleanse(cb, sizeof cb);
+    note(a, "TLS established: %s, certificate verified", a->net.tls_info);
+    int rc = pxmpp_client_tls_ready(a->c, NULL, NULL, 0);
     if (rc != 0) {
         set_result(a, exit_for(rc), "cannot restart the stream after TLS: %s", pxmpp_strerror(rc));
         return -1;
     }
     return 0;
+}
+
+/* The client asks for the channel-binding type its policy picked. */
+static int cb_channel_binding(void *user, pxmpp_cb_type type, unsigned char *buf, size_t cap, size_t *len)
+{
+    app *a = user;
+    return net_channel_binding(&a->net, (net_cb_type)type, buf, cap, len);
 }
 
 static void cb_ready(void *user, const char *jid)
@@ -400,9 +400,10 @@ static void cb_ready(void *user, const char *jid)
     note(a, "bound %s", jid);
 }
 
-static void cb_failed(void *user, int code, const char *reason)
+static void cb_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
 {
     app *a = user;
+    (void)cond;
     set_result(a, exit_for(code), "%s", reason && *reason ? reason : pxmpp_strerror(code));
     a->want_close = true;
 }
@@ -1155,10 +1156,15 @@ static char *read_password(const options *o)
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
     } else {
-        const char *env = getenv("PXMPP_PASSWORD");
+        char *env = getenv("PXMPP_PASSWORD");
         if (!env)
             usage_error("no password: use --password-file FILE or the PXMPP_PASSWORD environment variable");
         line = strdup(env);
+        /* The variable leaves the process: its bytes are overwritten where they are (they are
+           also what /proc/PID/environ shows) and it is removed, so neither child processes nor
+           a later reader of this memory find it. */
+        OPENSSL_cleanse(env, strlen(env));
+        unsetenv("PXMPP_PASSWORD");
         if (!line) {
             fputs("pxmpp-client: out of memory\n", stderr);
             exit(EXIT_PROTO);
@@ -1229,6 +1235,7 @@ int main(int argc, char **argv)
         .start_tls = cb_start_tls,
         .ready = cb_ready,
         .failed = cb_failed,
+        .channel_binding = cb_channel_binding,
         .message = cb_message,
         .presence = cb_presence,
         .subscription_request = cb_subscription_request,
