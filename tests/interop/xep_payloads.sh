@@ -21,10 +21,6 @@ server_use "${4:-prosody}" "$root"
 dir=$(mktemp -d /tmp/pxmpp-xep.XXXXXX)
 server_session "$dir"
 common=(--host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" --timeout 60)
-# Against ejabberd the sessions log in with PLAIN for now: the client's SCRAM-SHA-1-PLUS
-# sends tls-exporter while ejabberd (no XEP-0440 announcement) computes tls-unique, and
-# the login fails.  tests/interop/interop.sh checks the SCRAM logins themselves.
-[[ $SERVER == ejabberd ]] && common+=(--mechanisms PLAIN)
 
 fails=0
 n=0
