@@ -216,4 +216,9 @@ static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
 const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *sd,
                                           const void *sobj, bool deferred);
 
+/* ---- the client session (client.c) ---- */
+struct pxmpp_client;
+/* For tests: sets the XEP-0198 counters of a session whose stream management is on and whose
+   queue is empty ('h' to inbound; stanzas sent and acknowledged to outbound), to reach 2^32. */
+void pxmpp__client_sm_seed(struct pxmpp_client *c, uint32_t inbound, uint32_t outbound);
 #endif
