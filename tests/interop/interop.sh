@@ -5,42 +5,18 @@
 set -u
 client=$1
 root=$2
-command -v prosody >/dev/null 2>&1 || { echo "prosody not installed: skipped"; exit 77; }
-
-dir=$(mktemp -d /tmp/pxmpp-interop.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    "$root/scripts/prosody-stop" --clean "$dir/server" >/dev/null 2>&1
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-eval "$("$root/scripts/prosody-start" "$dir/server")" || { echo "FAIL: prosody did not start"; exit 1; }
+. "$root/tests/interop/lib.sh"
+interop_server pxmpp-interop
 "$root/scripts/prosody-adduser" "$dir/server" alice 'wonder land' >/dev/null
 "$root/scripts/prosody-adduser" "$dir/server" bob 'b0b-secret' >/dev/null
 printf 'wonder land\n' >"$dir/alice.pw"
 printf 'b0b-secret\n' >"$dir/bob.pw"
 
-fails=0
-n=0
-check() { # description, command...
-    n=$((n + 1))
-    local what=$1
-    shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
 common=(--host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" --timeout 15)
 alice() { "$client" --jid alice@localhost --password-file "$dir/alice.pw" "${common[@]}" "$@"; }
 bob() { "$client" --jid bob@localhost --password-file "$dir/bob.pw" "${common[@]}" "$@"; }
 # waits until a listener's transcript says it is ready for stanzas
-wait_ready() {
-    for _ in $(seq 1 100); do
-        grep -q "pxmpp-client: listening" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+wait_ready() { wait_for "$1" "pxmpp-client: listening"; }
 
 # 1. the whole lifecycle, SCRAM-SHA-1 over STARTTLS
 alice session >"$dir/s.out" 2>"$dir/s.err"

@@ -13,39 +13,14 @@ set -u
 client=$1
 stanza=$2
 root=$3
-command -v prosody >/dev/null 2>&1 || { echo "prosody not installed: skipped"; exit 77; }
-
-dir=$(mktemp -d /tmp/pxmpp-xep.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    "$root/scripts/prosody-stop" --clean "$dir/server" >/dev/null 2>&1
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-eval "$("$root/scripts/prosody-start" "$dir/server")" || { echo "FAIL: prosody did not start"; exit 1; }
+. "$root/tests/interop/lib.sh"
+interop_server pxmpp-xep
 "$root/scripts/prosody-adduser" "$dir/server" alice 'wonder land' >/dev/null
 "$root/scripts/prosody-adduser" "$dir/server" bob 'b0b-secret' >/dev/null
 printf 'wonder land\n' >"$dir/alice.pw"
 printf 'b0b-secret\n' >"$dir/bob.pw"
 common=(--host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" --timeout 60)
 
-fails=0
-n=0
-check() { # description, command...
-    n=$((n + 1))
-    local what=$1
-    shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
-wait_for() { # file, pattern
-    for _ in $(seq 1 200); do
-        grep -q "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 "$client" --jid alice@localhost --password-file "$dir/alice.pw" "${common[@]}" --resource other listen \
     >"$dir/other.out" 2>"$dir/other.err" &
