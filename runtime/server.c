@@ -33,6 +33,7 @@ struct pxmpp_server {
     unsigned depth;
     bool free_pending;
     bool tls_up, tls_pending, authed;
+    bool roster_interested;
     int auth_failures;
     Gsasl *g;
     Gsasl_session *gs;
@@ -245,6 +246,8 @@ static void send_features(pxmpp_server *v)
     static const char *const with_plain[] = { "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN" };
     pxmpp_bind b;
     memset(&b, 0, sizeof b);
+    pxmpp_roster_ver_feature rv;
+    memset(&rv, 0, sizeof rv);
     if (!v->authed) {
         if (tls_offered(v))
             pl[n++] = (pxmpp_payload){ .type = &pxmpp_starttls_desc, .data = &st };
@@ -255,6 +258,8 @@ static void send_features(pxmpp_server *v)
         }
     } else {
         pl[n++] = (pxmpp_payload){ .type = &pxmpp_bind_desc, .data = &b };
+        if (v->cb.roster_get && v->cb.roster_set)
+            pl[n++] = (pxmpp_payload){ .type = &pxmpp_roster_ver_feature_desc, .data = &rv };
     }
     f.features = pl;
     f.features_count = n;
@@ -589,11 +594,96 @@ static void bind_resource(pxmpp_server *v, const pxmpp_iq *iq, const pxmpp_bind 
         v->cb.bound(v->user, v->full);
 }
 
+/* RFC 6121 §2.3.2, §2.3.3: what a roster set may carry. */
+static pxmpp_stanza_error_condition roster_set_check(const pxmpp_server *v, const pxmpp_roster_query *q)
+{
+    if (q->items_count != 1)
+        return PXMPP_STANZA_ERROR_CONDITION_BAD_REQUEST;
+    const pxmpp_roster_item *it = &q->items[0];
+    pxmpp_jid j;
+    if (!it->jid || pxmpp_jid_parse(&j, it->jid, strlen(it->jid), PXMPP_JID_NORMALIZE) != 0)
+        return PXMPP_STANZA_ERROR_CONDITION_BAD_REQUEST;
+    if (j.has_local && strcmp(j.local, v->local) == 0 && strcmp(j.domain, v->domain) == 0 && !j.has_resource)
+        return PXMPP_STANZA_ERROR_CONDITION_NOT_ALLOWED;
+    for (size_t g = 0; g < it->groups_count; g++) {
+        if (!it->groups[g] || !*it->groups[g])
+            return PXMPP_STANZA_ERROR_CONDITION_NOT_ACCEPTABLE;
+        for (size_t h = 0; h < g; h++)
+            if (strcmp(it->groups[g], it->groups[h]) == 0)
+                return PXMPP_STANZA_ERROR_CONDITION_BAD_REQUEST;
+    }
+    return PXMPP_STANZA_ERROR_CONDITION_ABSENT;
+}
+
+static void roster_iq(pxmpp_server *v, const pxmpp_iq *iq, const pxmpp_roster_query *q)
+{
+    pxmpp_arena *a;
+    if (pxmpp_arena_new(&a, &v->mem, 0)) {
+        fail(v, PXMPP_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (iq->type == PXMPP_IQ_TYPE_GET) {
+        pxmpp_roster_query out;
+        memset(&out, 0, sizeof out);
+        v->roster_interested = true;
+        if (v->cb.roster_get(v->user, v->bare, a, &out) < 0)
+            (void)answer(v, iq, true, PXMPP_STANZA_ERROR_TYPE_WAIT, PXMPP_STANZA_ERROR_CONDITION_INTERNAL_SERVER_ERROR,
+                         NULL, NULL);
+        else if (q->ver && out.ver && *q->ver && strcmp(q->ver, out.ver) == 0)
+            (void)answer(v, iq, false, 0, 0, NULL, NULL); /* §2.6.3: unchanged */
+        else {
+            if (!q->ver)
+                out.ver = NULL; /* the client does not do versioning */
+            (void)answer(v, iq, false, 0, 0, &pxmpp_roster_query_desc, &out);
+        }
+        pxmpp_arena_free(a);
+        return;
+    }
+    pxmpp_stanza_error_condition bad = roster_set_check(v, q);
+    if (bad != PXMPP_STANZA_ERROR_CONDITION_ABSENT) {
+        (void)answer(v, iq, true,
+                     bad == PXMPP_STANZA_ERROR_CONDITION_NOT_ALLOWED ? PXMPP_STANZA_ERROR_TYPE_CANCEL
+                                                                     : PXMPP_STANZA_ERROR_TYPE_MODIFY,
+                     bad, NULL, NULL);
+        pxmpp_arena_free(a);
+        return;
+    }
+    /* the stored item: the JID normalized, the subscription state not the client's to set */
+    pxmpp_roster_item it = q->items[0];
+    pxmpp_jid j;
+    char norm[JID_CAP], ver[256];
+    (void)pxmpp_jid_parse(&j, it.jid, strlen(it.jid), PXMPP_JID_NORMALIZE);
+    (void)pxmpp_jid_format(&j, norm, sizeof norm);
+    it.jid = norm;
+    if (it.subscription != PXMPP_ROSTER_SUBSCRIPTION_REMOVE)
+        it.subscription = PXMPP_ROSTER_SUBSCRIPTION_ABSENT;
+    it.ask = PXMPP_ROSTER_ASK_ABSENT;
+    it.approved = false;
+    memset(&it.meta, 0, sizeof it.meta);
+    ver[0] = '\0';
+    int rc = v->cb.roster_set(v->user, v->bare, &it, ver, sizeof ver);
+    ver[sizeof ver - 1] = '\0';
+    if (rc < 0)
+        (void)answer(v, iq, true, PXMPP_STANZA_ERROR_TYPE_WAIT, PXMPP_STANZA_ERROR_CONDITION_INTERNAL_SERVER_ERROR,
+                     NULL, NULL);
+    else if (rc > 0)
+        (void)answer(v, iq, true, PXMPP_STANZA_ERROR_TYPE_CANCEL, PXMPP_STANZA_ERROR_CONDITION_ITEM_NOT_FOUND, NULL,
+                     NULL);
+    else if (answer(v, iq, false, 0, 0, NULL, NULL) == 0 && live(v) && v->cb.roster_push)
+        v->cb.roster_push(v->user, v->bare, &it, ver);
+    pxmpp_arena_free(a);
+}
+
 static void server_iq(pxmpp_server *v, const pxmpp_iq *iq, int where)
 {
     if (iq->type == PXMPP_IQ_TYPE_RESULT || iq->type == PXMPP_IQ_TYPE_ERROR) {
         if (v->cb.iq_request)
             (void)v->cb.iq_request(v->user, iq);
+        return;
+    }
+    const pxmpp_roster_query *rq = pxmpp_iq_get_roster_query(iq);
+    if (rq && v->cb.roster_get && v->cb.roster_set && (where == 1 || !iq->to)) {
+        roster_iq(v, iq, rq);
         return;
     }
     if (where == 0 && iq->type == PXMPP_IQ_TYPE_GET && pxmpp_iq_get_ping(iq)) {
@@ -837,6 +927,29 @@ static int deliver_(pxmpp_server *v, const pxmpp_type_desc *d, const void *obj)
     return send_el(v, d, obj);
 }
 
+static int push_(pxmpp_server *v, const pxmpp_roster_item *item, const char *ver)
+{
+    if (!item || !item->jid)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (v->err)
+        return v->err;
+    if (v->state != PXMPP_SERVER_READY)
+        return PXMPP_ERR_STATE;
+    pxmpp_roster_query q;
+    memset(&q, 0, sizeof q);
+    q.items = item;
+    q.items_count = 1;
+    q.ver = ver && *ver ? ver : NULL;
+    char id[32];
+    pxmpp_arena_reset(v->tmp);
+    pxmpp_iq *p = pxmpp_build_iq(v->tmp, PXMPP_IQ_TYPE_SET, v->full, pxmpp_stream_make_id(v->s, id, sizeof id),
+                                 &pxmpp_roster_query_desc, &q);
+    if (!p)
+        return PXMPP_ERR_NOMEM;
+    p->from = v->bare;
+    return send_el(v, &pxmpp_iq_desc, p);
+}
+
 static int close_(pxmpp_server *v)
 {
     if (v->state == PXMPP_SERVER_CLOSING || v->state == PXMPP_SERVER_CLOSED || v->state == PXMPP_SERVER_FAILED)
@@ -901,6 +1014,14 @@ int pxmpp_server_answer_iq(pxmpp_server *v, const pxmpp_iq *req, bool error, pxm
     ENTER(v);
     return leave(v, answer(v, req, error, etype, cond, payload_type, payload));
 }
+
+int pxmpp_server_push_roster(pxmpp_server *v, const pxmpp_roster_item *item, const char *ver)
+{
+    ENTER(v);
+    return leave(v, push_(v, item, ver));
+}
+
+bool pxmpp_server_roster_interested(const pxmpp_server *v) { return v && v->roster_interested; }
 
 int pxmpp_server_close(pxmpp_server *v)
 {

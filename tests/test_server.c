@@ -33,7 +33,10 @@ typedef struct conn {
     char jid[256];
     int cli_failed;
     pxmpp_stream_error_condition cli_cond;
-    int iq_status, iq_replies;
+    int iq_status, iq_replies, roster_status, client_pushes;
+    size_t roster_count;
+    bool roster_unchanged;
+    char push_ver[32];
     char iq_reply_xml[1024];
 } conn;
 
@@ -119,6 +122,14 @@ static void cli_log(void *user, const char *line)
         fprintf(stderr, "client: %s\n", line);
 }
 
+static void cli_push(void *user, const pxmpp_roster_item *item, const char *ver)
+{
+    conn *k = user;
+    (void)item;
+    k->client_pushes++;
+    snprintf(k->push_ver, sizeof k->push_ver, "%s", ver ? ver : "");
+}
+
 static void cli_ready(void *user, const char *jid)
 {
     conn *k = user;
@@ -132,6 +143,88 @@ static void cli_failed(void *user, int code, pxmpp_stream_error_condition cond, 
     (void)reason;
     k->cli_failed = code;
     k->cli_cond = cond;
+}
+
+/* ---- the test's roster store: one account's items ---- */
+
+#define MAXITEMS 8
+static struct {
+    char jid[MAXITEMS][64], name[MAXITEMS][64], groups[MAXITEMS][2][32];
+    size_t ngroups[MAXITEMS];
+    pxmpp_roster_subscription sub[MAXITEMS];
+    size_t n;
+    int version;
+    int pushes;
+    conn *sessions[2];
+} R;
+
+static int store_get(void *user, const char *bare, pxmpp_arena *a, pxmpp_roster_query *out)
+{
+    (void)user;
+    assert_string_equal(bare, "juliet@example.net");
+    pxmpp_roster_item *items = pxmpp_arena_alloc(a, (R.n ? R.n : 1) * sizeof *items);
+    const char **groups = pxmpp_arena_alloc(a, (MAXITEMS * 2) * sizeof *groups);
+    char *ver = pxmpp_arena_alloc(a, 16);
+    assert_non_null(items);
+    for (size_t i = 0; i < R.n; i++) {
+        memset(&items[i], 0, sizeof items[i]);
+        items[i].jid = R.jid[i];
+        items[i].name = R.name[i][0] ? R.name[i] : NULL;
+        items[i].subscription = R.sub[i];
+        for (size_t g = 0; g < R.ngroups[i]; g++)
+            groups[2 * i + g] = R.groups[i][g];
+        items[i].groups = groups + 2 * i;
+        items[i].groups_count = R.ngroups[i];
+    }
+    snprintf(ver, 16, "v%d", R.version);
+    out->items = items;
+    out->items_count = R.n;
+    out->ver = ver;
+    return 0;
+}
+
+static int store_set(void *user, const char *bare, const pxmpp_roster_item *it, char *ver, size_t cap)
+{
+    (void)user;
+    (void)bare;
+    size_t i = 0;
+    while (i < R.n && strcmp(R.jid[i], it->jid) != 0)
+        i++;
+    if (it->subscription == PXMPP_ROSTER_SUBSCRIPTION_REMOVE) {
+        if (i == R.n)
+            return 1;
+        R.n--;
+        for (; i < R.n; i++) {
+            memcpy(R.jid[i], R.jid[i + 1], sizeof R.jid[i]);
+            memcpy(R.name[i], R.name[i + 1], sizeof R.name[i]);
+            memcpy(R.groups[i], R.groups[i + 1], sizeof R.groups[i]);
+            R.ngroups[i] = R.ngroups[i + 1];
+            R.sub[i] = R.sub[i + 1];
+        }
+    } else {
+        if (i == R.n) {
+            assert_true(R.n < MAXITEMS);
+            R.n++;
+            R.sub[i] = PXMPP_ROSTER_SUBSCRIPTION_NONE;
+        }
+        snprintf(R.jid[i], sizeof R.jid[i], "%s", it->jid);
+        snprintf(R.name[i], sizeof R.name[i], "%s", it->name ? it->name : "");
+        R.ngroups[i] = it->groups_count < 2 ? it->groups_count : 2;
+        for (size_t g = 0; g < R.ngroups[i]; g++)
+            snprintf(R.groups[i][g], sizeof R.groups[i][g], "%s", it->groups[g]);
+    }
+    snprintf(ver, cap, "v%d", ++R.version);
+    return 0;
+}
+
+static void store_push(void *user, const char *bare, const pxmpp_roster_item *it, const char *ver)
+{
+    (void)user;
+    assert_string_equal(bare, "juliet@example.net");
+    R.pushes++;
+    for (int i = 0; i < 2; i++)
+        if (R.sessions[i] && pxmpp_server_roster_interested(R.sessions[i]->srv))
+            assert_int_equal(pxmpp_server_push_roster(R.sessions[i]->srv, it, ver), 0);
 }
 
 /* configuration of the next conn_new() */
@@ -167,7 +260,8 @@ static void conn_new_server(conn *k, size_t piece)
                                .allow_plain_without_tls = K.srv_allow_plain };
     pxmpp_server_callbacks sb = { .write = srv_write, .start_tls = srv_start_tls, .scram_secrets = srv_secrets,
                                   .bind = srv_bind, .bound = srv_bound, .iq_request = srv_iq_request,
-                                  .route = srv_route, .failed = srv_failed, .closed = srv_closed, .log = srv_log };
+                                  .route = srv_route, .failed = srv_failed, .closed = srv_closed, .log = srv_log,
+                                  .roster_get = store_get, .roster_set = store_set, .roster_push = store_push };
     assert_int_equal(pxmpp_server_new(&k->srv, &sc, &sb, k), 0);
 }
 
@@ -178,7 +272,7 @@ static void conn_new(conn *k, size_t piece)
                                .mechanisms = K.mechs, .allow_plain_without_tls = K.allow_plain_cli,
                                .sm = PXMPP_SM_OFF };
     pxmpp_client_callbacks cb = { .write = cli_write, .start_tls = cli_start_tls, .ready = cli_ready,
-                                  .failed = cli_failed, .log = cli_log };
+                                  .failed = cli_failed, .log = cli_log, .roster_push = cli_push };
     assert_int_equal(pxmpp_client_new(&k->cli, &cc, &cb, k), 0);
 }
 
@@ -565,6 +659,89 @@ static void stanza_before_auth(void **state)
     assert_true(out_has(&k, "not-authorized"));
     assert_int_equal(k.routed, 0);
     conn_free(&k);
+}
+
+/* ---- roster ---------------------------------------------------------------------------- */
+
+static void on_roster(void *user, int status, const pxmpp_roster_item *items, size_t count, const char *ver,
+                      bool unchanged)
+{
+    conn *k = user;
+    (void)items;
+    (void)ver;
+    k->roster_status = status;
+    k->roster_count = count;
+    k->roster_unchanged = unchanged;
+}
+
+static void roster_get_set_push(void **state)
+{
+    (void)state;
+    memset(&R, 0, sizeof R);
+    conn a, b;
+    login(&a, 1);
+    login(&b, 4096);
+    assert_true(a.ready && b.ready);
+    R.sessions[0] = &a;
+    R.sessions[1] = &b;
+    /* a asks for the roster (versioned): empty, version v0 */
+    assert_int_equal(pxmpp_client_roster_get(a.cli, "", on_roster, &a), 0);
+    pump(&a);
+    assert_int_equal(a.roster_status, 0);
+    assert_int_equal(a.roster_count, 0);
+    assert_true(pxmpp_server_roster_interested(a.srv));
+    assert_false(pxmpp_server_roster_interested(b.srv));
+    /* a adds romeo with two groups: result, and a push to a only (b never asked) */
+    static const char *groups[] = { "Friends", "Lovers" };
+    assert_int_equal(pxmpp_client_roster_set(a.cli, "Romeo@Example.net", "Romeo", groups, 2, on_reply, &a), 0);
+    pump(&a);
+    pump(&b);
+    assert_int_equal(a.iq_status, 0);
+    assert_int_equal(R.pushes, 1);
+    assert_int_equal(a.client_pushes, 1);
+    assert_string_equal(a.push_ver, "v1");
+    assert_int_equal(b.client_pushes, 0);
+    assert_string_equal(R.jid[0], "romeo@example.net");
+    assert_int_equal(R.ngroups[0], 2);
+    assert_string_equal(R.groups[0][1], "Lovers");
+    /* b asks with an old version: the whole roster; then with the current one: unchanged */
+    assert_int_equal(pxmpp_client_roster_get(b.cli, "v0", on_roster, &b), 0);
+    pump(&b);
+    assert_int_equal(b.roster_count, 1);
+    assert_false(b.roster_unchanged);
+    assert_int_equal(pxmpp_client_roster_get(b.cli, "v1", on_roster, &b), 0);
+    pump(&b);
+    assert_true(b.roster_unchanged);
+    /* invalid sets: the account itself, an empty group, a group twice */
+    static const char *empty[] = { "" }, *twice[] = { "A", "A" };
+    assert_int_equal(pxmpp_client_roster_set(a.cli, "juliet@example.net", NULL, NULL, 0, on_reply, &a), 0);
+    pump(&a);
+    assert_int_equal(a.iq_status, PXMPP_ERR_IQ_ERROR);
+    assert_string_equal(a.iq_reply_xml, "not-allowed");
+    assert_int_equal(pxmpp_client_roster_set(a.cli, "nurse@example.net", NULL, empty, 1, on_reply, &a), 0);
+    pump(&a);
+    assert_int_equal(a.iq_status, PXMPP_ERR_IQ_ERROR);
+    assert_int_equal(pxmpp_client_roster_set(a.cli, "nurse@example.net", NULL, twice, 2, on_reply, &a), 0);
+    pump(&a);
+    assert_int_equal(a.iq_status, PXMPP_ERR_IQ_ERROR);
+    assert_int_equal(R.n, 1);
+    assert_int_equal(R.pushes, 1);
+    /* removal: pushed to both interested sessions; removing it again: item-not-found */
+    assert_int_equal(pxmpp_client_roster_remove(a.cli, "romeo@example.net", on_reply, &a), 0);
+    pump(&a);
+    pump(&b);
+    assert_int_equal(a.iq_status, 0);
+    assert_int_equal(R.n, 0);
+    assert_int_equal(a.client_pushes, 2);
+    assert_int_equal(b.client_pushes, 1);
+    assert_string_equal(b.push_ver, "v2");
+    assert_int_equal(pxmpp_client_roster_remove(a.cli, "romeo@example.net", on_reply, &a), 0);
+    pump(&a);
+    assert_int_equal(a.iq_status, PXMPP_ERR_IQ_ERROR);
+    assert_string_equal(a.iq_reply_xml, "item-not-found");
+    conn_free(&a);
+    conn_free(&b);
+    memset(&R, 0, sizeof R);
 }
 
 /* ---- hostile input next to a healthy session -------------------------------------------- */
@@ -1009,6 +1186,7 @@ int main(void)
         cmocka_unit_test_setup(bind_conflict, test_setup),
         cmocka_unit_test_setup(stanzas_stamped, test_setup),
         cmocka_unit_test_setup(stanza_before_auth, test_setup),
+        cmocka_unit_test_setup(roster_get_set_push, test_setup),
         cmocka_unit_test_setup(hostile_one_of_two, test_setup),
         cmocka_unit_test_setup(free_in_callback, test_setup),
         cmocka_unit_test_setup(api_arguments, test_setup),

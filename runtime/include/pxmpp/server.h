@@ -36,6 +36,9 @@
  * app sees it.  Then:
  *   - an iq get to the server (no 'to', or 'to' the domain) with XEP-0199 ping or
  *     XEP-0030 disco#info is answered by the library;
+ *   - roster gets and sets (RFC 6121 §2, to the account or without 'to') are validated and
+ *     answered by the library from the app's storage (`roster_get`, `roster_set`), with
+ *     versioning (<ver/> offered); a set gives `roster_push` for the account's sessions;
  *   - every other iq get/set addressed to the server or to the account's bare JID (the
  *     roster of RFC 6121 §2 among them) goes to `iq_request`; when that returns false (or
  *     is NULL) the library answers service-unavailable (RFC 6120 §8.4, §10.5.3.1);
@@ -165,6 +168,24 @@ typedef struct pxmpp_server_callbacks {
         stamped: @p type is &pxmpp_message_desc, &pxmpp_presence_desc or &pxmpp_iq_desc and
         @p stanza a struct of it.  The app routes it (keep it with pxmpp_copy()). */
     void (*route)(void *user, const pxmpp_type_desc *type, const void *stanza);
+    /** Roster storage (RFC 6121 §2), for a roster get of account @p bare_jid: fill @p out
+        (items and version; the strings and arrays allocated in @p a, an arena of the session
+        reset after the answer) and return 0, or < 0 for internal-server-error.  The library
+        answers an empty result when the client's version equals @p out->ver (§2.6.3).
+        NULL (with roster_set): roster requests go to `iq_request` like other iqs. */
+    int (*roster_get)(void *user, const char *bare_jid, pxmpp_arena *a, pxmpp_roster_query *out);
+    /** Roster storage: store @p item for @p bare_jid (validated: one item, a JID that is not
+        the account's, no empty group, no group twice; subscription REMOVE means delete it),
+        keeping its subscription state as stored (a set does not change it), and write the
+        new roster version into @p ver (@p ver_cap bytes, NUL-terminated; "" for none).
+        Return 0; 1 when an item to remove does not exist (item-not-found); < 0 for
+        internal-server-error.  On 0 the library answers the request and calls `roster_push`. */
+    int (*roster_set)(void *user, const char *bare_jid, const pxmpp_roster_item *item, char *ver, size_t ver_cap);
+    /** A roster item of @p bare_jid changed (@p item as stored, with its subscription; REMOVE
+        for a deletion) at version @p ver ("" for none): the app pushes it to each of the
+        account's sessions that asked for the roster (pxmpp_server_roster_interested()), this
+        one included, with pxmpp_server_push_roster().  Borrowed for the call. */
+    void (*roster_push)(void *user, const char *bare_jid, const pxmpp_roster_item *item, const char *ver);
     /** The session failed: @p code (PXMPP_ERR_PROTOCOL when the client broke the protocol:
         @p cond is then the stream error the library sent; PXMPP_ERR_AUTH after too many
         failed authentications; PXMPP_ERR_TLS; PXMPP_ERR_TRUNCATED from
@@ -237,6 +258,17 @@ int pxmpp_server_deliver(pxmpp_server *srv, const pxmpp_type_desc *type, const v
 int pxmpp_server_answer_iq(pxmpp_server *srv, const pxmpp_iq *req, bool error, pxmpp_stanza_error_type etype,
                            pxmpp_stanza_error_condition cond, const pxmpp_type_desc *payload_type,
                            const void *payload);
+
+/**
+ * Sends a roster push (RFC 6121 §2.1.6: an iq set from the account to this session's full JID)
+ * with @p item and version @p ver (NULL or "": none).  Nothing is retained.
+ * @return as pxmpp_server_deliver(); PXMPP_ERR_INVALID_ARGUMENT also for an item without jid.
+ */
+int pxmpp_server_push_roster(pxmpp_server *srv, const pxmpp_roster_item *item, const char *ver);
+
+/** Whether the client asked for its roster in this session (and so gets pushes, RFC 6121
+    §2.1.6).  False for NULL. */
+bool pxmpp_server_roster_interested(const pxmpp_server *srv);
 
 /** Sends </stream:stream> (the client's close then gives `closed`).
     @return 0; PXMPP_ERR_INVALID_ARGUMENT; PXMPP_ERR_STATE (closed already); PXMPP_ERR_WRITE. */
