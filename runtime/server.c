@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define JID_CAP (3 * (PXMPP_JID_PART_MAX + 1) + 3)
+#define MAX_DIRECTED 256
 
 struct pxmpp_server {
     pxmpp_mem mem;
@@ -34,6 +35,9 @@ struct pxmpp_server {
     bool free_pending;
     bool tls_up, tls_pending, authed;
     bool roster_interested;
+    bool available;       /* the client sent available presence (RFC 6121 §4.2) */
+    char **directed;      /* JIDs that got directed available presence (§4.6.3) */
+    size_t ndirected;
     int auth_failures;
     Gsasl *g;
     Gsasl_session *gs;
@@ -44,6 +48,7 @@ struct pxmpp_server {
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
+static void went_away(pxmpp_server *v);
 static void report(pxmpp_server *v, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(pxmpp_server *v, int code, const char *fmt, ...)
 {
@@ -66,6 +71,8 @@ static void report(pxmpp_server *v, int code, const char *fmt, ...)
         snprintf(line, sizeof line, "%s%s", code < 0 ? "failed: " : "", text);
         v->cb.log(v->user, line);
     }
+    if (code < 0)
+        went_away(v);
     if (code < 0 && v->cb.failed && !quiet)
         v->cb.failed(v->user, code, v->stream_cond, v->reason);
 }
@@ -502,6 +509,103 @@ static void on_message(void *user, const pxmpp_message *m)
         v->cb.route(v->user, &pxmpp_message_desc, &c);
 }
 
+/* ---- presence (RFC 6121 §4) ----------------------------------------------------------- */
+
+static void route_presence(pxmpp_server *v, const pxmpp_presence *p)
+{
+    if (v->cb.route && live(v))
+        v->cb.route(v->user, &pxmpp_presence_desc, p);
+}
+
+static void forget_directed(pxmpp_server *v, size_t i)
+{
+    v->mem.free(v->directed[i], v->mem.ud);
+    v->directed[i] = v->directed[--v->ndirected];
+}
+
+/* Remembers (available) or forgets (unavailable) a directed presence's addressee. */
+static void track_directed(pxmpp_server *v, const char *to, bool available)
+{
+    for (size_t i = 0; i < v->ndirected; i++)
+        if (strcmp(v->directed[i], to) == 0) {
+            if (!available)
+                forget_directed(v, i);
+            return;
+        }
+    if (!available || v->ndirected >= MAX_DIRECTED)
+        return;
+    if (!v->directed) {
+        v->directed = v->mem.malloc(MAX_DIRECTED * sizeof *v->directed, v->mem.ud);
+        if (!v->directed)
+            return;
+    }
+    size_t n = strlen(to) + 1;
+    char *copy = v->mem.malloc(n, v->mem.ud);
+    if (!copy)
+        return;
+    memcpy(copy, to, n);
+    v->directed[v->ndirected++] = copy;
+}
+
+/* A broadcast (presence without 'to'): a copy to each contact with a subscription 'from'
+   (§4.2.2, §4.4.2, §4.5.2), probes to the contacts with 'to' on the first available
+   presence (§4.3), and on unavailable a copy to each entity that got directed presence
+   (§4.6.3).  The broadcast itself goes to `route` too, for the account's other resources. */
+static void broadcast(pxmpp_server *v, const pxmpp_presence *p)
+{
+    bool avail = p->type != PXMPP_PRESENCE_TYPE_UNAVAILABLE;
+    bool first = avail && !v->available;
+    route_presence(v, p);
+    pxmpp_arena *a = NULL;
+    pxmpp_roster_query r;
+    memset(&r, 0, sizeof r);
+    if (v->cb.roster_get && v->cb.roster_set && pxmpp_arena_new(&a, &v->mem, 0) == 0 &&
+        v->cb.roster_get(v->user, v->bare, a, &r) < 0)
+        memset(&r, 0, sizeof r);
+    for (size_t i = 0; i < r.items_count && live(v); i++) {
+        pxmpp_roster_subscription sub = r.items[i].subscription;
+        if (sub == PXMPP_ROSTER_SUBSCRIPTION_FROM || sub == PXMPP_ROSTER_SUBSCRIPTION_BOTH) {
+            pxmpp_presence c = *p;
+            c.to = r.items[i].jid;
+            route_presence(v, &c);
+            track_directed(v, r.items[i].jid, false); /* covered by the broadcast now */
+        }
+        if (first && (sub == PXMPP_ROSTER_SUBSCRIPTION_TO || sub == PXMPP_ROSTER_SUBSCRIPTION_BOTH)) {
+            pxmpp_presence probe;
+            memset(&probe, 0, sizeof probe);
+            probe.type = PXMPP_PRESENCE_TYPE_PROBE;
+            probe.from = v->bare;
+            probe.to = r.items[i].jid;
+            route_presence(v, &probe);
+        }
+    }
+    pxmpp_arena_free(a);
+    if (!avail) {
+        while (v->ndirected && live(v)) {
+            pxmpp_presence c = *p;
+            c.to = v->directed[v->ndirected - 1];
+            route_presence(v, &c);
+            forget_directed(v, v->ndirected - 1);
+        }
+    }
+    v->available = avail;
+}
+
+/* The session ends while the client is available: unavailable on its behalf (§4.6.2). */
+static void went_away(pxmpp_server *v)
+{
+    if (!v->available || v->free_pending)
+        return;
+    pxmpp_presence u;
+    memset(&u, 0, sizeof u);
+    u.type = PXMPP_PRESENCE_TYPE_UNAVAILABLE;
+    u.from = v->full;
+    int err = v->err;
+    v->err = 0; /* let the broadcast through once */
+    broadcast(v, &u);
+    v->err = err;
+}
+
 static void on_presence(void *user, const pxmpp_presence *p)
 {
     pxmpp_server *v = user;
@@ -509,8 +613,28 @@ static void on_presence(void *user, const pxmpp_presence *p)
         return;
     pxmpp_presence c = *p;
     c.from = v->full;
-    if (v->cb.route)
-        v->cb.route(v->user, &pxmpp_presence_desc, &c);
+    switch (p->type) {
+    case PXMPP_PRESENCE_TYPE_SUBSCRIBE:
+    case PXMPP_PRESENCE_TYPE_SUBSCRIBED:
+    case PXMPP_PRESENCE_TYPE_UNSUBSCRIBE:
+    case PXMPP_PRESENCE_TYPE_UNSUBSCRIBED:
+        c.from = v->bare; /* §3.1.2: subscription stanzas carry the bare JID */
+        route_presence(v, &c);
+        return;
+    case PXMPP_PRESENCE_TYPE_ABSENT:
+    case PXMPP_PRESENCE_TYPE_AVAILABLE:
+    case PXMPP_PRESENCE_TYPE_UNAVAILABLE:
+        if (!p->to) {
+            broadcast(v, &c);
+            return;
+        }
+        track_directed(v, p->to, p->type != PXMPP_PRESENCE_TYPE_UNAVAILABLE);
+        route_presence(v, &c);
+        return;
+    default: /* probe and error from a client: routed as they are */
+        route_presence(v, &c);
+        return;
+    }
 }
 
 static int answer(pxmpp_server *v, const pxmpp_iq *req, bool error, pxmpp_stanza_error_type type,
@@ -783,6 +907,7 @@ static void on_closed(void *user)
         v->state = PXMPP_SERVER_CLOSED;
     slog(v, "stream closed by the client");
     (void)pxmpp_stream_close(v->s);
+    went_away(v);
     if (v->cb.closed && !v->free_pending)
         v->cb.closed(v->user);
 }
@@ -791,6 +916,10 @@ static void on_closed(void *user)
 
 static void destroy(pxmpp_server *v)
 {
+    while (v->ndirected)
+        forget_directed(v, v->ndirected - 1);
+    if (v->directed)
+        v->mem.free(v->directed, v->mem.ud);
     if (v->gs)
         gsasl_finish(v->gs);
     if (v->g)

@@ -26,6 +26,7 @@ typedef struct conn {
     int bound, routed, iq_requests, srv_failed, srv_closed;
     pxmpp_stream_error_condition srv_cond;
     char bound_jid[256], routed_from[256], routed_to[256];
+    char routed_log[1024]; /* presences: "type>to " each */
     pxmpp_server_bind_decision decision;
     struct conn *other; /* ended with conflict when decision is ACCEPT and this is set */
     /* client side */
@@ -93,6 +94,12 @@ static void srv_route(void *user, const pxmpp_type_desc *d, const void *obj)
                      : d == &pxmpp_presence_desc ? ((const pxmpp_presence *)obj)->to
                                                  : ((const pxmpp_iq *)obj)->to;
     snprintf(k->routed_from, sizeof k->routed_from, "%s", from ? from : "");
+    if (d == &pxmpp_presence_desc) {
+        const pxmpp_presence *p = obj;
+        size_t used = strlen(k->routed_log);
+        const char *t = pxmpp_presence_type_str(p->type);
+        snprintf(k->routed_log + used, sizeof k->routed_log - used, "%s>%s ", t ? t : "available", to ? to : "*");
+    }
     snprintf(k->routed_to, sizeof k->routed_to, "%s", to ? to : "");
 }
 
@@ -640,7 +647,8 @@ static void stanzas_stamped(void **state)
     m->from = "romeo@example.net/orchard";
     assert_int_equal(pxmpp_client_send_message(k.cli, m), 0);
     pump(&k);
-    assert_int_equal(k.routed, 3);
+    assert_int_equal(k.routed, 4); /* not the message: the unavailable presence on the client's behalf */
+    assert_string_equal(k.routed_to, "");
     assert_int_equal(k.srv_failed, PXMPP_ERR_PROTOCOL);
     assert_int_equal(k.srv_cond, PXMPP_STREAM_ERROR_CONDITION_INVALID_FROM);
     assert_int_equal(k.cli_cond, PXMPP_STREAM_ERROR_CONDITION_INVALID_FROM);
@@ -741,6 +749,57 @@ static void roster_get_set_push(void **state)
     assert_string_equal(a.iq_reply_xml, "item-not-found");
     conn_free(&a);
     conn_free(&b);
+    memset(&R, 0, sizeof R);
+}
+
+static void presence_broadcast_probes_directed(void **state)
+{
+    (void)state;
+    memset(&R, 0, sizeof R);
+    static const struct {
+        const char *jid;
+        pxmpp_roster_subscription sub;
+    } items[] = { { "romeo@example.net", PXMPP_ROSTER_SUBSCRIPTION_BOTH },
+                  { "nurse@example.net", PXMPP_ROSTER_SUBSCRIPTION_FROM },
+                  { "benvolio@example.org", PXMPP_ROSTER_SUBSCRIPTION_TO },
+                  { "mercutio@example.org", PXMPP_ROSTER_SUBSCRIPTION_NONE } };
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(R.jid[i], sizeof R.jid[i], "%s", items[i].jid);
+        R.sub[i] = items[i].sub;
+    }
+    R.n = 4;
+    conn k;
+    login(&k, 2);
+    assert_true(k.ready);
+    pxmpp_presence pr;
+    memset(&pr, 0, sizeof pr);
+    /* initial presence: the broadcast, copies to 'from'/'both', probes to 'to'/'both' */
+    assert_int_equal(pxmpp_client_send_presence(k.cli, &pr), 0);
+    pump(&k);
+    assert_string_equal(k.routed_log, "available>* available>romeo@example.net probe>romeo@example.net "
+                                      "available>nurse@example.net probe>benvolio@example.org ");
+    assert_string_equal(k.routed_from, "juliet@example.net"); /* the last probe: from the bare JID */
+    /* directed presence, then an update: no probes the second time */
+    k.routed_log[0] = '\0';
+    pr.to = "tybalt@example.org";
+    assert_int_equal(pxmpp_client_send_presence(k.cli, &pr), 0);
+    pr.to = NULL;
+    assert_int_equal(pxmpp_client_send_presence(k.cli, &pr), 0);
+    pump(&k);
+    assert_string_equal(k.routed_log, "available>tybalt@example.org available>* available>romeo@example.net "
+                                      "available>nurse@example.net ");
+    /* a subscription request carries the bare JID */
+    assert_int_equal(pxmpp_client_subscribe(k.cli, "mercutio@example.org"), 0);
+    pump(&k);
+    assert_string_equal(k.routed_from, "juliet@example.net");
+    /* the client leaves without unavailable: the server sends it, to the directed one too */
+    k.routed_log[0] = '\0';
+    assert_int_equal(pxmpp_client_close(k.cli), 0);
+    pump(&k);
+    assert_int_equal(k.srv_closed, 1);
+    assert_string_equal(k.routed_log, "unavailable>* unavailable>romeo@example.net unavailable>nurse@example.net "
+                                      "unavailable>tybalt@example.org ");
+    conn_free(&k);
     memset(&R, 0, sizeof R);
 }
 
@@ -1187,6 +1246,7 @@ int main(void)
         cmocka_unit_test_setup(stanzas_stamped, test_setup),
         cmocka_unit_test_setup(stanza_before_auth, test_setup),
         cmocka_unit_test_setup(roster_get_set_push, test_setup),
+        cmocka_unit_test_setup(presence_broadcast_probes_directed, test_setup),
         cmocka_unit_test_setup(hostile_one_of_two, test_setup),
         cmocka_unit_test_setup(free_in_callback, test_setup),
         cmocka_unit_test_setup(api_arguments, test_setup),

@@ -44,9 +44,17 @@
  *     is NULL) the library answers service-unavailable (RFC 6120 §8.4, §10.5.3.1);
  *   - an iq result/error to the server or the account goes to `iq_request` too (its return
  *     value is ignored then);
- *   - every message and presence (addressed to anyone, or without 'to': a presence
- *     broadcast, a message to the account) and every iq to another entity goes to
- *     `route`: the app applies pxmpp_sub_outbound(), pxmpp_message_delivery() ... and
+ *   - presence (RFC 6121 §4): a broadcast (no 'to') goes to `route` as it is (for the
+ *     account's other resources), then, with roster storage, a copy to each contact with a
+ *     subscription 'from' or 'both', probes (from the bare JID) to each with 'to' or 'both'
+ *     on the first available presence, and with unavailable a copy to each entity that got
+ *     directed available presence in this session (up to 256 are remembered).  When the
+ *     stream ends (the client closed it, or the session failed) while the client is
+ *     available, the same unavailable broadcast is routed on its behalf, before `closed` or
+ *     `failed` (not on pxmpp_server_free() alone).  Subscription presences get the bare
+ *     JID as 'from' (§3.1.2);
+ *   - every message and presence (addressed to anyone, or a message without 'to') and
+ *     every iq to another entity goes to `route`: the app applies pxmpp_sub_outbound(), pxmpp_message_delivery() ... and
  *     hands the stanza to the other sessions with pxmpp_server_deliver().  Without a
  *     `route` callback they are dropped (iq gets and sets answered service-unavailable).
  *
