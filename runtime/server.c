@@ -35,6 +35,9 @@ struct pxmpp_server {
     bool free_pending;
     bool tls_up, tls_pending, authed;
     bool roster_interested;
+    unsigned char cbdata[64]; /* channel-binding data of the TLS connection */
+    size_t cb_len;
+    const char *cb_name; /* "tls-exporter" or "tls-unique"; NULL: none */
     bool available;       /* the client sent available presence (RFC 6121 §4.2) */
     char **directed;      /* JIDs that got directed available presence (§4.6.3) */
     size_t ndirected;
@@ -233,8 +236,20 @@ static int gsasl_cb(Gsasl *ctx, Gsasl_session *gs, Gsasl_property prop)
         return v->hash ? load_secrets(v, gs) : GSASL_NO_CALLBACK;
     case GSASL_VALIDATE_SIMPLE:
         return v->hash ? GSASL_NO_CALLBACK : check_plain(v, gs);
+    case GSASL_CB_TLS_EXPORTER:
+    case GSASL_CB_TLS_UNIQUE: {
+        const char *want = prop == GSASL_CB_TLS_EXPORTER ? "tls-exporter" : "tls-unique";
+        if (!v->cb_name || strcmp(v->cb_name, want) != 0)
+            return GSASL_NO_CALLBACK;
+        char *b64 = NULL;
+        if (gsasl_base64_to((const char *)v->cbdata, v->cb_len, &b64, NULL) != GSASL_OK)
+            return GSASL_MALLOC_ERROR;
+        gsasl_property_set(gs, prop, b64);
+        gsasl_free(b64);
+        return GSASL_OK;
+    }
     default:
-        return GSASL_NO_CALLBACK; /* no channel binding offered: -PLUS is not announced */
+        return GSASL_NO_CALLBACK;
     }
 }
 
@@ -245,12 +260,20 @@ static void send_features(pxmpp_server *v)
     pxmpp_arena_reset(v->tmp);
     pxmpp_stream_features f;
     memset(&f, 0, sizeof f);
-    pxmpp_payload pl[3];
+    pxmpp_payload pl[4];
     size_t n = 0;
     pxmpp_starttls st = { .required = tls_needed(v) };
     pxmpp_sasl_mechanisms m;
     memset(&m, 0, sizeof m);
-    static const char *const with_plain[] = { "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN" };
+    static const char *const mechs[] = { "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1",
+                                         "PLAIN" };
+    pxmpp_sasl_cb_channel_binding cbt;
+    memset(&cbt, 0, sizeof cbt);
+    cbt.type = v->cb_name;
+    pxmpp_sasl_cb ann;
+    memset(&ann, 0, sizeof ann);
+    ann.channel_bindings = &cbt;
+    ann.channel_bindings_count = 1;
     pxmpp_bind b;
     memset(&b, 0, sizeof b);
     pxmpp_roster_ver_feature rv;
@@ -259,9 +282,12 @@ static void send_features(pxmpp_server *v)
         if (tls_offered(v))
             pl[n++] = (pxmpp_payload){ .type = &pxmpp_starttls_desc, .data = &st };
         if (!tls_needed(v)) {
-            m.mechanisms = with_plain;
-            m.mechanisms_count = plain_offered(v) ? 3 : 2;
+            size_t skip = v->cb_name ? 0 : 2;
+            m.mechanisms = mechs + skip;
+            m.mechanisms_count = (plain_offered(v) ? 5 : 4) - skip;
             pl[n++] = (pxmpp_payload){ .type = &pxmpp_sasl_mechanisms_desc, .data = &m };
+            if (v->cb_name)
+                pl[n++] = (pxmpp_payload){ .type = &pxmpp_sasl_cb_desc, .data = &ann };
         }
     } else {
         pl[n++] = (pxmpp_payload){ .type = &pxmpp_bind_desc, .data = &b };
@@ -405,9 +431,9 @@ static void on_auth(pxmpp_server *v, const pxmpp_sasl_auth *au)
         return;
     }
     const char *mech = au->mechanism ? au->mechanism : "";
-    if (strcmp(mech, "SCRAM-SHA-256") == 0)
+    if (strcmp(mech, "SCRAM-SHA-256") == 0 || (v->cb_name && strcmp(mech, "SCRAM-SHA-256-PLUS") == 0))
         v->hash = PXMPP_SCRAM_SHA256;
-    else if (strcmp(mech, "SCRAM-SHA-1") == 0)
+    else if (strcmp(mech, "SCRAM-SHA-1") == 0 || (v->cb_name && strcmp(mech, "SCRAM-SHA-1-PLUS") == 0))
         v->hash = PXMPP_SCRAM_SHA1;
     else if (strcmp(mech, "PLAIN") == 0 && plain_offered(v))
         v->hash = 0;
@@ -1029,12 +1055,24 @@ static int finish_(pxmpp_server *v)
     return v->err ? v->err : rc;
 }
 
-static int tls_ready_(pxmpp_server *v)
+static int tls_ready_(pxmpp_server *v, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
 {
     if (v->err)
         return v->err;
     if (!v->tls_pending)
         return PXMPP_ERR_STATE;
+    if (cb_type || cb_data || cb_len) {
+        static const char *const names[] = { "tls-exporter", "tls-unique" };
+        const char *name = NULL;
+        for (size_t i = 0; cb_type && i < 2; i++)
+            if (strcmp(cb_type, names[i]) == 0)
+                name = names[i];
+        if (!name || !cb_data || cb_len == 0 || cb_len > sizeof v->cbdata)
+            return PXMPP_ERR_INVALID_ARGUMENT;
+        memcpy(v->cbdata, cb_data, cb_len);
+        v->cb_len = cb_len;
+        v->cb_name = name;
+    }
     v->tls_pending = false;
     v->tls_up = true;
     v->state = PXMPP_SERVER_AUTH;
@@ -1124,10 +1162,10 @@ int pxmpp_server_finish(pxmpp_server *v)
     return leave(v, finish_(v));
 }
 
-int pxmpp_server_tls_ready(pxmpp_server *v)
+int pxmpp_server_tls_ready(pxmpp_server *v, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
 {
     ENTER(v);
-    return leave(v, tls_ready_(v));
+    return leave(v, tls_ready_(v, cb_type, cb_data, cb_len));
 }
 
 int pxmpp_server_deliver(pxmpp_server *v, const pxmpp_type_desc *type, const void *stanza)

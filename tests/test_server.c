@@ -47,8 +47,22 @@ static const char *PASSWORD = "pencil";
 static int srv_write(void *user, const char *d, size_t n) { return pxmpp_buf_append(&((conn *)user)->to_cli, d, n); }
 static int cli_write(void *user, const char *d, size_t n) { return pxmpp_buf_append(&((conn *)user)->to_srv, d, n); }
 
-static int srv_start_tls(void *user) { return pxmpp_server_tls_ready(((conn *)user)->srv); }
-static int cli_start_tls(void *user) { return pxmpp_client_tls_ready(((conn *)user)->cli, NULL, NULL, 0); }
+/* channel binding: the data each side hands over after the handshake (none when NULL) */
+static const char *g_srv_cb_type, *g_cli_cb_type;
+static const unsigned char CBD[32] = { 7, 7, 7, 1, 2, 3 }, CBD_OTHER[32] = { 9 };
+static const unsigned char *g_cli_cb_data = CBD;
+
+static int srv_start_tls(void *user)
+{
+    return pxmpp_server_tls_ready(((conn *)user)->srv, g_srv_cb_type, g_srv_cb_type ? CBD : NULL,
+                                  g_srv_cb_type ? 32 : 0);
+}
+
+static int cli_start_tls(void *user)
+{
+    return pxmpp_client_tls_ready(((conn *)user)->cli, g_cli_cb_type, g_cli_cb_type ? g_cli_cb_data : NULL,
+                                  g_cli_cb_type ? 32 : 0);
+}
 
 static int srv_secrets(void *user, const char *name, pxmpp_scram_hash h, pxmpp_scram_secrets *out)
 {
@@ -333,6 +347,8 @@ static int test_setup(void **state)
 {
     (void)state;
     knobs_default();
+    g_srv_cb_type = g_cli_cb_type = NULL;
+    g_cli_cb_data = CBD;
     return 0;
 }
 
@@ -463,6 +479,60 @@ static void plain_refused_without_tls(void **state)
         assert_int_equal(k.srv_failed, PXMPP_ERR_AUTH);
         assert_int_equal(k.srv_cond, PXMPP_STREAM_ERROR_CONDITION_POLICY_VIOLATION);
         assert_true(out_has(&k, "policy-violation"));
+        conn_free(&k);
+    }
+}
+
+/* -PLUS with the channel-binding data both ends computed, announced per XEP-0440 */
+static void login_plus(void **state)
+{
+    (void)state;
+    static const char *const types[] = { "tls-exporter", "tls-unique" };
+    for (size_t t = 0; t < 2; t++) {
+        g_srv_cb_type = g_cli_cb_type = types[t];
+        g_cli_cb_data = CBD;
+        K.mechs = NULL; /* the client's default list, -PLUS first */
+        conn k;
+        login(&k, t ? 1 : 4096);
+        assert_true(k.ready);
+        assert_string_equal(pxmpp_client_mechanism(k.cli), "SCRAM-SHA-256-PLUS");
+        conn_free(&k);
+        /* other data on the client's side (a connection in the middle): refused */
+        g_cli_cb_data = CBD_OTHER;
+        login(&k, 4096);
+        assert_false(k.ready);
+        assert_int_equal(k.cli_failed, PXMPP_ERR_AUTH);
+        conn_free(&k);
+    }
+    /* the client could bind but the server offers no -PLUS (no data on the server): SCRAM
+       with the 'y' flag goes through */
+    g_srv_cb_type = NULL;
+    g_cli_cb_type = "tls-exporter";
+    g_cli_cb_data = CBD;
+    conn k;
+    login(&k, 64);
+    assert_true(k.ready);
+    assert_string_equal(pxmpp_client_mechanism(k.cli), "SCRAM-SHA-256");
+    conn_free(&k);
+    assert_int_equal(pxmpp_server_tls_ready(NULL, "tls-exporter", CBD, 32), PXMPP_ERR_INVALID_ARGUMENT);
+    /* a server that binds refuses 'y' (a client that saw no -PLUS: stripped on the way), not 'n' */
+    g_srv_cb_type = "tls-exporter";
+    for (int flag = 0; flag < 2; flag++) {
+        conn_new_server(&k, 3);
+        feed_str(&k, HDR, 3);
+        feed_str(&k, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", 3);
+        assert_true(pxmpp_server_tls_up(k.srv));
+        k.to_cli.len = 0;
+        feed_str(&k, HDR, 3);
+        assert_true(out_has(&k, "<mechanism>SCRAM-SHA-256-PLUS</mechanism>"));
+        assert_true(out_has(&k, "tls-exporter"));
+        feed_str(&k, flag ? "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"
+                            "biwsbj1qdWxpZXQscj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0w=</auth>"
+                          : "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"
+                            "eSwsbj1qdWxpZXQscj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0w=</auth>",
+                 3);
+        assert_int_equal(out_has(&k, "<challenge"), flag == 1);
+        assert_int_equal(out_has(&k, "not-authorized"), flag == 0);
         conn_free(&k);
     }
 }
@@ -889,7 +959,7 @@ static void api_arguments(void **state)
     pxmpp_server_config bad = { .domain = "user@example.net" };
     assert_int_equal(pxmpp_server_new(&s, &bad, &sb, NULL), PXMPP_ERR_INVALID_ARGUMENT);
     assert_int_equal(pxmpp_server_feed(NULL, "x", 1), PXMPP_ERR_INVALID_ARGUMENT);
-    assert_int_equal(pxmpp_server_tls_ready(NULL), PXMPP_ERR_INVALID_ARGUMENT);
+    assert_int_equal(pxmpp_server_tls_ready(NULL, NULL, NULL, 0), PXMPP_ERR_INVALID_ARGUMENT);
     assert_int_equal(pxmpp_server_get_state(NULL), PXMPP_SERVER_FAILED);
     assert_null(pxmpp_server_jid(NULL));
     pxmpp_server_free(NULL);
@@ -900,7 +970,7 @@ static void api_arguments(void **state)
     assert_int_equal(pxmpp_server_scram_secrets(PXMPP_SCRAM_SHA1, "x", salt, 1, 0, &sec), PXMPP_ERR_INVALID_ARGUMENT);
     conn k;
     conn_new_server(&k, 1);
-    assert_int_equal(pxmpp_server_tls_ready(k.srv), PXMPP_ERR_STATE);
+    assert_int_equal(pxmpp_server_tls_ready(k.srv, NULL, NULL, 0), PXMPP_ERR_STATE);
     assert_int_equal(pxmpp_server_deliver(k.srv, &pxmpp_message_desc, &(pxmpp_message){ .to = "a@b" }),
                      PXMPP_ERR_STATE);
     assert_int_equal(pxmpp_server_end(k.srv, PXMPP_STREAM_ERROR_CONDITION_ABSENT, NULL), PXMPP_ERR_INVALID_ARGUMENT);
@@ -1239,6 +1309,7 @@ int main(void)
         cmocka_unit_test_setup(login_plain_over_tls, test_setup),
         cmocka_unit_test_setup(login_wrong_password, test_setup),
         cmocka_unit_test_setup(plain_refused_without_tls, test_setup),
+        cmocka_unit_test_setup(login_plus, test_setup),
         cmocka_unit_test_setup(authzid_refused, test_setup),
         cmocka_unit_test_setup(tls_required_first, test_setup),
         cmocka_unit_test_setup(bind_assigned_resource, test_setup),

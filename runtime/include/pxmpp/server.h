@@ -14,8 +14,10 @@
  *                            on its socket (bytes after <starttls/> in the same read are
  *                            refused), then pxmpp_server_tls_ready() restarts the stream
  *   features              -> SASL: SCRAM-SHA-256, SCRAM-SHA-1 (GNU SASL's server side, with
- *                            the secrets the `scram_secrets` callback gives), PLAIN only
- *                            once TLS is up (checked against the same secrets)
+ *                            the secrets the `scram_secrets` callback gives), their -PLUS
+ *                            variants when the app handed channel-binding data to
+ *                            pxmpp_server_tls_ready(), PLAIN only once TLS is up (checked
+ *                            against the same secrets)
  *   <success/>            -> stream restart, features: resource binding
  *   bind                  -> the requested resource or one the server makes up; `bind`
  *                            lets the app refuse a resource in use (RFC 6120 §7.7.2.2)
@@ -240,10 +242,15 @@ int pxmpp_server_finish(pxmpp_server *srv);
 /**
  * The TLS handshake the `start_tls` callback asked for succeeded: the stream restarts and
  * the client's new header is expected.
- * @return 0; PXMPP_ERR_INVALID_ARGUMENT (srv NULL); PXMPP_ERR_STATE (no STARTTLS pending);
- *         the session's error.
+ * With channel-binding data of the connection (@p cb_type "tls-exporter" (RFC 9266) or
+ * "tls-unique" (RFC 5929), the only types GNU SASL's server checks, and @p cb_len bytes of
+ * @p cb_data, copied and wiped on free), SCRAM-SHA-256-PLUS and SCRAM-SHA-1-PLUS are offered
+ * first and the type announced (XEP-0440); a client that says it could bind but saw no
+ * -PLUS mechanism ("y") is then refused, as RFC 5802 §6 wants.  NULL, NULL, 0: no binding.
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (srv NULL, an unknown type, data of 0 or more than
+ *         64 bytes); PXMPP_ERR_STATE (no STARTTLS pending); the session's error.
  */
-int pxmpp_server_tls_ready(pxmpp_server *srv);
+int pxmpp_server_tls_ready(pxmpp_server *srv, const char *cb_type, const unsigned char *cb_data, size_t cb_len);
 
 /**
  * Sends a stanza to this client (one the app routed here from another session, or its own).
