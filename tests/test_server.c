@@ -42,6 +42,7 @@ typedef struct conn {
 } conn;
 
 static pxmpp_scram_secrets SEC1, SEC256;
+static bool g_free_in_route; /* srv_route frees the session */
 static const char *PASSWORD = "pencil";
 
 static int srv_write(void *user, const char *d, size_t n) { return pxmpp_buf_append(&((conn *)user)->to_cli, d, n); }
@@ -101,6 +102,11 @@ static void srv_route(void *user, const pxmpp_type_desc *d, const void *obj)
 {
     conn *k = user;
     k->routed++;
+    if (g_free_in_route) {
+        pxmpp_server_free(k->srv); /* deferred until the feed returns */
+        k->srv = NULL;
+        return;
+    }
     const char *from = d == &pxmpp_message_desc ? ((const pxmpp_message *)obj)->from
                        : d == &pxmpp_presence_desc ? ((const pxmpp_presence *)obj)->from
                                                    : ((const pxmpp_iq *)obj)->from;
@@ -254,6 +260,7 @@ static struct {
     const char *resource;
     pxmpp_tls_policy tls;
     bool srv_no_tls, allow_plain_cli, srv_allow_plain;
+    size_t max_stanza;
     const char *password;
     const char *user;
 } K;
@@ -266,6 +273,8 @@ static void knobs_default(void)
     K.srv_no_tls = false;
     K.allow_plain_cli = false;
     K.srv_allow_plain = false;
+    K.max_stanza = 0;
+    g_free_in_route = false;
     K.password = PASSWORD;
     K.user = "juliet@example.net";
 }
@@ -278,7 +287,8 @@ static void conn_new_server(conn *k, size_t piece)
     pxmpp_buf_init(&k->to_srv, NULL);
     pxmpp_buf_init(&k->srv_log, NULL);
     pxmpp_server_config sc = { .domain = "example.net", .no_tls = K.srv_no_tls,
-                               .allow_plain_without_tls = K.srv_allow_plain };
+                               .allow_plain_without_tls = K.srv_allow_plain,
+                               .limits = { .max_stanza_bytes = K.max_stanza } };
     pxmpp_server_callbacks sb = { .write = srv_write, .start_tls = srv_start_tls, .scram_secrets = srv_secrets,
                                   .bind = srv_bind, .bound = srv_bound, .iq_request = srv_iq_request,
                                   .route = srv_route, .failed = srv_failed, .closed = srv_closed, .log = srv_log,
@@ -875,13 +885,16 @@ static void presence_broadcast_probes_directed(void **state)
 
 /* ---- hostile input next to a healthy session -------------------------------------------- */
 
+/* Bytes from the client and the stream error they must end the session with. */
+typedef struct hostile_case {
+    const char *bytes;
+    pxmpp_stream_error_condition cond;
+} hostile_case;
+
 static void hostile_one_of_two(void **state)
 {
     (void)state;
-    static const struct {
-        const char *bytes;
-        pxmpp_stream_error_condition cond;
-    } cases[] = {
+    static const hostile_case cases[] = {
         { "<message><body>&xxe;</body></message>", PXMPP_STREAM_ERROR_CONDITION_RESTRICTED_XML },
         { "<message><body></message>", PXMPP_STREAM_ERROR_CONDITION_NOT_WELL_FORMED },
         { "<!-- c --><message/>", PXMPP_STREAM_ERROR_CONDITION_RESTRICTED_XML },
@@ -913,6 +926,67 @@ static void hostile_one_of_two(void **state)
             conn_free(&good);
         }
     }
+}
+
+/* Hostile input after binding, each in 1-byte and whole pieces, beside a healthy session. */
+static void hostile_after_binding(void **state)
+{
+    (void)state;
+    static const hostile_case cases[] = {
+        { NULL /* a message over the size limit */, PXMPP_STREAM_ERROR_CONDITION_POLICY_VIOLATION },
+        { "<enable xmlns='urn:xmpp:sm:3'/>", PXMPP_STREAM_ERROR_CONDITION_UNSUPPORTED_STANZA_TYPE },
+        { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AA==</auth>",
+          PXMPP_STREAM_ERROR_CONDITION_POLICY_VIOLATION },
+        { "<presence from='romeo@example.net'/>", PXMPP_STREAM_ERROR_CONDITION_INVALID_FROM },
+        { "<iq type='get' id='1' from='juliet@example.net/other'><ping xmlns='urn:xmpp:ping'/></iq>",
+          PXMPP_STREAM_ERROR_CONDITION_INVALID_FROM },
+        { "<message>\x01</message>", PXMPP_STREAM_ERROR_CONDITION_NOT_WELL_FORMED },
+    };
+    static char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    memcpy(big, "<message><body>", 15);
+    K.max_stanza = 2048;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t piece = 1; piece <= 4096; piece *= 4096) {
+            conn bad, good;
+            login(&bad, piece);
+            login(&good, piece);
+            assert_true(bad.ready && good.ready);
+            bad.to_cli.len = 0;
+            feed_str(&bad, cases[c].bytes ? cases[c].bytes : big, piece);
+            assert_int_equal(bad.srv_cond, cases[c].cond);
+            assert_int_equal(pxmpp_server_get_state(bad.srv), PXMPP_SERVER_FAILED);
+            assert_true(out_has(&bad, pxmpp_stream_error_condition_str(cases[c].cond)));
+            assert_int_equal(bad.routed, 0);
+            pxmpp_presence pr;
+            memset(&pr, 0, sizeof pr);
+            assert_int_equal(pxmpp_client_send_presence(good.cli, &pr), 0);
+            pump(&good);
+            assert_int_equal(good.routed, 1);
+            assert_int_equal(pxmpp_server_error(good.srv, NULL), 0);
+            conn_free(&bad);
+            conn_free(&good);
+        }
+}
+
+/* The client's own stream error ends the session; the app frees a session inside `route`. */
+static void client_error_and_free_in_route(void **state)
+{
+    (void)state;
+    conn k;
+    login(&k, 5);
+    feed_str(&k, "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", 5);
+    assert_int_equal(k.srv_failed, PXMPP_ERR_PROTOCOL);
+    assert_int_equal(k.srv_cond, PXMPP_STREAM_ERROR_CONDITION_CONFLICT);
+    conn_free(&k);
+    g_free_in_route = true;
+    login(&k, 4096);
+    assert_true(k.ready);
+    const char *two = "<message to='romeo@example.net'/><message to='romeo@example.net'/>";
+    assert_int_equal(pxmpp_server_feed(k.srv, two, strlen(two)), 0);
+    assert_null(k.srv);
+    assert_int_equal(k.routed, 1); /* nothing delivered once the free was requested */
+    conn_free(&k);
 }
 
 static void free_inside_callback_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *r)
@@ -1319,6 +1393,8 @@ int main(void)
         cmocka_unit_test_setup(roster_get_set_push, test_setup),
         cmocka_unit_test_setup(presence_broadcast_probes_directed, test_setup),
         cmocka_unit_test_setup(hostile_one_of_two, test_setup),
+        cmocka_unit_test_setup(hostile_after_binding, test_setup),
+        cmocka_unit_test_setup(client_error_and_free_in_route, test_setup),
         cmocka_unit_test_setup(free_in_callback, test_setup),
         cmocka_unit_test_setup(api_arguments, test_setup),
         cmocka_unit_test(sub_outbound_tables),
