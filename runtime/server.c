@@ -40,6 +40,8 @@ struct pxmpp_server {
     const char *cb_name; /* "tls-exporter" or "tls-unique"; NULL: none */
     bool available;       /* the client sent available presence (RFC 6121 §4.2) */
     char **directed;      /* JIDs that got directed available presence (§4.6.3) */
+    pxmpp_arena *pres_arena; /* holds `pres` */
+    const pxmpp_presence *pres; /* the last broadcast available presence, NULL when unavailable */
     size_t ndirected;
     int auth_failures;
     Gsasl *g;
@@ -606,6 +608,14 @@ static void broadcast(pxmpp_server *v, const pxmpp_presence *p)
         }
     }
     pxmpp_arena_free(a);
+    /* keep the presence for probes and delivery decisions */
+    v->pres = NULL;
+    if (v->pres_arena)
+        pxmpp_arena_reset(v->pres_arena);
+    else if (avail && pxmpp_arena_new(&v->pres_arena, &v->mem, 0) != 0)
+        v->pres_arena = NULL;
+    if (avail && v->pres_arena)
+        v->pres = pxmpp_copy(v->pres_arena, &pxmpp_presence_desc, p);
     if (!avail) {
         while (v->ndirected && live(v)) {
             pxmpp_presence c = *p;
@@ -946,6 +956,7 @@ static void destroy(pxmpp_server *v)
         forget_directed(v, v->ndirected - 1);
     if (v->directed)
         v->mem.free(v->directed, v->mem.ud);
+    pxmpp_arena_free(v->pres_arena);
     if (v->gs)
         gsasl_finish(v->gs);
     if (v->g)
@@ -1189,6 +1200,11 @@ int pxmpp_server_push_roster(pxmpp_server *v, const pxmpp_roster_item *item, con
 }
 
 bool pxmpp_server_roster_interested(const pxmpp_server *v) { return v && v->roster_interested; }
+
+const pxmpp_presence *pxmpp_server_presence(const pxmpp_server *v)
+{
+    return v && v->available && !v->err ? v->pres : NULL;
+}
 
 int pxmpp_server_close(pxmpp_server *v)
 {

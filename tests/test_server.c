@@ -854,8 +854,14 @@ static void presence_broadcast_probes_directed(void **state)
     pxmpp_presence pr;
     memset(&pr, 0, sizeof pr);
     /* initial presence: the broadcast, copies to 'from'/'both', probes to 'to'/'both' */
+    assert_null(pxmpp_server_presence(k.srv));
+    pr.priority = 5;
+    pr.meta.present |= PXMPP_PRESENCE_HAS_PRIORITY;
     assert_int_equal(pxmpp_client_send_presence(k.cli, &pr), 0);
     pump(&k);
+    assert_non_null(pxmpp_server_presence(k.srv));
+    assert_int_equal(pxmpp_server_presence(k.srv)->priority, 5);
+    assert_string_equal(pxmpp_server_presence(k.srv)->from, "juliet@example.net/balcony");
     assert_string_equal(k.routed_log, "available>* available>romeo@example.net probe>romeo@example.net "
                                       "available>nurse@example.net probe>benvolio@example.org ");
     assert_string_equal(k.routed_from, "juliet@example.net"); /* the last probe: from the bare JID */
@@ -868,6 +874,7 @@ static void presence_broadcast_probes_directed(void **state)
     pump(&k);
     assert_string_equal(k.routed_log, "available>tybalt@example.org available>* available>romeo@example.net "
                                       "available>nurse@example.net ");
+    assert_int_equal(pxmpp_server_presence(k.srv)->priority, 5); /* the same presence again */
     /* a subscription request carries the bare JID */
     assert_int_equal(pxmpp_client_subscribe(k.cli, "mercutio@example.org"), 0);
     pump(&k);
@@ -877,6 +884,7 @@ static void presence_broadcast_probes_directed(void **state)
     assert_int_equal(pxmpp_client_close(k.cli), 0);
     pump(&k);
     assert_int_equal(k.srv_closed, 1);
+    assert_null(pxmpp_server_presence(k.srv));
     assert_string_equal(k.routed_log, "unavailable>* unavailable>romeo@example.net unavailable>nurse@example.net "
                                       "unavailable>tybalt@example.org ");
     conn_free(&k);

@@ -285,6 +285,13 @@ int pxmpp_server_push_roster(pxmpp_server *srv, const pxmpp_roster_item *item, c
     §2.1.6).  False for NULL. */
 bool pxmpp_server_roster_interested(const pxmpp_server *srv);
 
+/** The client's current broadcast presence (the last available presence it sent without
+    'to', 'from' its full JID; owned by the session, valid until its next presence or the end
+    of the session), or NULL when it is not available (none sent yet, unavailable sent, the
+    session failed, or no memory to keep it).  For answering probes (RFC 6121 §4.3.2) and
+    for pxmpp_resource_info (available, priority) in pxmpp_message_delivery(). */
+const pxmpp_presence *pxmpp_server_presence(const pxmpp_server *srv);
+
 /** Sends </stream:stream> (the client's close then gives `closed`).
     @return 0; PXMPP_ERR_INVALID_ARGUMENT; PXMPP_ERR_STATE (closed already); PXMPP_ERR_WRITE. */
 int pxmpp_server_close(pxmpp_server *srv);
