@@ -157,6 +157,35 @@ pxmpp_roster_subscription pxmpp_sub_roster_subscription(pxmpp_sub_state s)
     }
 }
 
+void pxmpp_sub_to_item(pxmpp_sub_state s, pxmpp_roster_item *item)
+{
+    if (!item)
+        return;
+    item->subscription = pxmpp_sub_roster_subscription(s);
+    item->ask = (s & PXMPP_SUB_PENDING_OUT) ? PXMPP_ROSTER_ASK_SUBSCRIBE : PXMPP_ROSTER_ASK_ABSENT;
+    item->approved = (s & PXMPP_SUB_APPROVED) != 0;
+}
+
+pxmpp_sub_state pxmpp_sub_from_item(const pxmpp_roster_item *item, bool pending_in)
+{
+    if (!item)
+        return PXMPP_SUB_NONE;
+    unsigned s = 0;
+    switch (item->subscription) {
+    case PXMPP_ROSTER_SUBSCRIPTION_TO: s = PXMPP_SUB_TO; break;
+    case PXMPP_ROSTER_SUBSCRIPTION_FROM: s = PXMPP_SUB_FROM; break;
+    case PXMPP_ROSTER_SUBSCRIPTION_BOTH: s = PXMPP_SUB_BOTH; break;
+    default: break;
+    }
+    if (item->ask == PXMPP_ROSTER_ASK_SUBSCRIBE && !(s & PXMPP_SUB_TO))
+        s |= PXMPP_SUB_PENDING_OUT;
+    if (pending_in && !(s & PXMPP_SUB_FROM))
+        s |= PXMPP_SUB_PENDING_IN;
+    if (item->approved && !(s & (PXMPP_SUB_FROM | PXMPP_SUB_PENDING_IN)))
+        s |= PXMPP_SUB_APPROVED;
+    return (pxmpp_sub_state)s;
+}
+
 /* ---- RFC 6121 §8.5 ------------------------------------------------------------------- */
 
 /* Marks the available resources of non-negative priority: all of them, or (@p best_only)

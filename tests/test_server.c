@@ -1294,6 +1294,31 @@ static void sub_preapproval(void **state)
     assert_int_equal(pxmpp_sub_outbound(PXMPP_SUB_PENDING_IN, PXMPP_PRESENCE_TYPE_SUBSCRIBED, &d, &p), PXMPP_SUB_FROM);
 }
 
+/* Every state survives the trip through a roster item and the pending-in flag. */
+static void sub_items(void **state)
+{
+    (void)state;
+    for (unsigned s = 0; s < 32; s++) {
+        if (!pxmpp_sub_valid((pxmpp_sub_state)s))
+            continue;
+        pxmpp_roster_item it;
+        memset(&it, 0, sizeof it);
+        pxmpp_sub_to_item((pxmpp_sub_state)s, &it);
+        assert_int_equal(it.ask == PXMPP_ROSTER_ASK_SUBSCRIBE, (s & PXMPP_SUB_PENDING_OUT) != 0);
+        assert_int_equal(pxmpp_sub_from_item(&it, (s & PXMPP_SUB_PENDING_IN) != 0), s);
+    }
+    pxmpp_roster_item odd;
+    memset(&odd, 0, sizeof odd);
+    odd.subscription = PXMPP_ROSTER_SUBSCRIPTION_BOTH;
+    odd.ask = PXMPP_ROSTER_ASK_SUBSCRIBE;
+    odd.approved = true;
+    assert_int_equal(pxmpp_sub_from_item(&odd, true), PXMPP_SUB_BOTH);
+    odd.subscription = PXMPP_ROSTER_SUBSCRIPTION_REMOVE;
+    assert_int_equal(pxmpp_sub_from_item(&odd, false), PXMPP_SUB_PENDING_OUT | PXMPP_SUB_APPROVED);
+    assert_int_equal(pxmpp_sub_from_item(NULL, true), PXMPP_SUB_NONE);
+    pxmpp_sub_to_item(PXMPP_SUB_BOTH, NULL);
+}
+
 /* ---- RFC 6121 §8.5, table by table ---------------------------------------------------------- */
 
 typedef struct drow {
@@ -1409,6 +1434,7 @@ int main(void)
         cmocka_unit_test(sub_inbound_tables),
         cmocka_unit_test(sub_other_types_and_invalid),
         cmocka_unit_test(sub_preapproval),
+        cmocka_unit_test(sub_items),
         cmocka_unit_test(delivery_tables),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -372,6 +372,15 @@ bool pxmpp_sub_valid(pxmpp_sub_state s);
 /** The roster item's 'subscription' of a state (none, to, from, both). */
 pxmpp_roster_subscription pxmpp_sub_roster_subscription(pxmpp_sub_state s);
 
+/** Writes what a roster item shows of @p s into @p item: subscription, ask (PENDING_OUT) and
+    approved (RFC 6121 §2.1.2); the pending-in part is not in a roster item.  NULL: nothing. */
+void pxmpp_sub_to_item(pxmpp_sub_state s, pxmpp_roster_item *item);
+
+/** The state of a stored roster item (subscription, ask, approved) plus @p pending_in, which
+    the app stores beside it.  An item that shows no valid state (approved with FROM, a
+    subscription of REMOVE) gives the nearest valid one: approved is dropped, REMOVE is none. */
+pxmpp_sub_state pxmpp_sub_from_item(const pxmpp_roster_item *item, bool pending_in);
+
 /* ---- message delivery (RFC 6121 §8.5) ------------------------------------------------------- */
 
 /** One connected resource of the account a message is addressed to. */
