@@ -38,6 +38,7 @@ typedef struct conn {
     size_t roster_count;
     bool roster_unchanged;
     char push_ver[32];
+    pxmpp_roster_subscription push_sub;
     char iq_reply_xml[1024];
 } conn;
 
@@ -152,8 +153,8 @@ static void cli_log(void *user, const char *line)
 static void cli_push(void *user, const pxmpp_roster_item *item, const char *ver)
 {
     conn *k = user;
-    (void)item;
     k->client_pushes++;
+    k->push_sub = item->subscription;
     snprintf(k->push_ver, sizeof k->push_ver, "%s", ver ? ver : "");
 }
 
@@ -210,7 +211,7 @@ static int store_get(void *user, const char *bare, pxmpp_arena *a, pxmpp_roster_
     return 0;
 }
 
-static int store_set(void *user, const char *bare, const pxmpp_roster_item *it, char *ver, size_t cap)
+static int store_set(void *user, const char *bare, pxmpp_roster_item *it, char *ver, size_t cap)
 {
     (void)user;
     (void)bare;
@@ -239,6 +240,8 @@ static int store_set(void *user, const char *bare, const pxmpp_roster_item *it, 
         R.ngroups[i] = it->groups_count < 2 ? it->groups_count : 2;
         for (size_t g = 0; g < R.ngroups[i]; g++)
             snprintf(R.groups[i][g], sizeof R.groups[i][g], "%s", it->groups[g]);
+        assert_int_equal(it->subscription, PXMPP_ROSTER_SUBSCRIPTION_ABSENT);
+        it->subscription = R.sub[i]; /* the stored state, for the push */
     }
     snprintf(ver, cap, "v%d", ++R.version);
     return 0;
@@ -792,12 +795,20 @@ static void roster_get_set_push(void **state)
     assert_string_equal(R.jid[0], "romeo@example.net");
     assert_int_equal(R.ngroups[0], 2);
     assert_string_equal(R.groups[0][1], "Lovers");
+    assert_int_equal(a.push_sub, PXMPP_ROSTER_SUBSCRIPTION_NONE);
+    /* renaming keeps the stored subscription, and the push shows it */
+    R.sub[0] = PXMPP_ROSTER_SUBSCRIPTION_BOTH;
+    assert_int_equal(pxmpp_client_roster_set(a.cli, "romeo@example.net", "R.", groups, 2, on_reply, &a), 0);
+    pump(&a);
+    assert_int_equal(a.push_sub, PXMPP_ROSTER_SUBSCRIPTION_BOTH);
+    assert_string_equal(a.push_ver, "v2");
+    assert_int_equal(R.sub[0], PXMPP_ROSTER_SUBSCRIPTION_BOTH);
     /* b asks with an old version: the whole roster; then with the current one: unchanged */
     assert_int_equal(pxmpp_client_roster_get(b.cli, "v0", on_roster, &b), 0);
     pump(&b);
     assert_int_equal(b.roster_count, 1);
     assert_false(b.roster_unchanged);
-    assert_int_equal(pxmpp_client_roster_get(b.cli, "v1", on_roster, &b), 0);
+    assert_int_equal(pxmpp_client_roster_get(b.cli, "v2", on_roster, &b), 0);
     pump(&b);
     assert_true(b.roster_unchanged);
     /* invalid sets: the account itself, an empty group, a group twice */
@@ -813,16 +824,16 @@ static void roster_get_set_push(void **state)
     pump(&a);
     assert_int_equal(a.iq_status, PXMPP_ERR_IQ_ERROR);
     assert_int_equal(R.n, 1);
-    assert_int_equal(R.pushes, 1);
+    assert_int_equal(R.pushes, 2);
     /* removal: pushed to both interested sessions; removing it again: item-not-found */
     assert_int_equal(pxmpp_client_roster_remove(a.cli, "romeo@example.net", on_reply, &a), 0);
     pump(&a);
     pump(&b);
     assert_int_equal(a.iq_status, 0);
     assert_int_equal(R.n, 0);
-    assert_int_equal(a.client_pushes, 2);
+    assert_int_equal(a.client_pushes, 3);
     assert_int_equal(b.client_pushes, 1);
-    assert_string_equal(b.push_ver, "v2");
+    assert_string_equal(b.push_ver, "v3");
     assert_int_equal(pxmpp_client_roster_remove(a.cli, "romeo@example.net", on_reply, &a), 0);
     pump(&a);
     assert_int_equal(a.iq_status, PXMPP_ERR_IQ_ERROR);

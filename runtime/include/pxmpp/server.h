@@ -28,22 +28,23 @@
  * Security: credentials never leave the app as plaintext: the app keeps, per account and
  * hash, the salted SCRAM secrets (stored key, server key, salt, iteration count; see
  * pxmpp_server_scram_secrets()).  An authorization identity other than the account (its
- * bare JID or its user name) is refused with invalid-authzid.  After PXMPP_SERVER_MAX_AUTH_FAILURES failed attempts the
- * stream ends with policy-violation.  Anything but the negotiation before authentication
- * ends the stream with not-authorized; a stanza whose 'from' is neither the session's
+ * bare JID or its user name) is refused with invalid-authzid.  After
+ * PXMPP_SERVER_MAX_AUTH_FAILURES failed attempts the stream ends with policy-violation.
+ * Anything but the negotiation before authentication ends the stream with not-authorized; a stanza whose 'from' is neither the session's
  * full JID nor its bare JID ends it with invalid-from (RFC 6120 §8.1.2.1); XML-level
  * violations end it with the matching stream error (see pxmpp_stream_feed()).
  *
  * Stanzas, once bound.  Every stanza carries the session's full JID as 'from' before the
- * app sees it.  Then:
+ * app sees it (subscription presences its bare JID).  Then:
  *   - an iq get to the server (no 'to', or 'to' the domain) with XEP-0199 ping or
  *     XEP-0030 disco#info is answered by the library;
  *   - roster gets and sets (RFC 6121 §2, to the account or without 'to') are validated and
  *     answered by the library from the app's storage (`roster_get`, `roster_set`), with
  *     versioning (<ver/> offered); a set gives `roster_push` for the account's sessions;
- *   - every other iq get/set addressed to the server or to the account's bare JID (the
- *     roster of RFC 6121 §2 among them) goes to `iq_request`; when that returns false (or
- *     is NULL) the library answers service-unavailable (RFC 6120 §8.4, §10.5.3.1);
+ *   - every other iq get/set addressed to the server or to the account's bare JID (roster
+ *     requests too when the roster callbacks are NULL) goes to `iq_request`; when that
+ *     returns false (or is NULL) the library answers service-unavailable (RFC 6120 §8.4,
+ *     §10.5.3.1);
  *   - an iq result/error to the server or the account goes to `iq_request` too (its return
  *     value is ignored then);
  *   - presence (RFC 6121 §4): a broadcast (no 'to') goes to `route` as it is (for the
@@ -56,8 +57,9 @@
  *     `failed` (not on pxmpp_server_free() alone).  Subscription presences get the bare
  *     JID as 'from' (§3.1.2);
  *   - every message and presence (addressed to anyone, or a message without 'to') and
- *     every iq to another entity goes to `route`: the app applies pxmpp_sub_outbound(), pxmpp_message_delivery() ... and
- *     hands the stanza to the other sessions with pxmpp_server_deliver().  Without a
+ *     every iq to another entity goes to `route`: the app applies pxmpp_sub_outbound(),
+ *     pxmpp_message_delivery() ... and hands the stanza to the other sessions with
+ *     pxmpp_server_deliver().  Without a
  *     `route` callback they are dropped (iq gets and sets answered service-unavailable).
  *
  * Callbacks: every callback runs inside a call the app made into this session
@@ -185,12 +187,14 @@ typedef struct pxmpp_server_callbacks {
         NULL (with roster_set): roster requests go to `iq_request` like other iqs. */
     int (*roster_get)(void *user, const char *bare_jid, pxmpp_arena *a, pxmpp_roster_query *out);
     /** Roster storage: store @p item for @p bare_jid (validated: one item, a JID that is not
-        the account's, no empty group, no group twice; subscription REMOVE means delete it),
-        keeping its subscription state as stored (a set does not change it), and write the
-        new roster version into @p ver (@p ver_cap bytes, NUL-terminated; "" for none).
+        the account's, no empty group, no group twice; subscription REMOVE means delete it)
+        and write the new roster version into @p ver (@p ver_cap bytes, NUL-terminated; ""
+        for none).  A set does not change the subscription state: @p item comes with
+        subscription, ask and approved cleared, and the app writes the stored state into
+        them (pxmpp_sub_to_item()) for the push.  @p item and its strings are borrowed.
         Return 0; 1 when an item to remove does not exist (item-not-found); < 0 for
         internal-server-error.  On 0 the library answers the request and calls `roster_push`. */
-    int (*roster_set)(void *user, const char *bare_jid, const pxmpp_roster_item *item, char *ver, size_t ver_cap);
+    int (*roster_set)(void *user, const char *bare_jid, pxmpp_roster_item *item, char *ver, size_t ver_cap);
     /** A roster item of @p bare_jid changed (@p item as stored, with its subscription; REMOVE
         for a deletion) at version @p ver ("" for none): the app pushes it to each of the
         account's sessions that asked for the roster (pxmpp_server_roster_interested()), this
