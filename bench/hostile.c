@@ -313,8 +313,6 @@ int main(int argc, char **argv)
             rc = pxmpp_stream_feed(s, in.data + off, k);
             off += k;
         }
-        if (rc == PXMPP_ERR_CLOSED)
-            rc = 0;
         if (rc == 0)
             rc = pxmpp_stream_finish(s);
         double cpu = cpu_now() - t0;

@@ -272,8 +272,6 @@ static int feed_input(run *r, const uint8_t *data, size_t len, size_t max_piece,
             off += n;
         }
     }
-    if (rc == PXMPP_ERR_CLOSED)
-        rc = 0;
     if (!rc)
         rc = pxmpp_stream_finish(r->s);
     return rc;

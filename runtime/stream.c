@@ -1973,7 +1973,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
         if ((rc = emit_range(s, p, n, &emit, upto, &done)) || done || s->err)
             return s->err ? s->err : rc;
         if (s->lx_closed) {
-            s->lexed = s->fed = s->lx_boundary; /* bytes after the close tag are ignored, not counted */
+            s->lexed = s->fed = s->lx_boundary; /* gate() checks the bytes after the close tag */
             return 0;
         }
     }
@@ -2075,10 +2075,34 @@ static size_t utf8_scan(pxmpp_stream *s, const unsigned char *p, size_t n)
     return i;
 }
 
+/* The bytes p[0, n) that follow the peer's </stream:stream> (or its empty stream
+   element).  The document is over: XML allows white space after it (XML 1.0 §2.1,
+   document ::= prolog element Misc*; the comments and processing instructions of Misc
+   are restricted in XMPP), so white space is counted and dropped, and anything else is
+   the sticky PXMPP_ERR_XML at its first byte. */
+static int after_close(pxmpp_stream *s, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    if (i < n)
+        return fail_at(s, PXMPP_ERR_XML, s->lexed + i, "not well-formed: data after the end of the stream");
+    s->lexed += n;
+    s->fed = s->lexed;
+    return 0;
+}
+
 static int gate(pxmpp_stream *s, const char *p, size_t n)
 {
+    const uint64_t start = s->lexed;
     size_t ok = utf8_scan(s, (const unsigned char *)p, n);
     int rc = gate_lex(s, p, ok);
+    if (!rc && !s->err && s->lx_closed) {
+        /* the peer closed the stream in this input: what follows its close tag (up to n,
+           bytes the UTF-8 scan refused included) is checked as trailing data */
+        size_t after = (size_t)(s->lexed - start);
+        return after_close(s, p + after, n - after);
+    }
     if (rc || ok == n || s->err || s->lx_closed || s->paused)
         return rc;
     unsigned char bad = (unsigned char)p[ok];
@@ -2119,8 +2143,10 @@ int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, siz
         return s->err;
     if (s->paused)
         return PXMPP_ERR_STATE;
-    if (s->state == ST_CLOSED || s->lx_closed)
-        return PXMPP_ERR_CLOSED;
+    if (s->state == ST_CLOSED || s->lx_closed) {
+        *consumed = len;
+        return after_close(s, data, len);
+    }
     uint64_t start = s->lexed;
     int rc = gate(s, data, len);
     if (rc == PAUSED) {

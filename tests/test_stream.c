@@ -458,6 +458,118 @@ static void test_stream_errors(void **state)
     }
 }
 
+/* ---- after the peer's close tag ------------------------------------------------ */
+
+#define MSG "<message to='juliet@example.com' id='m1'><body>ok</body></message>"
+#define END "</stream:stream>"
+#define EMPTY_STREAM "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'/>"
+
+struct after_case {
+    const char *name;
+    const char *head;  /* the stream, up to its close tag */
+    const char *ws;    /* white space after it: allowed */
+    const char *tail;  /* what follows the white space: an error unless empty */
+    size_t tail_len;
+    unsigned flags;    /* PXMPP_STREAM_* */
+    size_t delivered;  /* elements before the close tag */
+};
+
+#define TAIL(s) s, sizeof(s) - 1
+
+static const struct after_case after_cases[] = {
+    { "nothing", HDR MSG END, "", TAIL(""), 0, 1 },
+    { "white space", HDR MSG END, " \r\n\t  \n", TAIL(""), 0, 1 },
+    { "a stanza", HDR MSG END, "", TAIL(MSG), 0, 1 },
+    { "white space, then a stanza", HDR MSG END, "\n  ", TAIL(MSG), 0, 1 },
+    { "text", HDR MSG END, "", TAIL("x"), 0, 1 },
+    { "a comment", HDR MSG END, " ", TAIL("<!-- x -->"), 0, 1 },
+    { "a processing instruction", HDR MSG END, "", TAIL("<?x y?>"), 0, 1 },
+    { "invalid UTF-8", HDR MSG END, "\r\n", TAIL("\xff"), 0, 1 },
+    { "a NUL byte", HDR MSG END, "", TAIL("\0"), 0, 1 },
+    { "a non-ASCII character", HDR MSG END, " ", TAIL("\xc3\xa9"), 0, 1 },
+    { "a non-breaking space", HDR MSG END, " ", TAIL("\xc2\xa0"), 0, 1 },
+    { "a second close tag", HDR MSG END, "", TAIL(END), 0, 1 },
+    { "a new stream header", HDR MSG END, "\n", TAIL(HDR MSG), 0, 1 },
+    { "an empty stream element, then a stanza", EMPTY_STREAM, "  ", TAIL(MSG), 0, 0 },
+    { "content only: a stanza after the close tag", MSG MSG END, "\n", TAIL(MSG), PXMPP_STREAM_CONTENT_ONLY, 2 },
+};
+
+static void test_data_after_close(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof after_cases / sizeof after_cases[0]; i++) {
+        const struct after_case *c = &after_cases[i];
+        pxmpp_buf in;
+        pxmpp_buf_init(&in, NULL);
+        assert_int_equal(pxmpp_buf_append(&in, c->head, strlen(c->head)), 0);
+        assert_int_equal(pxmpp_buf_append(&in, c->ws, strlen(c->ws)), 0);
+        size_t at = in.len; /* the offset of the first byte that is not allowed */
+        assert_int_equal(pxmpp_buf_append(&in, c->tail, c->tail_len), 0);
+        int want = c->tail_len ? PXMPP_ERR_XML : 0;
+        char expect[200];
+        if (want)
+            snprintf(expect, sizeof expect, "closed\nerror PXMPP_ERR_XML at %zu: not well-formed: data after the end "
+                     "of the stream\nend rc=PXMPP_ERR_XML\n", at);
+        else
+            snprintf(expect, sizeof expect, "closed\nend rc=PXMPP_OK\n");
+
+        trace whole;
+        int rc = run_trace(&whole, in.data, in.len, in.len, 0, c->flags, NULL);
+        size_t ll = whole.log.len, el = strlen(expect);
+        bool tail_ok = ll >= el && strcmp(whole.log.data + ll - el, expect) == 0;
+        if (rc != want || !tail_ok || whole.elements != c->delivered)
+            fprintf(stderr, "case %s: got %s\n%s--- expected the log to end with:\n%s", c->name,
+                    pxmpp_error_name(rc), whole.log.data, expect);
+        assert_int_equal(rc, want);
+        assert_true(tail_ok);
+        /* every stanza before the close tag, nothing after it */
+        assert_int_equal(whole.elements, c->delivered);
+        assert_int_equal(whole.invalid, 0);
+        assert_int_equal(whole.closed, 1);
+        assert_int_equal(whole.errors, want ? 1 : 0);
+        if (want && !(c->flags & PXMPP_STREAM_CONTENT_ONLY)) {
+            /* our side was still open: the stream error closes it */
+            assert_non_null(whole.sent.data);
+            assert_non_null(strstr(whole.sent.data, "<not-well-formed "));
+            assert_non_null(strstr(whole.sent.data, "</stream:error></stream:stream>"));
+        }
+
+        /* the same at every chunking */
+        for (size_t ch = 0; ch < in.len; ch++) {
+            for (uint32_t seed = 1; seed <= (ch ? 1u : 4u); seed++) {
+                trace t;
+                rc = run_trace(&t, in.data, in.len, ch, seed, c->flags, NULL);
+                if (strcmp(t.log.data, whole.log.data) != 0)
+                    fprintf(stderr, "case %s, chunk %zu seed %u:\n%s---\n%s", c->name, ch, (unsigned)seed,
+                            whole.log.data, t.log.data);
+                assert_string_equal(t.log.data, whole.log.data);
+                assert_int_equal(rc, want);
+                trace_free(&t);
+            }
+        }
+        trace_free(&whole);
+        pxmpp_buf_free(&in);
+    }
+
+    /* a content-only stream ended by pxmpp_stream_finish(): the same rule */
+    trace t;
+    trace_init(&t);
+    pxmpp_stream_callbacks cb = trace_callbacks();
+    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
+    pxmpp_stream *s;
+    assert_int_equal(pxmpp_stream_new(&s, PXMPP_ROLE_CLIENT, &cb, &cfg, &t), 0);
+    assert_int_equal(pxmpp_stream_feed(s, MSG, strlen(MSG)), 0);
+    assert_int_equal(pxmpp_stream_finish(s), 0);
+    assert_int_equal(pxmpp_stream_feed(s, "\n", 1), 0);
+    assert_int_equal(pxmpp_stream_feed(s, MSG, strlen(MSG)), PXMPP_ERR_XML);
+    uint64_t off;
+    assert_int_equal(pxmpp_stream_last_error(s, NULL, &off), PXMPP_ERR_XML);
+    assert_int_equal(off, strlen(MSG) + 1);
+    assert_int_equal(t.elements, 1);
+    pxmpp_stream_free(s);
+    trace_free(&t);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -478,7 +590,7 @@ static void test_limits(void **state)
     trace_free(&t);
     /* a smaller one passes with the same limits */
     assert_int_equal(run_trace(&t, HDR "<message><body>ok</body></message></stream:stream>",
-                               strlen(HDR) + 51, 5, 0, 0, &cfg), 0);
+                               strlen(HDR) + 50, 5, 0, 0, &cfg), 0);
     assert_int_equal(t.elements, 1);
     trace_free(&t);
     /* too deep */
@@ -510,7 +622,7 @@ static void test_streams_are_independent(void **state)
     size_t blen = strlen(bad);
     for (size_t i = 0; i < len; i++) {
         int rc = pxmpp_stream_feed(sg, good + i, 1);
-        assert_true(rc == 0 || rc == PXMPP_ERR_CLOSED); /* CLOSED: whitespace after the close tag */
+        assert_int_equal(rc, 0); /* white space after the close tag included */
         if (i < blen)
             (void)pxmpp_stream_feed(sb, bad + i, 1);
     }
@@ -667,7 +779,20 @@ static void test_client_server_pair(void **state)
     pump(&srv, &cli);
     assert_true(cli.closed);
     assert_int_equal(pxmpp_stream_finish(cli.s), 0);
-    assert_int_equal(pxmpp_stream_feed(cli.s, "<x/>", 4), PXMPP_ERR_CLOSED);
+    /* after the peer's close tag: white space is fine, anything else is not well-formed */
+    uint64_t at = pxmpp_stream_offset(cli.s);
+    assert_int_equal(pxmpp_stream_feed(cli.s, "\r\n", 2), 0);
+    assert_int_equal(pxmpp_stream_offset(cli.s), at + 2);
+    size_t sent_before = srv.t.sent.len + cli.t.sent.len;
+    assert_int_equal(pxmpp_stream_feed(cli.s, " <x/>", 5), PXMPP_ERR_XML);
+    const char *why;
+    uint64_t off;
+    assert_int_equal(pxmpp_stream_last_error(cli.s, &why, &off), PXMPP_ERR_XML);
+    assert_int_equal(off, at + 3);
+    assert_string_equal(why, "not well-formed: data after the end of the stream");
+    assert_int_equal(srv.t.sent.len + cli.t.sent.len, sent_before); /* our side was closed already */
+    assert_int_equal(pxmpp_stream_feed(cli.s, " ", 1), PXMPP_ERR_XML);
+    assert_int_equal(pxmpp_stream_finish(cli.s), PXMPP_ERR_XML);
 
     pxmpp_arena_free(a);
     pxmpp_stream_free(cli.s);
@@ -783,6 +908,7 @@ int main(void)
         cmocka_unit_test(test_namespaces),
         cmocka_unit_test(test_attribute_shapes),
         cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_data_after_close),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
         cmocka_unit_test(test_client_server_pair),

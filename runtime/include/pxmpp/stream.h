@@ -129,11 +129,21 @@ void pxmpp_stream_free(pxmpp_stream *s);
  * before an offending byte is delivered; nothing after it is.  The size limits count
  * the bytes of each top-level element from the end of the previous one (whitespace
  * keepalives in between included).
+ *
+ * After the peer's </stream:stream> (reported by `closed`) the XML document is over.
+ * White space may follow it, in the same call or in later ones (XML allows it after
+ * the root element): it is counted in pxmpp_stream_offset() and otherwise ignored, and
+ * feeding it returns 0.  Any other byte after the close tag (an element, text, a
+ * comment, invalid UTF-8) is the sticky PXMPP_ERR_XML with the reason "not
+ * well-formed: data after the end of the stream" and the offset of that byte, reported
+ * through the `error` callback after `closed`; the stanzas before the close tag have
+ * been delivered, nothing after it is.  The same holds after pxmpp_stream_finish() of
+ * a content-only stream.
  * @return 0; PXMPP_ERR_INVALID_ARGUMENT (s NULL, or data NULL with len > 0);
- *         PXMPP_ERR_STATE while paused (pxmpp_stream_pause); PXMPP_ERR_CLOSED when the
- *         peer already closed the stream (bytes after its </stream:stream> are ignored);
- *         or the sticky fatal error: PXMPP_ERR_XML (not well-formed, not namespace-
- *         well-formed, invalid UTF-8 or XML character, text outside stanzas),
+ *         PXMPP_ERR_STATE while paused (pxmpp_stream_pause); PXMPP_ERR_CLOSED after
+ *         pxmpp_stream_send_error(); or the sticky fatal error: PXMPP_ERR_XML (not
+ *         well-formed, not namespace-well-formed, invalid UTF-8 or XML character, text
+ *         outside stanzas, data after the peer's </stream:stream>),
  *         PXMPP_ERR_RESTRICTED_XML, PXMPP_ERR_ENCODING, PXMPP_ERR_NAMESPACE,
  *         PXMPP_ERR_VERSION, PXMPP_ERR_UNSUPPORTED_STANZA, PXMPP_ERR_LIMIT,
  *         PXMPP_ERR_NOMEM, PXMPP_ERR_WRITE (a write from a callback failed).
