@@ -59,6 +59,8 @@ struct item {
 };
 
 #define ITEMS_KEEP 256 /* items kept between stanzas (a larger stack is freed) */
+#define LANG_SCAN 16   /* lang texts compared pairwise; more are sorted (see first_repeated_lang) */
+#define LANG_KEEP 256  /* entries of the sorting scratch kept between stanzas */
 
 #define CACHE_BITS 7 /* 128 lookups */
 #define NAMES_BITS 7 /* 128 slots for at most 64 names */
@@ -79,6 +81,9 @@ struct pxmpp__builder {
     const pxmpp_type_desc *top; /* type of the top-level element being built */
     struct item *items;
     size_t items_len, items_cap;
+    uint32_t *lang_idx;      /* scratch of first_repeated_lang: indexes of lang texts */
+    size_t lang_cap;
+    pxmpp__work work;        /* what building cost (see pxmpp__builder_work) */
     /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
        cleared by pxmpp__builder_clear_cache when the context changes). */
     struct lcache {
@@ -130,6 +135,7 @@ void pxmpp__builder_free(pxmpp__builder *b)
         return;
     b->mem.free(b->frames, b->mem.ud);
     b->mem.free(b->items, b->mem.ud);
+    b->mem.free(b->lang_idx, b->mem.ud);
     b->mem.free(b->text, b->mem.ud);
     b->mem.free(b->names.tab, b->mem.ud);
     pxmpp_arena_free(b->names.arena);
@@ -137,6 +143,8 @@ void pxmpp__builder_free(pxmpp__builder *b)
 }
 
 size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
+
+const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b) { return &b->work; }
 
 static void names_forget(struct names *n)
 {
@@ -173,7 +181,8 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
-    return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
+    return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap +
+           b->lang_cap * sizeof *b->lang_idx + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
            (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
@@ -217,20 +226,20 @@ static bool ns_eq(const char *a, const char *b)
     return a == b || strcmp(a, b) == 0;
 }
 
-static bool lang_eq(const char *a, const char *b)
+/* The order of two language tags, ignoring ASCII case (BCP 47 tags are case-insensitive);
+   NULL is no language, the same as "" (XML 1.0 §2.12: an empty xml:lang states none). */
+static int lang_cmp(const char *a, const char *b)
 {
-    if (!a || !b)
-        return a == b;
-    for (; *a && *b; a++, b++) {
-        char x = *a, y = *b;
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y + 32);
-        if (x != y)
-            return false;
+    const unsigned char *x = (const unsigned char *)(a ? a : ""), *y = (const unsigned char *)(b ? b : "");
+    for (;; x++, y++) {
+        unsigned cx = *x, cy = *y;
+        if (cx - 'A' < 26u)
+            cx += 32;
+        if (cy - 'A' < 26u)
+            cy += 32;
+        if (cx != cy || !cx)
+            return (int)cx - (int)cy;
     }
-    return *a == *b;
 }
 
 /* Does the 8-byte word x hold the byte '&'? (exact: no false positives) */
@@ -1091,6 +1100,91 @@ static const char *effective_lang(const pxmpp_lang_text *lt, const char *inherit
     return lt->lang ? lt->lang : inherited;
 }
 
+/* Heap order of the lang texts arr[idx[k]]: by language, then by position. */
+static bool lang_before(pxmpp__builder *b, const pxmpp_lang_text *arr, const char *inh, uint32_t i, uint32_t j)
+{
+    b->work.lang_compares++;
+    int c = lang_cmp(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh));
+    return c < 0 || (c == 0 && i < j);
+}
+
+static void lang_sift(pxmpp__builder *b, const pxmpp_lang_text *arr, const char *inh, uint32_t *idx, size_t k,
+                      size_t n)
+{
+    for (;;) {
+        size_t c = 2 * k + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && lang_before(b, arr, inh, idx[c], idx[c + 1]))
+            c++;
+        if (!lang_before(b, arr, inh, idx[k], idx[c]))
+            return;
+        uint32_t t = idx[k];
+        idx[k] = idx[c];
+        idx[c] = t;
+        k = c;
+    }
+}
+
+/* The first of the lang texts arr[0, n) whose effective language (its own xml:lang, else
+   inh; none is the same as "") an earlier one has, or n when the languages all differ.
+   A few are compared pairwise; more are heap-sorted by (language, position), at most
+   about 2 n log2 n comparisons whatever the input, and the answer is the smallest second
+   position among the runs of one language.  *rc: PXMPP_ERR_NOMEM when the scratch could
+   not grow. */
+static size_t first_repeated_lang(pxmpp__builder *b, const pxmpp_lang_text *arr, size_t n, const char *inh, int *rc)
+{
+    *rc = 0;
+    if (n <= LANG_SCAN) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++) {
+                b->work.lang_compares++;
+                if (lang_cmp(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh)) == 0)
+                    return i;
+            }
+        return n;
+    }
+    if (n > UINT32_MAX) {
+        *rc = PXMPP_ERR_NOMEM;
+        return n;
+    }
+    if (b->lang_cap < n) {
+        uint32_t *t = n <= SIZE_MAX / sizeof *t ? b->mem.realloc(b->lang_idx, n * sizeof *t, b->mem.ud) : NULL;
+        if (!t) {
+            *rc = PXMPP_ERR_NOMEM;
+            return n;
+        }
+        b->lang_idx = t;
+        b->lang_cap = n;
+    }
+    uint32_t *idx = b->lang_idx;
+    for (size_t k = 0; k < n; k++)
+        idx[k] = (uint32_t)k;
+    for (size_t k = n / 2; k-- > 0;)
+        lang_sift(b, arr, inh, idx, k, n);
+    for (size_t end = n - 1; end > 0; end--) {
+        uint32_t t = idx[0];
+        idx[0] = idx[end];
+        idx[end] = t;
+        lang_sift(b, arr, inh, idx, 0, end);
+    }
+    size_t first = n, run = 0; /* run: where the run of idx[k]'s language begins in idx */
+    for (size_t k = 1; k < n; k++) {
+        b->work.lang_compares++;
+        if (lang_cmp(effective_lang(&arr[idx[k]], inh), effective_lang(&arr[idx[k - 1]], inh)) != 0)
+            run = k;
+        else if (k == run + 1 && idx[k] < first)
+            first = idx[k]; /* the second of its run (positions ascend in a run) */
+    }
+    if (b->lang_cap > LANG_KEEP) {
+        /* a large list: do not keep its scratch for the small ones */
+        b->mem.free(b->lang_idx, b->mem.ud);
+        b->lang_idx = NULL;
+        b->lang_cap = 0;
+    }
+    return first;
+}
+
 static void check_deferred(pxmpp__builder *b, const frame *fr);
 
 static int finish_typed(pxmpp__builder *b, frame *fr)
@@ -1160,18 +1254,17 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
             }
             if (f->kind == PXMPP_F_LANG_TEXT && (f->flags & PXMPP_FF_UNIQUE_LANG) && count > 1) {
                 const pxmpp_lang_text *arr = pxmpp__get_ptr(fr->obj, f->offset);
-                const char *inh = fr->lang;
-                for (size_t i = 1; i < count; i++)
-                    for (size_t j = 0; j < i; j++)
-                        if (lang_eq(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh))) {
-                            char suffix[128];
-                            snprintf(suffix, sizeof suffix, "/%.60s[%zu]", f->local, i + 1);
-                            const char *l = effective_lang(&arr[i], inh);
-                            violation(b, b->depth, suffix, "two <%.60s/> elements with the same xml:lang '%.40s'",
-                                      f->local, l ? l : "");
-                            i = count;
-                            break;
-                        }
+                int rc;
+                size_t i = first_repeated_lang(b, arr, count, fr->lang, &rc);
+                if (rc)
+                    return rc;
+                if (i < count) {
+                    char suffix[128];
+                    snprintf(suffix, sizeof suffix, "/%.60s[%zu]", f->local, i + 1);
+                    const char *l = effective_lang(&arr[i], fr->lang);
+                    violation(b, b->depth, suffix, "two <%.60s/> elements with the same xml:lang '%.40s'",
+                              f->local, l ? l : "");
+                }
             }
             break;
         case PXMPP_F_CONDITION:

@@ -153,6 +153,12 @@ typedef struct pxmpp__rattr {
 
 typedef struct pxmpp__builder pxmpp__builder;
 
+/* What building stanzas cost, counted in steps that do not depend on the machine (for
+   the tests and the fuzzer's cost oracle; a stream's builder keeps them for its life). */
+typedef struct pxmpp__work {
+    uint64_t lang_compares; /* two languages compared by the one-per-xml:lang check */
+} pxmpp__work;
+
 typedef struct pxmpp__built {
     const pxmpp_type_desc *type;
     void *obj;
@@ -175,6 +181,7 @@ void pxmpp__builder_abort(pxmpp__builder *b);
 size_t pxmpp__builder_held(const pxmpp__builder *b);
 /* Forgets lookups keyed by libxml2 name pointers (call when the parser context changes). */
 void pxmpp__builder_clear_cache(pxmpp__builder *b);
+const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b);
 
 /* The type of element {ns}local that the registry knows at an extension point (point: a
    PXMPP_PAYLOAD_OF_* bit, PXMPP_PAYLOAD_OF_ANY for every payload or top-level type) or at
@@ -219,5 +226,7 @@ const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *
 /* Overwrites the stream's output buffer (after a stanza that carried a secret was written). */
 struct pxmpp_stream;
 void pxmpp__stream_wipe_output(struct pxmpp_stream *s);
+/* What the stream's builder has done so far (see pxmpp__work). */
+const pxmpp__work *pxmpp__stream_work(const struct pxmpp_stream *s);
 
 #endif

@@ -2331,3 +2331,5 @@ void pxmpp__stream_wipe_output(pxmpp_stream *s)
     if (s)
         s->out.len = 0;
 }
+
+const pxmpp__work *pxmpp__stream_work(const pxmpp_stream *s) { return pxmpp__builder_work(s->builder); }

@@ -287,6 +287,20 @@ static size_t gen_whitespace_flood(pxmpp_buf *b)
     return 0;
 }
 
+/* 6,897 bodies, each in its own language or in one of 100: the one-per-xml:lang check
+   on a stanza of the default size limit */
+static size_t gen_langs(pxmpp_buf *b, bool repeated)
+{
+    put(b, HDR "<message to='juliet@example.com' id='m1'>");
+    for (size_t i = 0; i < 6897; i++)
+        putf(b, "<body xml:lang='i-lang-%05zu'>h</body>", repeated ? i % 100 : i);
+    put(b, "</message>" END);
+    return 0;
+}
+
+static size_t gen_langs_distinct(pxmpp_buf *b) { return gen_langs(b, false); }
+static size_t gen_langs_repeated(pxmpp_buf *b) { return gen_langs(b, true); }
+
 static size_t gen_whitespace_after_close(pxmpp_buf *b)
 {
     put(b, HDR OK END);
@@ -596,6 +610,9 @@ static const hostile cases[] = {
     { "jid-localpart-too-long", NULL, 0, gen_long_localpart, 0, NULL, "/message/@to", 1, NULL, NULL, 0 },
     { "priority-overflow", IN(HDR "<presence><priority>99999999999999999999999</priority></presence>" END), 0, NULL,
       "/presence/priority", 1, NULL, NULL, 0 },
+    { "bodies-in-6897-languages", NULL, 0, gen_langs_distinct, 0, NULL, NULL, 1, NULL, NULL, H_BIG },
+    { "bodies-in-100-languages-repeated", NULL, 0, gen_langs_repeated, 0, NULL, "/message/body[101]", 1, NULL, NULL,
+      H_BIG },
     { "element-inside-body", IN(HDR "<message><body>a<b xmlns='urn:x'/>c</body></message>" END), 0, NULL,
       "/message/body[1]", 1, NULL, NULL, 0 },
 

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "harness.h"
+#include "internal.h"
 
 #define DATA PXMPP_TEST_DATA
 
@@ -197,6 +199,182 @@ static void test_stanza_level_violations(void **state)
         trace_free(&t);
         free(data);
     }
+}
+
+/* ---- one lang text per xml:lang ------------------------------------------------ */
+
+struct lang_case {
+    const char *input;
+    const char *path; /* of the violation, NULL: valid */
+};
+
+#define ERRNS "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'"
+
+static const struct lang_case lang_cases[] = {
+    { "<message><body xml:lang='fr'>a</body><body xml:lang='fr'>b</body></message>", "/message/body[2]" },
+    { "<message><body xml:lang='fr'>a</body><body xml:lang='en'>b</body></message>", NULL },
+    { "<message><body xml:lang='EN-gb'>a</body><body xml:lang='en-GB'>b</body></message>", "/message/body[2]" },
+    /* no xml:lang and xml:lang='' both mean no language */
+    { "<message><body xml:lang=''>a</body><body>b</body></message>", "/message/body[2]" },
+    { "<message><body>a</body><body xml:lang=''>b</body></message>", "/message/body[2]" },
+    { "<message><body>a</body><body>b</body></message>", "/message/body[2]" },
+    /* ... unless a language is inherited: then the body without xml:lang has it, and '' has none */
+    { "<message xml:lang='en'><body>a</body><body xml:lang=''>b</body></message>", NULL },
+    { "<message xml:lang='en'><body>a</body><body xml:lang='en'>b</body></message>", "/message/body[2]" },
+    { "<message xml:lang=''><body>a</body><body xml:lang=''>b</body></message>", "/message/body[2]" },
+    /* the first repeated one in document order is reported */
+    { "<message><body xml:lang='a'>1</body><body xml:lang='b'>2</body><body xml:lang='b'>3</body>"
+      "<body xml:lang='a'>4</body></message>", "/message/body[3]" },
+    { "<message><subject xml:lang='de'>a</subject><subject xml:lang='De'>b</subject></message>",
+      "/message/subject[2]" },
+    { "<presence><status>a</status><status xml:lang=''>b</status></presence>", "/presence/status[2]" },
+    { "<iq type='error' id='1'><error type='cancel'><bad-request " ERRNS "/><text " ERRNS " xml:lang='en'>a</text>"
+      "<text " ERRNS " xml:lang='EN'>b</text></error></iq>", "/iq/error/text[2]" },
+    /* bodies and subjects are separate lists */
+    { "<message><subject xml:lang='fr'>a</subject><body xml:lang='fr'>b</body></message>", NULL },
+};
+
+/* A content-only stream that records its callbacks in *t (initialized here). */
+static pxmpp_stream *content_stream(trace *t)
+{
+    trace_init(t);
+    pxmpp_stream_callbacks cb = trace_callbacks();
+    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
+    pxmpp_stream *s;
+    assert_int_equal(pxmpp_stream_new(&s, PXMPP_ROLE_CLIENT, &cb, &cfg, t), 0);
+    return s;
+}
+
+/* The violation of a content-only stanza (its path, or NULL when valid) and the language
+   comparisons it cost. */
+static const char *lang_check(const char *in, size_t len, uint64_t *compares, char *path, size_t cap)
+{
+    trace t;
+    pxmpp_stream *s = content_stream(&t);
+    uint64_t before = pxmpp__stream_work(s)->lang_compares;
+    assert_int_equal(pxmpp_stream_feed(s, in, len), 0);
+    assert_int_equal(pxmpp_stream_finish(s), 0);
+    *compares = pxmpp__stream_work(s)->lang_compares - before;
+    pxmpp_stream_free(s);
+    assert_int_equal(t.elements + t.invalid, 1);
+    const char *p = t.invalid ? strstr(t.log.data, "invalid path=") : NULL;
+    if (p) {
+        p += 13;
+        size_t n = strcspn(p, " ");
+        snprintf(path, cap, "%.*s", (int)n, p);
+    }
+    trace_free(&t);
+    return p ? path : NULL;
+}
+
+static void test_unique_lang(void **state)
+{
+    (void)state;
+    char path[128];
+    uint64_t cmp;
+    for (size_t i = 0; i < sizeof lang_cases / sizeof lang_cases[0]; i++) {
+        const struct lang_case *c = &lang_cases[i];
+        const char *got = lang_check(c->input, strlen(c->input), &cmp, path, sizeof path);
+        if (!got != !c->path || (got && strcmp(got, c->path) != 0))
+            fprintf(stderr, "%s: got %s, want %s\n", c->input, got ? got : "valid", c->path ? c->path : "valid");
+        if (c->path) {
+            assert_non_null(got);
+            assert_string_equal(got, c->path);
+        } else {
+            assert_null(got);
+        }
+    }
+
+    /* lists long enough to be sorted: the same answer as comparing every pair, on random
+       lists drawn from a few languages (case variants, '', none, an inherited one) */
+    static const char *const langs[] = { NULL, "", "en", "EN", "fr", "de-AT", "de-at", "x-a", "x-b", "zh-Hant" };
+    uint32_t x = 12345;
+    pxmpp_buf in;
+    pxmpp_buf_init(&in, NULL);
+    for (int round = 0; round < 400; round++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        size_t n = 2 + x % 60;
+        const char *inh = (x >> 8) % 3 == 0 ? "fr" : NULL;
+        size_t nlangs = 3 + (x >> 12) % 40; /* many distinct ones too: l<k> beyond the table */
+        const char *pick[64];
+        char own[64][16];
+        in.len = 0;
+        assert_int_equal(pxmpp_buf_append(&in, inh ? "<message xml:lang='fr'>" : "<message>", inh ? 23 : 9), 0);
+        for (size_t k = 0; k < n; k++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            size_t v = x % nlangs;
+            if (v < sizeof langs / sizeof langs[0]) {
+                pick[k] = langs[v];
+            } else {
+                snprintf(own[k], sizeof own[k], "l%zu", v);
+                pick[k] = own[k];
+            }
+            char el[64];
+            int m = pick[k] ? snprintf(el, sizeof el, "<body xml:lang='%s'>t</body>", pick[k])
+                            : snprintf(el, sizeof el, "<body>t</body>");
+            assert_int_equal(pxmpp_buf_append(&in, el, (size_t)m), 0);
+        }
+        assert_int_equal(pxmpp_buf_append(&in, "</message>", 10), 0);
+        size_t want = n; /* every pair, by the rule: effective language, ASCII case ignored */
+        for (size_t i = 1; i < n && want == n; i++)
+            for (size_t j = 0; j < i; j++) {
+                const char *a = pick[i] ? pick[i] : inh ? inh : "", *b = pick[j] ? pick[j] : inh ? inh : "";
+                if (strcasecmp(a, b) == 0) {
+                    want = i;
+                    break;
+                }
+            }
+        const char *got = lang_check(in.data, in.len, &cmp, path, sizeof path);
+        char expect[64];
+        snprintf(expect, sizeof expect, "/message/body[%zu]", want + 1);
+        if (want == n ? got != NULL : !got || strcmp(got, expect) != 0)
+            fprintf(stderr, "round %d: got %s, want %s\n%s\n", round, got ? got : "valid", want == n ? "valid" : expect,
+                    in.data);
+        if (want == n)
+            assert_null(got);
+        else
+            assert_string_equal(got, expect);
+    }
+    pxmpp_buf_free(&in);
+}
+
+/* A message of 6,897 bodies in distinct languages (262,137 bytes, as any contact may send):
+   the check sorts, so it compares about 2 n log2 n pairs instead of n (n - 1) / 2 (23.8
+   million); the same with every language repeated. */
+static void test_unique_lang_cost(void **state)
+{
+    (void)state;
+    const size_t n = 6897;
+    pxmpp_buf in;
+    pxmpp_buf_init(&in, NULL);
+    for (int repeated = 0; repeated < 2; repeated++) {
+        in.len = 0;
+        assert_int_equal(pxmpp_buf_append(&in, "<message to='juliet@example.com' id='m1'>", 41), 0);
+        for (size_t i = 0; i < n; i++) {
+            char el[64];
+            /* a shared prefix makes each comparison read most of the tag */
+            int m = snprintf(el, sizeof el, "<body xml:lang='i-lang-%05zu'>h</body>", repeated ? i % 100 : i);
+            assert_int_equal(pxmpp_buf_append(&in, el, (size_t)m), 0);
+        }
+        assert_int_equal(pxmpp_buf_append(&in, "</message>", 10), 0);
+        assert_true(in.len <= 262144); /* within the default stanza limit */
+        char path[128];
+        uint64_t cmp;
+        const char *got = lang_check(in.data, in.len, &cmp, path, sizeof path);
+        if (repeated) {
+            assert_non_null(got);
+            assert_string_equal(got, "/message/body[101]");
+        } else {
+            assert_null(got);
+        }
+        uint64_t log2n = 13; /* 2^13 > 6,897 */
+        if (cmp > 2 * n * log2n + n)
+            fprintf(stderr, "%s languages: %llu comparisons\n", repeated ? "repeated" : "distinct",
+                    (unsigned long long)cmp);
+        assert_true(cmp <= 2 * n * log2n + n);
+        assert_true(cmp >= n - 1); /* it did look at every body */
+    }
+    pxmpp_buf_free(&in);
 }
 
 /* Content-only input fed at every chunk size: no error, no stanza-level violation,
@@ -553,11 +731,7 @@ static void test_data_after_close(void **state)
 
     /* a content-only stream ended by pxmpp_stream_finish(): the same rule */
     trace t;
-    trace_init(&t);
-    pxmpp_stream_callbacks cb = trace_callbacks();
-    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
-    pxmpp_stream *s;
-    assert_int_equal(pxmpp_stream_new(&s, PXMPP_ROLE_CLIENT, &cb, &cfg, &t), 0);
+    pxmpp_stream *s = content_stream(&t);
     assert_int_equal(pxmpp_stream_feed(s, MSG, strlen(MSG)), 0);
     assert_int_equal(pxmpp_stream_finish(s), 0);
     assert_int_equal(pxmpp_stream_feed(s, "\n", 1), 0);
@@ -902,6 +1076,8 @@ int main(void)
         cmocka_unit_test(test_sample_stream_content),
         cmocka_unit_test(test_roundtrip_valid_files),
         cmocka_unit_test(test_stanza_level_violations),
+        cmocka_unit_test(test_unique_lang),
+        cmocka_unit_test(test_unique_lang_cost),
         cmocka_unit_test(test_payload_failing_schema),
         cmocka_unit_test(test_text_decoding),
         cmocka_unit_test(test_attribute_values),
