@@ -198,17 +198,19 @@ static pxmpp_stream_error_condition condition_for(int code)
 
 static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h);
 
+/* The flags of the writer for what the stream writes (PXMPP_STREAM_REPLACE_INVALID). */
+static unsigned write_flags(const pxmpp_stream *s)
+{
+    return (s->flags & PXMPP_STREAM_REPLACE_INVALID) ? PXMPP_WRITE_REPLACE_INVALID : 0;
+}
+
+/* Sends <stream:error/> (with our header first when we have not sent one) and our close
+   tag.  A text that cannot be written (PXMPP_ERR_INVALID_CHAR) leaves everything as it
+   was: nothing is written. */
 static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text)
 {
     if (!s->cb.write || s->we_closed || (s->flags & PXMPP_STREAM_CONTENT_ONLY))
         return 0;
-    if (!s->we_opened) {
-        /* RFC 6120 §4.9.1.1: the receiving entity opens a stream before the error */
-        pxmpp_stream_header h = { 0 };
-        int rc = write_header(s, &h);
-        if (rc)
-            return rc;
-    }
     char buf[512];
     int n = snprintf(buf, sizeof buf, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>",
                      pxmpp_stream_error_condition_str(cond));
@@ -220,11 +222,23 @@ static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, 
     if (!rc && text)
         rc = pxmpp_buf_append(&b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>", 50);
     if (!rc && text)
-        rc = pxmpp_buf_append_escaped(&b, text, strlen(text), 0);
+        rc = pxmpp_buf_append_escaped_ex(&b, text, strlen(text), 0, write_flags(s));
     if (!rc && text)
         rc = pxmpp_buf_append(&b, "</text>", 7);
     if (!rc)
         rc = pxmpp_buf_append(&b, "</stream:error></stream:stream>", 31);
+    if (rc == PXMPP_ERR_INVALID_CHAR) {
+        pxmpp_buf_free(&b);
+        return rc;
+    }
+    if (!rc && !s->we_opened) {
+        /* RFC 6120 §4.9.1.1: the receiving entity opens a stream before the error */
+        pxmpp_stream_header h = { 0 };
+        if ((rc = write_header(s, &h))) {
+            pxmpp_buf_free(&b);
+            return rc;
+        }
+    }
     if (!rc)
         rc = write_bytes(s, b.data, b.len);
     pxmpp_buf_free(&b);
@@ -807,6 +821,11 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!out || !cb)
         return PXMPP_ERR_INVALID_ARGUMENT;
     *out = NULL;
+    /* the content namespace is written in headers (and in the synthetic one of content-only
+       mode, unescaped): a non-empty string of valid characters without ', < or & */
+    const char *cns = cfg ? cfg->content_ns : NULL;
+    if (cns && (!*cns || pxmpp__bad_char(cns) != SIZE_MAX || strpbrk(cns, "'<&")))
+        return PXMPP_ERR_INVALID_ARGUMENT;
     const pxmpp_mem *mem = cfg && cfg->mem ? cfg->mem : pxmpp_mem_default();
     pxmpp_stream *s = mem->malloc(sizeof *s, mem->ud);
     if (!s)
@@ -2199,7 +2218,7 @@ static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h)
     pxmpp_buf b;
     pxmpp_buf_init(&b, &s->mem);
     int rc = pxmpp_buf_append(&b, "<?xml version='1.0'?><stream:stream xmlns='", 43);
-    if (!rc) rc = pxmpp_buf_append_escaped(&b, s->content_ns, strlen(s->content_ns), 1);
+    if (!rc) rc = pxmpp_buf_append_escaped(&b, s->content_ns, strlen(s->content_ns), 1); /* checked by _new */
     if (!rc) rc = pxmpp_buf_append(&b, "' xmlns:stream='http://etherx.jabber.org/streams'", 49);
     const char *names[4] = { "to", "from", "id", "xml:lang" };
     const char *vals[4] = { h ? h->to : NULL, h ? h->from : NULL, h ? h->id : NULL, h ? h->lang : NULL };
@@ -2209,12 +2228,12 @@ static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h)
         rc = pxmpp_buf_append(&b, " ", 1);
         if (!rc) rc = pxmpp_buf_append(&b, names[i], strlen(names[i]));
         if (!rc) rc = pxmpp_buf_append(&b, "='", 2);
-        if (!rc) rc = pxmpp_buf_append_escaped(&b, vals[i], strlen(vals[i]), 1);
+        if (!rc) rc = pxmpp_buf_append_escaped_ex(&b, vals[i], strlen(vals[i]), 1, write_flags(s));
         if (!rc) rc = pxmpp_buf_append(&b, "'", 1);
     }
     if (!rc) rc = pxmpp_buf_append(&b, " version='", 10);
     const char *ver = h && h->version ? h->version : "1.0";
-    if (!rc) rc = pxmpp_buf_append_escaped(&b, ver, strlen(ver), 1);
+    if (!rc) rc = pxmpp_buf_append_escaped_ex(&b, ver, strlen(ver), 1, write_flags(s));
     if (!rc) rc = pxmpp_buf_append(&b, "'>", 2);
     if (!rc) {
         s->we_opened = true;
@@ -2252,7 +2271,7 @@ int pxmpp_stream_send(pxmpp_stream *s, const pxmpp_type_desc *type, const void *
     if (!s->we_opened || s->we_closed)
         return PXMPP_ERR_STATE;
     s->out.len = 0;
-    int rc = pxmpp_write(&s->out, type, data, s->content_ns, 0);
+    int rc = pxmpp_write(&s->out, type, data, s->content_ns, write_flags(s));
     if (rc)
         return rc;
     rc = write_bytes(s, s->out.data, s->out.len);
@@ -2291,6 +2310,8 @@ int pxmpp_stream_send_error(pxmpp_stream *s, pxmpp_stream_error_condition cond, 
     if (s->we_closed)
         return PXMPP_ERR_STATE;
     int rc = send_error_bytes(s, cond, text);
+    if (rc == PXMPP_ERR_INVALID_CHAR)
+        return rc; /* nothing was sent: the stream is as it was */
     if (!s->err) {
         s->err = PXMPP_ERR_CLOSED;
         snprintf(s->reason, sizeof s->reason, "stream error sent: %s", pxmpp_stream_error_condition_str(cond));
