@@ -169,6 +169,12 @@ typedef struct pxmpp__builder pxmpp__builder;
    the tests and the fuzzer's cost oracle; a stream's builder keeps them for its life). */
 typedef struct pxmpp__work {
     uint64_t lang_compares; /* two languages compared by the one-per-xml:lang check */
+    /* every step of the builder's and the rules' loops whose length the input decides:
+       items gathered into lists, order records, fields searched for a child or an
+       attribute, frames of a path, payloads counted or checked by a rule, languages
+       compared (each step a small constant amount of work; what is linear in the bytes
+       of a tag or a text is not counted) */
+    uint64_t steps;
 } pxmpp__work;
 
 typedef struct pxmpp__built {
@@ -231,9 +237,18 @@ static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
 
 /* rules.c: the first rule of d that obj breaks, or NULL.  sd/sobj: the stanza (top-level
    element) obj is in, or NULL; deferred: check the rules that wait for the stanza's end
-   (those naming stanza.payload()) instead of the others. */
+   (those naming stanza.payload()) instead of the others; work: its steps are counted
+   there (NULL: not counted); types: the sorted payload types of one element (NULL: none),
+   with which the payloads of that element are counted by binary search instead of one
+   by one. */
+typedef struct pxmpp__payload_types {
+    const void *obj;        /* the element */
+    const uintptr_t *types; /* the type of each of its payloads (all PAYLOADS fields), ascending */
+    size_t n;
+} pxmpp__payload_types;
 const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *sd,
-                                          const void *sobj, bool deferred);
+                                          const void *sobj, bool deferred, pxmpp__work *work,
+                                          const pxmpp__payload_types *types);
 
 /* Overwrites the stream's output buffer (after a stanza that carried a secret was written). */
 struct pxmpp_stream;

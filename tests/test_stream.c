@@ -377,6 +377,60 @@ static void test_unique_lang_cost(void **state)
     pxmpp_buf_free(&in);
 }
 
+/* Rules that count the stanza's payloads (stanza.payload(t)) for each payload that carries
+   one: a message of 7,000 receipt requests (XEP-0184: a request forbids a receipt in the
+   same message) is checked in steps linear in its size, with the same outcome. */
+static void test_rule_payload_counts(void **state)
+{
+    (void)state;
+    static const char req[] = "<request xmlns='urn:xmpp:receipts'/>";
+    pxmpp_buf in;
+    pxmpp_buf_init(&in, NULL);
+    for (int received = 0; received < 2; received++) {
+        in.len = 0;
+        assert_int_equal(pxmpp_buf_append(&in, "<message id='m1'>", 17), 0);
+        for (int i = 0; i < 7000; i++)
+            assert_int_equal(pxmpp_buf_append(&in, req, sizeof req - 1), 0);
+        if (received)
+            assert_int_equal(pxmpp_buf_append(&in, "<received xmlns='urn:xmpp:receipts' id='x'/>", 44), 0);
+        assert_int_equal(pxmpp_buf_append(&in, "</message>", 10), 0);
+        trace t;
+        pxmpp_stream *s = content_stream(&t);
+        uint64_t before = pxmpp__stream_work(s)->steps;
+        assert_int_equal(pxmpp_stream_feed(s, in.data, in.len), 0);
+        assert_int_equal(pxmpp_stream_finish(s), 0);
+        uint64_t steps = pxmpp__stream_work(s)->steps - before;
+        pxmpp_stream_free(s);
+        if (steps > 4 * in.len)
+            fprintf(stderr, "%llu steps for %zu bytes\n", (unsigned long long)steps, in.len);
+        assert_true(steps <= 4 * in.len); /* counting every payload for each: 49 million */
+        if (received) {
+            assert_int_equal(t.invalid, 1);
+            assert_non_null(strstr(t.log.data, "invalid path=/message/request reason=XEP-0184 §5.4"));
+        } else {
+            assert_int_equal(t.invalid, 0);
+            assert_int_equal(t.elements, 1);
+        }
+        trace_free(&t);
+    }
+    pxmpp_buf_free(&in);
+
+    /* few or many payloads, the counts are the same: two chat states among others */
+    for (int others = 0; others < 20; others += 19) {
+        pxmpp_buf_init(&in, NULL);
+        assert_int_equal(pxmpp_buf_append(&in, "<message type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/>", 76), 0);
+        for (int i = 0; i < others; i++)
+            assert_int_equal(pxmpp_buf_append(&in, "<x xmlns='urn:x'/>", 18), 0);
+        assert_int_equal(pxmpp_buf_append(&in, "<gone xmlns='http://jabber.org/protocol/chatstates'/></message>", 63), 0);
+        trace t;
+        assert_int_equal(run_trace(&t, in.data, in.len, in.len, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        assert_int_equal(t.invalid, 1);
+        assert_non_null(strstr(t.log.data, "invalid path=/message/active reason=XEP-0085 §5.6"));
+        trace_free(&t);
+        pxmpp_buf_free(&in);
+    }
+}
+
 /* Content-only input fed at every chunk size: no error, no stanza-level violation,
    and each of the NULL-terminated strings in `wants` in the callback log. */
 static void check_every_chunking(const char *in, size_t len, const char *const *wants)
@@ -1078,6 +1132,7 @@ int main(void)
         cmocka_unit_test(test_stanza_level_violations),
         cmocka_unit_test(test_unique_lang),
         cmocka_unit_test(test_unique_lang_cost),
+        cmocka_unit_test(test_rule_payload_counts),
         cmocka_unit_test(test_payload_failing_schema),
         cmocka_unit_test(test_text_decoding),
         cmocka_unit_test(test_attribute_values),
