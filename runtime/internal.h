@@ -125,22 +125,14 @@ bool pxmpp__value_present(const pxmpp_field_desc *f, uint8_t vtype, const void *
 int pxmpp__enum_lookup(const pxmpp_enum_desc *e, const char *s, size_t len);
 bool pxmpp__is_space_only(const char *s, size_t len);
 
-/* ---- sinks: the writer emits events into one of these ---- */
+/* ---- the writer's walk: it writes into a byte sink (writer.c) ---- */
 enum {
     PXMPP__CHECK_NAME = 1u << 0,  /* the element's name and namespace */
     PXMPP__CHECK_ATTRS = 1u << 1  /* attributes to check will come: none may repeat another */
 };
-typedef struct pxmpp__sink pxmpp__sink;
-struct pxmpp__sink {
-    /* checks: PXMPP__CHECK_* for what comes from the application or the peer (the names
-       of the descriptors are known to be fine) */
-    int (*start)(pxmpp__sink *s, const char *ns, const char *local, unsigned checks);
-    /* names: check the name and the namespace, and that the attribute was not given yet */
-    int (*attr)(pxmpp__sink *s, const char *ns, const char *local, const char *value, bool names);
-    int (*text)(pxmpp__sink *s, const char *text, size_t len);
-    int (*end)(pxmpp__sink *s);
+typedef struct pxmpp__sink {
     bool lenient; /* skip missing required values instead of failing */
-};
+} pxmpp__sink;
 
 /* The offset of the first byte of the NUL-terminated s that is invalid UTF-8 or a character
    XML 1.0 does not allow (control characters but tab, LF and CR; U+FFFE, U+FFFF), or

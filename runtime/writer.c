@@ -329,49 +329,57 @@ static size_t bad_ncname(const char *s)
 
 /* ---- the walk ---------------------------------------------------------------- */
 
+/* The byte sink (below) the walk writes into.  checks: PXMPP__CHECK_* for what comes from
+   the application or the peer (the names of the descriptors are known to be fine);
+   names: check the attribute's name and namespace, and that it was not given yet. */
+static int bs_start(pxmpp__sink *s, const char *ns, const char *local, unsigned checks);
+static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char *value, bool names);
+static int bs_text(pxmpp__sink *s, const char *text, size_t len);
+static int bs_end(pxmpp__sink *s);
+
 int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n)
 {
     int rc;
     if (!n->local)
-        return n->text ? s->text(s, n->text, strlen(n->text)) : 0;
-    if ((rc = s->start(s, n->ns, n->local, PXMPP__CHECK_NAME | (n->attrs_count > 1 ? PXMPP__CHECK_ATTRS : 0))))
+        return n->text ? bs_text(s, n->text, strlen(n->text)) : 0;
+    if ((rc = bs_start(s, n->ns, n->local, PXMPP__CHECK_NAME | (n->attrs_count > 1 ? PXMPP__CHECK_ATTRS : 0))))
         return rc;
     for (size_t i = 0; i < n->attrs_count; i++)
-        if ((rc = s->attr(s, n->attrs[i].ns, n->attrs[i].local, n->attrs[i].value, true)))
+        if ((rc = bs_attr(s, n->attrs[i].ns, n->attrs[i].local, n->attrs[i].value, true)))
             return rc;
     for (size_t i = 0; i < n->children_count; i++)
         if ((rc = pxmpp__emit_node(s, &n->children[i])))
             return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 static int emit_text_element(pxmpp__sink *s, const char *ns, const char *local, const char *text)
 {
     int rc;
-    if ((rc = s->start(s, ns, local, 0)))
+    if ((rc = bs_start(s, ns, local, 0)))
         return rc;
-    if (text && *text && (rc = s->text(s, text, strlen(text))))
+    if (text && *text && (rc = bs_text(s, text, strlen(text))))
         return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 static int emit_lang_text(pxmpp__sink *s, const char *ns, const char *local, const pxmpp_lang_text *lt)
 {
     int rc;
-    if ((rc = s->start(s, ns, local, lt->meta.extra_attrs_count ? PXMPP__CHECK_ATTRS : 0)))
+    if ((rc = bs_start(s, ns, local, lt->meta.extra_attrs_count ? PXMPP__CHECK_ATTRS : 0)))
         return rc;
-    if (lt->lang && (rc = s->attr(s, PXMPP_NS_XML, "lang", lt->lang, false)))
+    if (lt->lang && (rc = bs_attr(s, PXMPP_NS_XML, "lang", lt->lang, false)))
         return rc;
     for (size_t i = 0; i < lt->meta.extra_attrs_count; i++)
-        if ((rc = s->attr(s, lt->meta.extra_attrs[i].ns, lt->meta.extra_attrs[i].local, lt->meta.extra_attrs[i].value,
+        if ((rc = bs_attr(s, lt->meta.extra_attrs[i].ns, lt->meta.extra_attrs[i].local, lt->meta.extra_attrs[i].value,
                           true)))
             return rc;
-    if (lt->text && *lt->text && (rc = s->text(s, lt->text, strlen(lt->text))))
+    if (lt->text && *lt->text && (rc = bs_text(s, lt->text, strlen(lt->text))))
         return rc;
     for (size_t i = 0; i < lt->meta.extra_nodes_count; i++)
         if ((rc = pxmpp__emit_node(s, &lt->meta.extra_nodes[i])))
             return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 /* Writes item number `idx` of field f (returns 1 if there was nothing to write). */
@@ -407,9 +415,9 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
             return list && pxmpp__value_is_string(f) ? 1 : PXMPP_ERR_VALUE; /* a NULL string in a list is skipped */
         if (f->value_attr) {
             int rc;
-            if ((rc = s->start(s, fns, f->local, 0)) || (rc = s->attr(s, NULL, f->value_attr, v, false)))
+            if ((rc = bs_start(s, fns, f->local, 0)) || (rc = bs_attr(s, NULL, f->value_attr, v, false)))
                 return rc;
-            return s->end(s);
+            return bs_end(s);
         }
         return emit_text_element(s, fns, f->local, v);
     }
@@ -498,7 +506,7 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
     const char *local = pxmpp__type_local_of(d, obj);
     if (!local)
         return PXMPP_ERR_VALUE; /* a one-of element without a name */
-    if ((rc = s->start(s, ns, local, m->extra_attrs_count ? PXMPP__CHECK_ATTRS : 0)))
+    if ((rc = bs_start(s, ns, local, m->extra_attrs_count ? PXMPP__CHECK_ATTRS : 0)))
         return rc;
     const pxmpp_field_desc *textf = NULL;
     uint16_t textk = 0;
@@ -525,11 +533,11 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
                 continue; /* an implied value (presence 'available') is never written */
             return PXMPP_ERR_VALUE;
         }
-        if ((rc = s->attr(s, f->ns, f->local, v, false)))
+        if ((rc = bs_attr(s, f->ns, f->local, v, false)))
             return rc;
     }
     for (size_t i = 0; i < m->extra_attrs_count; i++)
-        if ((rc = s->attr(s, m->extra_attrs[i].ns, m->extra_attrs[i].local, m->extra_attrs[i].value, true)))
+        if ((rc = bs_attr(s, m->extra_attrs[i].ns, m->extra_attrs[i].local, m->extra_attrs[i].value, true)))
             return rc;
     if (textf) {
         /* a typed text (int, bool, enum, ...) is written in its canonical form, when present */
@@ -539,7 +547,7 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
             const char *t = pxmpp__value_format(textf, textf->vtype, src, buf, sizeof buf);
             if (!t)
                 return PXMPP_ERR_VALUE;
-            if (*t && (rc = s->text(s, t, strlen(t))))
+            if (*t && (rc = bs_text(s, t, strlen(t))))
                 return rc;
         }
     }
@@ -573,7 +581,7 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
     for (; extra < m->extra_nodes_count; extra++)
         if ((rc = pxmpp__emit_node(s, &m->extra_nodes[extra])))
             return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 /* ---- byte sink ---------------------------------------------------------------- */
@@ -923,10 +931,6 @@ static int bs_end(pxmpp__sink *s)
 /* Sets the sink up.  content_ns is checked where it is written (see bs_start). */
 static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigned flags, pxmpp_write_fault *fault)
 {
-    b->base.start = bs_start;
-    b->base.attr = bs_attr;
-    b->base.text = bs_text;
-    b->base.end = bs_end;
     b->base.lenient = flags & PXMPP_WRITE_LENIENT;
     b->out = out;
     b->depth = 0;
