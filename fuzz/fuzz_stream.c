@@ -22,15 +22,14 @@
  */
 #include <pxmpp/pxmpp.h>
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
-
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fuzz_init.h"
 
 enum {
     F_SERVER = 1u << 0,       /* role server: answers the peer's header from `opened` */
@@ -272,8 +271,6 @@ static int feed_input(run *r, const uint8_t *data, size_t len, size_t max_piece,
             off += n;
         }
     }
-    if (rc == PXMPP_ERR_CLOSED)
-        rc = 0;
     if (!rc)
         rc = pxmpp_stream_finish(r->s);
     return rc;
@@ -449,25 +446,7 @@ static void roundtrip_check(run *r, const pxmpp_type_desc *d, const char *xml, s
     pxmpp_stream_free(s);
 }
 
-/* ---- entry points --------------------------------------------------------------- */
-
-static void silent(void *ctx, const char *msg, ...)
-{
-    (void)ctx;
-    (void)msg;
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    xmlInitParser();
-    xmlSetGenericErrorFunc(NULL, silent);
-    return 0;
-}
+/* ---- entry point ---------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -59,6 +59,9 @@ struct item {
 };
 
 #define ITEMS_KEEP 256 /* items kept between stanzas (a larger stack is freed) */
+#define LANG_SCAN 16   /* lang texts compared pairwise; more are sorted (see first_repeated_lang) */
+#define TYPES_SCAN 8   /* payloads counted one by one; more are sorted by type (see check_deferred) */
+#define SORT_KEEP 256  /* entries of the sorting scratch kept between stanzas */
 
 #define CACHE_BITS 7 /* 128 lookups */
 #define NAMES_BITS 7 /* 128 slots for at most 64 names */
@@ -79,6 +82,9 @@ struct pxmpp__builder {
     const pxmpp_type_desc *top; /* type of the top-level element being built */
     struct item *items;
     size_t items_len, items_cap;
+    uintptr_t *sort;         /* scratch of the sorts (see heap_sort) */
+    size_t sort_cap;
+    pxmpp__work work;        /* what building cost (see pxmpp__builder_work) */
     /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
        cleared by pxmpp__builder_clear_cache when the context changes). */
     struct lcache {
@@ -130,6 +136,7 @@ void pxmpp__builder_free(pxmpp__builder *b)
         return;
     b->mem.free(b->frames, b->mem.ud);
     b->mem.free(b->items, b->mem.ud);
+    b->mem.free(b->sort, b->mem.ud);
     b->mem.free(b->text, b->mem.ud);
     b->mem.free(b->names.tab, b->mem.ud);
     pxmpp_arena_free(b->names.arena);
@@ -137,6 +144,8 @@ void pxmpp__builder_free(pxmpp__builder *b)
 }
 
 size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
+
+const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b) { return &b->work; }
 
 static void names_forget(struct names *n)
 {
@@ -173,7 +182,8 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
-    return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
+    return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap +
+           b->sort_cap * sizeof *b->sort + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
            (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
@@ -217,20 +227,20 @@ static bool ns_eq(const char *a, const char *b)
     return a == b || strcmp(a, b) == 0;
 }
 
-static bool lang_eq(const char *a, const char *b)
+/* The order of two language tags, ignoring ASCII case (BCP 47 tags are case-insensitive);
+   NULL is no language, the same as "" (XML 1.0 §2.12: an empty xml:lang states none). */
+static int lang_cmp(const char *a, const char *b)
 {
-    if (!a || !b)
-        return a == b;
-    for (; *a && *b; a++, b++) {
-        char x = *a, y = *b;
-        if (x >= 'A' && x <= 'Z')
-            x = (char)(x + 32);
-        if (y >= 'A' && y <= 'Z')
-            y = (char)(y + 32);
-        if (x != y)
-            return false;
+    const unsigned char *x = (const unsigned char *)(a ? a : ""), *y = (const unsigned char *)(b ? b : "");
+    for (;; x++, y++) {
+        unsigned cx = *x, cy = *y;
+        if (cx - 'A' < 26u)
+            cx += 32;
+        if (cy - 'A' < 26u)
+            cy += 32;
+        if (cx != cy || !cx)
+            return (int)cx - (int)cy;
     }
-    return *a == *b;
 }
 
 /* Does the 8-byte word x hold the byte '&'? (exact: no false positives) */
@@ -432,6 +442,7 @@ static void *gather(pxmpp__builder *b, const frame *fr, uint32_t tag, size_t cou
     if (!arr)
         return NULL;
     char *o = arr;
+    b->work.steps += b->items_len - fr->mark;
     for (const struct item *it = b->items + fr->mark, *end = b->items + b->items_len; it < end; it++) {
         if (it->tag != tag)
             continue;
@@ -463,6 +474,7 @@ static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
             size_t cnt = count_of(fr, k);
             if (k == idx && cnt)
                 cnt--; /* the current child is recorded below */
+            b->work.steps += cnt + 1;
             for (size_t j = 0; j < cnt; j++)
                 if (push_item(b, T_ORDER, (void *)(uintptr_t)k, &fr->n_order))
                     return PXMPP_ERR_NOMEM;
@@ -475,6 +487,7 @@ static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
 static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
 {
     size_t need = 1 + (suffix ? strlen(suffix) : 0);
+    b->work.steps += upto;
     for (size_t i = 0; i < upto; i++)
         need += strlen(b->frames[i].local) + 24;
     char *p = pxmpp__arena_zalloc(b->a, need);
@@ -624,6 +637,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
             }
         } else {
             int found = -1;
+            b->work.steps += d->fields_count;
             for (uint16_t k = 0; k < d->fields_count; k++) {
                 const pxmpp_field_desc *c = &d->fields[k];
                 if (c->kind == PXMPP_F_ATTR && strcmp(c->local, ra->local) == 0 && ns_eq(c->ns, ra->ns)) {
@@ -783,6 +797,7 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
                                  const char *local)
 {
     struct lcache r = { .d = pd, .local = local, .ns = ns, .k = -1, .v = 0 };
+    b->work.steps += pd->fields_count;
     for (uint16_t k = 0; k < pd->fields_count; k++) {
         const pxmpp_field_desc *f = &pd->fields[k];
         switch (f->kind) {
@@ -1091,6 +1106,119 @@ static const char *effective_lang(const pxmpp_lang_text *lt, const char *inherit
     return lt->lang ? lt->lang : inherited;
 }
 
+/* ---- sorting (for checks that would otherwise compare every pair) ---------------- */
+
+/* The scratch of the sorts: room for n values, or NULL (no memory). */
+static uintptr_t *sort_scratch(pxmpp__builder *b, size_t n)
+{
+    if (b->sort_cap < n) {
+        uintptr_t *t = n <= SIZE_MAX / sizeof *t ? b->mem.realloc(b->sort, n * sizeof *t, b->mem.ud) : NULL;
+        if (!t)
+            return NULL;
+        b->sort = t;
+        b->sort_cap = n;
+    }
+    return b->sort;
+}
+
+/* After a sort: a large scratch is not kept for the small ones. */
+static void sort_done(pxmpp__builder *b)
+{
+    if (b->sort_cap > SORT_KEEP) {
+        b->mem.free(b->sort, b->mem.ud);
+        b->sort = NULL;
+        b->sort_cap = 0;
+    }
+}
+
+typedef bool (*before_fn)(const void *ctx, uintptr_t x, uintptr_t y);
+
+static void sift(pxmpp__builder *b, uintptr_t *v, size_t k, size_t n, before_fn before, const void *ctx)
+{
+    for (;;) {
+        size_t c = 2 * k + 1;
+        if (c >= n)
+            return;
+        b->work.steps += 2;
+        if (c + 1 < n && before(ctx, v[c], v[c + 1]))
+            c++;
+        if (!before(ctx, v[k], v[c]))
+            return;
+        uintptr_t t = v[k];
+        v[k] = v[c];
+        v[c] = t;
+        k = c;
+    }
+}
+
+/* Heap sort of v[0, n) by the strict order `before`: at most about 2 n log2 n comparisons
+   whatever the input, no memory of its own. */
+static void heap_sort(pxmpp__builder *b, uintptr_t *v, size_t n, before_fn before, const void *ctx)
+{
+    for (size_t k = n / 2; k-- > 0;)
+        sift(b, v, k, n, before, ctx);
+    for (size_t end = n; end-- > 1;) {
+        uintptr_t t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift(b, v, 0, end, before, ctx);
+    }
+}
+
+/* The lang texts being checked, for lang_before. */
+struct lang_list {
+    const pxmpp_lang_text *arr;
+    const char *inh;
+    pxmpp__work *work;
+};
+
+/* Is the language of lang text x, then its position, before y's? */
+static bool lang_before(const void *ctx, uintptr_t x, uintptr_t y)
+{
+    const struct lang_list *l = ctx;
+    l->work->lang_compares++;
+    int c = lang_cmp(effective_lang(&l->arr[x], l->inh), effective_lang(&l->arr[y], l->inh));
+    return c < 0 || (c == 0 && x < y);
+}
+
+/* The first of the lang texts arr[0, n) whose effective language (its own xml:lang, else
+   inh; none is the same as "") an earlier one has, or n when the languages all differ.
+   A few are compared pairwise; more are heap-sorted by (language, position), and the
+   answer is the smallest second position among the runs of one language.  *rc:
+   PXMPP_ERR_NOMEM when the scratch could not grow. */
+static size_t first_repeated_lang(pxmpp__builder *b, const pxmpp_lang_text *arr, size_t n, const char *inh, int *rc)
+{
+    *rc = 0;
+    if (n <= LANG_SCAN) {
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = 0; j < i; j++) {
+                b->work.lang_compares++, b->work.steps++;
+                if (lang_cmp(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh)) == 0)
+                    return i;
+            }
+        return n;
+    }
+    uintptr_t *idx = sort_scratch(b, n);
+    if (!idx) {
+        *rc = PXMPP_ERR_NOMEM;
+        return n;
+    }
+    for (size_t k = 0; k < n; k++)
+        idx[k] = k;
+    struct lang_list l = { arr, inh, &b->work };
+    heap_sort(b, idx, n, lang_before, &l);
+    size_t first = n, run = 0; /* run: where the run of idx[k]'s language begins in idx */
+    for (size_t k = 1; k < n; k++) {
+        b->work.lang_compares++, b->work.steps++;
+        if (lang_cmp(effective_lang(&arr[idx[k]], inh), effective_lang(&arr[idx[k - 1]], inh)) != 0)
+            run = k;
+        else if (k == run + 1 && idx[k] < first)
+            first = idx[k]; /* the second of its run (positions ascend in a run) */
+    }
+    sort_done(b);
+    return first;
+}
+
 static void check_deferred(pxmpp__builder *b, const frame *fr);
 
 static int finish_typed(pxmpp__builder *b, frame *fr)
@@ -1160,18 +1288,17 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
             }
             if (f->kind == PXMPP_F_LANG_TEXT && (f->flags & PXMPP_FF_UNIQUE_LANG) && count > 1) {
                 const pxmpp_lang_text *arr = pxmpp__get_ptr(fr->obj, f->offset);
-                const char *inh = fr->lang;
-                for (size_t i = 1; i < count; i++)
-                    for (size_t j = 0; j < i; j++)
-                        if (lang_eq(effective_lang(&arr[i], inh), effective_lang(&arr[j], inh))) {
-                            char suffix[128];
-                            snprintf(suffix, sizeof suffix, "/%.60s[%zu]", f->local, i + 1);
-                            const char *l = effective_lang(&arr[i], inh);
-                            violation(b, b->depth, suffix, "two <%.60s/> elements with the same xml:lang '%.40s'",
-                                      f->local, l ? l : "");
-                            i = count;
-                            break;
-                        }
+                int rc;
+                size_t i = first_repeated_lang(b, arr, count, fr->lang, &rc);
+                if (rc)
+                    return rc;
+                if (i < count) {
+                    char suffix[128];
+                    snprintf(suffix, sizeof suffix, "/%.60s[%zu]", f->local, i + 1);
+                    const char *l = effective_lang(&arr[i], fr->lang);
+                    violation(b, b->depth, suffix, "two <%.60s/> elements with the same xml:lang '%.40s'",
+                              f->local, l ? l : "");
+                }
             }
             break;
         case PXMPP_F_CONDITION:
@@ -1189,7 +1316,7 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
         while (i > 1 && !(b->frames[i - 1].mode == M_TYPED && b->frames[i - 1].desc->stanza))
             i--;
         const frame *st = &b->frames[i - 1];
-        const pxmpp_rule_desc *r = pxmpp__rules_check(d, fr->obj, st->desc, st->obj, false);
+        const pxmpp_rule_desc *r = pxmpp__rules_check(d, fr->obj, st->desc, st->obj, false, &b->work, NULL);
         if (r)
             violation(b, b->depth, NULL, "%s: %s", r->source, r->text);
     }
@@ -1200,29 +1327,73 @@ static int finish_typed(pxmpp__builder *b, frame *fr)
 
 /* The rules of a stanza's direct payloads that wait for the stanza's end (a nested stanza,
    e.g. a forwarded message, too; its lists are gathered by then). */
+static bool type_before(const void *ctx, uintptr_t x, uintptr_t y)
+{
+    (void)ctx;
+    return x < y;
+}
+
+/* The payloads of the stanza fr, each as its type, sorted (into the sort scratch), so that
+   a rule of each payload counts those of a type by binary search: counting them one by
+   one for each payload would cost the square of their number.  0 or PXMPP_ERR_NOMEM. */
+static int sort_payload_types(pxmpp__builder *b, const frame *fr, size_t total, pxmpp__payload_types *pt)
+{
+    uintptr_t *v = sort_scratch(b, total);
+    if (!v)
+        return PXMPP_ERR_NOMEM;
+    size_t m = 0;
+    const pxmpp_type_desc *d = fr->desc;
+    for (uint16_t k = 0; k < d->fields_count; k++) {
+        const pxmpp_field_desc *f = &d->fields[k];
+        const pxmpp_payload *arr = f->kind == PXMPP_F_PAYLOADS ? pxmpp__get_ptr(fr->obj, f->offset) : NULL;
+        size_t n = arr ? pxmpp__get_size(fr->obj, f->aux_offset) : 0;
+        for (size_t i = 0; i < n; i++)
+            v[m++] = (uintptr_t)arr[i].type;
+    }
+    heap_sort(b, v, m, type_before, NULL);
+    *pt = (pxmpp__payload_types){ fr->obj, v, m };
+    return 0;
+}
+
 static void check_deferred(pxmpp__builder *b, const frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
+    size_t total = 0;
+    for (uint16_t k = 0; k < d->fields_count; k++)
+        if (d->fields[k].kind == PXMPP_F_PAYLOADS && pxmpp__get_ptr(fr->obj, d->fields[k].offset))
+            total += pxmpp__get_size(fr->obj, d->fields[k].aux_offset);
+    pxmpp__payload_types sorted, *pt = NULL; /* made when a payload has rules, if they are many */
     for (uint16_t k = 0; k < d->fields_count; k++) {
         const pxmpp_field_desc *f = &d->fields[k];
         if (f->kind != PXMPP_F_PAYLOADS)
             continue;
         const pxmpp_payload *arr = pxmpp__get_ptr(fr->obj, f->offset);
         size_t n = arr ? pxmpp__get_size(fr->obj, f->aux_offset) : 0;
+        b->work.steps += n;
         for (size_t i = 0; i < n; i++) {
             const pxmpp_type_desc *pd = arr[i].type;
             if (!pd || !pd->rules_count)
                 continue;
-            const pxmpp_rule_desc *r = pxmpp__rules_check(pd, arr[i].data, d, fr->obj, true);
+            if (!pt && total > TYPES_SCAN) {
+                if (sort_payload_types(b, fr, total, &sorted)) {
+                    b->fatal = PXMPP_ERR_NOMEM;
+                    return;
+                }
+                pt = &sorted;
+            }
+            const pxmpp_rule_desc *r = pxmpp__rules_check(pd, arr[i].data, d, fr->obj, true, &b->work, pt);
             if (r) {
                 char suffix[96];
                 const char *name = pxmpp__type_local_of(pd, arr[i].data);
                 snprintf(suffix, sizeof suffix, "/%.60s", name ? name : pd->local);
                 violation(b, b->depth, suffix, "%s: %s", r->source, r->text);
-                return;
+                goto done;
             }
         }
     }
+done:
+    if (pt)
+        sort_done(b);
 }
 
 static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)

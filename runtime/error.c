@@ -20,6 +20,8 @@ static const struct {
     { PXMPP_ERR_STANZA_INVALID, "PXMPP_ERR_STANZA_INVALID", "stanza failed validation" },
     { PXMPP_ERR_UNKNOWN_ELEMENT, "PXMPP_ERR_UNKNOWN_ELEMENT", "no type is known for the element" },
     { PXMPP_ERR_VALUE, "PXMPP_ERR_VALUE", "value cannot be serialized" },
+    { PXMPP_ERR_INVALID_CHAR, "PXMPP_ERR_INVALID_CHAR", "invalid UTF-8 or a character not allowed in XML" },
+    { PXMPP_ERR_INVALID_NAME, "PXMPP_ERR_INVALID_NAME", "name or namespace not allowed in XML" },
     { PXMPP_ERR_AUTH, "PXMPP_ERR_AUTH", "authentication failed" },
     { PXMPP_ERR_TLS_REQUIRED, "PXMPP_ERR_TLS_REQUIRED", "TLS required but not offered" },
     { PXMPP_ERR_NO_MECHANISM, "PXMPP_ERR_NO_MECHANISM", "no acceptable SASL mechanism" },

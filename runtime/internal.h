@@ -125,15 +125,19 @@ bool pxmpp__value_present(const pxmpp_field_desc *f, uint8_t vtype, const void *
 int pxmpp__enum_lookup(const pxmpp_enum_desc *e, const char *s, size_t len);
 bool pxmpp__is_space_only(const char *s, size_t len);
 
-/* ---- sinks: the writer emits events into one of these ---- */
-typedef struct pxmpp__sink pxmpp__sink;
-struct pxmpp__sink {
-    int (*start)(pxmpp__sink *s, const char *ns, const char *local);
-    int (*attr)(pxmpp__sink *s, const char *ns, const char *local, const char *value);
-    int (*text)(pxmpp__sink *s, const char *text, size_t len);
-    int (*end)(pxmpp__sink *s);
-    bool lenient; /* skip missing required values instead of failing */
+/* ---- the writer's walk: it writes into a byte sink (writer.c) ---- */
+enum {
+    PXMPP__CHECK_NAME = 1u << 0,  /* the element's name and namespace */
+    PXMPP__CHECK_ATTRS = 1u << 1  /* attributes to check will come: none may repeat another */
 };
+typedef struct pxmpp__sink {
+    bool lenient; /* skip missing required values instead of failing */
+} pxmpp__sink;
+
+/* The offset of the first byte of the NUL-terminated s that is invalid UTF-8 or a character
+   XML 1.0 does not allow (control characters but tab, LF and CR; U+FFFE, U+FFFF), or
+   SIZE_MAX when there is none (writer.c). */
+size_t pxmpp__bad_char(const char *s);
 
 /* Emits a typed element.  ns is the element's actual namespace (content ns resolved). */
 int pxmpp__emit_typed(pxmpp__sink *s, const pxmpp_type_desc *d, const void *obj, const char *content_ns);
@@ -152,6 +156,18 @@ typedef struct pxmpp__rattr {
 } pxmpp__rattr;
 
 typedef struct pxmpp__builder pxmpp__builder;
+
+/* What building stanzas cost, counted in steps that do not depend on the machine (for
+   the tests and the fuzzer's cost oracle; a stream's builder keeps them for its life). */
+typedef struct pxmpp__work {
+    uint64_t lang_compares; /* two languages compared by the one-per-xml:lang check */
+    /* every step of the builder's and the rules' loops whose length the input decides:
+       items gathered into lists, order records, fields searched for a child or an
+       attribute, frames of a path, payloads counted or checked by a rule, languages
+       compared (each step a small constant amount of work; what is linear in the bytes
+       of a tag or a text is not counted) */
+    uint64_t steps;
+} pxmpp__work;
 
 typedef struct pxmpp__built {
     const pxmpp_type_desc *type;
@@ -175,6 +191,7 @@ void pxmpp__builder_abort(pxmpp__builder *b);
 size_t pxmpp__builder_held(const pxmpp__builder *b);
 /* Forgets lookups keyed by libxml2 name pointers (call when the parser context changes). */
 void pxmpp__builder_clear_cache(pxmpp__builder *b);
+const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b);
 
 /* The type of element {ns}local that the registry knows at an extension point (point: a
    PXMPP_PAYLOAD_OF_* bit, PXMPP_PAYLOAD_OF_ANY for every payload or top-level type) or at
@@ -212,15 +229,26 @@ static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
 
 /* rules.c: the first rule of d that obj breaks, or NULL.  sd/sobj: the stanza (top-level
    element) obj is in, or NULL; deferred: check the rules that wait for the stanza's end
-   (those naming stanza.payload()) instead of the others. */
+   (those naming stanza.payload()) instead of the others; work: its steps are counted
+   there (NULL: not counted); types: the sorted payload types of one element (NULL: none),
+   with which the payloads of that element are counted by binary search instead of one
+   by one. */
+typedef struct pxmpp__payload_types {
+    const void *obj;        /* the element */
+    const uintptr_t *types; /* the type of each of its payloads (all PAYLOADS fields), ascending */
+    size_t n;
+} pxmpp__payload_types;
 const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *sd,
-                                          const void *sobj, bool deferred);
+                                          const void *sobj, bool deferred, pxmpp__work *work,
+                                          const pxmpp__payload_types *types);
 
 /* Overwrites the stream's output buffer (after a stanza that carried a secret was written). */
 struct pxmpp_stream;
 void pxmpp__stream_wipe_output(struct pxmpp_stream *s);
 /* The stream error a fatal error code is reported with (ABSENT for codes that send none). */
 int pxmpp__stream_condition_for(int code); /* a pxmpp_stream_error_condition */
+/* What the stream's builder has done so far (see pxmpp__work). */
+const pxmpp__work *pxmpp__stream_work(const struct pxmpp_stream *s);
 
 /* ---- the client session (client.c) ---- */
 struct pxmpp_client;

@@ -18,9 +18,28 @@ static int field_index(const pxmpp_type_desc *d, const char *name)
     return -1;
 }
 
-/* Number of payloads of type t in d's PAYLOADS field. */
-static size_t payload_count(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *t)
+/* How many of the sorted values v[0, n) are below key (with after: not above it). */
+static size_t bound(const uintptr_t *v, size_t n, uintptr_t key, bool after, uint64_t *steps)
 {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        ++*steps;
+        if (v[mid] < key || (after && v[mid] == key))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Number of payloads of type t in d's PAYLOADS fields: by binary search in pt when it
+   describes obj, else one by one. */
+static size_t payload_count(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *t, uint64_t *steps,
+                            const pxmpp__payload_types *pt)
+{
+    if (pt && pt->obj == obj)
+        return bound(pt->types, pt->n, (uintptr_t)t, true, steps) - bound(pt->types, pt->n, (uintptr_t)t, false, steps);
     size_t n = 0;
     for (uint16_t k = 0; k < d->fields_count; k++) {
         const pxmpp_field_desc *f = &d->fields[k];
@@ -28,6 +47,7 @@ static size_t payload_count(const pxmpp_type_desc *d, const void *obj, const pxm
             continue;
         const pxmpp_payload *arr = pxmpp__get_ptr(obj, f->offset);
         size_t cnt = arr ? pxmpp__get_size(obj, f->aux_offset) : 0;
+        *steps += cnt;
         for (size_t i = 0; i < cnt; i++)
             n += arr[i].type == t;
     }
@@ -124,24 +144,24 @@ static bool ref_target(const pxmpp_rule_ref *ref, const pxmpp_type_desc *d, cons
 
 /* The count of a reference (0 when it does not apply). */
 static size_t ref_count(const pxmpp_rule_ref *ref, const pxmpp_type_desc *d, const void *obj,
-                        const pxmpp_type_desc *sd, const void *sobj)
+                        const pxmpp_type_desc *sd, const void *sobj, uint64_t *steps, const pxmpp__payload_types *pt)
 {
     const pxmpp_type_desc *od;
     const void *oobj;
     if (!ref_target(ref, d, obj, sd, sobj, &od, &oobj))
         return 0;
     if (ref->payload)
-        return payload_count(od, oobj, ref->payload);
+        return payload_count(od, oobj, ref->payload, steps, pt);
     int k = ref->scope == PXMPP_RULE_SELF && ref->index >= 0 ? ref->index : field_index(od, ref->field);
     return k < 0 ? 0 : field_count(&od->fields[k], (uint16_t)k, oobj);
 }
 
 /* Does a condition hold? */
 static bool cond_holds(const pxmpp_rule_ref *ref, const pxmpp_type_desc *d, const void *obj,
-                       const pxmpp_type_desc *sd, const void *sobj)
+                       const pxmpp_type_desc *sd, const void *sobj, uint64_t *steps, const pxmpp__payload_types *pt)
 {
     if (!ref->values)
-        return ref_count(ref, d, obj, sd, sobj) > 0;
+        return ref_count(ref, d, obj, sd, sobj, steps, pt) > 0;
     const pxmpp_type_desc *od;
     const void *oobj;
     if (!ref_target(ref, d, obj, sd, sobj, &od, &oobj))
@@ -151,22 +171,24 @@ static bool cond_holds(const pxmpp_rule_ref *ref, const pxmpp_type_desc *d, cons
 }
 
 const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *sd,
-                                          const void *sobj, bool deferred)
+                                          const void *sobj, bool deferred, pxmpp__work *work,
+                                          const pxmpp__payload_types *pt)
 {
+    uint64_t none = 0, *steps = work ? &work->steps : &none;
     for (uint16_t i = 0; i < d->rules_count; i++) {
         const pxmpp_rule_desc *r = &d->rules[i];
         if (r->deferred != deferred)
             continue;
-        if (r->when.used && !cond_holds(&r->when, d, obj, sd, sobj))
+        if (r->when.used && !cond_holds(&r->when, d, obj, sd, sobj, steps, pt))
             continue;
-        if (r->unless.used && cond_holds(&r->unless, d, obj, sd, sobj))
+        if (r->unless.used && cond_holds(&r->unless, d, obj, sd, sobj, steps, pt))
             continue;
         bool ok;
         if (r->op == PXMPP_RULE_COUNT) {
-            size_t n = ref_count(&r->target, d, obj, sd, sobj);
+            size_t n = ref_count(&r->target, d, obj, sd, sobj, steps, pt);
             ok = n >= r->min && n <= r->max;
         } else {
-            bool holds = cond_holds(&r->target, d, obj, sd, sobj);
+            bool holds = cond_holds(&r->target, d, obj, sd, sobj, steps, pt);
             ok = r->op == PXMPP_RULE_REQUIRES ? holds : !holds;
         }
         if (!ok)

@@ -198,18 +198,20 @@ int pxmpp__stream_condition_for(int code)
 
 static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h);
 
+/* The flags of the writer for what the stream writes (PXMPP_STREAM_REPLACE_INVALID). */
+static unsigned write_flags(const pxmpp_stream *s)
+{
+    return (s->flags & PXMPP_STREAM_REPLACE_INVALID) ? PXMPP_WRITE_REPLACE_INVALID : 0;
+}
+
+/* Sends <stream:error/> (with our header first when we have not sent one) and our close
+   tag.  A text that cannot be written (PXMPP_ERR_INVALID_CHAR) leaves everything as it
+   was: nothing is written. */
 static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text,
                             const pxmpp_type_desc *app, const void *app_data)
 {
     if (!s->cb.write || s->we_closed || (s->flags & PXMPP_STREAM_CONTENT_ONLY))
         return 0;
-    if (!s->we_opened) {
-        /* RFC 6120 §4.9.1.1: the receiving entity opens a stream before the error */
-        pxmpp_stream_header h = { 0 };
-        int rc = write_header(s, &h);
-        if (rc)
-            return rc;
-    }
     char buf[512];
     int n = snprintf(buf, sizeof buf, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>",
                      pxmpp_stream_error_condition_str(cond));
@@ -221,13 +223,25 @@ static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, 
     if (!rc && text)
         rc = pxmpp_buf_append(&b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>", 50);
     if (!rc && text)
-        rc = pxmpp_buf_append_escaped(&b, text, strlen(text), 0);
+        rc = pxmpp_buf_append_escaped_ex(&b, text, strlen(text), 0, write_flags(s));
     if (!rc && text)
         rc = pxmpp_buf_append(&b, "</text>", 7);
     if (!rc && app) /* RFC 6120 §4.9.4: the application-specific condition comes last */
-        rc = pxmpp_write(&b, app, app_data, s->content_ns, 0);
+        rc = pxmpp_write(&b, app, app_data, s->content_ns, write_flags(s));
     if (!rc)
         rc = pxmpp_buf_append(&b, "</stream:error></stream:stream>", 31);
+    if (rc == PXMPP_ERR_INVALID_CHAR) {
+        pxmpp_buf_free(&b);
+        return rc;
+    }
+    if (!rc && !s->we_opened) {
+        /* RFC 6120 §4.9.1.1: the receiving entity opens a stream before the error */
+        pxmpp_stream_header h = { 0 };
+        if ((rc = write_header(s, &h))) {
+            pxmpp_buf_free(&b);
+            return rc;
+        }
+    }
     if (!rc)
         rc = write_bytes(s, b.data, b.len);
     pxmpp_buf_free(&b);
@@ -814,6 +828,11 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!out || !cb)
         return PXMPP_ERR_INVALID_ARGUMENT;
     *out = NULL;
+    /* the content namespace is written in headers (and in the synthetic one of content-only
+       mode, unescaped): a non-empty string of valid characters without ', < or & */
+    const char *cns = cfg ? cfg->content_ns : NULL;
+    if (cns && (!*cns || pxmpp__bad_char(cns) != SIZE_MAX || strpbrk(cns, "'<&")))
+        return PXMPP_ERR_INVALID_ARGUMENT;
     const pxmpp_mem *mem = cfg && cfg->mem ? cfg->mem : pxmpp_mem_default();
     pxmpp_stream *s = mem->malloc(sizeof *s, mem->ud);
     if (!s)
@@ -1980,7 +1999,7 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
         if ((rc = emit_range(s, p, n, &emit, upto, &done)) || done || s->err)
             return s->err ? s->err : rc;
         if (s->lx_closed) {
-            s->lexed = s->fed = s->lx_boundary; /* bytes after the close tag are ignored, not counted */
+            s->lexed = s->fed = s->lx_boundary; /* gate() checks the bytes after the close tag */
             return 0;
         }
     }
@@ -2082,10 +2101,34 @@ static size_t utf8_scan(pxmpp_stream *s, const unsigned char *p, size_t n)
     return i;
 }
 
+/* The bytes p[0, n) that follow the peer's </stream:stream> (or its empty stream
+   element).  The document is over: XML allows white space after it (XML 1.0 §2.1,
+   document ::= prolog element Misc*; the comments and processing instructions of Misc
+   are restricted in XMPP), so white space is counted and dropped, and anything else is
+   the sticky PXMPP_ERR_XML at its first byte. */
+static int after_close(pxmpp_stream *s, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    if (i < n)
+        return fail_at(s, PXMPP_ERR_XML, s->lexed + i, "not well-formed: data after the end of the stream");
+    s->lexed += n;
+    s->fed = s->lexed;
+    return 0;
+}
+
 static int gate(pxmpp_stream *s, const char *p, size_t n)
 {
+    const uint64_t start = s->lexed;
     size_t ok = utf8_scan(s, (const unsigned char *)p, n);
     int rc = gate_lex(s, p, ok);
+    if (!rc && !s->err && s->lx_closed) {
+        /* the peer closed the stream in this input: what follows its close tag (up to n,
+           bytes the UTF-8 scan refused included) is checked as trailing data */
+        size_t after = (size_t)(s->lexed - start);
+        return after_close(s, p + after, n - after);
+    }
     if (rc || ok == n || s->err || s->lx_closed || s->paused)
         return rc;
     unsigned char bad = (unsigned char)p[ok];
@@ -2126,8 +2169,10 @@ int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, siz
         return s->err;
     if (s->paused)
         return PXMPP_ERR_STATE;
-    if (s->state == ST_CLOSED || s->lx_closed)
-        return PXMPP_ERR_CLOSED;
+    if (s->state == ST_CLOSED || s->lx_closed) {
+        *consumed = len;
+        return after_close(s, data, len);
+    }
     uint64_t start = s->lexed;
     int rc = gate(s, data, len);
     if (rc == PAUSED) {
@@ -2180,7 +2225,7 @@ static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h)
     pxmpp_buf b;
     pxmpp_buf_init(&b, &s->mem);
     int rc = pxmpp_buf_append(&b, "<?xml version='1.0'?><stream:stream xmlns='", 43);
-    if (!rc) rc = pxmpp_buf_append_escaped(&b, s->content_ns, strlen(s->content_ns), 1);
+    if (!rc) rc = pxmpp_buf_append_escaped(&b, s->content_ns, strlen(s->content_ns), 1); /* checked by _new */
     if (!rc) rc = pxmpp_buf_append(&b, "' xmlns:stream='http://etherx.jabber.org/streams'", 49);
     const char *names[4] = { "to", "from", "id", "xml:lang" };
     const char *vals[4] = { h ? h->to : NULL, h ? h->from : NULL, h ? h->id : NULL, h ? h->lang : NULL };
@@ -2190,12 +2235,12 @@ static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h)
         rc = pxmpp_buf_append(&b, " ", 1);
         if (!rc) rc = pxmpp_buf_append(&b, names[i], strlen(names[i]));
         if (!rc) rc = pxmpp_buf_append(&b, "='", 2);
-        if (!rc) rc = pxmpp_buf_append_escaped(&b, vals[i], strlen(vals[i]), 1);
+        if (!rc) rc = pxmpp_buf_append_escaped_ex(&b, vals[i], strlen(vals[i]), 1, write_flags(s));
         if (!rc) rc = pxmpp_buf_append(&b, "'", 1);
     }
     const char *ver = h && h->version ? h->version : versionless(s) ? NULL : "1.0";
     if (!rc && ver) rc = pxmpp_buf_append(&b, " version='", 10);
-    if (!rc && ver) rc = pxmpp_buf_append_escaped(&b, ver, strlen(ver), 1);
+    if (!rc && ver) rc = pxmpp_buf_append_escaped_ex(&b, ver, strlen(ver), 1, write_flags(s));
     if (!rc && ver) rc = pxmpp_buf_append(&b, "'", 1);
     if (!rc) rc = pxmpp_buf_append(&b, ">", 1);
     if (!rc) {
@@ -2234,7 +2279,7 @@ int pxmpp_stream_send(pxmpp_stream *s, const pxmpp_type_desc *type, const void *
     if (!s->we_opened || s->we_closed)
         return PXMPP_ERR_STATE;
     s->out.len = 0;
-    int rc = pxmpp_write(&s->out, type, data, s->content_ns, 0);
+    int rc = pxmpp_write(&s->out, type, data, s->content_ns, write_flags(s));
     if (rc)
         return rc;
     rc = write_bytes(s, s->out.data, s->out.len);
@@ -2279,6 +2324,8 @@ int pxmpp_stream_send_error_app(pxmpp_stream *s, pxmpp_stream_error_condition co
     if (s->we_closed)
         return PXMPP_ERR_STATE;
     int rc = send_error_bytes(s, cond, text, app, app_data);
+    if (rc == PXMPP_ERR_INVALID_CHAR)
+        return rc; /* nothing was sent: the stream is as it was */
     if (!s->err) {
         s->err = PXMPP_ERR_CLOSED;
         snprintf(s->reason, sizeof s->reason, "stream error sent: %s", pxmpp_stream_error_condition_str(cond));
@@ -2319,3 +2366,5 @@ void pxmpp__stream_wipe_output(pxmpp_stream *s)
     if (s)
         s->out.len = 0;
 }
+
+const pxmpp__work *pxmpp__stream_work(const pxmpp_stream *s) { return pxmpp__builder_work(s->builder); }

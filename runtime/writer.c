@@ -4,6 +4,9 @@
 #include <pxmpp/writer.h>
 
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 /* ---- buffer ---------------------------------------------------------------- */
 
@@ -67,24 +70,41 @@ int pxmpp_buf_append(pxmpp_buf *b, const char *data, size_t len)
     return 0;
 }
 
-/* Escaping.  A table maps each byte to 0 (copied as is) or to its replacement;
-   ESC_STOP (NUL, in the table for NUL-terminated strings) ends the string. */
-enum { ESC_AMP = 1, ESC_LT, ESC_GT, ESC_CR, ESC_APOS, ESC_LF, ESC_TAB, ESC_STOP };
+/* Escaping.  A table maps each byte to 0 (copied as is), to its replacement (ESC_AMP ..
+   ESC_TAB), to ESC_U8 (a byte >= 0x80: the UTF-8 sequence it starts is checked), to
+   ESC_BAD (a control character XML does not allow) or to ESC_STOP (NUL, in the tables for
+   NUL-terminated strings: the end). */
+enum { ESC_AMP = 1, ESC_LT, ESC_GT, ESC_CR, ESC_APOS, ESC_LF, ESC_TAB, ESC_U8, ESC_BAD, ESC_STOP };
 
 static const struct {
     char s[8];
     unsigned char len;
-} esc_rep[ESC_STOP] = {
+} esc_rep[ESC_U8] = {
     { "", 0 }, { "&amp;", 5 }, { "&lt;", 4 }, { "&gt;", 4 }, { "&#xD;", 5 }, { "&apos;", 6 }, { "&#xA;", 5 }, { "&#x9;", 5 },
 };
 
 #define ESC_COMMON ['&'] = ESC_AMP, ['<'] = ESC_LT, ['>'] = ESC_GT, ['\r'] = ESC_CR
 #define ESC_ATTR_ONLY ['\''] = ESC_APOS, ['\n'] = ESC_LF, ['\t'] = ESC_TAB
+/* XML 1.0 Char: no C0 control but tab, LF and CR (NUL is set by each table) */
+#define ESC_C0                                                                                                       \
+    [0x01] = ESC_BAD, [0x02] = ESC_BAD, [0x03] = ESC_BAD, [0x04] = ESC_BAD, [0x05] = ESC_BAD, [0x06] = ESC_BAD,       \
+    [0x07] = ESC_BAD, [0x08] = ESC_BAD, [0x0B] = ESC_BAD, [0x0C] = ESC_BAD, [0x0E] = ESC_BAD, [0x0F] = ESC_BAD,       \
+    [0x10] = ESC_BAD, [0x11] = ESC_BAD, [0x12] = ESC_BAD, [0x13] = ESC_BAD, [0x14] = ESC_BAD, [0x15] = ESC_BAD,       \
+    [0x16] = ESC_BAD, [0x17] = ESC_BAD, [0x18] = ESC_BAD, [0x19] = ESC_BAD, [0x1A] = ESC_BAD, [0x1B] = ESC_BAD,       \
+    [0x1C] = ESC_BAD, [0x1D] = ESC_BAD, [0x1E] = ESC_BAD, [0x1F] = ESC_BAD
+#define ESC_U8_16(h)                                                                                                 \
+    [h + 0x0] = ESC_U8, [h + 0x1] = ESC_U8, [h + 0x2] = ESC_U8, [h + 0x3] = ESC_U8, [h + 0x4] = ESC_U8,               \
+    [h + 0x5] = ESC_U8, [h + 0x6] = ESC_U8, [h + 0x7] = ESC_U8, [h + 0x8] = ESC_U8, [h + 0x9] = ESC_U8,               \
+    [h + 0xA] = ESC_U8, [h + 0xB] = ESC_U8, [h + 0xC] = ESC_U8, [h + 0xD] = ESC_U8, [h + 0xE] = ESC_U8,               \
+    [h + 0xF] = ESC_U8
+#define ESC_HIGH                                                                                                     \
+    ESC_U8_16(0x80), ESC_U8_16(0x90), ESC_U8_16(0xA0), ESC_U8_16(0xB0), ESC_U8_16(0xC0), ESC_U8_16(0xD0),           \
+    ESC_U8_16(0xE0), ESC_U8_16(0xF0)
 
-static const unsigned char esc_text[256] = { ESC_COMMON };
-static const unsigned char esc_text_line[256] = { ESC_COMMON, ['\n'] = ESC_LF };
-static const unsigned char esc_attr[256] = { ESC_COMMON, ESC_ATTR_ONLY };
-static const unsigned char esc_attr_z[256] = { ESC_COMMON, ESC_ATTR_ONLY, [0] = ESC_STOP };
+static const unsigned char esc_text[256] = { ESC_COMMON, ESC_C0, ESC_HIGH, [0] = ESC_BAD };
+static const unsigned char esc_text_line[256] = { ESC_COMMON, ['\n'] = ESC_LF, ESC_C0, ESC_HIGH, [0] = ESC_BAD };
+static const unsigned char esc_attr[256] = { ESC_COMMON, ESC_ATTR_ONLY, ESC_C0, ESC_HIGH, [0] = ESC_BAD };
+static const unsigned char esc_attr_z[256] = { ESC_COMMON, ESC_ATTR_ONLY, ESC_C0, ESC_HIGH, [0] = ESC_STOP };
 
 /* The index of the first byte of s[i..len) that t does not map to 0, or len.  With a table
    that stops at NUL, len may be SIZE_MAX: bytes are read one at a time up to the stop. */
@@ -106,86 +126,260 @@ static inline size_t esc_scan(const unsigned char *s, size_t i, size_t len, cons
     return i;
 }
 
+/* esc_scan for a string of known length (not SIZE_MAX), sixteen bytes at a time where SSE2
+   is there (every x86-64): a block goes to the table only at the bytes that may need it,
+   those below 0x20 or from 0x80 on and the four that a table may escape. */
+static inline size_t esc_scan_len(const unsigned char *s, size_t i, size_t len, const unsigned char *t)
+{
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i sp = _mm_set1_epi8(0x20), amp = _mm_set1_epi8('&'), lt = _mm_set1_epi8('<'),
+                  gt = _mm_set1_epi8('>'), apos = _mm_set1_epi8('\'');
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* as signed bytes, both >= 0x80 and < 0x20 compare below 0x20 */
+        __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, sp),
+                                 _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, lt)),
+                                              _mm_or_si128(_mm_cmpeq_epi8(v, gt), _mm_cmpeq_epi8(v, apos))));
+        for (unsigned bits = (unsigned)_mm_movemask_epi8(m); bits; bits &= bits - 1) {
+            size_t k = i + (size_t)__builtin_ctz(bits);
+            if (t[s[k]])
+                return k;
+        }
+        i += 16;
+    }
+#endif
+    return esc_scan(s, i, len, t);
+}
+
+/* The length of the UTF-8 sequence at u[i] (u[i] >= 0x80, i < len) when it is well formed
+   (no overlong form, surrogate or value above U+10FFFF) and encodes a character XML allows
+   (not U+FFFE or U+FFFF), else 0.  A byte is read only when the ones before it are a valid
+   prefix, so a NUL ends a NUL-terminated string (len SIZE_MAX) in time. */
+static inline size_t utf8_char(const unsigned char *u, size_t i, size_t len)
+{
+    unsigned c = u[i];
+    size_t avail = len - i;
+    if (c < 0xC2 || c > 0xF4 || avail < 2 || (u[i + 1] & 0xC0) != 0x80)
+        return 0;
+    if (c < 0xE0)
+        return 2;
+    unsigned c1 = u[i + 1];
+    if (c < 0xF0) {
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || avail < 3 || (u[i + 2] & 0xC0) != 0x80)
+            return 0;
+        return c == 0xEF && c1 == 0xBF && u[i + 2] >= 0xBE ? 0 : 3;
+    }
+    if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F) || avail < 4 || (u[i + 2] & 0xC0) != 0x80 ||
+        (u[i + 3] & 0xC0) != 0x80)
+        return 0;
+    return 4;
+}
+
+/* The bytes at u[i] (i < len) that one U+FFFD replaces: a control character, U+FFFE or
+   U+FFFF whole; otherwise the maximal subpart of an ill-formed UTF-8 sequence (Unicode
+   §3.9): its lead byte and the continuation bytes a well-formed sequence could have
+   there, at least one byte. */
+static size_t bad_len(const unsigned char *u, size_t i, size_t len)
+{
+    unsigned c = u[i], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        lo = c == 0xE0 ? 0xA0 : lo;
+        hi = c == 0xED ? 0x9F : hi;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        lo = c == 0xF0 ? 0x90 : lo;
+        hi = c == 0xF4 ? 0x8F : hi;
+    } else {
+        return 1;
+    }
+    if (len - i < 2 || u[i + 1] < lo || u[i + 1] > hi)
+        return 1;
+    size_t k = 2;
+    while (k <= need && len - i > k && (u[i + k] & 0xC0) == 0x80)
+        k++;
+    return k;
+}
+
 /* Appends s[0..len) (or up to its NUL, see esc_scan) escaped with table t, and leaves room
-   for `tail` more bytes and a NUL.  No NUL is written. */
-static int put_escaped(pxmpp_buf *b, const char *s, size_t len, const unsigned char *t, size_t tail)
+   for one more byte and a NUL (a closing quote).  No NUL is written.  Invalid UTF-8 and
+   characters XML does not allow become U+FFFD with `replace`; without it the result is
+   PXMPP_ERR_INVALID_CHAR with the offset of the first such byte in *bad (the bytes
+   appended so far stay: the caller drops them). */
+static int put_escaped(pxmpp_buf *b, const char *s, size_t len, const unsigned char *t, bool replace, size_t *bad)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
+    size_t i = 0, j = 0;
     for (;;) {
-        size_t j = esc_scan(u, i, len, t);
+        j = len == SIZE_MAX ? esc_scan(u, j, len, t) : esc_scan_len(u, j, len, t);
         unsigned r = j < len ? t[u[j]] : ESC_STOP;
-        if (buf_reserve(b, (j - i) + (r == ESC_STOP ? 0 : sizeof esc_rep[0].s) + tail))
+        if (r == ESC_U8) {
+            size_t k = utf8_char(u, j, len);
+            if (k) {
+                /* a valid character: the run goes on, through the non-ASCII ones that follow */
+                for (j += k; j < len && u[j] >= 0x80 && (k = utf8_char(u, j, len)); j += k)
+                    ;
+                continue;
+            }
+            r = ESC_BAD;
+        }
+        if (buf_reserve(b, (j - i) + (r == ESC_STOP ? 0 : sizeof esc_rep[0].s) + 1))
             return PXMPP_ERR_NOMEM;
         char *p = b->data + b->len;
         memcpy(p, s + i, j - i);
         p += j - i;
-        if (r == ESC_STOP) {
-            b->len = (size_t)(p - b->data);
+        b->len = (size_t)(p - b->data);
+        if (r == ESC_STOP)
             return 0;
+        if (r == ESC_BAD) {
+            if (!replace) {
+                *bad = j;
+                return PXMPP_ERR_INVALID_CHAR;
+            }
+            memcpy(p, "\xEF\xBF\xBD", 3);
+            b->len += 3;
+            i = j = j + bad_len(u, j, len);
+            continue;
         }
         memcpy(p, esc_rep[r].s, sizeof esc_rep[r].s);
-        b->len = (size_t)(p - b->data) + esc_rep[r].len;
-        i = j + 1;
+        b->len += esc_rep[r].len;
+        i = j = j + 1;
     }
 }
 
-int pxmpp_buf_append_escaped(pxmpp_buf *b, const char *s, size_t len, int in_attribute)
+size_t pxmpp__bad_char(const char *s)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t j = 0;;) {
+        j = esc_scan(u, j, SIZE_MAX, esc_attr_z);
+        unsigned r = esc_attr_z[u[j]];
+        if (r == ESC_STOP)
+            return SIZE_MAX;
+        if (r == ESC_BAD || (r == ESC_U8 && !utf8_char(u, j, SIZE_MAX)))
+            return j;
+        j += r == ESC_U8 ? utf8_char(u, j, SIZE_MAX) : 1;
+    }
+}
+
+int pxmpp_buf_append_escaped_ex(pxmpp_buf *b, const char *s, size_t len, int in_attribute, unsigned flags)
+{
+    if (!b || (!s && len))
+        return PXMPP_ERR_INVALID_ARGUMENT;
     if (!len)
         return 0;
-    size_t mark = b->len;
-    int rc = put_escaped(b, s, len, in_attribute ? esc_attr : esc_text, 0);
+    size_t mark = b->len, bad;
+    const unsigned char *t = in_attribute                   ? esc_attr
+                             : (flags & PXMPP_WRITE_ONE_LINE) ? esc_text_line
+                                                              : esc_text;
+    int rc = put_escaped(b, s, len, t, flags & PXMPP_WRITE_REPLACE_INVALID, &bad);
     if (rc)
         b->len = mark;
     buf_terminate(b);
     return rc;
 }
 
+int pxmpp_buf_append_escaped(pxmpp_buf *b, const char *s, size_t len, int in_attribute)
+{
+    return pxmpp_buf_append_escaped_ex(b, s, len, in_attribute, 0);
+}
+
+/* ---- names ------------------------------------------------------------------------ */
+
+/* The code point of the valid UTF-8 sequence of k bytes at u. */
+static uint32_t utf8_value(const unsigned char *u, size_t k)
+{
+    if (k == 2)
+        return ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu);
+    if (k == 3)
+        return ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu);
+    return ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) | ((u[2] & 0x3Fu) << 6) | (u[3] & 0x3Fu);
+}
+
+/* XML 1.0 (fifth edition) §2.3: may c begin a Name (start) or continue one?  ':' is left
+   out: an NCName (Namespaces in XML 1.0 §3) has none. */
+static bool name_char(uint32_t c, bool start)
+{
+    if (c < 0x80)
+        return ((c | 0x20) - 'a' < 26u) || c == '_' || (!start && (c - '0' < 10u || c == '-' || c == '.'));
+    if ((c >= 0xC0 && c <= 0xD6) || (c >= 0xD8 && c <= 0xF6) || (c >= 0xF8 && c <= 0x2FF) ||
+        (c >= 0x370 && c <= 0x37D) || (c >= 0x37F && c <= 0x1FFF) || c == 0x200C || c == 0x200D ||
+        (c >= 0x2070 && c <= 0x218F) || (c >= 0x2C00 && c <= 0x2FEF) || (c >= 0x3001 && c <= 0xD7FF) ||
+        (c >= 0xF900 && c <= 0xFDCF) || (c >= 0xFDF0 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0xEFFFF))
+        return true;
+    return !start && (c == 0xB7 || (c >= 0x300 && c <= 0x36F) || c == 0x203F || c == 0x2040);
+}
+
+/* The offset of the first byte of the NUL-terminated s that keeps it from being an NCName
+   (0 for an empty one), or SIZE_MAX when it is one. */
+static size_t bad_ncname(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (u[i]) {
+        size_t k = u[i] < 0x80 ? 1 : utf8_char(u, i, SIZE_MAX);
+        if (!k || !name_char(k == 1 ? u[i] : utf8_value(u + i, k), i == 0))
+            return i;
+        i += k;
+    }
+    return i ? SIZE_MAX : 0;
+}
+
 /* ---- the walk ---------------------------------------------------------------- */
+
+/* The byte sink (below) the walk writes into.  checks: PXMPP__CHECK_* for what comes from
+   the application or the peer (the names of the descriptors are known to be fine);
+   names: check the attribute's name and namespace, and that it was not given yet. */
+static int bs_start(pxmpp__sink *s, const char *ns, const char *local, unsigned checks);
+static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char *value, bool names);
+static int bs_text(pxmpp__sink *s, const char *text, size_t len);
+static int bs_end(pxmpp__sink *s);
 
 int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n)
 {
     int rc;
     if (!n->local)
-        return n->text ? s->text(s, n->text, strlen(n->text)) : 0;
-    if ((rc = s->start(s, n->ns, n->local)))
+        return n->text ? bs_text(s, n->text, strlen(n->text)) : 0;
+    if ((rc = bs_start(s, n->ns, n->local, PXMPP__CHECK_NAME | (n->attrs_count > 1 ? PXMPP__CHECK_ATTRS : 0))))
         return rc;
     for (size_t i = 0; i < n->attrs_count; i++)
-        if ((rc = s->attr(s, n->attrs[i].ns, n->attrs[i].local, n->attrs[i].value)))
+        if ((rc = bs_attr(s, n->attrs[i].ns, n->attrs[i].local, n->attrs[i].value, true)))
             return rc;
     for (size_t i = 0; i < n->children_count; i++)
         if ((rc = pxmpp__emit_node(s, &n->children[i])))
             return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 static int emit_text_element(pxmpp__sink *s, const char *ns, const char *local, const char *text)
 {
     int rc;
-    if ((rc = s->start(s, ns, local)))
+    if ((rc = bs_start(s, ns, local, 0)))
         return rc;
-    if (text && *text && (rc = s->text(s, text, strlen(text))))
+    if (text && *text && (rc = bs_text(s, text, strlen(text))))
         return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 static int emit_lang_text(pxmpp__sink *s, const char *ns, const char *local, const pxmpp_lang_text *lt)
 {
     int rc;
-    if ((rc = s->start(s, ns, local)))
+    if ((rc = bs_start(s, ns, local, lt->meta.extra_attrs_count ? PXMPP__CHECK_ATTRS : 0)))
         return rc;
-    if (lt->lang && (rc = s->attr(s, PXMPP_NS_XML, "lang", lt->lang)))
+    if (lt->lang && (rc = bs_attr(s, PXMPP_NS_XML, "lang", lt->lang, false)))
         return rc;
     for (size_t i = 0; i < lt->meta.extra_attrs_count; i++)
-        if ((rc = s->attr(s, lt->meta.extra_attrs[i].ns, lt->meta.extra_attrs[i].local, lt->meta.extra_attrs[i].value)))
+        if ((rc = bs_attr(s, lt->meta.extra_attrs[i].ns, lt->meta.extra_attrs[i].local, lt->meta.extra_attrs[i].value,
+                          true)))
             return rc;
-    if (lt->text && *lt->text && (rc = s->text(s, lt->text, strlen(lt->text))))
+    if (lt->text && *lt->text && (rc = bs_text(s, lt->text, strlen(lt->text))))
         return rc;
     for (size_t i = 0; i < lt->meta.extra_nodes_count; i++)
         if ((rc = pxmpp__emit_node(s, &lt->meta.extra_nodes[i])))
             return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 /* Writes item number `idx` of field f (returns 1 if there was nothing to write). */
@@ -221,9 +415,9 @@ static int emit_item(pxmpp__sink *s, const pxmpp_type_desc *d, uint16_t k, const
             return list && pxmpp__value_is_string(f) ? 1 : PXMPP_ERR_VALUE; /* a NULL string in a list is skipped */
         if (f->value_attr) {
             int rc;
-            if ((rc = s->start(s, fns, f->local)) || (rc = s->attr(s, NULL, f->value_attr, v)))
+            if ((rc = bs_start(s, fns, f->local, 0)) || (rc = bs_attr(s, NULL, f->value_attr, v, false)))
                 return rc;
-            return s->end(s);
+            return bs_end(s);
         }
         return emit_text_element(s, fns, f->local, v);
     }
@@ -312,7 +506,7 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
     const char *local = pxmpp__type_local_of(d, obj);
     if (!local)
         return PXMPP_ERR_VALUE; /* a one-of element without a name */
-    if ((rc = s->start(s, ns, local)))
+    if ((rc = bs_start(s, ns, local, m->extra_attrs_count ? PXMPP__CHECK_ATTRS : 0)))
         return rc;
     const pxmpp_field_desc *textf = NULL;
     uint16_t textk = 0;
@@ -339,11 +533,11 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
                 continue; /* an implied value (presence 'available') is never written */
             return PXMPP_ERR_VALUE;
         }
-        if ((rc = s->attr(s, f->ns, f->local, v)))
+        if ((rc = bs_attr(s, f->ns, f->local, v, false)))
             return rc;
     }
     for (size_t i = 0; i < m->extra_attrs_count; i++)
-        if ((rc = s->attr(s, m->extra_attrs[i].ns, m->extra_attrs[i].local, m->extra_attrs[i].value)))
+        if ((rc = bs_attr(s, m->extra_attrs[i].ns, m->extra_attrs[i].local, m->extra_attrs[i].value, true)))
             return rc;
     if (textf) {
         /* a typed text (int, bool, enum, ...) is written in its canonical form, when present */
@@ -353,7 +547,7 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
             const char *t = pxmpp__value_format(textf, textf->vtype, src, buf, sizeof buf);
             if (!t)
                 return PXMPP_ERR_VALUE;
-            if (*t && (rc = s->text(s, t, strlen(t))))
+            if (*t && (rc = bs_text(s, t, strlen(t))))
                 return rc;
         }
     }
@@ -387,15 +581,23 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
     for (; extra < m->extra_nodes_count; extra++)
         if ((rc = pxmpp__emit_node(s, &m->extra_nodes[extra])))
             return rc;
-    return s->end(s);
+    return bs_end(s);
 }
 
 /* ---- byte sink ---------------------------------------------------------------- */
 
 #define BSINK_DEPTH 256
+#define SEEN_INLINE 16 /* attributes of one start tag compared one by one; more are hashed */
 
-/* Only depth, open, declare_root and dns[0] are set up front; the per-depth arrays are
-   written by bs_start before they are read. */
+#define NS_XMLNS "http://www.w3.org/2000/xmlns/"
+
+/* An attribute written on the open start tag. */
+typedef struct seen_attr {
+    const char *ns, *local;
+} seen_attr;
+
+/* Only depth, open, declare_root, dns[0] and the fields bsink_init sets are set up front;
+   the per-depth arrays are written by bs_start before they are read. */
 typedef struct bsink {
     pxmpp__sink base;
     pxmpp_buf *out;
@@ -403,6 +605,18 @@ typedef struct bsink {
     bool open; /* start tag not yet closed */
     bool declare_root;
     bool one_line; /* PXMPP_WRITE_ONE_LINE */
+    bool replace;  /* PXMPP_WRITE_REPLACE_INVALID */
+    bool record;   /* the open start tag's attributes are recorded in seen (PXMPP__CHECK_ATTRS) */
+    pxmpp_write_fault *fault;
+    /* the attributes of the open start tag, for the check that none is given twice:
+       compared one by one up to SEEN_INLINE, then through a hash index (1 + position in
+       seen, 0: empty slot); the heap arrays come from out's allocator */
+    seen_attr seen_inl[SEEN_INLINE];
+    seen_attr *seen;
+    size_t seen_n, seen_cap;
+    uint32_t *seen_ix;
+    size_t seen_ix_size;
+    bool seen_ix_used;
     const char *dns[BSINK_DEPTH + 1]; /* default namespace in scope at each depth */
     const char *local[BSINK_DEPTH];
     size_t llen[BSINK_DEPTH];
@@ -411,13 +625,148 @@ typedef struct bsink {
 
 static bool same_ns(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
 
-static int bs_start(pxmpp__sink *s, const char *ns, const char *local)
+/* Records why the write fails and returns code (out of line: the callers' common path
+   stays short). */
+__attribute__((noinline, cold)) static int bs_fault(bsink *b, int code, const char *part, const char *reason, const char *element,
+                    const char *attribute, size_t offset)
 {
+    if (b->fault)
+        *b->fault = (pxmpp_write_fault){ code, part, reason, element, attribute, offset };
+    return code;
+}
+
+static uint32_t attr_hash(const char *ns, const char *local)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)local; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h *= 16777619u;
+    for (const unsigned char *p = (const unsigned char *)(ns ? ns : ""); *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+static bool same_attr(const seen_attr *a, const char *ns, const char *local)
+{
+    return strcmp(a->local, local) == 0 && same_ns(a->ns, ns);
+}
+
+/* Puts seen[k] into the hash index (which has room). */
+static void seen_index(bsink *b, size_t k)
+{
+    size_t mask = b->seen_ix_size - 1;
+    size_t i = attr_hash(b->seen[k].ns, b->seen[k].local) & mask;
+    while (b->seen_ix[i])
+        i = (i + 1) & mask;
+    b->seen_ix[i] = (uint32_t)(k + 1);
+}
+
+/* Makes room for one more attribute of the open start tag past SEEN_INLINE: the array
+   grows and the index is (re)built at four slots per attribute. */
+__attribute__((noinline)) static int seen_grow(bsink *b)
+{
+    const pxmpp_mem *m = &b->out->mem;
+    if (b->seen_n == b->seen_cap) {
+        size_t cap = b->seen_cap * 2;
+        if (cap > UINT32_MAX / 4 || cap > SIZE_MAX / sizeof *b->seen)
+            return PXMPP_ERR_NOMEM;
+        seen_attr *n = m->realloc(b->seen == b->seen_inl ? NULL : b->seen, cap * sizeof *n, m->ud);
+        if (!n)
+            return PXMPP_ERR_NOMEM;
+        if (b->seen == b->seen_inl)
+            memcpy(n, b->seen_inl, sizeof b->seen_inl);
+        b->seen = n;
+        b->seen_cap = cap;
+    }
+    if (b->seen_ix_used && (b->seen_n + 1) * 2 <= b->seen_ix_size)
+        return 0;
+    size_t size = b->seen_ix_size ? b->seen_ix_size : 64;
+    while (size < (b->seen_n + 1) * 4)
+        size *= 2;
+    if (size > b->seen_ix_size) {
+        uint32_t *ix = m->realloc(b->seen_ix, size * sizeof *ix, m->ud);
+        if (!ix)
+            return PXMPP_ERR_NOMEM;
+        b->seen_ix = ix;
+        b->seen_ix_size = size;
+    }
+    memset(b->seen_ix, 0, b->seen_ix_size * sizeof *b->seen_ix);
+    for (size_t k = 0; k < b->seen_n; k++)
+        seen_index(b, k);
+    b->seen_ix_used = true;
+    return 0;
+}
+
+/* Records the attribute {ns}local of the open start tag; with check, after looking for it
+   among the ones written before.  Returns 0, 1 (it was written before) or
+   PXMPP_ERR_NOMEM. */
+static int seen_add(bsink *b, const char *ns, const char *local, bool check)
+{
+    if (b->seen_n < SEEN_INLINE) {
+        for (size_t k = 0; check && k < b->seen_n; k++)
+            if (same_attr(&b->seen[k], ns, local))
+                return 1;
+        b->seen[b->seen_n++] = (seen_attr){ ns, local };
+        return 0;
+    }
+    int rc = seen_grow(b);
+    if (rc)
+        return rc;
+    if (check) {
+        size_t mask = b->seen_ix_size - 1;
+        for (size_t i = attr_hash(ns, local) & mask; b->seen_ix[i]; i = (i + 1) & mask)
+            if (same_attr(&b->seen[b->seen_ix[i] - 1], ns, local))
+                return 1;
+    }
+    b->seen[b->seen_n] = (seen_attr){ ns, local };
+    seen_index(b, b->seen_n++);
+    return 0;
+}
+
+/* The checks of a name and a namespace that come from the application or the peer. */
+__attribute__((noinline)) static int check_element(bsink *b, const char *ns, const char *local)
+{
+    size_t off = bad_ncname(local);
+    if (off != SIZE_MAX)
+        return bs_fault(b, PXMPP_ERR_INVALID_NAME, "element name", "not an XML name (NCName)", local, NULL, off);
+    if (ns && (same_ns(ns, PXMPP_NS_XML) || same_ns(ns, NS_XMLNS)))
+        return bs_fault(b, PXMPP_ERR_INVALID_NAME, "namespace name",
+                        "a reserved namespace that cannot be a default namespace", local, NULL, 0);
+    if (ns && (off = pxmpp__bad_char(ns)) != SIZE_MAX)
+        return bs_fault(b, PXMPP_ERR_INVALID_CHAR, "namespace name",
+                        "invalid UTF-8 or a character XML does not allow", local, NULL, off);
+    return 0;
+}
+
+__attribute__((noinline)) static int check_attribute(bsink *b, const char *ns, const char *local)
+{
+    const char *el = b->local[b->depth - 1];
+    size_t off = bad_ncname(local);
+    if (off != SIZE_MAX)
+        return bs_fault(b, PXMPP_ERR_INVALID_NAME, "attribute name", "not an XML name (NCName)", el, local, off);
+    if (!ns && strcmp(local, "xmlns") == 0)
+        return bs_fault(b, PXMPP_ERR_INVALID_NAME, "attribute name",
+                        "xmlns declares a namespace: it is not an attribute", el, local, 0);
+    if (ns && (!*ns || same_ns(ns, NS_XMLNS)))
+        return bs_fault(b, PXMPP_ERR_INVALID_NAME, "namespace name",
+                        *ns ? "the xmlns namespace is reserved" : "an attribute in the empty namespace", el, local, 0);
+    if (ns && (off = pxmpp__bad_char(ns)) != SIZE_MAX)
+        return bs_fault(b, PXMPP_ERR_INVALID_CHAR, "namespace name",
+                        "invalid UTF-8 or a character XML does not allow", el, local, off);
+    return 0;
+}
+
+static int bs_start(pxmpp__sink *s, const char *ns, const char *local, unsigned checks)
+{
+    bool names = checks & PXMPP__CHECK_NAME;
     bsink *b = (bsink *)s;
     pxmpp_buf *out = b->out;
     size_t d = b->depth;
     if (d >= BSINK_DEPTH)
         return PXMPP_ERR_LIMIT;
+    int rc;
+    if (names && (rc = check_element(b, ns, local)))
+        return rc;
     size_t ll = strlen(local);
     if (buf_reserve(out, ll + 2))
         return PXMPP_ERR_NOMEM;
@@ -428,12 +777,21 @@ static int bs_start(pxmpp__sink *s, const char *ns, const char *local)
     memcpy(p, local, ll);
     out->len = (size_t)(p + ll - out->data);
     if (!same_ns(ns, b->dns[d]) || (d == 0 && b->declare_root && ns)) {
+        /* the content namespace given to the call is checked here, where it is written
+           (a name checked above, or a generated type's namespace, is known to be fine) */
+        if (!names && ns == b->dns[0] && (same_ns(ns, PXMPP_NS_XML) || same_ns(ns, NS_XMLNS)))
+            return bs_fault(b, PXMPP_ERR_INVALID_NAME, "namespace name",
+                            "a reserved namespace that cannot be a default namespace", local, NULL, 0);
         if (buf_reserve(out, 9))
             return PXMPP_ERR_NOMEM;
         memcpy(out->data + out->len, " xmlns='", 8);
         out->len += 8;
-        if (ns && put_escaped(out, ns, SIZE_MAX, esc_attr_z, 1))
-            return PXMPP_ERR_NOMEM;
+        size_t bad;
+        if (ns && (rc = put_escaped(out, ns, SIZE_MAX, esc_attr_z, false, &bad)))
+            return rc == PXMPP_ERR_INVALID_CHAR ? bs_fault(b, rc, "namespace name",
+                                                           "invalid UTF-8 or a character XML does not allow",
+                                                           local, NULL, bad)
+                                                : rc;
         out->data[out->len++] = '\'';
     }
     b->local[d] = local;
@@ -442,15 +800,28 @@ static int bs_start(pxmpp__sink *s, const char *ns, const char *local)
     b->depth = d + 1;
     b->dns[d + 1] = ns;
     b->open = true;
+    b->record = checks & PXMPP__CHECK_ATTRS;
+    b->seen_n = 0;
+    if (b->seen_ix_used) {
+        memset(b->seen_ix, 0, b->seen_ix_size * sizeof *b->seen_ix);
+        b->seen_ix_used = false;
+    }
     return 0;
 }
 
-static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char *value)
+static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char *value, bool names)
 {
     bsink *b = (bsink *)s;
     pxmpp_buf *out = b->out;
+    int rc;
+    if (names && (rc = check_attribute(b, ns, local)))
+        return rc;
+    if (b->record && (rc = seen_add(b, ns, local, names)))
+        return rc < 0 ? rc
+                      : bs_fault(b, PXMPP_ERR_INVALID_NAME, "attribute name", "an attribute given twice on one element",
+                                 b->local[b->depth - 1], local, 0);
     char prefix[16];
-    size_t pl = 0;
+    size_t pl = 0, bad;
     if (ns && same_ns(ns, PXMPP_NS_XML)) {
         memcpy(prefix, "xml:", 4);
         pl = 4;
@@ -474,8 +845,11 @@ static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char
         memcpy(p + 7, prefix, pl);
         memcpy(p + 7 + pl, "='", 2);
         out->len += 7 + pl + 2;
-        if (put_escaped(out, ns, SIZE_MAX, esc_attr_z, 1))
-            return PXMPP_ERR_NOMEM;
+        if ((rc = put_escaped(out, ns, SIZE_MAX, esc_attr_z, false, &bad)))
+            return rc == PXMPP_ERR_INVALID_CHAR ? bs_fault(b, rc, "namespace name",
+                                                           "invalid UTF-8 or a character XML does not allow",
+                                                           b->local[b->depth - 1], local, bad)
+                                                : rc;
         out->data[out->len++] = '\'';
         prefix[pl++] = ':';
     }
@@ -499,8 +873,11 @@ static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char
     p += vl;
     if (v[vl]) {
         out->len = (size_t)(p - out->data);
-        if (put_escaped(out, value + vl, SIZE_MAX, esc_attr_z, 1))
-            return PXMPP_ERR_NOMEM;
+        if ((rc = put_escaped(out, value + vl, SIZE_MAX, esc_attr_z, b->replace, &bad)))
+            return rc == PXMPP_ERR_INVALID_CHAR ? bs_fault(b, rc, "attribute value",
+                                                           "invalid UTF-8 or a character XML does not allow",
+                                                           b->local[b->depth - 1], local, vl + bad)
+                                                : rc;
         p = out->data + out->len;
     }
     *p++ = '\'';
@@ -518,7 +895,12 @@ static int bs_text(pxmpp__sink *s, const char *text, size_t len)
         out->data[out->len++] = '>';
         b->open = false;
     }
-    return put_escaped(out, text, len, b->one_line ? esc_text_line : esc_text, 0);
+    size_t bad;
+    int rc = put_escaped(out, text, len, b->one_line ? esc_text_line : esc_text, b->replace, &bad);
+    if (rc == PXMPP_ERR_INVALID_CHAR)
+        return bs_fault(b, rc, "text", "invalid UTF-8 or a character XML does not allow",
+                        b->depth ? b->local[b->depth - 1] : NULL, NULL, bad);
+    return rc;
 }
 
 static int bs_end(pxmpp__sink *s)
@@ -546,48 +928,74 @@ static int bs_end(pxmpp__sink *s)
     return 0;
 }
 
-static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigned flags)
+/* Sets the sink up.  content_ns is checked where it is written (see bs_start). */
+static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigned flags, pxmpp_write_fault *fault)
 {
-    b->base.start = bs_start;
-    b->base.attr = bs_attr;
-    b->base.text = bs_text;
-    b->base.end = bs_end;
     b->base.lenient = flags & PXMPP_WRITE_LENIENT;
     b->out = out;
     b->depth = 0;
     b->open = false;
     b->declare_root = flags & PXMPP_WRITE_DECLARE_CONTENT_NS;
     b->one_line = flags & PXMPP_WRITE_ONE_LINE;
+    b->replace = flags & PXMPP_WRITE_REPLACE_INVALID;
+    b->fault = fault;
+    b->seen = b->seen_inl;
+    b->seen_n = 0;
+    b->seen_cap = SEEN_INLINE;
+    b->seen_ix = NULL;
+    b->seen_ix_size = 0;
+    b->seen_ix_used = false;
     b->dns[0] = content_ns;
 }
 
-static int bsink_finish(pxmpp_buf *out, size_t mark, int rc)
+static inline int bsink_finish(bsink *b, size_t mark, int rc)
 {
+    pxmpp_buf *out = b->out;
+    if (b->seen != b->seen_inl)
+        out->mem.free(b->seen, out->mem.ud);
+    if (b->seen_ix)
+        out->mem.free(b->seen_ix, out->mem.ud);
     if (rc)
         out->len = mark;
     buf_terminate(out);
     return rc;
 }
 
-int pxmpp_write(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
-                unsigned flags)
+int pxmpp_write_ex(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
+                   unsigned flags, pxmpp_write_fault *fault)
 {
+    if (fault)
+        memset(fault, 0, sizeof *fault);
     if (!out || !d || !obj)
         return PXMPP_ERR_INVALID_ARGUMENT;
     if (d->abi != PXMPP_RUNTIME_ABI)
         return PXMPP_ERR_INVALID_ARGUMENT;
     bsink b;
-    bsink_init(&b, out, content_ns, flags);
     size_t mark = out->len;
-    return bsink_finish(out, mark, pxmpp__emit_typed(&b.base, d, obj, content_ns));
+    bsink_init(&b, out, content_ns, flags, fault);
+    return bsink_finish(&b, mark, pxmpp__emit_typed(&b.base, d, obj, content_ns));
+}
+
+int pxmpp_write(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
+                unsigned flags)
+{
+    return pxmpp_write_ex(out, d, obj, content_ns, flags, NULL);
+}
+
+int pxmpp_write_node_ex(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns, unsigned flags,
+                        pxmpp_write_fault *fault)
+{
+    if (fault)
+        memset(fault, 0, sizeof *fault);
+    if (!out || !n)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    bsink b;
+    size_t mark = out->len;
+    bsink_init(&b, out, content_ns, flags, fault);
+    return bsink_finish(&b, mark, pxmpp__emit_node(&b.base, n));
 }
 
 int pxmpp_write_node(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns)
 {
-    if (!out || !n)
-        return PXMPP_ERR_INVALID_ARGUMENT;
-    bsink b;
-    bsink_init(&b, out, content_ns, 0);
-    size_t mark = out->len;
-    return bsink_finish(out, mark, pxmpp__emit_node(&b.base, n));
+    return pxmpp_write_node_ex(out, n, content_ns, 0, NULL);
 }

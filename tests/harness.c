@@ -126,8 +126,6 @@ int feed_pieces(pxmpp_stream *s, const char *data, size_t len, size_t chunk, uin
         rc = pxmpp_stream_feed(s, data + off, n);
         off += n;
     }
-    if (rc == PXMPP_ERR_CLOSED)
-        rc = 0;
     if (!rc)
         rc = pxmpp_stream_finish(s);
     return rc;

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "harness.h"
+#include "internal.h"
 
 #define DATA PXMPP_TEST_DATA
 
@@ -196,6 +198,236 @@ static void test_stanza_level_violations(void **state)
         assert_non_null(strstr(t.log.data, invalid_cases[i].reason));
         trace_free(&t);
         free(data);
+    }
+}
+
+/* ---- one lang text per xml:lang ------------------------------------------------ */
+
+struct lang_case {
+    const char *input;
+    const char *path; /* of the violation, NULL: valid */
+};
+
+#define ERRNS "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'"
+
+static const struct lang_case lang_cases[] = {
+    { "<message><body xml:lang='fr'>a</body><body xml:lang='fr'>b</body></message>", "/message/body[2]" },
+    { "<message><body xml:lang='fr'>a</body><body xml:lang='en'>b</body></message>", NULL },
+    { "<message><body xml:lang='EN-gb'>a</body><body xml:lang='en-GB'>b</body></message>", "/message/body[2]" },
+    /* no xml:lang and xml:lang='' both mean no language */
+    { "<message><body xml:lang=''>a</body><body>b</body></message>", "/message/body[2]" },
+    { "<message><body>a</body><body xml:lang=''>b</body></message>", "/message/body[2]" },
+    { "<message><body>a</body><body>b</body></message>", "/message/body[2]" },
+    /* ... unless a language is inherited: then the body without xml:lang has it, and '' has none */
+    { "<message xml:lang='en'><body>a</body><body xml:lang=''>b</body></message>", NULL },
+    { "<message xml:lang='en'><body>a</body><body xml:lang='en'>b</body></message>", "/message/body[2]" },
+    { "<message xml:lang=''><body>a</body><body xml:lang=''>b</body></message>", "/message/body[2]" },
+    /* the first repeated one in document order is reported */
+    { "<message><body xml:lang='a'>1</body><body xml:lang='b'>2</body><body xml:lang='b'>3</body>"
+      "<body xml:lang='a'>4</body></message>", "/message/body[3]" },
+    { "<message><subject xml:lang='de'>a</subject><subject xml:lang='De'>b</subject></message>",
+      "/message/subject[2]" },
+    { "<presence><status>a</status><status xml:lang=''>b</status></presence>", "/presence/status[2]" },
+    { "<iq type='error' id='1'><error type='cancel'><bad-request " ERRNS "/><text " ERRNS " xml:lang='en'>a</text>"
+      "<text " ERRNS " xml:lang='EN'>b</text></error></iq>", "/iq/error/text[2]" },
+    /* bodies and subjects are separate lists */
+    { "<message><subject xml:lang='fr'>a</subject><body xml:lang='fr'>b</body></message>", NULL },
+};
+
+/* A content-only stream that records its callbacks in *t (initialized here). */
+static pxmpp_stream *content_stream(trace *t)
+{
+    trace_init(t);
+    pxmpp_stream_callbacks cb = trace_callbacks();
+    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
+    pxmpp_stream *s;
+    assert_int_equal(pxmpp_stream_new(&s, PXMPP_ROLE_CLIENT, &cb, &cfg, t), 0);
+    return s;
+}
+
+/* The violation of a content-only stanza (its path, or NULL when valid) and the language
+   comparisons it cost. */
+static const char *lang_check(const char *in, size_t len, uint64_t *compares, char *path, size_t cap)
+{
+    trace t;
+    pxmpp_stream *s = content_stream(&t);
+    uint64_t before = pxmpp__stream_work(s)->lang_compares;
+    assert_int_equal(pxmpp_stream_feed(s, in, len), 0);
+    assert_int_equal(pxmpp_stream_finish(s), 0);
+    *compares = pxmpp__stream_work(s)->lang_compares - before;
+    pxmpp_stream_free(s);
+    assert_int_equal(t.elements + t.invalid, 1);
+    const char *p = t.invalid ? strstr(t.log.data, "invalid path=") : NULL;
+    if (p) {
+        p += 13;
+        size_t n = strcspn(p, " ");
+        snprintf(path, cap, "%.*s", (int)n, p);
+    }
+    trace_free(&t);
+    return p ? path : NULL;
+}
+
+static void test_unique_lang(void **state)
+{
+    (void)state;
+    char path[128];
+    uint64_t cmp;
+    for (size_t i = 0; i < sizeof lang_cases / sizeof lang_cases[0]; i++) {
+        const struct lang_case *c = &lang_cases[i];
+        const char *got = lang_check(c->input, strlen(c->input), &cmp, path, sizeof path);
+        if (!got != !c->path || (got && strcmp(got, c->path) != 0))
+            fprintf(stderr, "%s: got %s, want %s\n", c->input, got ? got : "valid", c->path ? c->path : "valid");
+        if (c->path) {
+            assert_non_null(got);
+            assert_string_equal(got, c->path);
+        } else {
+            assert_null(got);
+        }
+    }
+
+    /* lists long enough to be sorted: the same answer as comparing every pair, on random
+       lists drawn from a few languages (case variants, '', none, an inherited one) */
+    static const char *const langs[] = { NULL, "", "en", "EN", "fr", "de-AT", "de-at", "x-a", "x-b", "zh-Hant" };
+    uint32_t x = 12345;
+    pxmpp_buf in;
+    pxmpp_buf_init(&in, NULL);
+    for (int round = 0; round < 400; round++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        size_t n = 2 + x % 60;
+        const char *inh = (x >> 8) % 3 == 0 ? "fr" : NULL;
+        size_t nlangs = 3 + (x >> 12) % 40; /* many distinct ones too: l<k> beyond the table */
+        const char *pick[64];
+        char own[64][16];
+        in.len = 0;
+        assert_int_equal(pxmpp_buf_append(&in, inh ? "<message xml:lang='fr'>" : "<message>", inh ? 23 : 9), 0);
+        for (size_t k = 0; k < n; k++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            size_t v = x % nlangs;
+            if (v < sizeof langs / sizeof langs[0]) {
+                pick[k] = langs[v];
+            } else {
+                snprintf(own[k], sizeof own[k], "l%zu", v);
+                pick[k] = own[k];
+            }
+            char el[64];
+            int m = pick[k] ? snprintf(el, sizeof el, "<body xml:lang='%s'>t</body>", pick[k])
+                            : snprintf(el, sizeof el, "<body>t</body>");
+            assert_int_equal(pxmpp_buf_append(&in, el, (size_t)m), 0);
+        }
+        assert_int_equal(pxmpp_buf_append(&in, "</message>", 10), 0);
+        size_t want = n; /* every pair, by the rule: effective language, ASCII case ignored */
+        for (size_t i = 1; i < n && want == n; i++)
+            for (size_t j = 0; j < i; j++) {
+                const char *a = pick[i] ? pick[i] : inh ? inh : "", *b = pick[j] ? pick[j] : inh ? inh : "";
+                if (strcasecmp(a, b) == 0) {
+                    want = i;
+                    break;
+                }
+            }
+        const char *got = lang_check(in.data, in.len, &cmp, path, sizeof path);
+        char expect[64];
+        snprintf(expect, sizeof expect, "/message/body[%zu]", want + 1);
+        if (want == n ? got != NULL : !got || strcmp(got, expect) != 0)
+            fprintf(stderr, "round %d: got %s, want %s\n%s\n", round, got ? got : "valid", want == n ? "valid" : expect,
+                    in.data);
+        if (want == n)
+            assert_null(got);
+        else
+            assert_string_equal(got, expect);
+    }
+    pxmpp_buf_free(&in);
+}
+
+/* A message of 6,897 bodies in distinct languages (262,137 bytes, as any contact may send):
+   the check sorts, so it compares about 2 n log2 n pairs instead of n (n - 1) / 2 (23.8
+   million); the same with every language repeated. */
+static void test_unique_lang_cost(void **state)
+{
+    (void)state;
+    const size_t n = 6897;
+    pxmpp_buf in;
+    pxmpp_buf_init(&in, NULL);
+    for (int repeated = 0; repeated < 2; repeated++) {
+        in.len = 0;
+        assert_int_equal(pxmpp_buf_append(&in, "<message to='juliet@example.com' id='m1'>", 41), 0);
+        for (size_t i = 0; i < n; i++) {
+            char el[64];
+            /* a shared prefix makes each comparison read most of the tag */
+            int m = snprintf(el, sizeof el, "<body xml:lang='i-lang-%05zu'>h</body>", repeated ? i % 100 : i);
+            assert_int_equal(pxmpp_buf_append(&in, el, (size_t)m), 0);
+        }
+        assert_int_equal(pxmpp_buf_append(&in, "</message>", 10), 0);
+        assert_true(in.len <= 262144); /* within the default stanza limit */
+        char path[128];
+        uint64_t cmp;
+        const char *got = lang_check(in.data, in.len, &cmp, path, sizeof path);
+        if (repeated) {
+            assert_non_null(got);
+            assert_string_equal(got, "/message/body[101]");
+        } else {
+            assert_null(got);
+        }
+        uint64_t log2n = 13; /* 2^13 > 6,897 */
+        if (cmp > 2 * n * log2n + n)
+            fprintf(stderr, "%s languages: %llu comparisons\n", repeated ? "repeated" : "distinct",
+                    (unsigned long long)cmp);
+        assert_true(cmp <= 2 * n * log2n + n);
+        assert_true(cmp >= n - 1); /* it did look at every body */
+    }
+    pxmpp_buf_free(&in);
+}
+
+/* Rules that count the stanza's payloads (stanza.payload(t)) for each payload that carries
+   one: a message of 7,000 receipt requests (XEP-0184: a request forbids a receipt in the
+   same message) is checked in steps linear in its size, with the same outcome. */
+static void test_rule_payload_counts(void **state)
+{
+    (void)state;
+    static const char req[] = "<request xmlns='urn:xmpp:receipts'/>";
+    pxmpp_buf in;
+    pxmpp_buf_init(&in, NULL);
+    for (int received = 0; received < 2; received++) {
+        in.len = 0;
+        assert_int_equal(pxmpp_buf_append(&in, "<message id='m1'>", 17), 0);
+        for (int i = 0; i < 7000; i++)
+            assert_int_equal(pxmpp_buf_append(&in, req, sizeof req - 1), 0);
+        if (received)
+            assert_int_equal(pxmpp_buf_append(&in, "<received xmlns='urn:xmpp:receipts' id='x'/>", 44), 0);
+        assert_int_equal(pxmpp_buf_append(&in, "</message>", 10), 0);
+        trace t;
+        pxmpp_stream *s = content_stream(&t);
+        uint64_t before = pxmpp__stream_work(s)->steps;
+        assert_int_equal(pxmpp_stream_feed(s, in.data, in.len), 0);
+        assert_int_equal(pxmpp_stream_finish(s), 0);
+        uint64_t steps = pxmpp__stream_work(s)->steps - before;
+        pxmpp_stream_free(s);
+        if (steps > 4 * in.len)
+            fprintf(stderr, "%llu steps for %zu bytes\n", (unsigned long long)steps, in.len);
+        assert_true(steps <= 4 * in.len); /* counting every payload for each: 49 million */
+        if (received) {
+            assert_int_equal(t.invalid, 1);
+            assert_non_null(strstr(t.log.data, "invalid path=/message/request reason=XEP-0184 §5.4"));
+        } else {
+            assert_int_equal(t.invalid, 0);
+            assert_int_equal(t.elements, 1);
+        }
+        trace_free(&t);
+    }
+    pxmpp_buf_free(&in);
+
+    /* few or many payloads, the counts are the same: two chat states among others */
+    for (int others = 0; others < 20; others += 19) {
+        pxmpp_buf_init(&in, NULL);
+        assert_int_equal(pxmpp_buf_append(&in, "<message type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/>", 76), 0);
+        for (int i = 0; i < others; i++)
+            assert_int_equal(pxmpp_buf_append(&in, "<x xmlns='urn:x'/>", 18), 0);
+        assert_int_equal(pxmpp_buf_append(&in, "<gone xmlns='http://jabber.org/protocol/chatstates'/></message>", 63), 0);
+        trace t;
+        assert_int_equal(run_trace(&t, in.data, in.len, in.len, 0, PXMPP_STREAM_CONTENT_ONLY, NULL), 0);
+        assert_int_equal(t.invalid, 1);
+        assert_non_null(strstr(t.log.data, "invalid path=/message/active reason=XEP-0085 §5.6"));
+        trace_free(&t);
+        pxmpp_buf_free(&in);
     }
 }
 
@@ -458,6 +690,114 @@ static void test_stream_errors(void **state)
     }
 }
 
+/* ---- after the peer's close tag ------------------------------------------------ */
+
+#define MSG "<message to='juliet@example.com' id='m1'><body>ok</body></message>"
+#define END "</stream:stream>"
+#define EMPTY_STREAM "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'/>"
+
+struct after_case {
+    const char *name;
+    const char *head;  /* the stream, up to its close tag */
+    const char *ws;    /* white space after it: allowed */
+    const char *tail;  /* what follows the white space: an error unless empty */
+    size_t tail_len;
+    unsigned flags;    /* PXMPP_STREAM_* */
+    size_t delivered;  /* elements before the close tag */
+};
+
+#define TAIL(s) s, sizeof(s) - 1
+
+static const struct after_case after_cases[] = {
+    { "nothing", HDR MSG END, "", TAIL(""), 0, 1 },
+    { "white space", HDR MSG END, " \r\n\t  \n", TAIL(""), 0, 1 },
+    { "a stanza", HDR MSG END, "", TAIL(MSG), 0, 1 },
+    { "white space, then a stanza", HDR MSG END, "\n  ", TAIL(MSG), 0, 1 },
+    { "text", HDR MSG END, "", TAIL("x"), 0, 1 },
+    { "a comment", HDR MSG END, " ", TAIL("<!-- x -->"), 0, 1 },
+    { "a processing instruction", HDR MSG END, "", TAIL("<?x y?>"), 0, 1 },
+    { "invalid UTF-8", HDR MSG END, "\r\n", TAIL("\xff"), 0, 1 },
+    { "a NUL byte", HDR MSG END, "", TAIL("\0"), 0, 1 },
+    { "a non-ASCII character", HDR MSG END, " ", TAIL("\xc3\xa9"), 0, 1 },
+    { "a non-breaking space", HDR MSG END, " ", TAIL("\xc2\xa0"), 0, 1 },
+    { "a second close tag", HDR MSG END, "", TAIL(END), 0, 1 },
+    { "a new stream header", HDR MSG END, "\n", TAIL(HDR MSG), 0, 1 },
+    { "an empty stream element, then a stanza", EMPTY_STREAM, "  ", TAIL(MSG), 0, 0 },
+    { "content only: a stanza after the close tag", MSG MSG END, "\n", TAIL(MSG), PXMPP_STREAM_CONTENT_ONLY, 2 },
+};
+
+static void test_data_after_close(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof after_cases / sizeof after_cases[0]; i++) {
+        const struct after_case *c = &after_cases[i];
+        pxmpp_buf in;
+        pxmpp_buf_init(&in, NULL);
+        assert_int_equal(pxmpp_buf_append(&in, c->head, strlen(c->head)), 0);
+        assert_int_equal(pxmpp_buf_append(&in, c->ws, strlen(c->ws)), 0);
+        size_t at = in.len; /* the offset of the first byte that is not allowed */
+        assert_int_equal(pxmpp_buf_append(&in, c->tail, c->tail_len), 0);
+        int want = c->tail_len ? PXMPP_ERR_XML : 0;
+        char expect[200];
+        if (want)
+            snprintf(expect, sizeof expect, "closed\nerror PXMPP_ERR_XML at %zu: not well-formed: data after the end "
+                     "of the stream\nend rc=PXMPP_ERR_XML\n", at);
+        else
+            snprintf(expect, sizeof expect, "closed\nend rc=PXMPP_OK\n");
+
+        trace whole;
+        int rc = run_trace(&whole, in.data, in.len, in.len, 0, c->flags, NULL);
+        size_t ll = whole.log.len, el = strlen(expect);
+        bool tail_ok = ll >= el && strcmp(whole.log.data + ll - el, expect) == 0;
+        if (rc != want || !tail_ok || whole.elements != c->delivered)
+            fprintf(stderr, "case %s: got %s\n%s--- expected the log to end with:\n%s", c->name,
+                    pxmpp_error_name(rc), whole.log.data, expect);
+        assert_int_equal(rc, want);
+        assert_true(tail_ok);
+        /* every stanza before the close tag, nothing after it */
+        assert_int_equal(whole.elements, c->delivered);
+        assert_int_equal(whole.invalid, 0);
+        assert_int_equal(whole.closed, 1);
+        assert_int_equal(whole.errors, want ? 1 : 0);
+        if (want && !(c->flags & PXMPP_STREAM_CONTENT_ONLY)) {
+            /* our side was still open: the stream error closes it */
+            assert_non_null(whole.sent.data);
+            assert_non_null(strstr(whole.sent.data, "<not-well-formed "));
+            assert_non_null(strstr(whole.sent.data, "</stream:error></stream:stream>"));
+        }
+
+        /* the same at every chunking */
+        for (size_t ch = 0; ch < in.len; ch++) {
+            for (uint32_t seed = 1; seed <= (ch ? 1u : 4u); seed++) {
+                trace t;
+                rc = run_trace(&t, in.data, in.len, ch, seed, c->flags, NULL);
+                if (strcmp(t.log.data, whole.log.data) != 0)
+                    fprintf(stderr, "case %s, chunk %zu seed %u:\n%s---\n%s", c->name, ch, (unsigned)seed,
+                            whole.log.data, t.log.data);
+                assert_string_equal(t.log.data, whole.log.data);
+                assert_int_equal(rc, want);
+                trace_free(&t);
+            }
+        }
+        trace_free(&whole);
+        pxmpp_buf_free(&in);
+    }
+
+    /* a content-only stream ended by pxmpp_stream_finish(): the same rule */
+    trace t;
+    pxmpp_stream *s = content_stream(&t);
+    assert_int_equal(pxmpp_stream_feed(s, MSG, strlen(MSG)), 0);
+    assert_int_equal(pxmpp_stream_finish(s), 0);
+    assert_int_equal(pxmpp_stream_feed(s, "\n", 1), 0);
+    assert_int_equal(pxmpp_stream_feed(s, MSG, strlen(MSG)), PXMPP_ERR_XML);
+    uint64_t off;
+    assert_int_equal(pxmpp_stream_last_error(s, NULL, &off), PXMPP_ERR_XML);
+    assert_int_equal(off, strlen(MSG) + 1);
+    assert_int_equal(t.elements, 1);
+    pxmpp_stream_free(s);
+    trace_free(&t);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -478,7 +818,7 @@ static void test_limits(void **state)
     trace_free(&t);
     /* a smaller one passes with the same limits */
     assert_int_equal(run_trace(&t, HDR "<message><body>ok</body></message></stream:stream>",
-                               strlen(HDR) + 51, 5, 0, 0, &cfg), 0);
+                               strlen(HDR) + 50, 5, 0, 0, &cfg), 0);
     assert_int_equal(t.elements, 1);
     trace_free(&t);
     /* too deep */
@@ -510,7 +850,7 @@ static void test_streams_are_independent(void **state)
     size_t blen = strlen(bad);
     for (size_t i = 0; i < len; i++) {
         int rc = pxmpp_stream_feed(sg, good + i, 1);
-        assert_true(rc == 0 || rc == PXMPP_ERR_CLOSED); /* CLOSED: whitespace after the close tag */
+        assert_int_equal(rc, 0); /* white space after the close tag included */
         if (i < blen)
             (void)pxmpp_stream_feed(sb, bad + i, 1);
     }
@@ -667,7 +1007,20 @@ static void test_client_server_pair(void **state)
     pump(&srv, &cli);
     assert_true(cli.closed);
     assert_int_equal(pxmpp_stream_finish(cli.s), 0);
-    assert_int_equal(pxmpp_stream_feed(cli.s, "<x/>", 4), PXMPP_ERR_CLOSED);
+    /* after the peer's close tag: white space is fine, anything else is not well-formed */
+    uint64_t at = pxmpp_stream_offset(cli.s);
+    assert_int_equal(pxmpp_stream_feed(cli.s, "\r\n", 2), 0);
+    assert_int_equal(pxmpp_stream_offset(cli.s), at + 2);
+    size_t sent_before = srv.t.sent.len + cli.t.sent.len;
+    assert_int_equal(pxmpp_stream_feed(cli.s, " <x/>", 5), PXMPP_ERR_XML);
+    const char *why;
+    uint64_t off;
+    assert_int_equal(pxmpp_stream_last_error(cli.s, &why, &off), PXMPP_ERR_XML);
+    assert_int_equal(off, at + 3);
+    assert_string_equal(why, "not well-formed: data after the end of the stream");
+    assert_int_equal(srv.t.sent.len + cli.t.sent.len, sent_before); /* our side was closed already */
+    assert_int_equal(pxmpp_stream_feed(cli.s, " ", 1), PXMPP_ERR_XML);
+    assert_int_equal(pxmpp_stream_finish(cli.s), PXMPP_ERR_XML);
 
     pxmpp_arena_free(a);
     pxmpp_stream_free(cli.s);
@@ -777,12 +1130,16 @@ int main(void)
         cmocka_unit_test(test_sample_stream_content),
         cmocka_unit_test(test_roundtrip_valid_files),
         cmocka_unit_test(test_stanza_level_violations),
+        cmocka_unit_test(test_unique_lang),
+        cmocka_unit_test(test_unique_lang_cost),
+        cmocka_unit_test(test_rule_payload_counts),
         cmocka_unit_test(test_payload_failing_schema),
         cmocka_unit_test(test_text_decoding),
         cmocka_unit_test(test_attribute_values),
         cmocka_unit_test(test_namespaces),
         cmocka_unit_test(test_attribute_shapes),
         cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_data_after_close),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
         cmocka_unit_test(test_client_server_pair),

@@ -474,8 +474,6 @@ static int run(bool roundtrip, bool check, size_t chunk)
         chunk = len ? len : 1;
     for (size_t off = 0; off < len && !rc; off += chunk)
         rc = pxmpp_stream_feed(s, data + off, len - off < chunk ? len - off : chunk);
-    if (rc == PXMPP_ERR_CLOSED)
-        rc = 0;
     if (!rc)
         rc = pxmpp_stream_finish(s);
     int status = a.invalid_seen || a.violations ? EXIT_INVALID : 0;

@@ -30,6 +30,8 @@ typedef enum pxmpp_error {
     PXMPP_ERR_STANZA_INVALID = -20,   /**< a stanza failed validation; see the diagnostic */
     PXMPP_ERR_UNKNOWN_ELEMENT = -21,  /**< no type is known for that element */
     PXMPP_ERR_VALUE = -22,            /**< a typed value cannot be serialized (e.g. enum out of range) */
+    PXMPP_ERR_INVALID_CHAR = -23,     /**< a string to write holds invalid UTF-8 or a character XML does not allow */
+    PXMPP_ERR_INVALID_NAME = -24,     /**< an element or attribute name or a namespace that cannot be written */
     /* --- client session outcomes (the session is over after the first five) - */
     PXMPP_ERR_AUTH = -30,             /**< SASL authentication failed (bad credentials, bad server signature) */
     PXMPP_ERR_TLS_REQUIRED = -31,     /**< TLS is required by policy but the server does not offer it */

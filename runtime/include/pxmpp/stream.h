@@ -64,7 +64,12 @@ enum {
     /** Parse a bare sequence of stanzas, as the content of a stream whose header
         was already exchanged (stored stanzas, logs, tests).  No header is expected
         and none is written; offsets count from the first byte fed. */
-    PXMPP_STREAM_CONTENT_ONLY = 1u << 0
+    PXMPP_STREAM_CONTENT_ONLY = 1u << 0,
+    /** What the stream writes for the application (stanzas, the attributes of its
+        header, the text of a stream error) gets U+FFFD for invalid UTF-8 and for
+        characters XML does not allow, as PXMPP_WRITE_REPLACE_INVALID says (writer.h),
+        instead of being refused with PXMPP_ERR_INVALID_CHAR.  Names are never replaced. */
+    PXMPP_STREAM_REPLACE_INVALID = 1u << 1
 };
 
 /** Optional configuration.  NULL or a zeroed struct gives the defaults. */
@@ -72,7 +77,8 @@ typedef struct pxmpp_stream_config {
     const pxmpp_mem *mem;        /**< allocator hooks (NULL: malloc) */
     pxmpp_limits limits;
     unsigned flags;              /**< PXMPP_STREAM_* */
-    const char *content_ns;      /**< expected content namespace (NULL: jabber:client).  With a
+    const char *content_ns;      /**< expected content namespace (NULL: jabber:client): not empty, valid
+                                      UTF-8 of characters XML allows, without ', < or &.  With a
                                       namespace of the component protocol (jabber:component:accept
                                       or jabber:component:connect, XEP-0114) the peer's header may
                                       lack a version and ours has none unless one is given. */
@@ -117,9 +123,11 @@ typedef struct pxmpp_stream_callbacks {
  * @param out   receives the stream; free it with pxmpp_stream_free().
  * @param role  PXMPP_ROLE_CLIENT or PXMPP_ROLE_SERVER.
  * @param cb    callbacks, copied.
- * @param cfg   configuration or NULL; copied (the registry it points to must outlive the stream).
+ * @param cfg   configuration or NULL; copied (the registry and the content namespace it points
+ *              to must outlive the stream).
  * @param user  passed to every callback.
- * @return 0, PXMPP_ERR_INVALID_ARGUMENT or PXMPP_ERR_NOMEM.
+ * @return 0, PXMPP_ERR_INVALID_ARGUMENT (@p out or @p cb NULL, or a content namespace that
+ *         cannot be written, see pxmpp_stream_config) or PXMPP_ERR_NOMEM.
  */
 int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_callbacks *cb,
                      const pxmpp_stream_config *cfg, void *user);
@@ -132,11 +140,21 @@ void pxmpp_stream_free(pxmpp_stream *s);
  * before an offending byte is delivered; nothing after it is.  The size limits count
  * the bytes of each top-level element from the end of the previous one (whitespace
  * keepalives in between included).
+ *
+ * After the peer's </stream:stream> (reported by `closed`) the XML document is over.
+ * White space may follow it, in the same call or in later ones (XML allows it after
+ * the root element): it is counted in pxmpp_stream_offset() and otherwise ignored, and
+ * feeding it returns 0.  Any other byte after the close tag (an element, text, a
+ * comment, invalid UTF-8) is the sticky PXMPP_ERR_XML with the reason "not
+ * well-formed: data after the end of the stream" and the offset of that byte, reported
+ * through the `error` callback after `closed`; the stanzas before the close tag have
+ * been delivered, nothing after it is.  The same holds after pxmpp_stream_finish() of
+ * a content-only stream.
  * @return 0; PXMPP_ERR_INVALID_ARGUMENT (s NULL, or data NULL with len > 0);
- *         PXMPP_ERR_STATE while paused (pxmpp_stream_pause); PXMPP_ERR_CLOSED when the
- *         peer already closed the stream (bytes after its </stream:stream> are ignored);
- *         or the sticky fatal error: PXMPP_ERR_XML (not well-formed, not namespace-
- *         well-formed, invalid UTF-8 or XML character, text outside stanzas),
+ *         PXMPP_ERR_STATE while paused (pxmpp_stream_pause); PXMPP_ERR_CLOSED after
+ *         pxmpp_stream_send_error(); or the sticky fatal error: PXMPP_ERR_XML (not
+ *         well-formed, not namespace-well-formed, invalid UTF-8 or XML character, text
+ *         outside stanzas, data after the peer's </stream:stream>),
  *         PXMPP_ERR_RESTRICTED_XML, PXMPP_ERR_ENCODING, PXMPP_ERR_NAMESPACE,
  *         PXMPP_ERR_VERSION, PXMPP_ERR_UNSUPPORTED_STANZA, PXMPP_ERR_LIMIT,
  *         PXMPP_ERR_NOMEM, PXMPP_ERR_WRITE (a write from a callback failed).
@@ -170,10 +188,13 @@ int pxmpp_stream_finish(pxmpp_stream *s);
 /**
  * Writes our stream header (XML declaration + <stream:stream>).  Fields of @p h
  * that are NULL are omitted, except version ("1.0"; omitted too with a content
- * namespace of the component protocol) and content_ns (the configured one).
- * The client calls it first; the server calls it from or after `opened`.  Call
- * it again after pxmpp_stream_restart().
- * @return 0, PXMPP_ERR_STATE (already open), PXMPP_ERR_WRITE, PXMPP_ERR_NOMEM or the sticky error.
+ * namespace of the component protocol) and content_ns (the configured one;
+ * h->content_ns is not read).  The client calls it first; the server calls it from or
+ * after `opened`.  Call it again after pxmpp_stream_restart().
+ * @return 0, PXMPP_ERR_STATE (already open), PXMPP_ERR_INVALID_CHAR (a field holds invalid
+ *         UTF-8 or a character XML does not allow, and PXMPP_STREAM_REPLACE_INVALID is not
+ *         set: nothing is written, the stream is not open), PXMPP_ERR_WRITE, PXMPP_ERR_NOMEM
+ *         or the sticky error.
  */
 int pxmpp_stream_open(pxmpp_stream *s, const pxmpp_stream_header *h);
 
@@ -186,9 +207,15 @@ int pxmpp_stream_open(pxmpp_stream *s, const pxmpp_stream_header *h);
 int pxmpp_stream_restart(pxmpp_stream *s);
 
 /**
- * Serializes a typed top-level element and writes it.
- * @return 0, PXMPP_ERR_STATE (stream not open or closed), PXMPP_ERR_VALUE,
- *         PXMPP_ERR_NOMEM, PXMPP_ERR_WRITE or the sticky error.
+ * Serializes a typed top-level element and writes it.  It is serialized whole before
+ * anything is written: when it cannot be, nothing is written and the stream goes on.
+ * @return 0, PXMPP_ERR_INVALID_ARGUMENT (a NULL argument), PXMPP_ERR_STATE (stream not
+ *         open or closed), PXMPP_ERR_VALUE, PXMPP_ERR_INVALID_CHAR (a text or attribute
+ *         value with invalid UTF-8 or a character XML does not allow, unless
+ *         PXMPP_STREAM_REPLACE_INVALID is set), PXMPP_ERR_INVALID_NAME (a generic node or
+ *         unknown attribute with a name or namespace XML does not allow), PXMPP_ERR_LIMIT
+ *         (nested deeper than 256), PXMPP_ERR_NOMEM (all of these as pxmpp_write() says;
+ *         pxmpp_write_ex() tells where), PXMPP_ERR_WRITE or the sticky error.
  */
 int pxmpp_stream_send(pxmpp_stream *s, const pxmpp_type_desc *type, const void *data);
 
@@ -212,6 +239,11 @@ int pxmpp_stream_close(pxmpp_stream *s);
 /**
  * Sends a stream error with the given condition and optional text, then
  * </stream:stream>; the stream becomes unusable (PXMPP_ERR_CLOSED).
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (@p s NULL or an unknown condition);
+ *         PXMPP_ERR_STATE (our side is closed already); PXMPP_ERR_INVALID_CHAR (@p text
+ *         holds invalid UTF-8 or a character XML does not allow, and
+ *         PXMPP_STREAM_REPLACE_INVALID is not set: nothing is sent and the stream is as it
+ *         was); PXMPP_ERR_NOMEM or PXMPP_ERR_WRITE (the stream is unusable all the same).
  */
 int pxmpp_stream_send_error(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text);
 

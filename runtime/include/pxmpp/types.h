@@ -161,7 +161,8 @@ typedef enum pxmpp_fkind {
 enum {
     PXMPP_FF_REQUIRED = 1u << 0, /**< attribute/text/child must be present */
     PXMPP_FF_LIST = 1u << 1,     /**< stored as pointer + count */
-    PXMPP_FF_UNIQUE_LANG = 1u << 2 /**< lang texts: at most one per effective language */
+    PXMPP_FF_UNIQUE_LANG = 1u << 2 /**< lang texts: at most one per effective language (its xml:lang, else
+                                        the inherited one; ASCII case ignored; none and '' are the same) */
 };
 
 /** An enumeration: values[i] is the XML form of C value i (NULL for values[0], which

@@ -8,6 +8,28 @@
  * written in their canonical lexical form (booleans as true/false, integers in
  * decimal without leading zeros or '+').  Namespaces are declared as default
  * namespaces (xmlns='...'); attributes in a namespace get a generated prefix.
+ *
+ * The writer never produces XML that is not well-formed or not namespace-well-formed,
+ * whatever the strings it is given:
+ *  - text and attribute values must be valid UTF-8 made of characters XML 1.0 allows
+ *    (its Char production: no control character but tab, LF and CR, no U+FFFE or
+ *    U+FFFF; UTF-8 has no surrogates, overlong forms or values above U+10FFFF).
+ *    Otherwise the write fails with PXMPP_ERR_INVALID_CHAR, unless
+ *    PXMPP_WRITE_REPLACE_INVALID is given: then each such character, and each maximal
+ *    ill-formed UTF-8 subsequence (Unicode §3.9: the lead byte and the continuation
+ *    bytes a well-formed sequence could have there, else one byte), is written as
+ *    U+FFFD.  Valid text, non-ASCII included, is written unchanged.
+ *  - the names of elements and attributes that come from the application or the peer
+ *    (generic nodes, pxmpp_meta.extra_attrs) must be NCNames (XML 1.0 Name without
+ *    ':'); an unprefixed attribute may not be named xmlns, nor be given twice on one
+ *    element (the same namespace and local name); element namespaces may not be the
+ *    xml or xmlns namespaces, attribute namespaces neither "" nor the xmlns one; every
+ *    namespace name is written as an attribute value, escaped, and must hold only
+ *    valid characters.  Otherwise PXMPP_ERR_INVALID_NAME (or PXMPP_ERR_INVALID_CHAR
+ *    for a namespace name with a bad character); names are never replaced.  The names
+ *    and namespaces of the generated types are known to be valid and not checked.
+ * A write that fails appends nothing.  pxmpp_write_ex() and pxmpp_write_node_ex() say
+ * what was refused and where.
  */
 #ifndef PXMPP_WRITER_H
 #define PXMPP_WRITER_H
@@ -45,26 +67,75 @@ enum {
     /** Write line feeds in text as &#xA; (they are always escaped in attribute values), so
         that the element takes one line: for line-oriented logs and tools.  The XML means
         the same. */
-    PXMPP_WRITE_ONE_LINE = 1u << 2
+    PXMPP_WRITE_ONE_LINE = 1u << 2,
+    /** Write U+FFFD for invalid UTF-8 and for characters XML does not allow in text and
+        attribute values, instead of failing with PXMPP_ERR_INVALID_CHAR (see above).
+        Names and namespace names are never replaced. */
+    PXMPP_WRITE_REPLACE_INVALID = 1u << 3
 };
+
+/** What a write refused (filled by pxmpp_write_ex() and pxmpp_write_node_ex()). */
+typedef struct pxmpp_write_fault {
+    int code;              /**< PXMPP_ERR_INVALID_CHAR or PXMPP_ERR_INVALID_NAME; 0 when nothing was refused */
+    const char *part;      /**< what holds it: "text", "attribute value", "element name", "attribute name"
+                                or "namespace name" (constant strings) */
+    const char *reason;    /**< a constant English sentence, e.g. "not an XML name (NCName)" */
+    const char *element;   /**< the local name of the element (for a bad element name, that name), borrowed
+                                from the input; NULL for text outside any element */
+    const char *attribute; /**< the attribute's local name for an attribute's name, namespace or value
+                                (borrowed), else NULL */
+    size_t offset;         /**< offset in bytes of the first refused byte within that text, value or name
+                                (0 for a name refused as a whole) */
+} pxmpp_write_fault;
 
 /**
  * Appends the XML form of the typed element @p obj of type @p d to @p out.
+ * @param out        the buffer; on failure it is left as it was.
+ * @param d          the type of @p obj (a generated descriptor).
+ * @param obj        the struct to write (borrowed).
  * @param content_ns the stream content namespace (PXMPP_NS_CLIENT or PXMPP_NS_SERVER)
  *                   that is in scope; elements in it are written without xmlns
  *                   unless PXMPP_WRITE_DECLARE_CONTENT_NS is given.
- * @return 0; PXMPP_ERR_INVALID_ARGUMENT (a NULL argument); PXMPP_ERR_VALUE (an enum
- *         or integer out of its range, or a required value missing: nothing is
- *         appended then); PXMPP_ERR_NOMEM.
+ * @param flags      PXMPP_WRITE_* bits.
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (a NULL argument, or @p d generated for another
+ *         runtime ABI); PXMPP_ERR_VALUE (an enum or integer out of its range, or a
+ *         required value missing); PXMPP_ERR_INVALID_CHAR (a text, attribute value or
+ *         namespace name with invalid UTF-8 or a character XML does not allow, see
+ *         above); PXMPP_ERR_INVALID_NAME (a name or namespace that may not be written,
+ *         see above); PXMPP_ERR_LIMIT (elements nested deeper than 256);
+ *         PXMPP_ERR_NOMEM.  Nothing is appended on failure.
  */
 int pxmpp_write(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
                 unsigned flags);
 
-/** Appends a generic node (see pxmpp_write for @p content_ns and the return codes). */
+/**
+ * pxmpp_write() that also says what it refused: when it returns PXMPP_ERR_INVALID_CHAR
+ * or PXMPP_ERR_INVALID_NAME, @p fault (unless NULL) says where; otherwise its code is 0.
+ * The strings it points to live as long as the input and the constant strings.
+ */
+int pxmpp_write_ex(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
+                   unsigned flags, pxmpp_write_fault *fault);
+
+/** Appends a generic node (see pxmpp_write for @p content_ns and the return codes; no flags). */
 int pxmpp_write_node(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns);
 
-/** Appends @p len bytes of @p s escaped as XML character data (&amp; &lt; &gt; &#xD;). */
+/** pxmpp_write_node() with PXMPP_WRITE_* @p flags and the @p fault of pxmpp_write_ex(). */
+int pxmpp_write_node_ex(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns, unsigned flags,
+                        pxmpp_write_fault *fault);
+
+/**
+ * Appends @p len bytes of @p s escaped as XML character data (&amp; &lt; &gt; &#xD;), or as
+ * an attribute value between single quotes when @p in_attribute is non-zero (also &apos;,
+ * &#xA;, &#x9;).
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (@p b NULL, or @p s NULL with @p len > 0);
+ *         PXMPP_ERR_INVALID_CHAR (@p s holds invalid UTF-8, a NUL or another character
+ *         XML does not allow); PXMPP_ERR_NOMEM.  Nothing is appended on failure.
+ */
 int pxmpp_buf_append_escaped(pxmpp_buf *b, const char *s, size_t len, int in_attribute);
+
+/** pxmpp_buf_append_escaped() with @p flags: PXMPP_WRITE_REPLACE_INVALID (U+FFFD instead of
+    PXMPP_ERR_INVALID_CHAR) and PXMPP_WRITE_ONE_LINE (line feeds of text as &#xA;). */
+int pxmpp_buf_append_escaped_ex(pxmpp_buf *b, const char *s, size_t len, int in_attribute, unsigned flags);
 
 #ifdef __cplusplus
 }
