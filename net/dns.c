@@ -1,6 +1,6 @@
 /* SRV lookups through the system's resolver library (res_nquery; the answer is read with
  * ns_initparse/ns_parserr and the target name with dn_expand). */
-#include "internal.h"
+#include "net_internal.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>

@@ -9,7 +9,7 @@
  * Nothing here calls the app back from inside a client callback except to forward that
  * callback: the client's callbacks only record what happened (a failure, <proceed/>, the
  * server's close), and the driver acts on it when the client returns (settle()). */
-#include "internal.h"
+#include "net_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

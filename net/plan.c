@@ -1,6 +1,6 @@
 /* The pure parts of connecting: which targets in which order, and how long to wait
- * between attempts.  No I/O here; see internal.h. */
-#include "internal.h"
+ * between attempts.  No I/O here; see net_internal.h. */
+#include "net_internal.h"
 
 #include <stdio.h>
 #include <string.h>

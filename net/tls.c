@@ -1,5 +1,5 @@
 /* Channel-binding data of a TLS session (RFC 9266, RFC 5929). */
-#include "internal.h"
+#include "net_internal.h"
 
 #include <string.h>
 

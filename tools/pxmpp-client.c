@@ -47,6 +47,9 @@ static const char usage_text[] =
     "  --resource NAME         resource to request (default: assigned by the server)\n"
     "  --timeout SECONDS       deadline for the whole session (default 30); closing the\n"
     "                          stream cleanly may take up to 2 more seconds\n"
+    "  --keepalive SECONDS     after SECONDS without traffic, ping the server; when nothing\n"
+    "                          arrives within SECONDS more, the connection counts as lost\n"
+    "                          (exit status 3); 0 never pings (default 60)\n"
     "\n"
     "commands:\n"
     "  roster [--ver V]        one JSON line per item {\"jid\",\"name\",\"subscription\",\"ask\",\"groups\"},\n"
@@ -126,6 +129,8 @@ typedef struct options {
     const char *resource;
     pxmpp_tls_policy tls;
     uint64_t timeout_ms;
+    bool has_keepalive;
+    uint32_t keepalive_ms; /* --keepalive: 0 off */
     command cmd;
     const char *cmd_name;
     const char *args[2];
@@ -962,6 +967,14 @@ static void parse_args(options *o, int argc, char **argv)
             if (errno || *end || end == v || !(t > 0) || t > 86400.0 * 365)
                 usage_error("invalid --timeout '%s' (seconds, more than 0)", v);
             o->timeout_ms = (uint64_t)(t * 1000.0 + 0.999);
+        } else if ((v = opt_value(argc, argv, &i, "--keepalive"))) {
+            char *end;
+            errno = 0;
+            unsigned long k = strtoul(v, &end, 10);
+            if (errno || *end || end == v || v[0] == '-' || k > 86400)
+                usage_error("invalid --keepalive '%s' (seconds, 0 to 86400)", v);
+            o->has_keepalive = true;
+            o->keepalive_ms = (uint32_t)k * 1000u;
         } else if ((v = opt_value(argc, argv, &i, "--name"))) {
             name_opt = v;
         } else if ((v = opt_value(argc, argv, &i, "--group"))) {
@@ -1140,6 +1153,10 @@ int main(int argc, char **argv)
     cfg.cafile = opt.cafile;
     cfg.connect_timeout_ms = opt.timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)opt.timeout_ms;
     cfg.close_timeout_ms = CLOSE_GRACE_MS;
+    if (opt.has_keepalive && opt.keepalive_ms == 0)
+        cfg.keepalive = PXMPP_NET_KEEPALIVE_OFF;
+    else if (opt.has_keepalive)
+        cfg.keepalive_ms = cfg.keepalive_timeout_ms = opt.keepalive_ms;
     cfg.software_name = "pxmpp-client";
     cfg.identity_type = "console";
     pxmpp_net_callbacks cb = {
