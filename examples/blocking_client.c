@@ -189,10 +189,12 @@ static void on_ready(void *user, const char *jid)
         pxmpp_client_close(s->client);
 }
 
-static void on_failed(void *user, int code, const char *reason)
+static void on_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
 {
     session *s = user;
-    fprintf(stderr, "session failed (%s): %s\n", pxmpp_error_name(code), reason);
+    const char *condition = pxmpp_stream_error_condition_str(cond); /* NULL unless a <stream:error/> */
+    fprintf(stderr, "session failed (%s%s%s): %s\n", pxmpp_error_name(code), condition ? ", " : "",
+            condition ? condition : "", reason);
     s->status = 1;
     s->done = 1;
 }

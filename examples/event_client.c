@@ -144,10 +144,12 @@ static void on_ready(void *user, const char *jid)
         pxmpp_client_close(k->client);
 }
 
-static void on_failed(void *user, int code, const char *reason)
+static void on_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
 {
     conn *k = user;
-    fprintf(stderr, "session failed (%s): %s\n", pxmpp_error_name(code), reason);
+    const char *condition = pxmpp_stream_error_condition_str(cond); /* NULL unless a <stream:error/> */
+    fprintf(stderr, "session failed (%s%s%s): %s\n", pxmpp_error_name(code), condition ? ", " : "",
+            condition ? condition : "", reason);
     k->status = 1;
     k->closed = 1; /* nothing more will come; send what is queued (the close tag) and stop */
 }

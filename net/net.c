@@ -117,6 +117,7 @@ struct pxmpp_net {
     int io_err;           /* an I/O error noticed where it could not be handled */
     char io_reason[320];
     int end_code;         /* why the connection is ending (0: the app closed it) */
+    pxmpp_stream_error_condition end_cond; /* the server's <stream:error/>, if that was why */
     char end_reason[400];
 
     int final_code;       /* after PH_DONE: 0 closed, else the error */
@@ -428,10 +429,14 @@ static void session_begin(pxmpp_net *n);
 static void tls_begin(pxmpp_net *n);
 static void connection_over(pxmpp_net *n, int code, const char *reason);
 
-static bool permanent(int code)
+/* Failures that a new attempt would only repeat: credentials and policy; and the stream
+   errors `conflict` (another login of the same resource took over: reconnecting would throw
+   it out in turn) and `host-unknown` (the server does not serve the domain). */
+static bool permanent(int code, pxmpp_stream_error_condition cond)
 {
     return code == PXMPP_ERR_AUTH || code == PXMPP_ERR_NO_MECHANISM || code == PXMPP_ERR_TLS_REQUIRED ||
-           code == PXMPP_ERR_INVALID_ARGUMENT || code == PXMPP_ERR_NOMEM;
+           code == PXMPP_ERR_INVALID_ARGUMENT || code == PXMPP_ERR_NOMEM ||
+           cond == PXMPP_STREAM_ERROR_CONDITION_CONFLICT || cond == PXMPP_STREAM_ERROR_CONDITION_HOST_UNKNOWN;
 }
 
 static void finish(pxmpp_net *n, int code, const char *reason)
@@ -615,7 +620,7 @@ static void tls_failed(pxmpp_net *n, const char *why)
         next_address(n);
         return;
     }
-    /* TODO(client API): tell the session why: pxmpp_client_tls_failed(n->c, why) */
+    (void)pxmpp_client_tls_failed(n->c, why); /* the session fails with PXMPP_ERR_TLS and why */
     char reason[300];
     snprintf(reason, sizeof reason, "TLS: %s", why);
     connection_over(n, PXMPP_ERR_TLS, reason);
@@ -674,20 +679,9 @@ static void tls_up(pxmpp_net *n)
         session_begin(n);
         return;
     }
-    /* TODO(client API): once pxmpp_client_callbacks has `channel_binding`, the client asks
-       for the type it picked (on_channel_binding below) and this becomes
-       pxmpp_client_tls_ready(n->c, NULL, NULL, 0). */
-    unsigned char cb[64];
-    size_t cb_len = 0;
-    const char *cb_type = "tls-exporter";
-    if (pxmpp__channel_binding(n->ssl, PXMPP__CB_TLS_EXPORTER, cb, sizeof cb, &cb_len) != 0) {
-        cb_type = "tls-unique";
-        if (pxmpp__channel_binding(n->ssl, PXMPP__CB_TLS_UNIQUE, cb, sizeof cb, &cb_len) != 0)
-            cb_type = NULL;
-    }
+    /* the client asks for channel-binding data through on_channel_binding() */
     n->ph = PH_STREAM;
-    int rc = pxmpp_client_tls_ready(n->c, cb_type, cb_type ? cb : NULL, cb_type ? cb_len : 0);
-    OPENSSL_cleanse(cb, sizeof cb);
+    int rc = pxmpp_client_tls_ready(n->c, NULL, NULL, 0);
     if (rc != 0)
         set_end(n, rc, "cannot restart the stream after TLS: %s", pxmpp_strerror(rc));
     flush(n);
@@ -731,9 +725,12 @@ static void on_ready(void *user, const char *jid)
         n->cb.ready(n->user, jid);
 }
 
-static void on_failed(void *user, int code, const char *reason)
+static void on_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
 {
-    set_end(user, code, "%s", reason);
+    pxmpp_net *n = user;
+    if (!n->end_code)
+        n->end_cond = cond;
+    set_end(n, code, "%s", reason);
 }
 
 static void on_closed(void *user)
@@ -783,57 +780,42 @@ static void on_client_log(void *user, const char *line)
         n->cb.log(n->user, line);
 }
 
-/* The default answers: disco#info, software version, service-unavailable. */
-static void default_answer(pxmpp_net *n, const pxmpp_iq *iq)
+/* An iq get or set: the app first, then the default answers (disco#info and software
+   version here; the client answers the rest service-unavailable when this returns false). */
+static bool on_iq_request(void *user, const pxmpp_iq *iq)
 {
     static const pxmpp_disco_feature features[] = {
         { .var = "http://jabber.org/protocol/disco#info" },
         { .var = "jabber:iq:version" },
         { .var = "urn:xmpp:ping" },
     };
-    pxmpp_arena_reset(n->tmp);
-    pxmpp_iq *r = NULL;
-    const pxmpp_disco_info *di = iq->type == PXMPP_IQ_TYPE_GET ? pxmpp_iq_get_disco_info(iq) : NULL;
-    const pxmpp_version_query *vq = iq->type == PXMPP_IQ_TYPE_GET ? pxmpp_iq_get_version_query(iq) : NULL;
-    pxmpp_disco_identity identity = { .category = "client", .type = n->id_type, .name = n->sw_name };
-    pxmpp_disco_info info = { .identities = &identity, .identities_count = 1, .features = features,
-                              .features_count = sizeof features / sizeof features[0] };
-    pxmpp_version_query version = { .name = n->sw_name, .version = n->sw_version };
-    if (di && !di->node) {
-        r = pxmpp_build_iq_result(n->tmp, iq);
-        if (r && pxmpp_iq_add_payload(n->tmp, r, &pxmpp_disco_info_desc, &info) != 0)
-            r = NULL;
-    } else if (vq) {
-        r = pxmpp_build_iq_result(n->tmp, iq);
-        if (r && pxmpp_iq_add_payload(n->tmp, r, &pxmpp_version_query_desc, &version) != 0)
-            r = NULL;
-    } else {
-        /* a node we do not have (XEP-0030 §3.2), or a request nobody here serves (RFC 6120 §8.4) */
-        r = pxmpp_build_iq_error(n->tmp, iq, PXMPP_STANZA_ERROR_TYPE_CANCEL,
-                                 di ? PXMPP_STANZA_ERROR_CONDITION_ITEM_NOT_FOUND
-                                    : PXMPP_STANZA_ERROR_CONDITION_SERVICE_UNAVAILABLE);
-    }
-    if (r)
-        (void)pxmpp_stream_send(pxmpp_client_stream(n->c), &pxmpp_iq_desc, r);
-    pxmpp_arena_reset(n->tmp);
-}
-
-/* TODO(client API): becomes `static bool on_iq_request(...)` returning true (answered
-   here) once the client's iq_request returns bool. */
-static void on_iq_request(void *user, const pxmpp_iq *iq)
-{
     pxmpp_net *n = user;
     if (n->cb.iq_request && n->cb.iq_request(n->user, iq))
-        return;
-    default_answer(n, iq);
+        return true;
+    if (iq->type != PXMPP_IQ_TYPE_GET)
+        return false;
+    const pxmpp_disco_info *di = pxmpp_iq_get_disco_info(iq);
+    if (di && di->node) /* a node we do not have (XEP-0030 §3.2) */
+        return pxmpp_client_send_iq_error(n->c, iq, PXMPP_STANZA_ERROR_TYPE_CANCEL,
+                                          PXMPP_STANZA_ERROR_CONDITION_ITEM_NOT_FOUND) == 0;
+    if (di) {
+        pxmpp_disco_identity identity = { .category = "client", .type = n->id_type, .name = n->sw_name };
+        pxmpp_disco_info info = { .identities = &identity, .identities_count = 1, .features = features,
+                                  .features_count = sizeof features / sizeof features[0] };
+        return pxmpp_client_send_iq_result(n->c, iq, &pxmpp_disco_info_desc, &info) == 0;
+    }
+    if (pxmpp_iq_get_version_query(iq)) {
+        pxmpp_version_query version = { .name = n->sw_name, .version = n->sw_version };
+        return pxmpp_client_send_iq_result(n->c, iq, &pxmpp_version_query_desc, &version) == 0;
+    }
+    return false;
 }
 
-/* TODO(client API): install as the client's `channel_binding` callback once it exists
-   (pxmpp_cb_type has the values of PXMPP__CB_*). */
-NOT_YET_INSTALLED static int on_channel_binding(void *user, int type, unsigned char *buf, size_t cap, size_t *len)
+/* The client asks for the channel-binding data of the type its policy picked. */
+static int on_channel_binding(void *user, pxmpp_cb_type type, unsigned char *buf, size_t cap, size_t *len)
 {
     pxmpp_net *n = user;
-    return pxmpp__channel_binding(n->ssl, type, buf, cap, len);
+    return pxmpp__channel_binding(n->ssl, (int)type, buf, cap, len);
 }
 
 /* TODO(client API): install as the client's `resumed` and `stanza_lost` callbacks once
@@ -866,6 +848,7 @@ static void session_begin(pxmpp_net *n)
         .subscription_request = on_subscription_request,
         .roster_push = on_roster_push,
         .iq_request = on_iq_request,
+        .channel_binding = on_channel_binding,
         .closed = on_closed,
         .log = on_client_log,
     };
@@ -946,7 +929,9 @@ static void connection_over(pxmpp_net *n, int code, const char *reason)
     bool was_ready = n->session_ready;
     n->session_ready = false;
     n->server_closed = false;
+    pxmpp_stream_error_condition cond = n->end_cond;
     n->end_code = 0;
+    n->end_cond = PXMPP_STREAM_ERROR_CONDITION_ABSENT;
     n->end_reason[0] = '\0';
 
     if (n->close_requested) {
@@ -954,7 +939,7 @@ static void connection_over(pxmpp_net *n, int code, const char *reason)
         return;
     }
     n->failures = was_ready ? 1 : n->failures + 1;
-    if (permanent(code) || n->reconnect == 0) {
+    if (permanent(code, cond) || n->reconnect == 0) {
         finish(n, code, why);
         return;
     }
@@ -1025,13 +1010,9 @@ static void send_keepalive(pxmpp_net *n, uint64_t now)
             flush(n);
         return;
     }
-    char id[40];
     pxmpp_arena_reset(n->tmp);
     pxmpp_ping *p = pxmpp_new(n->tmp, &pxmpp_ping_desc);
-    pxmpp_iq *iq = p ? pxmpp_build_iq(n->tmp, PXMPP_IQ_TYPE_GET, n->domain,
-                                      pxmpp_stream_make_id(pxmpp_client_stream(n->c), id, sizeof id),
-                                      &pxmpp_ping_desc, p)
-                     : NULL;
+    pxmpp_iq *iq = p ? pxmpp_build_iq(n->tmp, PXMPP_IQ_TYPE_GET, n->domain, NULL, &pxmpp_ping_desc, p) : NULL;
     if (iq && pxmpp_client_send_iq(n->c, iq, n->ka_timeout + TICK_MS, on_ping_reply, n) == 0)
         n->ping_deadline = now + n->ka_timeout;
     pxmpp_arena_reset(n->tmp);

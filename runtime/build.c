@@ -137,7 +137,7 @@ void *pxmpp_new(pxmpp_arena *a, const pxmpp_type_desc *type)
 pxmpp_iq *pxmpp_build_iq(pxmpp_arena *a, pxmpp_iq_type type, const char *to, const char *id,
                          const pxmpp_type_desc *payload_type, const void *payload)
 {
-    if (!a || !id || type <= PXMPP_IQ_TYPE_ABSENT || type > PXMPP_IQ_TYPE_SET)
+    if (!a || type <= PXMPP_IQ_TYPE_ABSENT || type > PXMPP_IQ_TYPE_SET)
         return NULL;
     pxmpp_iq *iq = pxmpp_arena_alloc(a, sizeof *iq);
     if (!iq)
@@ -221,4 +221,43 @@ pxmpp_iq *pxmpp_build_iq_error(pxmpp_arena *a, const pxmpp_iq *request, pxmpp_st
     e->condition = cond;
     iq->error = e;
     return iq;
+}
+
+/* Copies a language tag into the arena: letters, digits and '-' (BCP 47's alphabet). */
+static int set_lang(pxmpp_arena *a, const char **field, const char *lang)
+{
+    if (!a || !field)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (!lang) {
+        *field = NULL;
+        return 0;
+    }
+    size_t n = strlen(lang);
+    if (n == 0 || n > 35)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    for (size_t i = 0; i < n; i++) {
+        char ch = lang[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            return PXMPP_ERR_INVALID_ARGUMENT;
+    }
+    const char *copy = pxmpp_arena_strdup(a, lang);
+    if (!copy)
+        return PXMPP_ERR_NOMEM;
+    *field = copy;
+    return 0;
+}
+
+int pxmpp_message_set_lang(pxmpp_arena *a, pxmpp_message *m, const char *lang)
+{
+    return m ? set_lang(a, &m->lang, lang) : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+int pxmpp_presence_set_lang(pxmpp_arena *a, pxmpp_presence *p, const char *lang)
+{
+    return p ? set_lang(a, &p->lang, lang) : PXMPP_ERR_INVALID_ARGUMENT;
+}
+
+int pxmpp_iq_set_lang(pxmpp_arena *a, pxmpp_iq *iq, const char *lang)
+{
+    return iq ? set_lang(a, &iq->lang, lang) : PXMPP_ERR_INVALID_ARGUMENT;
 }

@@ -1,5 +1,6 @@
 /* The client session: a state machine over pxmpp_stream (RFC 6120 §4-§8, RFC 6121). */
 #include "internal.h"
+#include "scram.h"
 
 #include <pxmpp/build.h>
 #include <pxmpp/client.h>
@@ -40,10 +41,20 @@ struct pxmpp_client {
     bool tls_pending;      /* <proceed/> received: start_tls runs when the feed returns */
     bool have_clock;       /* pxmpp_client_tick() was called at least once */
     Gsasl *gsasl;
-    Gsasl_session *gs;
+    Gsasl_session *gs;    /* mechanisms other than SCRAM */
+    pxmpp__scram *scram;  /* SCRAM mechanisms */
     char mech[48];
-    char cb_type[24];
-    char *cb_b64;
+    bool default_mechs, require_cb;
+    uint32_t max_iter;
+    char *lang;
+    pxmpp_cb_type app_cb_type; /* channel-binding data handed to pxmpp_client_tls_ready() */
+    unsigned char app_cb[512];
+    size_t app_cb_len;
+    pxmpp_cb_type cb_used;
+    bool features_expected; /* our stream header is out and its features have not come yet */
+    pxmpp_stream_error_condition stream_cond;
+    unsigned depth;         /* nesting of calls into the session (callbacks run inside them) */
+    bool free_pending;      /* pxmpp_client_free() was called inside a callback */
 
     pending *pend;
     size_t npend;
@@ -81,6 +92,21 @@ static void mfree_secret(const pxmpp_mem *m, char *s)
     m->free(s, m->ud);
 }
 
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+/* Frees a string GNU SASL allocated after wiping it (it may hold a SASL message). */
+static void gsasl_free_secret(char *s)
+{
+    if (s)
+        wipe(s, strlen(s));
+    gsasl_free(s);
+}
+
 static void clog_(pxmpp_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void clog_(pxmpp_client *c, const char *fmt, ...)
 {
@@ -110,8 +136,8 @@ static void fail(pxmpp_client *c, int code, const char *fmt, ...)
     clog_(c, "failed: %s", c->reason);
     (void)pxmpp_stream_close(c->s); /* ends our side of the stream if it was open */
     expire_all(c, PXMPP_ERR_CLOSED);
-    if (c->cb.failed)
-        c->cb.failed(c->user, code, c->reason);
+    if (c->cb.failed && !c->free_pending)
+        c->cb.failed(c->user, code, c->stream_cond, c->reason);
 }
 
 /* Normalized comparison of two JID strings; bare_only compares without resources. */
@@ -148,7 +174,7 @@ static int send_typed(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj
 
 static int open_stream(pxmpp_client *c)
 {
-    pxmpp_stream_header h = { .to = c->account.domain, .version = "1.0" };
+    pxmpp_stream_header h = { .to = c->account.domain, .version = "1.0", .lang = c->lang };
     char from[PXMPP_JID_STR_MAX + 1];
     if (c->secure) {
         /* RFC 6120 §4.7.1: include 'from' once the stream is protected */
@@ -158,6 +184,8 @@ static int open_stream(pxmpp_client *c)
     int rc = pxmpp_stream_open(c->s, &h);
     if (rc)
         fail(c, rc, "cannot open the stream: %s", pxmpp_strerror(rc));
+    else
+        c->features_expected = true;
     return rc;
 }
 
@@ -319,69 +347,279 @@ static bool offered(const pxmpp_sasl_mechanisms *m, const char *name)
     return false;
 }
 
-static int sasl_step(pxmpp_client *c, const char *in, char **out)
+static bool ends_with_plus(const char *name)
 {
-    if (in && strcmp(in, "=") == 0)
-        in = "";
-    int rc = gsasl_step64(c->gs, in ? in : "", out);
-    if (rc == GSASL_OK)
-        c->sasl_done = true;
-    return rc;
+    size_t n = strlen(name);
+    return n > 5 && strcmp(name + n - 5, "-PLUS") == 0;
 }
 
-static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m)
+/* SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants: the mechanisms the library composes. */
+static bool scram_mech(const char *name, bool *sha256, bool *plus)
 {
-    char list[256];
-    snprintf(list, sizeof list, "%s", c->mechs);
-    const char *chosen = NULL;
-    char plus[40];
-    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && !chosen; tok = strtok_r(NULL, ",", &save)) {
-        bool is_plus = strlen(tok) > 5 && strcmp(tok + strlen(tok) - 5, "-PLUS") == 0;
-        if (c->cb_b64 && !is_plus && strncmp(tok, "SCRAM-", 6) == 0) {
-            snprintf(plus, sizeof plus, "%s-PLUS", tok);
-            if (offered(m, plus) && gsasl_client_support_p(c->gsasl, plus)) {
-                chosen = plus;
-                break;
-            }
-        }
-        if (is_plus && !c->cb_b64)
-            continue; /* no channel-binding data from the app */
-        if (strcmp(tok, "PLAIN") == 0 && !c->secure && !c->allow_plain)
+    *plus = ends_with_plus(name);
+    size_t n = strlen(name) - (*plus ? 5 : 0);
+    if (n == 11 && strncmp(name, "SCRAM-SHA-1", n) == 0)
+        *sha256 = false;
+    else if (n == 13 && strncmp(name, "SCRAM-SHA-256", n) == 0)
+        *sha256 = true;
+    else
+        return false;
+    return true;
+}
+
+const char *pxmpp_cb_type_str(pxmpp_cb_type t)
+{
+    switch (t) {
+    case PXMPP_CB_TLS_EXPORTER:
+        return "tls-exporter";
+    case PXMPP_CB_TLS_UNIQUE:
+        return "tls-unique";
+    case PXMPP_CB_TLS_SERVER_END_POINT:
+        return "tls-server-end-point";
+    default:
+        return NULL;
+    }
+}
+
+static bool announced(const pxmpp_sasl_cb *ann, pxmpp_cb_type t)
+{
+    for (size_t i = 0; ann && i < ann->channel_bindings_count; i++)
+        if (ann->channel_bindings[i].type && strcmp(ann->channel_bindings[i].type, pxmpp_cb_type_str(t)) == 0)
+            return true;
+    return false;
+}
+
+
+/* Asks the app for channel-binding data of type t (the callback first, then what
+   pxmpp_client_tls_ready() was given). */
+static bool get_cb(pxmpp_client *c, pxmpp_cb_type t, unsigned char *buf, size_t cap, size_t *len)
+{
+    *len = 0;
+    if (c->cb.channel_binding && c->cb.channel_binding(c->user, t, buf, cap, len) == 0 && *len && *len <= cap)
+        return true;
+    if (c->app_cb_len && c->app_cb_type == t) {
+        memcpy(buf, c->app_cb, c->app_cb_len);
+        *len = c->app_cb_len;
+        return true;
+    }
+    *len = 0;
+    return false;
+}
+
+/* Whether the app can bind this connection at all: some type's data is available. */
+static bool can_bind(pxmpp_client *c)
+{
+    unsigned char buf[512];
+    size_t len = 0;
+    bool any = false;
+    for (pxmpp_cb_type t = PXMPP_CB_TLS_EXPORTER; c->secure && !any && t <= PXMPP_CB_TLS_SERVER_END_POINT; t++)
+        any = get_cb(c, t, buf, sizeof buf, &len);
+    wipe(buf, sizeof buf);
+    return any;
+}
+
+/* Picks the channel-binding type of a -PLUS mechanism by the policy of client.h. */
+static pxmpp_cb_type pick_cb(pxmpp_client *c, const pxmpp_sasl_cb *ann, unsigned char *buf, size_t cap, size_t *len)
+{
+    static const pxmpp_cb_type by_strength[] = { PXMPP_CB_TLS_EXPORTER, PXMPP_CB_TLS_UNIQUE, PXMPP_CB_TLS_SERVER_END_POINT };
+    static const pxmpp_cb_type legacy[] = { PXMPP_CB_TLS_UNIQUE, PXMPP_CB_TLS_EXPORTER, PXMPP_CB_TLS_SERVER_END_POINT };
+    bool have_ann = ann && ann->channel_bindings_count;
+    const pxmpp_cb_type *order = have_ann ? by_strength : legacy;
+    for (size_t i = 0; i < 3; i++) {
+        if (have_ann && !announced(ann, order[i]))
             continue;
-        if (offered(m, tok) && gsasl_client_support_p(c->gsasl, tok))
-            chosen = tok;
+        if (get_cb(c, order[i], buf, cap, len))
+            return order[i];
     }
-    if (!chosen) {
-        fail(c, PXMPP_ERR_NO_MECHANISM, "no acceptable SASL mechanism (wanted %s%s)", c->mechs,
-             !c->secure && !c->allow_plain ? "; PLAIN is refused without TLS" : "");
-        return;
+    return PXMPP_CB_NONE;
+}
+
+/* Mechanisms that never reveal the password: the only ones used without TLS by default. */
+static bool safe_without_tls(const char *name)
+{
+    return strcmp(name, "SCRAM-SHA-1") == 0 || strcmp(name, "SCRAM-SHA-256") == 0;
+}
+
+static void send_secret(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj)
+{
+    send_typed(c, d, obj);
+    pxmpp__stream_wipe_output(c->s); /* the serialized SASL message held credentials */
+}
+
+static void sasl_reset(pxmpp_client *c)
+{
+    if (c->gs)
+        gsasl_finish(c->gs);
+    c->gs = NULL;
+    pxmpp__scram_free(c->scram);
+    c->scram = NULL;
+}
+
+/* Starts a SCRAM exchange bound (or not) as the policy says; false when it could not start. */
+static bool start_scram(pxmpp_client *c, bool sha256, char flag, pxmpp_cb_type t, const unsigned char *cb, size_t cblen,
+                        char **first)
+{
+    if (pxmpp__scram_new(&c->scram, &c->mem, sha256, flag, pxmpp_cb_type_str(t), cb, cblen, c->max_iter) ||
+        pxmpp__scram_client_first(c->scram, c->account.local, first)) {
+        fail(c, PXMPP_ERR_AUTH, "SASL %s: cannot compose the first message", c->mech);
+        return false;
     }
-    snprintf(c->mech, sizeof c->mech, "%s", chosen);
+    c->cb_used = flag == 'p' ? t : PXMPP_CB_NONE;
+    return true;
+}
+
+static bool start_gsasl(pxmpp_client *c, char **first)
+{
     if (gsasl_client_start(c->gsasl, c->mech, &c->gs) != GSASL_OK) {
         fail(c, PXMPP_ERR_NO_MECHANISM, "cannot start SASL mechanism %s", c->mech);
-        return;
+        return false;
     }
     gsasl_property_set(c->gs, GSASL_AUTHID, c->account.local);
     gsasl_property_set(c->gs, GSASL_PASSWORD, c->password);
     gsasl_property_set(c->gs, GSASL_SERVICE, "xmpp");
     gsasl_property_set(c->gs, GSASL_HOSTNAME, c->account.domain);
-    size_t ml = strlen(c->mech);
-    if (c->cb_b64 && ml > 5 && strcmp(c->mech + ml - 5, "-PLUS") == 0) /* GNU SASL refuses CB data otherwise */
-        gsasl_property_set(c->gs, strcmp(c->cb_type, "tls-unique") == 0 ? GSASL_CB_TLS_UNIQUE : GSASL_CB_TLS_EXPORTER,
-                           c->cb_b64);
+    int rc = gsasl_step64(c->gs, "", first);
+    if (rc == GSASL_OK)
+        c->sasl_done = true;
+    if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
+        fail(c, PXMPP_ERR_AUTH, "SASL %s: %s", c->mech, gsasl_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m, const pxmpp_sasl_cb *ann)
+{
+    bool server_plus = false;
+    for (size_t i = 0; i < m->mechanisms_count; i++)
+        server_plus |= ends_with_plus(m->mechanisms[i]);
+    bool binding = can_bind(c);
+    if (binding && ann && ann->channel_bindings_count && !server_plus) {
+        fail(c, PXMPP_ERR_AUTH, "the server announces channel-binding types but offers no -PLUS mechanism "
+                                "(mechanisms stripped on the way?); no credentials sent");
+        return;
+    }
+    unsigned char cb[512];
+    size_t cblen = 0;
+    pxmpp_cb_type t = PXMPP_CB_NONE;
+    char list[256], flag = 'n';
+    bool refused_cleartext = false, is_scram = false, sha256 = false;
+    snprintf(list, sizeof list, "%s", c->mechs);
+    c->mech[0] = '\0';
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && !c->mech[0]; tok = strtok_r(NULL, ",", &save)) {
+        bool plus = false;
+        is_scram = scram_mech(tok, &sha256, &plus);
+        if (!offered(m, tok) || (!is_scram && !gsasl_client_support_p(c->gsasl, tok)))
+            continue;
+        if (!c->secure && !c->allow_plain && !safe_without_tls(tok)) {
+            refused_cleartext = true;
+            continue;
+        }
+        if (plus) {
+            if (!binding)
+                continue;
+            t = pick_cb(c, ann, cb, sizeof cb, &cblen);
+            if (t == PXMPP_CB_NONE && ann && ann->channel_bindings_count) {
+                fail(c, PXMPP_ERR_AUTH, "no channel-binding type in common with the server; no credentials sent");
+                return;
+            }
+            if (t == PXMPP_CB_NONE)
+                continue;
+            flag = 'p';
+        } else if (c->require_cb) {
+            continue;
+        } else {
+            /* RFC 5802 §6: "y" tells a server that does support binding that its -PLUS offer was lost */
+            flag = is_scram && binding && !server_plus ? 'y' : 'n';
+        }
+        snprintf(c->mech, sizeof c->mech, "%s", tok);
+    }
+    if (!c->mech[0]) {
+        fail(c, PXMPP_ERR_NO_MECHANISM, "no acceptable SASL mechanism (wanted %s)%s%s", c->mechs,
+             refused_cleartext ? "; mechanisms that reveal the password are refused without TLS" : "",
+             c->require_cb ? "; channel binding is required" : "");
+        return;
+    }
     c->sasl_done = false;
     char *out = NULL;
-    int rc = sasl_step(c, NULL, &out);
-    if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
-        gsasl_free(out);
-        fail(c, PXMPP_ERR_AUTH, "SASL %s: %s", c->mech, gsasl_strerror(rc));
+    bool ok = is_scram ? start_scram(c, sha256, flag, t, cb, cblen, &out) : start_gsasl(c, &out);
+    wipe(cb, sizeof cb);
+    if (!ok) {
+        gsasl_free_secret(out);
         return;
     }
     c->state = PXMPP_CLIENT_AUTH;
-    clog_(c, "authenticating with %s", c->mech);
+    clog_(c, "authenticating with %s%s%s", c->mech, flag == 'p' ? ", channel binding " : "",
+          flag == 'p' ? pxmpp_cb_type_str(t) : flag == 'y' ? " (channel binding supported, not offered)" : "");
     pxmpp_sasl_auth auth = { .mechanism = c->mech, .initial_response = out && *out ? out : "=" };
-    send_typed(c, &pxmpp_sasl_auth_desc, &auth);
-    gsasl_free(out);
+    send_secret(c, &pxmpp_sasl_auth_desc, &auth);
+    gsasl_free_secret(out);
+}
+
+/* One step of the exchange on the server's data (a challenge, or additional data with
+   success): SCRAM's client-final message, the check of SCRAM's server-final message, or
+   GNU SASL's next step.  Returns 0 (with *out to send, possibly NULL) or < 0 with why. */
+static int sasl_next(pxmpp_client *c, const char *data, char **out, char *why, size_t cap)
+{
+    *out = NULL;
+    if (c->sasl_done || (!c->scram && !c->gs)) {
+        snprintf(why, cap, "the exchange is already complete");
+        return -1;
+    }
+    if (c->scram && pxmpp__scram_iterations(c->scram) == 0)
+        return pxmpp__scram_client_final(c->scram, c->password, data, out, why, cap);
+    if (c->scram) {
+        int rc = pxmpp__scram_verify(c->scram, data, why, cap);
+        c->sasl_done = rc == 0;
+        return rc;
+    }
+    int g = gsasl_step64(c->gs, data && strcmp(data, "=") != 0 ? data : "", out);
+    c->sasl_done = g == GSASL_OK;
+    if (g != GSASL_OK && g != GSASL_NEEDS_MORE) {
+        snprintf(why, cap, "%s", gsasl_strerror(g));
+        return -1;
+    }
+    return 0;
+}
+
+static void sasl_challenge(pxmpp_client *c, const char *data)
+{
+    char *out = NULL, why[200] = "";
+    int rc = sasl_next(c, data, &out, why, sizeof why);
+    if (rc) {
+        gsasl_free_secret(out);
+        pxmpp_sasl_abort ab = { 0 };
+        send_typed(c, &pxmpp_sasl_abort_desc, &ab);
+        fail(c, rc == PXMPP__SCRAM_LIMIT ? PXMPP_ERR_LIMIT : PXMPP_ERR_AUTH, "SASL %s challenge rejected: %s", c->mech,
+             why);
+        return;
+    }
+    pxmpp_sasl_response r = { .data = out && *out ? out : NULL };
+    send_secret(c, &pxmpp_sasl_response_desc, &r);
+    gsasl_free_secret(out);
+}
+
+static void sasl_success(pxmpp_client *c, const char *data)
+{
+    if (data && strcmp(data, "=") != 0) {
+        char *out = NULL, why[200] = "";
+        int rc = sasl_next(c, data, &out, why, sizeof why);
+        gsasl_free_secret(out);
+        if (rc || !c->sasl_done) {
+            fail(c, PXMPP_ERR_AUTH, "SASL %s: the server's final message does not verify (%s)", c->mech,
+                 rc ? why : "the exchange is not complete");
+            return;
+        }
+    }
+    if (!c->sasl_done) {
+        fail(c, PXMPP_ERR_AUTH, "SASL %s: success without the server's proof (no server signature)", c->mech);
+        return;
+    }
+    sasl_reset(c);
+    c->authenticated = true;
+    clog_(c, "authenticated with %s; restarting the stream", c->mech);
+    if (pxmpp_stream_restart(c->s) == 0)
+        open_stream(c);
 }
 
 /* ---- stream callbacks --------------------------------------------------------------------- */
@@ -406,8 +644,14 @@ static void send_bind(pxmpp_client *c)
 static void on_features(void *user, const pxmpp_stream_features *f)
 {
     pxmpp_client *c = user;
-    if (c->err)
+    if (c->err || c->free_pending)
         return;
+    if (!c->features_expected) {
+        /* RFC 6120 §4.3.2: features follow the receiving entity's stream header, once */
+        fail(c, PXMPP_ERR_PROTOCOL, "unexpected <stream:features/> (not right after a stream header)");
+        return;
+    }
+    c->features_expected = false;
     const pxmpp_starttls *tls = pxmpp_stream_features_get_starttls(f);
     if (!c->secure && !c->authenticated) {
         if (tls && c->tls != PXMPP_TLS_DISABLED) {
@@ -432,7 +676,7 @@ static void on_features(void *user, const pxmpp_stream_features *f)
             fail(c, PXMPP_ERR_PROTOCOL, "the server offers no SASL mechanisms");
             return;
         }
-        start_sasl(c, m);
+        start_sasl(c, m, pxmpp_stream_features_get_sasl_cb(f));
         return;
     }
     c->rosterver = pxmpp_stream_features_get_roster_ver_feature(f) != NULL;
@@ -450,7 +694,7 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
 {
     pxmpp_client *c = user;
     (void)offset;
-    if (c->err)
+    if (c->err || c->free_pending)
         return;
     if (d == &pxmpp_tls_proceed_desc && c->state == PXMPP_CLIENT_TLS && !c->tls_pending) {
         /* nothing after <proceed/> may be read as plaintext: stop here, and start TLS
@@ -463,7 +707,7 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
         fail(c, PXMPP_ERR_TLS, "the server refused STARTTLS");
         return;
     }
-    if (c->state != PXMPP_CLIENT_AUTH || !c->gs) {
+    if (c->state != PXMPP_CLIENT_AUTH || (!c->gs && !c->scram)) {
         if (d != &pxmpp_sasl_success_desc && d != &pxmpp_sasl_challenge_desc && d != &pxmpp_sasl_failure_desc)
             clog_(c, "ignoring unexpected <%s/>", d->local);
         else
@@ -471,44 +715,13 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
         return;
     }
     if (d == &pxmpp_sasl_challenge_desc) {
-        const pxmpp_sasl_challenge *ch = obj;
-        char *out = NULL;
-        int rc = sasl_step(c, ch->data, &out);
-        if (rc != GSASL_OK && rc != GSASL_NEEDS_MORE) {
-            gsasl_free(out);
-            pxmpp_sasl_abort ab = { 0 };
-            send_typed(c, &pxmpp_sasl_abort_desc, &ab);
-            fail(c, PXMPP_ERR_AUTH, "SASL %s challenge rejected: %s", c->mech, gsasl_strerror(rc));
-            return;
-        }
-        pxmpp_sasl_response r = { .data = out && *out ? out : NULL };
-        send_typed(c, &pxmpp_sasl_response_desc, &r);
-        gsasl_free(out);
+        sasl_challenge(c, ((const pxmpp_sasl_challenge *)obj)->data);
     } else if (d == &pxmpp_sasl_success_desc) {
-        const pxmpp_sasl_success *su = obj;
-        if (su->data && strcmp(su->data, "=") != 0) {
-            char *out = NULL;
-            int rc = sasl_step(c, su->data, &out);
-            gsasl_free(out);
-            if (rc != GSASL_OK) {
-                fail(c, PXMPP_ERR_AUTH, "SASL %s: the server's final message does not verify (%s)", c->mech,
-                     gsasl_strerror(rc));
-                return;
-            }
-        }
-        if (!c->sasl_done) {
-            fail(c, PXMPP_ERR_AUTH, "SASL %s: success without the server's proof (no server signature)", c->mech);
-            return;
-        }
-        gsasl_finish(c->gs);
-        c->gs = NULL;
-        c->authenticated = true;
-        clog_(c, "authenticated with %s; restarting the stream", c->mech);
-        if (pxmpp_stream_restart(c->s) == 0)
-            open_stream(c);
+        sasl_success(c, ((const pxmpp_sasl_success *)obj)->data);
     } else if (d == &pxmpp_sasl_failure_desc) {
         const pxmpp_sasl_failure *fl = obj;
         const char *cond = pxmpp_sasl_condition_str(fl->condition);
+        sasl_reset(c);
         fail(c, PXMPP_ERR_AUTH, "authentication failed: %s%s%s", cond ? cond : "unknown condition",
              fl->texts_count ? ": " : "", fl->texts_count ? fl->texts[0].text : "");
     }
@@ -516,7 +729,7 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
 
 static bool session_up(const pxmpp_client *c)
 {
-    return !c->err && (c->state == PXMPP_CLIENT_READY || c->state == PXMPP_CLIENT_CLOSING);
+    return !c->err && !c->free_pending && (c->state == PXMPP_CLIENT_READY || c->state == PXMPP_CLIENT_CLOSING);
 }
 
 static void send_iq_reply(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmpp_stanza_error_condition cond)
@@ -623,9 +836,7 @@ static void on_iq(void *user, const pxmpp_iq *iq)
         send_iq_reply(c, iq, false, 0);
         return;
     }
-    if (c->cb.iq_request)
-        c->cb.iq_request(c->user, iq);
-    else
+    if (!c->cb.iq_request || !c->cb.iq_request(c->user, iq))
         send_iq_reply(c, iq, true, PXMPP_STANZA_ERROR_CONDITION_SERVICE_UNAVAILABLE);
 }
 
@@ -669,6 +880,8 @@ static void on_stream_error(void *user, const pxmpp_stream_error *e)
 {
     pxmpp_client *c = user;
     const char *cond = pxmpp_stream_error_condition_str(e->condition);
+    if (!c->err)
+        c->stream_cond = e->condition;
     int code = c->state == PXMPP_CLIENT_AUTH && e->condition == PXMPP_STREAM_ERROR_CONDITION_NOT_AUTHORIZED
                    ? PXMPP_ERR_AUTH
                    : PXMPP_ERR_PROTOCOL;
@@ -697,7 +910,7 @@ static void on_closed(void *user)
     clog_(c, "stream closed by the server");
     (void)pxmpp_stream_close(c->s); /* RFC 6120 §4.4: close our side too (no-op if already closed) */
     expire_all(c, PXMPP_ERR_CLOSED);
-    if (c->cb.closed)
+    if (c->cb.closed && !c->free_pending)
         c->cb.closed(c->user);
 }
 
@@ -725,7 +938,8 @@ int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const p
     if (!out || !cfg || !cb || !cb->write || !cfg->jid || !cfg->password)
         return PXMPP_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    const char *mechs = cfg->mechanisms ? cfg->mechanisms : "SCRAM-SHA-256,SCRAM-SHA-1,PLAIN";
+    const char *mechs = cfg->mechanisms ? cfg->mechanisms
+                                        : "SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN";
     if (!known_mechanisms(mechs))
         return PXMPP_ERR_INVALID_ARGUMENT;
     const pxmpp_mem *mem = cfg->mem ? cfg->mem : pxmpp_mem_default();
@@ -738,6 +952,9 @@ int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const p
     c->user = user;
     c->tls = cfg->tls;
     c->allow_plain = cfg->allow_plain_without_tls;
+    c->default_mechs = !cfg->mechanisms;
+    c->require_cb = cfg->require_channel_binding;
+    c->max_iter = cfg->max_scram_iterations ? cfg->max_scram_iterations : 600000;
     c->iq_timeout = cfg->default_iq_timeout_ms ? cfg->default_iq_timeout_ms : 30000;
     int rc = pxmpp_jid_parse(&c->account, cfg->jid, strlen(cfg->jid), PXMPP_JID_NORMALIZE);
     if (rc || !c->account.has_local) {
@@ -752,8 +969,9 @@ int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const p
     c->password = mdup(mem, cfg->password);
     c->resource = res ? mdup(mem, res) : NULL;
     c->mechs = mdup(mem, mechs);
+    c->lang = cfg->lang ? mdup(mem, cfg->lang) : NULL;
     c->pend = mem->malloc(c->npend * sizeof *c->pend, mem->ud);
-    if (!c->password || (res && !c->resource) || !c->mechs || !c->pend) {
+    if (!c->password || (res && !c->resource) || !c->mechs || !c->pend || (cfg->lang && !c->lang)) {
         pxmpp_client_free(c);
         return PXMPP_ERR_NOMEM;
     }
@@ -776,31 +994,53 @@ int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const p
     return 0;
 }
 
-void pxmpp_client_free(pxmpp_client *c)
+static void destroy(pxmpp_client *c)
 {
-    if (!c)
-        return;
     if (c->pend)
         for (size_t i = 0; i < c->npend; i++)
             if (c->pend[i].to)
                 c->mem.free(c->pend[i].to, c->mem.ud);
     c->mem.free(c->pend, c->mem.ud);
-    if (c->gs)
-        gsasl_finish(c->gs);
+    sasl_reset(c);
     if (c->gsasl)
         gsasl_done(c->gsasl);
+    pxmpp__stream_wipe_output(c->s);
     pxmpp_stream_free(c->s);
     pxmpp_arena_free(c->tmp);
     pxmpp_arena_free(c->app);
     pxmpp_arena_free(c->roster_arena);
     mfree_secret(&c->mem, c->password);
-    mfree_secret(&c->mem, c->cb_b64);
     c->mem.free(c->resource, c->mem.ud);
     c->mem.free(c->mechs, c->mem.ud);
-    c->mem.free(c, c->mem.ud);
+    c->mem.free(c->lang, c->mem.ud);
+    pxmpp_mem m = c->mem;
+    wipe(c, sizeof *c); /* channel-binding data, SASL state */
+    m.free(c, m.ud);
 }
 
-int pxmpp_client_start(pxmpp_client *c)
+void pxmpp_client_free(pxmpp_client *c)
+{
+    if (!c)
+        return;
+    if (c->depth) {
+        /* inside a callback: the session goes away when the outermost call returns */
+        c->free_pending = true;
+        (void)pxmpp_stream_pause(c->s);
+        return;
+    }
+    destroy(c);
+}
+
+/* Every public function that may run callbacks is wrapped: depth counts the nesting,
+   and a free requested inside a callback happens when the outermost call returns. */
+static int leave(pxmpp_client *c, int rc)
+{
+    if (--c->depth == 0 && c->free_pending)
+        destroy(c);
+    return rc;
+}
+
+static int client_start_(pxmpp_client *c)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
@@ -811,7 +1051,7 @@ int pxmpp_client_start(pxmpp_client *c)
     return open_stream(c) ? c->err : 0;
 }
 
-int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len)
+static int client_feed_(pxmpp_client *c, const void *data, size_t len)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
@@ -830,14 +1070,14 @@ int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len)
             return c->err;
         }
         clog_(c, "server ready for TLS; handshake by the application");
-        if (!c->cb.start_tls || c->cb.start_tls(c->user) < 0)
+        if ((!c->cb.start_tls || c->cb.start_tls(c->user) < 0) && !c->err)
             fail(c, PXMPP_ERR_TLS, "TLS could not be started");
         return c->err;
     }
     return rc == PXMPP_ERR_CLOSED ? 0 : rc;
 }
 
-int pxmpp_client_finish(pxmpp_client *c)
+static int client_finish_(pxmpp_client *c)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
@@ -852,31 +1092,27 @@ int pxmpp_client_finish(pxmpp_client *c)
     return rc;
 }
 
-int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
+static pxmpp_cb_type cb_type_by_name(const char *name)
 {
-    if (!c)
-        return PXMPP_ERR_INVALID_ARGUMENT;
+    for (pxmpp_cb_type t = PXMPP_CB_TLS_EXPORTER; t <= PXMPP_CB_TLS_SERVER_END_POINT; t++)
+        if (strcmp(name, pxmpp_cb_type_str(t)) == 0)
+            return t;
+    return PXMPP_CB_NONE;
+}
+
+static int client_tls_ready_(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
+{
     if (c->state != PXMPP_CLIENT_TLS || c->secure || !c->tls_pending)
         return PXMPP_ERR_STATE;
-    c->tls_pending = false;
-    if (cb_type && cb_data && cb_len && cb_len < 1024 && strlen(cb_type) < sizeof c->cb_type) {
-        char *enc = NULL;
-        size_t elen = 0;
-        if (gsasl_base64_to((const char *)cb_data, cb_len, &enc, &elen) != GSASL_OK)
-            return PXMPP_ERR_NOMEM;
-        char *b = c->mem.malloc(elen + 1, c->mem.ud); /* kept with the app's allocator, wiped on free */
-        if (b) {
-            memcpy(b, enc, elen);
-            b[elen] = '\0';
-        }
-        memset(enc, 0, elen);
-        gsasl_free(enc);
-        if (!b)
-            return PXMPP_ERR_NOMEM;
-        mfree_secret(&c->mem, c->cb_b64);
-        c->cb_b64 = b;
-        snprintf(c->cb_type, sizeof c->cb_type, "%s", cb_type);
+    if (cb_type && cb_data && cb_len) {
+        pxmpp_cb_type t = cb_type_by_name(cb_type);
+        if (t == PXMPP_CB_NONE || cb_len > sizeof c->app_cb)
+            return PXMPP_ERR_INVALID_ARGUMENT;
+        memcpy(c->app_cb, cb_data, cb_len); /* wiped on free */
+        c->app_cb_len = cb_len;
+        c->app_cb_type = t;
     }
+    c->tls_pending = false;
     c->secure = true;
     clog_(c, "TLS established; restarting the stream");
     int rc = pxmpp_stream_restart(c->s);
@@ -886,7 +1122,16 @@ int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned 
     return open_stream(c) ? c->err : 0;
 }
 
-int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms)
+static int client_tls_failed_(pxmpp_client *c, const char *reason)
+{
+    if (c->state != PXMPP_CLIENT_TLS || c->secure || !c->tls_pending)
+        return PXMPP_ERR_STATE;
+    c->tls_pending = false;
+    fail(c, PXMPP_ERR_TLS, "TLS handshake failed: %s", reason && *reason ? reason : "(no reason given)");
+    return 0;
+}
+
+static int client_tick_(pxmpp_client *c, uint64_t now_ms)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
@@ -923,7 +1168,7 @@ static int need_ready(const pxmpp_client *c)
     return c->state == PXMPP_CLIENT_READY ? 0 : PXMPP_ERR_STATE;
 }
 
-int pxmpp_client_send_iq(pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_ms, pxmpp_iq_callback cb,
+static int client_send_iq_(pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_ms, pxmpp_iq_callback cb,
                          void *cb_user)
 {
     int rc = need_ready(c);
@@ -935,7 +1180,7 @@ int pxmpp_client_send_iq(pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_m
     return track_and_send(c, &copy, P_USER, timeout_ms, cb, NULL, cb_user);
 }
 
-int pxmpp_client_roster_get(pxmpp_client *c, const char *ver, pxmpp_roster_callback cb, void *cb_user)
+static int client_roster_get_(pxmpp_client *c, const char *ver, pxmpp_roster_callback cb, void *cb_user)
 {
     int rc = need_ready(c);
     if (rc)
@@ -948,7 +1193,7 @@ int pxmpp_client_roster_get(pxmpp_client *c, const char *ver, pxmpp_roster_callb
     return track_and_send(c, iq, P_ROSTER_GET, 0, NULL, cb, cb_user);
 }
 
-int pxmpp_client_roster_set(pxmpp_client *c, const char *jid, const char *name, const char *const *groups,
+static int client_roster_set_(pxmpp_client *c, const char *jid, const char *name, const char *const *groups,
                             size_t ngroups, pxmpp_iq_callback cb, void *cb_user)
 {
     int rc = need_ready(c);
@@ -964,7 +1209,7 @@ int pxmpp_client_roster_set(pxmpp_client *c, const char *jid, const char *name, 
     return track_and_send(c, iq, P_USER, 0, cb, NULL, cb_user);
 }
 
-int pxmpp_client_roster_remove(pxmpp_client *c, const char *jid, pxmpp_iq_callback cb, void *cb_user)
+static int client_roster_remove_(pxmpp_client *c, const char *jid, pxmpp_iq_callback cb, void *cb_user)
 {
     int rc = need_ready(c);
     if (rc)
@@ -988,7 +1233,7 @@ const pxmpp_roster_item *pxmpp_client_roster(const pxmpp_client *c, size_t *coun
     return c ? c->roster : NULL;
 }
 
-int pxmpp_client_send_presence(pxmpp_client *c, const pxmpp_presence *p)
+static int client_send_presence_(pxmpp_client *c, const pxmpp_presence *p)
 {
     int rc = need_ready(c);
     if (rc)
@@ -1007,15 +1252,15 @@ static int presence_to(pxmpp_client *c, const char *jid, pxmpp_presence_type typ
     return send_typed(c, &pxmpp_presence_desc, &p);
 }
 
-int pxmpp_client_subscribe(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBE); }
-int pxmpp_client_approve(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBED); }
-int pxmpp_client_unsubscribe(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBE); }
-int pxmpp_client_revoke(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
-int pxmpp_client_deny(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
+static int client_subscribe_(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBE); }
+static int client_approve_(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_SUBSCRIBED); }
+static int client_unsubscribe_(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBE); }
+static int client_revoke_(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
+static int client_deny_(pxmpp_client *c, const char *jid) { return presence_to(c, jid, PXMPP_PRESENCE_TYPE_UNSUBSCRIBED); }
 
 bool pxmpp_client_has_preapproval(const pxmpp_client *c) { return c && c->preapproval; }
 
-int pxmpp_client_send_message(pxmpp_client *c, const pxmpp_message *m)
+static int client_send_message_(pxmpp_client *c, const pxmpp_message *m)
 {
     int rc = need_ready(c);
     if (rc)
@@ -1023,7 +1268,7 @@ int pxmpp_client_send_message(pxmpp_client *c, const pxmpp_message *m)
     return m ? send_typed(c, &pxmpp_message_desc, m) : PXMPP_ERR_INVALID_ARGUMENT;
 }
 
-int pxmpp_client_close(pxmpp_client *c)
+static int client_close_(pxmpp_client *c)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
@@ -1050,3 +1295,74 @@ bool pxmpp_client_is_secure(const pxmpp_client *c) { return c && c->secure; }
 const char *pxmpp_client_mechanism(const pxmpp_client *c) { return c && c->authenticated ? c->mech : NULL; }
 pxmpp_stream *pxmpp_client_stream(pxmpp_client *c) { return c ? c->s : NULL; }
 pxmpp_arena *pxmpp_client_arena(pxmpp_client *c) { return c ? c->app : NULL; }
+
+static int answer_iq(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmpp_stanza_error_type type,
+                     pxmpp_stanza_error_condition cond, const pxmpp_type_desc *payload_type, const void *payload)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    if (!req || !req->id || (req->type != PXMPP_IQ_TYPE_GET && req->type != PXMPP_IQ_TYPE_SET) ||
+        (payload_type && !payload))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    pxmpp_arena_reset(c->tmp);
+    pxmpp_iq *r = error ? pxmpp_build_iq_error(c->tmp, req, type, cond) : pxmpp_build_iq_result(c->tmp, req);
+    if (!r || (payload_type && pxmpp_iq_add_payload(c->tmp, r, payload_type, payload)))
+        return PXMPP_ERR_NOMEM;
+    return send_typed(c, &pxmpp_iq_desc, r);
+}
+
+static int client_send_iq_result_(pxmpp_client *c, const pxmpp_iq *req, const pxmpp_type_desc *payload_type,
+                                  const void *payload)
+{
+    return answer_iq(c, req, false, 0, 0, payload_type, payload);
+}
+
+static int client_send_iq_error_(pxmpp_client *c, const pxmpp_iq *req, pxmpp_stanza_error_type type,
+                                 pxmpp_stanza_error_condition cond)
+{
+    return answer_iq(c, req, true, type, cond, NULL, NULL);
+}
+
+pxmpp_stream_error_condition pxmpp_client_stream_error(const pxmpp_client *c)
+{
+    return c ? c->stream_cond : PXMPP_STREAM_ERROR_CONDITION_ABSENT;
+}
+
+pxmpp_cb_type pxmpp_client_channel_binding(const pxmpp_client *c)
+{
+    return c && c->authenticated ? c->cb_used : PXMPP_CB_NONE;
+}
+
+/* ---- the guarded entry points ---------------------------------------------------------- */
+/* int pxmpp_client_NAME PARAMS: the body client_NAME_ ARGS run with the nesting counted. */
+#define GUARDED(name, params, args)                                                                              \
+    int pxmpp_client_##name params                                                                               \
+    {                                                                                                            \
+        if (!c)                                                                                                  \
+            return PXMPP_ERR_INVALID_ARGUMENT;                                                                   \
+        c->depth++;                                                                                              \
+        return leave(c, client_##name##_ args);                                                                  \
+    }
+GUARDED(start, (pxmpp_client *c), (c))
+GUARDED(feed, (pxmpp_client *c, const void *data, size_t len), (c, data, len))
+GUARDED(finish, (pxmpp_client *c), (c))
+GUARDED(tls_ready, (pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len), (c, cb_type, cb_data, cb_len))
+GUARDED(tick, (pxmpp_client *c, uint64_t now_ms), (c, now_ms))
+GUARDED(send_iq, (pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_ms, pxmpp_iq_callback cb, void *cb_user), (c, iq, timeout_ms, cb, cb_user))
+GUARDED(roster_get, (pxmpp_client *c, const char *ver, pxmpp_roster_callback cb, void *cb_user), (c, ver, cb, cb_user))
+GUARDED(roster_set, (pxmpp_client *c, const char *jid, const char *name, const char *const *groups, size_t ngroups, pxmpp_iq_callback cb, void *cb_user), (c, jid, name, groups, ngroups, cb, cb_user))
+GUARDED(roster_remove, (pxmpp_client *c, const char *jid, pxmpp_iq_callback cb, void *cb_user), (c, jid, cb, cb_user))
+GUARDED(send_presence, (pxmpp_client *c, const pxmpp_presence *p), (c, p))
+GUARDED(subscribe, (pxmpp_client *c, const char *jid), (c, jid))
+GUARDED(approve, (pxmpp_client *c, const char *jid), (c, jid))
+GUARDED(unsubscribe, (pxmpp_client *c, const char *jid), (c, jid))
+GUARDED(revoke, (pxmpp_client *c, const char *jid), (c, jid))
+GUARDED(deny, (pxmpp_client *c, const char *jid), (c, jid))
+GUARDED(send_message, (pxmpp_client *c, const pxmpp_message *m), (c, m))
+GUARDED(close, (pxmpp_client *c), (c))
+GUARDED(tls_failed, (pxmpp_client *c, const char *reason), (c, reason))
+GUARDED(send_iq_result, (pxmpp_client *c, const pxmpp_iq *req, const pxmpp_type_desc *payload_type, const void *payload),
+        (c, req, payload_type, payload))
+GUARDED(send_iq_error, (pxmpp_client *c, const pxmpp_iq *req, pxmpp_stanza_error_type type,
+                        pxmpp_stanza_error_condition cond), (c, req, type, cond))

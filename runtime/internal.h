@@ -216,4 +216,8 @@ static inline size_t pxmpp__value_size(const pxmpp_field_desc *f)
 const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *obj, const pxmpp_type_desc *sd,
                                           const void *sobj, bool deferred);
 
+/* Overwrites the stream's output buffer (after a stanza that carried a secret was written). */
+struct pxmpp_stream;
+void pxmpp__stream_wipe_output(struct pxmpp_stream *s);
+
 #endif

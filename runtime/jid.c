@@ -602,8 +602,7 @@ size_t pxmpp_jid_format(const pxmpp_jid *j, char *buf, size_t cap)
     return need;
 }
 
-int pxmpp_jid_normalize_str(const char *in, size_t len, char *out, size_t cap,
-                            size_t *out_len)
+static int normalize_str(const char *in, size_t len, char *out, size_t cap, size_t *out_len, bool bare)
 {
     pxmpp_jid j;
     size_t need;
@@ -616,6 +615,8 @@ int pxmpp_jid_normalize_str(const char *in, size_t len, char *out, size_t cap,
     r = pxmpp_jid_parse(&j, in, len, PXMPP_JID_NORMALIZE);
     if (r != 0)
         return r;
+    if (bare)
+        pxmpp_jid_bare(&j, &j);
     need = pxmpp_jid_format(&j, NULL, 0);
     if (out_len != NULL)
         *out_len = need;
@@ -623,6 +624,17 @@ int pxmpp_jid_normalize_str(const char *in, size_t len, char *out, size_t cap,
         return PXMPP_ERR_BUFFER_TOO_SMALL;
     pxmpp_jid_format(&j, out, cap);
     return 0;
+}
+
+int pxmpp_jid_normalize_str(const char *in, size_t len, char *out, size_t cap,
+                            size_t *out_len)
+{
+    return normalize_str(in, len, out, cap, out_len, false);
+}
+
+int pxmpp_jid_bare_str(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    return normalize_str(in, len, out, cap, out_len, true);
 }
 
 void pxmpp_jid_bare(pxmpp_jid *out, const pxmpp_jid *in)

@@ -2294,3 +2294,14 @@ size_t pxmpp_stream_memory(const pxmpp_stream *s)
            s->resume_hdr.cap + s->cuts_cap * (sizeof *s->cuts + sizeof *s->brk) + s->stage_cap +
            (s->limits.max_depth + 1) * sizeof *s->dns;
 }
+
+void pxmpp__stream_wipe_output(pxmpp_stream *s)
+{
+    if (s && s->out.data && s->out.cap) {
+        volatile char *p = s->out.data;
+        for (size_t i = 0; i < s->out.cap; i++)
+            p[i] = 0;
+    }
+    if (s)
+        s->out.len = 0;
+}

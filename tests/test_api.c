@@ -77,7 +77,7 @@ static void test_build_iq_roster(void **state)
     expect_xml(&pxmpp_iq_desc, get, "<iq id='r3' type='get'><query xmlns='jabber:iq:roster' ver=''/></iq>");
     assert_non_null(pxmpp_iq_get_roster_query(get));
     assert_null(pxmpp_iq_get_ping(get));
-    assert_null(pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, NULL, NULL, NULL, NULL)); /* id required */
+    assert_null(pxmpp_build_iq(NULL, PXMPP_IQ_TYPE_GET, NULL, "x", NULL, NULL)); /* an arena is required */
     pxmpp_ping *ping = pxmpp_arena_alloc(a, sizeof *ping);
     pxmpp_iq *pi = pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, "example.com", "p1", &pxmpp_ping_desc, ping);
     expect_xml(&pxmpp_iq_desc, pi, "<iq to='example.com' id='p1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
@@ -305,10 +305,57 @@ static void test_build_payloads(void **state)
     pxmpp_arena_free(a);
 }
 
+static void test_lang_and_iq_without_id(void **state)
+{
+    (void)state;
+    pxmpp_arena *a;
+    assert_int_equal(pxmpp_arena_new(&a, NULL, 0), 0);
+    pxmpp_message *m = pxmpp_build_message(a, "romeo@example.net", PXMPP_MESSAGE_TYPE_CHAT, "m1");
+    assert_int_equal(pxmpp_message_set_lang(a, m, "pt-BR"), 0);
+    assert_string_equal(m->lang, "pt-BR");
+    assert_int_equal(pxmpp_message_set_lang(a, m, "en'><x"), PXMPP_ERR_INVALID_ARGUMENT);
+    assert_int_equal(pxmpp_message_set_lang(a, m, ""), PXMPP_ERR_INVALID_ARGUMENT);
+    assert_string_equal(m->lang, "pt-BR"); /* unchanged by the refused calls */
+    pxmpp_buf b;
+    pxmpp_buf_init(&b, NULL);
+    assert_int_equal(pxmpp_write(&b, &pxmpp_message_desc, m, "jabber:client", 0), 0);
+    assert_non_null(strstr(b.data, "xml:lang='pt-BR'"));
+    pxmpp_buf_free(&b);
+    pxmpp_presence *p = pxmpp_build_presence(a, NULL, PXMPP_PRESENCE_TYPE_AVAILABLE);
+    assert_int_equal(pxmpp_presence_set_lang(a, p, "de"), 0);
+    assert_int_equal(pxmpp_presence_set_lang(a, p, NULL), 0);
+    assert_null(p->lang);
+    /* an iq may be built without an id: the client assigns one when it sends it */
+    pxmpp_iq *iq = pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, "example.net", NULL, NULL, NULL);
+    assert_non_null(iq);
+    assert_null(iq->id);
+    assert_int_equal(pxmpp_iq_set_lang(a, iq, "en"), 0);
+    assert_null(pxmpp_build_iq(a, PXMPP_IQ_TYPE_ABSENT, NULL, "x", NULL, NULL));
+    pxmpp_arena_free(a);
+}
+
+static void test_jid_bare_str(void **state)
+{
+    (void)state;
+    char out[PXMPP_JID_STR_MAX + 1];
+    size_t n = 0;
+    const char *full = "Romeo@Example.NET/Orchard";
+    assert_int_equal(pxmpp_jid_bare_str(full, strlen(full), out, sizeof out, &n), 0);
+    assert_string_equal(out, "romeo@example.net");
+    assert_int_equal(n, 17);
+    assert_int_equal(pxmpp_jid_bare_str("example.net/r", 13, out, sizeof out, NULL), 0);
+    assert_string_equal(out, "example.net");
+    assert_int_equal(pxmpp_jid_bare_str(full, strlen(full), out, 5, &n), PXMPP_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 17);
+    assert_true(pxmpp_jid_bare_str("@example.net", 12, out, sizeof out, NULL) < 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_payloads),
+        cmocka_unit_test(test_lang_and_iq_without_id),
+        cmocka_unit_test(test_jid_bare_str),
         cmocka_unit_test(test_build_message),
         cmocka_unit_test(test_build_presence),
         cmocka_unit_test(test_build_iq_roster),

@@ -26,8 +26,36 @@ enum mode {
     M_BIND_ERROR,
     M_NO_FEATURES_AFTER_TLS, /* after TLS the server offers nothing usable */
     M_SESSION_REQUIRED,
-    M_INJECT_AFTER_PROCEED /* plaintext bytes follow <proceed/> in the same read */
+    M_INJECT_AFTER_PROCEED, /* plaintext bytes follow <proceed/> in the same read */
+    M_PLUS,              /* SCRAM-SHA-1-PLUS offered too, no XEP-0440 announcement */
+    M_PLUS_ANNOUNCED,    /* SCRAM-SHA-1-PLUS offered, the types of g_announce announced */
+    M_ANNOUNCED_NO_PLUS, /* types announced, no -PLUS mechanism offered */
+    M_HUGE_ITERATIONS,   /* i=g_iterations in the SCRAM server-first */
+    M_FEATURES_TWICE,    /* a second <stream:features/> right after the client's <auth/> */
+    M_ONLY_LOGIN,        /* no TLS, only LOGIN offered */
+    M_PLUS_STRIPPED      /* the server binds channels, but its -PLUS offer was removed on the way */
 };
+
+/* Whether the scripted server supports channel binding in @p mode (GNU SASL then refuses "y"). */
+static bool server_binds(enum mode mode)
+{
+    return mode == M_PLUS || mode == M_PLUS_ANNOUNCED || mode == M_PLUS_STRIPPED;
+}
+static enum mode g_mode; /* the mode of the running scripted server */
+
+static const char *g_announce[4];     /* XEP-0440 types the server announces in M_PLUS_ANNOUNCED */
+static unsigned g_cb_types = 7;       /* bit (1 << type): channel-binding types the client can compute */
+static const char *g_mechs = "SCRAM-SHA-1,PLAIN"; /* the client's mechanism list (NULL: default) */
+static bool g_require_cb;
+static unsigned long g_iterations = 2000000;
+static bool g_free_in_failed;         /* the failed callback frees the client */
+static const pxmpp_mem *g_mem;        /* the client's allocator (NULL: malloc) */
+static bool (*g_iq_request)(void *, const pxmpp_iq *); /* the client's iq_request callback */
+static int (*g_start_tls)(void *);    /* replaces cli_start_tls when set */
+
+/* The channel-binding data both ends agree on, per type (index: pxmpp_cb_type). */
+static const unsigned char CB_DATA[4][32] = { { 0 }, { 1, 2, 3, 4 }, { 9, 8, 7 }, { 5, 5, 5 } };
+static const size_t CB_LEN[4] = { 0, 32, 12, 32 };
 
 typedef struct server {
     pxmpp_stream *s;
@@ -41,6 +69,8 @@ typedef struct server {
     int roster_gets, roster_sets, session_reqs;
     char last_iq_id[64];
     pxmpp_buf seen;      /* everything the client sent, for assertions */
+    char first_msg[256]; /* the client's first SASL message, decoded */
+    int auths;           /* <auth/> elements received */
 } server;
 
 typedef struct client_side {
@@ -49,6 +79,7 @@ typedef struct client_side {
     server *srv;
     bool ready, closed;
     int failed_code;
+    pxmpp_stream_error_condition failed_cond;
     int messages, presences, subs, pushes;
     int roster_status, iq_status, iq_calls;
     size_t roster_count;
@@ -68,6 +99,14 @@ static int gsasl_cb(Gsasl *ctx, Gsasl_session *sctx, Gsasl_property prop)
         gsasl_property_set(sctx, GSASL_PASSWORD, PASSWORD);
         return GSASL_OK;
     }
+    if ((prop == GSASL_CB_TLS_EXPORTER || prop == GSASL_CB_TLS_UNIQUE) && server_binds(g_mode)) {
+        pxmpp_cb_type t = prop == GSASL_CB_TLS_EXPORTER ? PXMPP_CB_TLS_EXPORTER : PXMPP_CB_TLS_UNIQUE;
+        char *b64;
+        assert_int_equal(gsasl_base64_to((const char *)CB_DATA[t], CB_LEN[t], &b64, NULL), GSASL_OK);
+        gsasl_property_set(sctx, prop, b64);
+        gsasl_free(b64);
+        return GSASL_OK;
+    }
     return GSASL_NO_CALLBACK;
 }
 
@@ -80,9 +119,9 @@ static void srv_features(server *sv)
 {
     pxmpp_arena_reset(sv->a);
     pxmpp_stream_features *f = pxmpp_arena_alloc(sv->a, sizeof *f);
-    pxmpp_payload *pl = pxmpp_arena_alloc(sv->a, 4 * sizeof *pl);
+    pxmpp_payload *pl = pxmpp_arena_alloc(sv->a, 5 * sizeof *pl);
     size_t n = 0;
-    if (!sv->tls_done && sv->mode != M_NO_TLS && sv->mode != M_ONLY_PLAIN) {
+    if (!sv->tls_done && sv->mode != M_NO_TLS && sv->mode != M_ONLY_PLAIN && sv->mode != M_ONLY_LOGIN) {
         pxmpp_starttls *t = pxmpp_arena_alloc(sv->a, sizeof *t);
         t->required = true;
         pl[n++] = (pxmpp_payload){ .type = &pxmpp_starttls_desc, .data = t };
@@ -92,9 +131,24 @@ static void srv_features(server *sv)
             pxmpp_sasl_mechanisms *m = pxmpp_arena_alloc(sv->a, sizeof *m);
             static const char *both[] = { "SCRAM-SHA-1", "PLAIN" };
             static const char *plain[] = { "PLAIN" };
-            m->mechanisms = sv->mode == M_ONLY_PLAIN ? plain : both;
-            m->mechanisms_count = sv->mode == M_ONLY_PLAIN ? 1 : 2;
+            static const char *login[] = { "LOGIN" };
+            static const char *plus[] = { "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN" };
+            bool with_plus = sv->mode == M_PLUS || sv->mode == M_PLUS_ANNOUNCED;
+            m->mechanisms = sv->mode == M_ONLY_PLAIN ? plain : sv->mode == M_ONLY_LOGIN ? login : with_plus ? plus : both;
+            m->mechanisms_count = sv->mode == M_ONLY_PLAIN || sv->mode == M_ONLY_LOGIN ? 1 : with_plus ? 3 : 2;
             pl[n++] = (pxmpp_payload){ .type = &pxmpp_sasl_mechanisms_desc, .data = m };
+        }
+        if (sv->mode == M_PLUS_ANNOUNCED || sv->mode == M_ANNOUNCED_NO_PLUS) {
+            pxmpp_sasl_cb *ann = pxmpp_arena_alloc(sv->a, sizeof *ann);
+            pxmpp_sasl_cb_channel_binding *types = pxmpp_arena_alloc(sv->a, 4 * sizeof *types);
+            size_t k = 0;
+            while (k < 4 && g_announce[k]) {
+                types[k].type = g_announce[k];
+                k++;
+            }
+            ann->channel_bindings = types;
+            ann->channel_bindings_count = k;
+            pl[n++] = (pxmpp_payload){ .type = &pxmpp_sasl_cb_desc, .data = ann };
         }
     } else {
         if (sv->mode != M_NO_BIND) {
@@ -136,6 +190,8 @@ static char *tamper_first(server *sv, const char *b64)
     char buf[512];
     if (sv->mode == M_BAD_NONCE)
         snprintf(buf, sizeof buf, "r=0000000000000000000000000000000%s", comma);
+    else if (sv->mode == M_HUGE_ITERATIONS)
+        snprintf(buf, sizeof buf, "%.*s,s=QSXCR+Q6sek8bf92,i=%lu", (int)(comma - raw), raw, g_iterations);
     else
         snprintf(buf, sizeof buf, "%.*s,s=QSXCR+Q6sek8bf92,i=0", (int)(comma - raw), raw);
     char *out;
@@ -149,7 +205,8 @@ static void srv_sasl(server *sv, const char *data)
     int rc = gsasl_step64(sv->gs, data ? data : "", &out);
     if (rc == GSASL_NEEDS_MORE) {
         char *send = out;
-        if ((sv->mode == M_BAD_NONCE || sv->mode == M_BAD_ITERATIONS) && strcmp(sv->mech, "SCRAM-SHA-1") == 0) {
+        if ((sv->mode == M_BAD_NONCE || sv->mode == M_BAD_ITERATIONS || sv->mode == M_HUGE_ITERATIONS) &&
+            strcmp(sv->mech, "SCRAM-SHA-1") == 0) {
             send = tamper_first(sv, out);
             gsasl_free(out);
             out = send;
@@ -198,7 +255,20 @@ static void srv_element(void *user, const pxmpp_type_desc *d, const void *obj, u
         assert_int_equal(pxmpp_stream_restart(sv->s), 0);
     } else if (d == &pxmpp_sasl_auth_desc) {
         const pxmpp_sasl_auth *au = obj;
+        sv->auths++;
         snprintf(sv->mech, sizeof sv->mech, "%s", au->mechanism);
+        char *raw = NULL;
+        size_t rawlen = 0;
+        if (au->initial_response && gsasl_base64_from(au->initial_response, strlen(au->initial_response), &raw, &rawlen) == GSASL_OK) {
+            snprintf(sv->first_msg, sizeof sv->first_msg, "%.*s", (int)rawlen, raw);
+            gsasl_free(raw);
+        }
+        if (sv->mode == M_FEATURES_TWICE) {
+            srv_features(sv); /* out of place: the client must not authenticate again */
+            return;
+        }
+        if (strcmp(au->mechanism, "SCRAM-SHA-1-PLUS") == 0 && strncmp(sv->first_msg, "p=tls-server-end-point", 22) == 0)
+            return; /* GNU SASL's server cannot verify this type: the first message is what is checked */
         assert_int_equal(gsasl_server_start(sv->g, au->mechanism, &sv->gs), GSASL_OK);
         srv_sasl(sv, au->initial_response);
     } else if (d == &pxmpp_sasl_response_desc) {
@@ -266,8 +336,7 @@ static int cli_write(void *user, const char *d, size_t n)
 static int cli_start_tls(void *user)
 {
     client_side *cs = user;
-    static const unsigned char cb[32] = { 1, 2, 3 };
-    return pxmpp_client_tls_ready(cs->c, "tls-exporter", cb, sizeof cb);
+    return pxmpp_client_tls_ready(cs->c, NULL, NULL, 0); /* data comes from cli_channel_binding */
 }
 
 static void cli_ready(void *user, const char *jid)
@@ -277,11 +346,26 @@ static void cli_ready(void *user, const char *jid)
     assert_string_equal(jid, "juliet@example.net/balcony");
 }
 
-static void cli_failed(void *user, int code, const char *reason)
+static int cli_channel_binding(void *user, pxmpp_cb_type type, unsigned char *buf, size_t cap, size_t *len)
+{
+    (void)user;
+    if (type < 1 || type > 3 || !(g_cb_types & (1u << type)) || cap < CB_LEN[type])
+        return -1;
+    memcpy(buf, CB_DATA[type], CB_LEN[type]);
+    *len = CB_LEN[type];
+    return 0;
+}
+
+static void cli_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
 {
     client_side *cs = user;
     (void)reason;
     cs->failed_code = code;
+    cs->failed_cond = cond;
+    if (g_free_in_failed) {
+        pxmpp_client_free(cs->c); /* deferred: the client is still inside pxmpp_client_feed() */
+        cs->c = NULL;
+    }
 }
 
 static void cli_log(void *user, const char *line)
@@ -349,6 +433,7 @@ static void setup(client_side *cs, server *sv, enum mode mode, pxmpp_tls_policy 
     memset(cs, 0, sizeof *cs);
     memset(sv, 0, sizeof *sv);
     sv->mode = mode;
+    g_mode = mode;
     pxmpp_buf_init(&sv->out, NULL);
     pxmpp_buf_init(&sv->seen, NULL);
     pxmpp_buf_init(&cs->out, NULL);
@@ -360,12 +445,14 @@ static void setup(client_side *cs, server *sv, enum mode mode, pxmpp_tls_policy 
     pxmpp_stream_callbacks scb = { .write = srv_write, .opened = srv_opened, .element = srv_element, .iq = srv_iq };
     assert_int_equal(pxmpp_stream_new(&sv->s, PXMPP_ROLE_SERVER, &scb, NULL, sv), 0);
     pxmpp_client_config cfg = { .jid = "juliet@example.net", .password = password, .resource = "balcony", .tls = tls,
-                                .mechanisms = "SCRAM-SHA-1,PLAIN", .default_iq_timeout_ms = 1000,
+                                .mechanisms = g_mechs, .default_iq_timeout_ms = 1000,
+                                .require_channel_binding = g_require_cb, .max_scram_iterations = 100000, .mem = g_mem,
                                 .allow_plain_without_tls = g_allow_plain, .max_pending_iqs = g_max_pending };
-    pxmpp_client_callbacks cb = { .write = cli_write, .start_tls = cli_start_tls, .ready = cli_ready,
+    pxmpp_client_callbacks cb = { .write = cli_write, .start_tls = g_start_tls ? g_start_tls : cli_start_tls,
+                                  .ready = cli_ready, .iq_request = g_iq_request,
                                   .failed = cli_failed, .message = cli_message, .presence = cli_presence,
                                   .subscription_request = cli_sub, .roster_push = cli_push, .closed = cli_closed,
-                                  .log = cli_log };
+                                  .log = cli_log, .channel_binding = cli_channel_binding };
     assert_int_equal(pxmpp_client_new(&cs->c, &cfg, &cb, cs), 0);
     assert_int_equal(pxmpp_client_start(cs->c), 0);
     pump(cs, sv);
@@ -691,6 +778,393 @@ static void test_config_errors(void **state)
     assert_int_equal(pxmpp_client_new(&c, &cfg, &cb, NULL), PXMPP_ERR_INVALID_ARGUMENT);
 }
 
+/* ---- SASL policy: channel binding, mechanisms, bounds --------------------------------------- */
+
+/* Runs a login against the scripted server in @p mode and returns the client's first SASL message. */
+static void login(client_side *cs, server *sv, enum mode mode, pxmpp_tls_policy tls)
+{
+    setup(cs, sv, mode, tls, PASSWORD);
+}
+
+static void reset_knobs(void)
+{
+    memset(g_announce, 0, sizeof g_announce);
+    g_cb_types = 7;
+    g_mechs = "SCRAM-SHA-1,PLAIN";
+    g_require_cb = false;
+    g_free_in_failed = false;
+}
+
+static void test_plus_without_announcement_uses_tls_unique(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_mechs = NULL; /* the default list prefers -PLUS */
+    login(&cs, &sv, M_PLUS, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    if (!cs.ready)
+        fprintf(stderr, "%s", cs.log.data);
+    assert_true(cs.ready);
+    assert_string_equal(pxmpp_client_mechanism(cs.c), "SCRAM-SHA-1-PLUS");
+    assert_int_equal(strncmp(sv.first_msg, "p=tls-unique,,", 14), 0);
+    assert_int_equal(pxmpp_client_channel_binding(cs.c), PXMPP_CB_TLS_UNIQUE);
+    teardown(&cs, &sv);
+}
+
+static void test_announced_types_strongest_first(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_mechs = NULL;
+    g_announce[0] = "tls-server-end-point";
+    g_announce[1] = "tls-exporter";
+    login(&cs, &sv, M_PLUS_ANNOUNCED, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_true(cs.ready); /* the server verified the binding to the same exporter data */
+    assert_int_equal(strncmp(sv.first_msg, "p=tls-exporter,,", 16), 0);
+    teardown(&cs, &sv);
+
+    /* the app cannot compute tls-exporter here: the next announced type */
+    g_mechs = NULL;
+    g_announce[0] = "tls-server-end-point";
+    g_announce[1] = "tls-exporter";
+    g_cb_types = 1u << PXMPP_CB_TLS_SERVER_END_POINT;
+    login(&cs, &sv, M_PLUS_ANNOUNCED, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_int_equal(strncmp(sv.first_msg, "p=tls-server-end-point,,n=juliet,r=", 35), 0);
+    teardown(&cs, &sv);
+}
+
+static void test_no_common_type_fails(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_mechs = NULL;
+    g_announce[0] = "tls-server-end-point";
+    g_cb_types = 1u << PXMPP_CB_TLS_EXPORTER;
+    login(&cs, &sv, M_PLUS_ANNOUNCED, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_int_equal(cs.failed_code, PXMPP_ERR_AUTH);
+    assert_int_equal(sv.auths, 0);
+    teardown(&cs, &sv);
+}
+
+static void test_announced_without_plus_fails(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_mechs = NULL;
+    g_announce[0] = "tls-exporter";
+    login(&cs, &sv, M_ANNOUNCED_NO_PLUS, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_int_equal(cs.failed_code, PXMPP_ERR_AUTH);
+    assert_int_equal(sv.auths, 0);
+    teardown(&cs, &sv);
+}
+
+static void test_stripped_plus_sends_y(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* no -PLUS offered, nothing announced, the client can bind: "y" (RFC 5802 §6) */
+    g_mechs = NULL;
+    login(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_true(cs.ready);
+    assert_string_equal(pxmpp_client_mechanism(cs.c), "SCRAM-SHA-1");
+    assert_int_equal(strncmp(sv.first_msg, "y,,n=juliet,r=", 14), 0);
+    teardown(&cs, &sv);
+
+    /* a server that binds channels but whose -PLUS offer was stripped sees "y": the login fails */
+    g_mechs = NULL;
+    login(&cs, &sv, M_PLUS_STRIPPED, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_int_equal(strncmp(sv.first_msg, "y,,", 3), 0);
+    assert_int_equal(cs.failed_code, PXMPP_ERR_AUTH);
+    teardown(&cs, &sv);
+
+    /* the same without channel-binding data: "n" */
+    g_mechs = NULL;
+    g_cb_types = 0;
+    login(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_true(cs.ready);
+    assert_int_equal(strncmp(sv.first_msg, "n,,n=juliet,r=", 14), 0);
+    teardown(&cs, &sv);
+}
+
+static void test_named_mechanism_is_exact(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* -PLUS offered, but the app named SCRAM-SHA-1: exactly that, unbound ("n": its choice) */
+    g_mechs = "SCRAM-SHA-1";
+    login(&cs, &sv, M_PLUS, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_true(cs.ready);
+    assert_string_equal(pxmpp_client_mechanism(cs.c), "SCRAM-SHA-1");
+    assert_int_equal(strncmp(sv.first_msg, "n,,", 3), 0);
+    assert_int_equal(pxmpp_client_channel_binding(cs.c), PXMPP_CB_NONE);
+    teardown(&cs, &sv);
+}
+
+static void test_require_channel_binding(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_mechs = NULL;
+    g_require_cb = true;
+    login(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED); /* no -PLUS offered */
+    reset_knobs();
+    assert_int_equal(cs.failed_code, PXMPP_ERR_NO_MECHANISM);
+    assert_int_equal(sv.auths, 0);
+    teardown(&cs, &sv);
+
+    g_mechs = NULL;
+    g_require_cb = true;
+    login(&cs, &sv, M_PLUS, PXMPP_TLS_REQUIRED);
+    reset_knobs();
+    assert_true(cs.ready);
+    assert_string_equal(pxmpp_client_mechanism(cs.c), "SCRAM-SHA-1-PLUS");
+    teardown(&cs, &sv);
+}
+
+static void test_password_revealing_mechanism_refused_without_tls(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* a man in the middle stripped STARTTLS and offers LOGIN only */
+    g_mechs = "SCRAM-SHA-256,LOGIN";
+    login(&cs, &sv, M_ONLY_LOGIN, PXMPP_TLS_OPTIONAL);
+    reset_knobs();
+    assert_int_equal(cs.failed_code, PXMPP_ERR_NO_MECHANISM);
+    assert_int_equal(sv.auths, 0);
+    assert_null(strstr(sv.seen.data, "<auth"));
+    teardown(&cs, &sv);
+}
+
+static void test_iteration_count_bounded(void **state)
+{
+    (void)state;
+    unsigned long counts[] = { 2000000, 4000000000ul, 99999999999ul };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        client_side cs;
+        server sv;
+        g_iterations = counts[i];
+        login(&cs, &sv, M_HUGE_ITERATIONS, PXMPP_TLS_REQUIRED); /* the bound here is 100000 */
+        /* refused at once (a run of the derivation would take seconds to hours) */
+        assert_int_equal(cs.failed_code, i < 2 ? PXMPP_ERR_LIMIT : PXMPP_ERR_AUTH);
+        assert_non_null(strstr(sv.seen.data, "<abort"));
+        teardown(&cs, &sv);
+    }
+}
+
+static void test_features_during_sasl_refused(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    login(&cs, &sv, M_FEATURES_TWICE, PXMPP_TLS_REQUIRED);
+    assert_int_equal(cs.failed_code, PXMPP_ERR_PROTOCOL);
+    assert_int_equal(sv.auths, 1); /* no second <auth/>, no switch to PLAIN */
+    teardown(&cs, &sv);
+}
+
+static void test_free_inside_failed_callback(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_free_in_failed = true;
+    setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, "wrong");
+    reset_knobs();
+    assert_int_equal(cs.failed_code, PXMPP_ERR_AUTH);
+    assert_null(cs.c); /* freed when pxmpp_client_feed() returned; no use after free (ASan) */
+    teardown(&cs, &sv);
+}
+
+static void test_stream_error_condition_reported(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, PASSWORD);
+    assert_true(cs.ready);
+    assert_int_equal(pxmpp_stream_send_error(sv.s, PXMPP_STREAM_ERROR_CONDITION_CONFLICT, "replaced"), 0);
+    pump(&cs, &sv);
+    assert_int_equal(cs.failed_code, PXMPP_ERR_PROTOCOL);
+    assert_int_equal(cs.failed_cond, PXMPP_STREAM_ERROR_CONDITION_CONFLICT);
+    assert_int_equal(pxmpp_client_stream_error(cs.c), PXMPP_STREAM_ERROR_CONDITION_CONFLICT);
+    teardown(&cs, &sv);
+}
+
+/* ---- secrets do not survive in freed memory ---------------------------------------------------- */
+
+typedef struct block_hdr {
+    size_t size;
+    size_t pad;
+} block_hdr;
+
+static const char *g_secrets[4];
+static int g_secret_found;
+
+static void *scan_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    block_hdr *h = calloc(1, sizeof *h + n); /* zeroed: the scan on free reads defined bytes only */
+    if (!h)
+        return NULL;
+    h->size = n;
+    return h + 1;
+}
+
+/* Releases a block after counting the secrets it still holds. */
+static void scan_free(void *p, void *ud)
+{
+    (void)ud;
+    if (!p)
+        return;
+    block_hdr *h = (block_hdr *)p - 1;
+    for (size_t k = 0; k < 4 && g_secrets[k]; k++) {
+        size_t sl = strlen(g_secrets[k]);
+        for (size_t i = 0; i + sl <= h->size; i++)
+            if (memcmp((char *)p + i, g_secrets[k], sl) == 0)
+                g_secret_found++;
+    }
+    free(h);
+}
+
+static void *scan_realloc(void *p, size_t n, void *ud)
+{
+    void *q = scan_malloc(n, ud);
+    if (!q || !p)
+        return q;
+    size_t old = ((block_hdr *)p - 1)->size;
+    memcpy(q, p, old < n ? old : n);
+    scan_free(p, ud); /* the old block is released: scanned like a free */
+    return q;
+}
+
+static void test_secrets_wiped(void **state)
+{
+    (void)state;
+    /* PLAIN's initial response is base64("\0juliet\0PASSWORD"); a failed login leaves it the last
+       thing the client wrote, so an unwiped output buffer would still hold it when freed */
+    static const char *const passwords[] = { "pencil", "wr0ng-pass" };
+    char *b64[2];
+    for (int k = 0; k < 2; k++) {
+        char raw[32];
+        int n = snprintf(raw, sizeof raw, "%cjuliet%c%s", 0, 0, passwords[k]);
+        assert_int_equal(gsasl_base64_to(raw, (size_t)n, &b64[k], NULL), GSASL_OK);
+        g_secrets[2 * k] = passwords[k];
+        g_secrets[2 * k + 1] = b64[k];
+    }
+    g_secret_found = 0;
+    pxmpp_mem mem = { .malloc = scan_malloc, .realloc = scan_realloc, .free = scan_free };
+    g_mem = &mem;
+    for (int run = 0; run < 4; run++) {
+        client_side cs;
+        server sv;
+        g_mechs = run & 1 ? "PLAIN" : "SCRAM-SHA-1";
+        setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, passwords[run >= 2]);
+        assert_true(run >= 2 ? cs.failed_code == PXMPP_ERR_AUTH : cs.ready);
+        teardown(&cs, &sv);
+    }
+    g_mem = NULL;
+    reset_knobs();
+    memset(g_secrets, 0, sizeof g_secrets);
+    gsasl_free(b64[0]);
+    gsasl_free(b64[1]);
+    assert_int_equal(g_secret_found, 0);
+}
+
+static bool g_app_answers; /* the iq_request callback answers (true) or leaves it to the library */
+static int g_iq_requests;
+
+static bool cli_iq_request(void *user, const pxmpp_iq *iq)
+{
+    client_side *cs = user;
+    g_iq_requests++;
+    if (!g_app_answers)
+        return false;
+    pxmpp_version_query *v = pxmpp_arena_alloc(pxmpp_client_arena(cs->c), sizeof *v);
+    v->name = "test";
+    assert_int_equal(pxmpp_client_send_iq_result(cs->c, iq, &pxmpp_version_query_desc, v), 0);
+    return true;
+}
+
+static void test_iq_answers_through_the_client(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_iq_request = cli_iq_request;
+    setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, PASSWORD);
+    g_iq_request = NULL;
+    assert_true(cs.ready);
+    g_iq_requests = 0;
+    /* the app answers through the client */
+    g_app_answers = true;
+    size_t before = sv.seen.len;
+    feed_server_bytes(&cs, "<iq type='get' id='v1' from='romeo@example.net/x'><query xmlns='jabber:iq:version'/></iq>");
+    assert_non_null(strstr(sv.seen.data + before, "id='v1'"));
+    assert_non_null(strstr(sv.seen.data + before, "<name>test</name>"));
+    /* the app declines: service-unavailable */
+    g_app_answers = false;
+    before = sv.seen.len;
+    feed_server_bytes(&cs, "<iq type='get' id='v2' from='romeo@example.net/x'><query xmlns='jabber:iq:version'/></iq>");
+    assert_non_null(strstr(sv.seen.data + before, "service-unavailable"));
+    assert_int_equal(g_iq_requests, 2);
+    /* pings never reach the app */
+    before = sv.seen.len;
+    feed_server_bytes(&cs, "<iq type='get' id='p1' from='example.net'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert_int_equal(g_iq_requests, 2);
+    assert_non_null(strstr(sv.seen.data + before, "id='p1'"));
+    /* an error answer, and an iq built without id gets one when sent */
+    pxmpp_iq req = { .type = PXMPP_IQ_TYPE_GET, .id = "q9", .from = "romeo@example.net/x" };
+    assert_int_equal(pxmpp_client_send_iq_error(cs.c, &req, PXMPP_STANZA_ERROR_TYPE_CANCEL,
+                                                PXMPP_STANZA_ERROR_CONDITION_ITEM_NOT_FOUND), 0);
+    assert_non_null(strstr(sv.seen.data + before, "item-not-found"));
+    pxmpp_iq res = { .type = PXMPP_IQ_TYPE_RESULT, .id = "r1" };
+    assert_int_equal(pxmpp_client_send_iq_result(cs.c, &res, NULL, NULL), PXMPP_ERR_INVALID_ARGUMENT);
+    pxmpp_arena *a = pxmpp_client_arena(cs.c);
+    pxmpp_iq *ping = pxmpp_build_iq(a, PXMPP_IQ_TYPE_GET, "example.net", NULL, &pxmpp_ping_desc,
+                                    pxmpp_arena_alloc(a, sizeof(pxmpp_ping)));
+    before = sv.seen.len;
+    assert_int_equal(pxmpp_client_send_iq(cs.c, ping, 1000, on_iq_reply, &cs), 0);
+    assert_non_null(strstr(sv.seen.data + before, "id='px"));
+    teardown(&cs, &sv);
+}
+
+static int tls_fails(void *user)
+{
+    client_side *cs = user;
+    return pxmpp_client_tls_failed(cs->c, "certificate verify failed: self-signed certificate") == 0 ? -1 : 0;
+}
+
+static void test_tls_failure_reason(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    g_start_tls = tls_fails;
+    setup(&cs, &sv, M_OK, PXMPP_TLS_REQUIRED, PASSWORD);
+    g_start_tls = NULL;
+    const char *why = NULL;
+    assert_int_equal(pxmpp_client_error(cs.c, &why), PXMPP_ERR_TLS);
+    assert_non_null(strstr(why, "self-signed certificate"));
+    assert_int_equal(cs.failed_code, PXMPP_ERR_TLS);
+    teardown(&cs, &sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +1184,21 @@ int main(void)
         cmocka_unit_test(test_legacy_session),
         cmocka_unit_test(test_pending_table_bounded),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_plus_without_announcement_uses_tls_unique),
+        cmocka_unit_test(test_announced_types_strongest_first),
+        cmocka_unit_test(test_no_common_type_fails),
+        cmocka_unit_test(test_announced_without_plus_fails),
+        cmocka_unit_test(test_stripped_plus_sends_y),
+        cmocka_unit_test(test_named_mechanism_is_exact),
+        cmocka_unit_test(test_require_channel_binding),
+        cmocka_unit_test(test_password_revealing_mechanism_refused_without_tls),
+        cmocka_unit_test(test_iteration_count_bounded),
+        cmocka_unit_test(test_features_during_sasl_refused),
+        cmocka_unit_test(test_free_inside_failed_callback),
+        cmocka_unit_test(test_stream_error_condition_reported),
+        cmocka_unit_test(test_secrets_wiped),
+        cmocka_unit_test(test_iq_answers_through_the_client),
+        cmocka_unit_test(test_tls_failure_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

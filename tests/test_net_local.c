@@ -32,7 +32,7 @@ static struct {
     pid_t pid;
     int to_child; /* closing it stops the servers */
     char dns[32];
-    int direct, starttls, closed;
+    int direct, starttls, starttls_ep, closed;
     char cafile[512];
     char workdir[64];
 } srv = { .pid = -1, .to_child = -1 };
@@ -63,8 +63,8 @@ static int start_servers(void)
     char line[1024];
     int dns = 0;
     bool ok = f && fgets(line, sizeof line, f) &&
-              sscanf(line, "dns=%d direct=%d starttls=%d closed=%d cafile=%511s", &dns, &srv.direct, &srv.starttls,
-                     &srv.closed, srv.cafile) == 5;
+              sscanf(line, "dns=%d direct=%d starttls=%d starttls_ep=%d closed=%d cafile=%511s", &dns, &srv.direct,
+                     &srv.starttls, &srv.starttls_ep, &srv.closed, srv.cafile) == 6;
     if (f)
         fclose(f);
     snprintf(srv.dns, sizeof srv.dns, "127.0.0.1:%d", dns);
@@ -102,6 +102,8 @@ typedef struct app {
     unsigned char unique[64], end_point[64], exporter[64];
     size_t unique_len, end_point_len, exporter_len;
     int exporter_rc;
+    char mechanism[32];        /* the SASL mechanism and binding type the client used */
+    pxmpp_cb_type cb_used;
     int close_after_ready;     /* pxmpp_net_close() in the n-th `ready` (0: after the echo) */
     int fd_opens, fd_closes, fd_now;
     bool saw_closed_port;      /* the log names the SRV target nobody listens on */
@@ -112,6 +114,10 @@ static void on_ready(void *user, const char *jid)
     app *a = user;
     a->ready++;
     assert_non_null(strstr(jid, "@example.test/"));
+    pxmpp_client *c = pxmpp_net_client(a->n);
+    assert_non_null(c);
+    snprintf(a->mechanism, sizeof a->mechanism, "%s", pxmpp_client_mechanism(c));
+    a->cb_used = pxmpp_client_channel_binding(c);
     if (a->close_after_ready && a->ready == a->close_after_ready) {
         assert_int_equal(pxmpp_net_close(a->n), 0);
         return;
@@ -308,6 +314,7 @@ static void check_defaults_answered(const app *a)
 static void check_session(const app *a, const char *listener, const char *tls, const char *alpn, size_t end_point_len)
 {
     char v[256];
+    assert_string_equal(info_value(a, "mech", v, sizeof v), a->mechanism);
     assert_int_equal(a->ready, 1);
     assert_int_equal(a->echoes, 1);
     assert_int_equal(a->closed, 1);
@@ -358,6 +365,7 @@ static void test_connect_by_srv_direct_tls(void **state)
     assert_true(a.saw_closed_port);
     /* RSA with SHA-256: the end point hash is SHA-256 of the certificate */
     check_session(&a, "direct", "TLSv1.3", "xmpp-client", 32);
+    assert_non_null(strstr(a.mechanism, "SCRAM-SHA-1"));
     assert_int_equal(a.exporter_rc, 0); /* TLS 1.3 */
     assert_int_equal(a.exporter_len, 32);
     /* the sockets: the dead port's, then the server's; both closed */
@@ -391,11 +399,33 @@ static void test_starttls_fd_interface(void **state)
     assert_int_equal(pxmpp_net_timeout_ms(a.n), -1);
     /* ECDSA with SHA-384: the end point hash is SHA-384 */
     check_session(&a, "starttls", "TLSv1.2", "None", 48);
+    /* the server announced tls-unique and tls-server-end-point: the client took tls-unique,
+       asked the driver for it, and the server found it equal to its own */
+    assert_string_equal(a.mechanism, "SCRAM-SHA-1-PLUS");
+    assert_int_equal(a.cb_used, PXMPP_CB_TLS_UNIQUE);
+    char v[64];
+    assert_string_equal(info_value(&a, "cb", v, sizeof v), "tls-unique");
     assert_int_equal(a.unique_len, 12); /* TLS 1.2 Finished */
     assert_int_equal(a.exporter_rc, -1); /* not defined before TLS 1.3 */
     assert_int_equal(a.fd_opens, 1);
     assert_int_equal(a.fd_closes, 1);
     pxmpp_net_free(a.n);
+}
+
+/* A server that announces only tls-server-end-point: the SCRAM-SHA-1-PLUS login binds to the
+   hash of its certificate (SHA-384 for this ECDSA certificate), as the server computes it. */
+static void test_channel_binding_server_end_point(void **state)
+{
+    (void)state;
+    app a;
+    pxmpp_net_config cfg = config_at("carol@example.test", "127.0.0.1", srv.starttls_ep, false);
+    cfg.client.require_channel_binding = true;
+    assert_int_equal(run_app(&a, &cfg, 0), 0);
+    check_session(&a, "starttls", "TLSv1.2", "None", 48);
+    assert_string_equal(a.mechanism, "SCRAM-SHA-1-PLUS");
+    assert_int_equal(a.cb_used, PXMPP_CB_TLS_SERVER_END_POINT);
+    char v[64];
+    assert_string_equal(info_value(&a, "cb", v, sizeof v), "tls-server-end-point");
 }
 
 /* The certificate names example.test: a JID of another domain fails, whatever the host. */
@@ -500,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_srv_lookup),
         cmocka_unit_test(test_connect_by_srv_direct_tls),
         cmocka_unit_test(test_starttls_fd_interface),
+        cmocka_unit_test(test_channel_binding_server_end_point),
         cmocka_unit_test(test_certificate_checked_against_domain),
         cmocka_unit_test(test_no_service),
         cmocka_unit_test(test_bad_password_not_retried),

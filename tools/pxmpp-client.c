@@ -41,9 +41,10 @@ static const char usage_text[] =
     "                          STARTTLS policy (default required)\n"
     "  --cafile FILE           trust anchors (default: the system's); the server certificate is\n"
     "                          always verified and must name the JID's domain\n"
-    "  --mechanisms LIST       SASL mechanisms in preference order (default\n"
-    "                          SCRAM-SHA-256,SCRAM-SHA-1,PLAIN); PLAIN is used without TLS only\n"
-    "                          when this option names it explicitly\n"
+    "  --mechanisms LIST       SASL mechanisms in preference order, used exactly as named\n"
+    "                          (default SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,\n"
+    "                          SCRAM-SHA-1,PLAIN); without TLS only SCRAM is used, and PLAIN\n"
+    "                          too when this option names it explicitly\n"
     "  --resource NAME         resource to request (default: assigned by the server)\n"
     "  --timeout SECONDS       deadline for the whole session (default 30); closing the\n"
     "                          stream cleanly may take up to 2 more seconds\n"
@@ -1079,10 +1080,15 @@ static char *read_password(const options *o)
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = '\0';
     } else {
-        const char *env = getenv("PXMPP_PASSWORD");
+        char *env = getenv("PXMPP_PASSWORD");
         if (!env)
             usage_error("no password: use --password-file FILE or the PXMPP_PASSWORD environment variable");
         line = strdup(env);
+        /* The variable leaves the process: its bytes are overwritten where they are (they are
+           also what /proc/PID/environ shows) and it is removed, so neither child processes nor
+           a later reader of this memory find it. */
+        OPENSSL_cleanse(env, strlen(env));
+        unsetenv("PXMPP_PASSWORD");
         if (!line) {
             fputs("pxmpp-client: out of memory\n", stderr);
             exit(EXIT_PROTO);

@@ -8,13 +8,16 @@ Prints one line of key=value pairs (dns, direct, starttls, closed ports; cafile)
 until its standard input closes.  Exits 77 when the openssl command is missing.
 
 The XMPP server speaks just enough of RFC 6120 for a client session: STARTTLS (TLS 1.2 at
-most, ECDSA P-384 certificate signed with SHA-384) on one port, TLS from the first byte
-(TLS 1.3, RSA certificate signed with SHA-256, ALPN xmpp-client) on another, SASL PLAIN with
-the password "secret", resource binding.  After binding it asks the client three iqs
-(disco#info, software version, an unknown namespace), then sends a headline message from
+most, ECDSA P-384 certificate signed with SHA-384) on two ports, TLS from the first byte
+(TLS 1.3, RSA certificate signed with SHA-256, ALPN xmpp-client) on another; SASL
+SCRAM-SHA-1-PLUS, SCRAM-SHA-1 (RFC 5802, checking the channel-binding data against its own)
+and PLAIN, with the password "secret"; resource binding.  The STARTTLS ports announce the
+channel-binding types (XEP-0440) tls-unique and tls-server-end-point, or only
+tls-server-end-point (port "starttls_ep").  After binding the server asks the client three
+iqs (disco#info, software version, an unknown namespace), then sends a headline message from
 example.test whose body describes the connection as the server sees it:
 
-    listener=direct tls=TLSv1.3 sni=example.test alpn=xmpp-client
+    listener=direct tls=TLSv1.3 sni=example.test alpn=xmpp-client mech=SCRAM-SHA-1 cb=none
     tls-unique=HEX tls-server-end-point=HEX disco=... version=... other=...
 
 It echoes every message back from echo@example.test/e and answers pings, except for
@@ -22,6 +25,7 @@ accounts whose name starts with "silent" (no answer to pings); for "drop" it clo
 TCP connection without a close tag 200 ms after binding."""
 import base64
 import hashlib
+import hmac
 import os
 import shutil
 import socket
@@ -39,6 +43,7 @@ NS_STREAM = "http://etherx.jabber.org/streams"
 NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+NS_SASL_CB = "urn:xmpp:sasl-cb:0"
 NS_CLIENT = "jabber:client"
 DOMAIN = "example.test"
 
@@ -56,10 +61,50 @@ def make_cert(workdir, name, keyargs, digest):
     return cert, key, hashlib.new(digest, der).hexdigest()
 
 
+class Scram:
+    """The server side of SCRAM-SHA-1 (RFC 5802) for the password "secret"."""
+
+    def __init__(self, session, plus):
+        self.session = session
+        self.plus = plus
+        self.salt = os.urandom(12)
+        self.iterations = 4096
+
+    def first(self, message):
+        gs2, _, bare = message.partition(",,")
+        self.gs2 = gs2 + ",,"
+        if self.plus != gs2.startswith("p="):
+            raise ValueError("the GS2 flag does not match the mechanism")
+        self.cb_type = gs2[2:] if self.plus else "none"
+        attrs = dict(a.split("=", 1) for a in bare.split(","))
+        self.user = attrs["n"]
+        self.nonce = attrs["r"] + base64.b64encode(os.urandom(18)).decode()
+        self.client_first_bare = bare
+        self.server_first = "r=%s,s=%s,i=%d" % (self.nonce, base64.b64encode(self.salt).decode(), self.iterations)
+        return self.server_first
+
+    def final(self, message):
+        """The server's final message, or None when the proof or the binding is wrong."""
+        without_proof, _, proof = message.rpartition(",p=")
+        attrs = dict(a.split("=", 1) for a in without_proof.split(","))
+        cbdata = self.session.binding(self.cb_type) if self.plus else b""
+        if attrs.get("r") != self.nonce or base64.b64decode(attrs.get("c", "")) != self.gs2.encode() + cbdata:
+            return None
+        salted = hashlib.pbkdf2_hmac("sha1", b"secret", self.salt, self.iterations)
+        client_key = hmac.new(salted, b"Client Key", "sha1").digest()
+        auth = ",".join((self.client_first_bare, self.server_first, without_proof)).encode()
+        signature = hmac.new(hashlib.sha1(client_key).digest(), auth, "sha1").digest()
+        if bytes(a ^ b for a, b in zip(client_key, signature)) != base64.b64decode(proof):
+            return None
+        server_key = hmac.new(salted, b"Server Key", "sha1").digest()
+        return "v=" + base64.b64encode(hmac.new(server_key, auth, "sha1").digest()).decode()
+
+
 class Listener:
-    def __init__(self, kind, cert, key, end_point):
+    def __init__(self, kind, cert, key, end_point, announce=()):
         self.kind = kind
         self.end_point = end_point
+        self.announce = announce
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         if kind == "direct":
@@ -97,6 +142,8 @@ class Session:
         self.pending = {}
         self.answers = {}
         self.sni = None
+        self.scram = None
+        self.mech = None
 
     def send(self, text):
         with self.lock:
@@ -160,7 +207,11 @@ class Session:
         if not self.secure:
             feats = "<starttls xmlns='%s'><required/></starttls>" % NS_TLS
         elif not self.user:
-            feats = "<mechanisms xmlns='%s'><mechanism>PLAIN</mechanism></mechanisms>" % NS_SASL
+            feats = ("<mechanisms xmlns='%s'><mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>SCRAM-SHA-1"
+                     "</mechanism><mechanism>PLAIN</mechanism></mechanisms>" % NS_SASL)
+            if self.lst.announce:
+                feats += "<sasl-channel-binding xmlns='%s'>%s</sasl-channel-binding>" % (
+                    NS_SASL_CB, "".join("<channel-binding type='%s'/>" % t for t in self.lst.announce))
         else:
             feats = "<bind xmlns='%s'/>" % NS_BIND
         self.send("<stream:features>%s</stream:features>" % feats)
@@ -172,11 +223,22 @@ class Session:
             self.tls()
             return True
         if elem.tag == "{%s}auth" % NS_SASL:
-            parts = base64.b64decode(elem.text or "").split(b"\0")
-            if len(parts) == 3 and parts[2] == b"secret":
-                self.user = parts[1].decode("utf-8")
-                self.send("<success xmlns='%s'/>" % NS_SASL)
-                return True
+            self.mech = elem.get("mechanism")
+            data = base64.b64decode(elem.text or "")
+            if self.mech in ("SCRAM-SHA-1", "SCRAM-SHA-1-PLUS"):
+                self.scram = Scram(self, self.mech.endswith("-PLUS"))
+                first = self.scram.first(data.decode("utf-8"))
+                self.send("<challenge xmlns='%s'>%s</challenge>" % (NS_SASL, base64.b64encode(first.encode()).decode()))
+                return False
+            parts = data.split(b"\0")
+            if self.mech == "PLAIN" and len(parts) == 3 and parts[2] == b"secret":
+                return self.authenticated(parts[1].decode("utf-8"), "")
+            self.send("<failure xmlns='%s'><not-authorized/></failure>" % NS_SASL)
+            return False
+        if elem.tag == "{%s}response" % NS_SASL and self.scram:
+            final = self.scram.final(base64.b64decode(elem.text or "").decode("utf-8"))
+            if final:
+                return self.authenticated(self.scram.user, base64.b64encode(final.encode()).decode())
             self.send("<failure xmlns='%s'><not-authorized/></failure>" % NS_SASL)
             return False
         if elem.tag == "{%s}iq" % NS_CLIENT:
@@ -187,6 +249,19 @@ class Session:
                 self.send("<message from='echo@%s/e' to=%s type='chat'><body>%s</body></message>"
                           % (DOMAIN, quoteattr(self.jid), escape(body.text or "")))
         return False
+
+    def authenticated(self, user, data):
+        self.user = user
+        self.send("<success xmlns='%s'>%s</success>" % (NS_SASL, data))
+        return True
+
+    def binding(self, cb_type):
+        """This server's channel-binding data of the connection for cb_type."""
+        if cb_type == "tls-unique":
+            return self.sock.get_channel_binding("tls-unique") or b""
+        if cb_type == "tls-server-end-point":
+            return bytes.fromhex(self.lst.end_point)
+        return b""  # tls-exporter: not computable with the ssl module
 
     def iq(self, elem):
         typ, ident = elem.get("type"), elem.get("id")
@@ -244,8 +319,10 @@ class Session:
     def describe(self):
         unique = self.sock.get_channel_binding("tls-unique")
         alpn = self.sock.selected_alpn_protocol() if self.lst.kind == "direct" else None
-        body = ("listener=%s tls=%s sni=%s alpn=%s tls-unique=%s tls-server-end-point=%s disco=%s version=%s other=%s"
-                % (self.lst.kind, self.sock.version(), self.sni, alpn, unique.hex() if unique else "none",
+        body = ("listener=%s tls=%s sni=%s alpn=%s mech=%s cb=%s tls-unique=%s tls-server-end-point=%s disco=%s "
+                "version=%s other=%s"
+                % (self.lst.kind, self.sock.version(), self.sni, alpn, self.mech,
+                   self.scram.cb_type if self.scram else "none", unique.hex() if unique else "none",
                    self.lst.end_point, self.answers.get("disco"), self.answers.get("version"),
                    self.answers.get("other")))
         self.send("<message from='%s' to=%s type='headline'><body>%s</body></message>"
@@ -281,7 +358,8 @@ def main(argv):
             with open(cert, encoding="ascii") as f:
                 out.write(f.read())
     direct = Listener("direct", *rsa)
-    starttls = Listener("starttls", *ec)
+    starttls = Listener("starttls", *ec, announce=("tls-unique", "tls-server-end-point"))
+    starttls_ep = Listener("starttls", *ec, announce=("tls-server-end-point",))
     closed = free_port()  # nobody listens there
     records = {
         "_xmpps-client._tcp." + DOMAIN: [("SRV", 0, 0, closed, "localhost"), ("SRV", 5, 0, direct.port, "localhost")],
@@ -289,8 +367,8 @@ def main(argv):
         "_xmpp-client._tcp.dot.test": [("SRV", 0, 0, 0, ".")],
     }
     dns = dnsd.start(records)
-    print("dns=%d direct=%d starttls=%d closed=%d cafile=%s" % (dns, direct.port, starttls.port, closed, cafile),
-          flush=True)
+    print("dns=%d direct=%d starttls=%d starttls_ep=%d closed=%d cafile=%s"
+          % (dns, direct.port, starttls.port, starttls_ep.port, closed, cafile), flush=True)
     sys.stdin.read()
     return 0
 

@@ -22,8 +22,10 @@
  *     against the trust anchors in `cafile` (or the system's) and must name the JID's
  *     domain, never the SRV target host (RFC 6120 §13.7.2.1); the domain is also sent as
  *     SNI.  Direct TLS offers the ALPN protocol "xmpp-client".
- *   - Channel binding data for the SCRAM -PLUS mechanisms is computed from the TLS
- *     session (tls-exporter under TLS 1.3, tls-unique otherwise).
+ *   - Channel binding: the client picks the type by its policy (<pxmpp/client.h>,
+ *     XEP-0440) and the driver computes it from the TLS session: tls-exporter (RFC 9266,
+ *     TLS 1.3), tls-unique (RFC 5929, also under TLS 1.3, as some servers compute it) or
+ *     tls-server-end-point (RFC 5929 §4).
  *
  * Two ways to run it:
  *   - Blocking: pxmpp_net_run() loops until the session is closed or has failed for good.
@@ -49,15 +51,16 @@
  * Reconnection: a lost connection, or an attempt that fails, is retried after a delay
  * that doubles from `backoff_min_ms` up to `backoff_max_ms`, with jitter (see
  * `disconnected`), up to `reconnect` times in a row (-1: forever, 0: never); an
- * established session resets the count.  Authentication failures (PXMPP_ERR_AUTH,
- * PXMPP_ERR_NO_MECHANISM) and a server that refuses the TLS policy (PXMPP_ERR_TLS_REQUIRED)
- * are never retried.  Each new connection is a new session: `ready` again, the app sends
- * its presence again.
+ * established session resets the count.  Never retried: authentication failures
+ * (PXMPP_ERR_AUTH, PXMPP_ERR_NO_MECHANISM), a server that refuses the TLS policy
+ * (PXMPP_ERR_TLS_REQUIRED), and the stream errors `conflict` (another login of the same
+ * resource took over; reconnecting would throw it out in turn) and `host-unknown`.  Each
+ * new connection is a new session: `ready` again, the app sends its presence again.
  *
  * Default answers to iq requests the app leaves alone (see `iq_request`): XEP-0199 ping
  * (answered by the core), XEP-0030 disco#info (identity client/`identity_type` and the
- * features ping, version and disco#info), XEP-0092 software version, and
- * service-unavailable for any other get or set (RFC 6120 §8.4).
+ * features ping, version and disco#info; item-not-found for a node), XEP-0092 software
+ * version, and service-unavailable for any other get or set (RFC 6120 §8.4).
  *
  * Threading: a pxmpp_net is not thread-safe; use it from one thread at a time.  Callbacks
  * run inside pxmpp_net_start(), pxmpp_net_run() and pxmpp_net_process(), never inside
@@ -144,13 +147,15 @@ typedef struct pxmpp_net_callbacks {
     /** A stanza sent before a connection was lost could not be delivered by resumption
         (XEP-0198); @p xml is its serialized form. */
     void (*stanza_lost)(void *user, const char *xml, size_t len);
-    /** The connection was lost or an attempt failed (@p code, @p reason); the next attempt
-        starts in @p retry_ms.  The retry number k (1 after a session that was ready) waits a
+    /** The connection was lost or an attempt failed (@p code, @p reason; when a <stream:error/>
+        ended it, pxmpp_client_stream_error(pxmpp_net_client()) names the condition); the next
+        attempt starts in @p retry_ms.  The retry number k (1 after a session that was ready) waits a
         random delay in [max(backoff_min, b/2), b] with b = min(backoff_max, backoff_min * 2^(k-1)).
         The app may call pxmpp_net_close() here to stop. */
     void (*disconnected)(void *user, int code, const char *reason, uint32_t retry_ms);
     /** The session ended for good: a permanent failure, no retry allowed, or the retries used
-        up.  pxmpp_net_run() returns @p code; pxmpp_net_process() returns it from then on. */
+        up (as for `disconnected`, the client still tells the stream-error condition).
+        pxmpp_net_run() returns @p code; pxmpp_net_process() returns it from then on. */
     void (*failed)(void *user, int code, const char *reason);
     /** The session ended after pxmpp_net_close(). */
     void (*closed)(void *user);
@@ -163,8 +168,9 @@ typedef struct pxmpp_net_callbacks {
     void (*subscription_request)(void *user, const pxmpp_presence *pres);
     /** A roster push (answered and applied to the client's roster cache already). */
     void (*roster_push)(void *user, const pxmpp_roster_item *item, const char *ver);
-    /** An iq get or set (pings are answered before this).  Return true when the app answers
-        it (now or later, through pxmpp_net_client()), false to leave it to the default answers. */
+    /** An iq get or set (pings and roster pushes are answered before this).  Return true when
+        the app answers it (now or later, with pxmpp_client_send_iq_result() or _send_iq_error()
+        on pxmpp_net_client()), false to leave it to the default answers. */
     bool (*iq_request)(void *user, const pxmpp_iq *iq);
     /** The socket to watch changed: called with (old_fd, -1) just before old_fd is closed
         (stop watching it now) and with (-1, new_fd) when a new connection's socket is open. */
@@ -236,9 +242,11 @@ int pxmpp_net_close(pxmpp_net *n);
 
 /**
  * The client session, for everything else it offers (roster, subscriptions, tracked iqs,
- * state, the bound JID).  Do not call its feed, start, tls_ready, finish or tick functions,
- * nor free it.  The pointer is valid from `ready` until the next `disconnected`, `failed`
- * or `closed` (a new connection may bring a new client); NULL before the first attempt.
+ * iq answers, state, the bound JID, the mechanism and channel binding used, the stream
+ * error).  Do not call its feed, start, tls_ready, tls_failed, finish or tick functions,
+ * nor free it.  The pointer is valid from `ready` until the next connection attempt starts
+ * (a new connection may bring a new client): it can still be read inside `disconnected`,
+ * `failed` and `closed`.  NULL before the first connection.
  */
 pxmpp_client *pxmpp_net_client(pxmpp_net *n);
 

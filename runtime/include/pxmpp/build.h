@@ -29,13 +29,28 @@ int pxmpp_message_add_subject(pxmpp_arena *a, pxmpp_message *m, const char *lang
 /** Sets the thread (and its optional parent thread). */
 int pxmpp_message_set_thread(pxmpp_arena *a, pxmpp_message *m, const char *thread, const char *parent);
 
+/**
+ * Sets the default language (xml:lang, RFC 6120 §8.1.5) of a stanza: @p lang is a language
+ * tag such as "en" or "pt-BR" (copied into @p a); NULL removes it.
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (NULL stanza or arena, or @p lang is not made of
+ *         letters, digits and '-' with at most 35 characters); PXMPP_ERR_NOMEM.
+ */
+int pxmpp_message_set_lang(pxmpp_arena *a, pxmpp_message *m, const char *lang);
+/** As pxmpp_message_set_lang(), for a presence. */
+int pxmpp_presence_set_lang(pxmpp_arena *a, pxmpp_presence *p, const char *lang);
+/** As pxmpp_message_set_lang(), for an iq. */
+int pxmpp_iq_set_lang(pxmpp_arena *a, pxmpp_iq *iq, const char *lang);
+
 /** A presence to @p to (NULL: broadcast) of @p type (PXMPP_PRESENCE_TYPE_AVAILABLE for plain availability). */
 pxmpp_presence *pxmpp_build_presence(pxmpp_arena *a, const char *to, pxmpp_presence_type type);
 /** Adds a status text in language @p lang (NULL: default). */
 int pxmpp_presence_add_status(pxmpp_arena *a, pxmpp_presence *p, const char *lang, const char *text);
 
-/** An iq of @p type with @p id (required) to @p to (NULL: the account), carrying one typed payload
-    (@p payload_type NULL: none, as in an empty result).  The payload is referenced, not copied. */
+/** An iq of @p type with @p id to @p to (NULL: the account), carrying one typed payload
+    (@p payload_type NULL: none, as in an empty result).  The payload is referenced, not copied.
+    @p id may be NULL: pxmpp_client_send_iq() then assigns one unique to the stream (an iq sent
+    with pxmpp_stream_send() needs one: RFC 6120 §8.1.3).  NULL when out of memory or @p type is
+    not a valid iq type. */
 pxmpp_iq *pxmpp_build_iq(pxmpp_arena *a, pxmpp_iq_type type, const char *to, const char *id,
                          const pxmpp_type_desc *payload_type, const void *payload);
 /** Adds a payload to an iq (for example the original request in an error).  Returns as

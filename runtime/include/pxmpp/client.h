@@ -18,8 +18,51 @@
  *
  * Security policy: with PXMPP_TLS_REQUIRED (the default) no credentials are sent
  * unless TLS is up: if the server does not offer STARTTLS the session fails with
- * PXMPP_ERR_TLS_REQUIRED before anything about the account is sent.  PLAIN is
- * never used without TLS unless allow_plain_without_tls is set.
+ * PXMPP_ERR_TLS_REQUIRED before anything about the account is sent.  Without TLS
+ * only mechanisms that do not reveal the password are used (SCRAM-SHA-1,
+ * SCRAM-SHA-256): PLAIN, LOGIN and any other mechanism are refused unless
+ * allow_plain_without_tls is set.  Stream features are accepted only where RFC 6120
+ * puts them (after our stream header); a second <stream:features/> during SASL or
+ * after it is a protocol error, so a peer cannot restart authentication.  The SCRAM
+ * iteration count is bounded (max_scram_iterations) before any work is done.
+ * Secrets (the password, SASL messages, channel-binding data) are wiped from the
+ * session's memory after use and on free; they are never logged.
+ *
+ * Mechanisms: `mechanisms` lists the names to use, in preference order, and means
+ * exactly those names; the default list is
+ * "SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN".  The SCRAM
+ * messages are composed by the library (RFC 5802, RFC 7677) with GNU SASL's SASLprep,
+ * nonces and key derivation and libcrypto's HMAC; PLAIN and other mechanisms go
+ * through GNU SASL.
+ *
+ * Channel binding (RFC 5802 §6, RFC 5929, RFC 9266, XEP-0440).  The app can compute
+ * channel-binding data when it sets the `channel_binding` callback or hands data to
+ * pxmpp_client_tls_ready().  With TLS up and such an app:
+ *   - the server announces its types (XEP-0440 <sasl-channel-binding/>): the strongest
+ *     type both support is used, tls-exporter, then tls-unique, then
+ *     tls-server-end-point; the app is asked for the data of each in that order until
+ *     it returns some.  No type in common while -PLUS mechanisms are offered: the
+ *     session fails (PXMPP_ERR_AUTH) instead of falling back (XEP-0440 §4).
+ *   - -PLUS offered without announcement (servers that predate XEP-0440): tls-unique,
+ *     as those servers compute it (from the first Finished message, also under
+ *     TLS 1.3), then tls-exporter, then tls-server-end-point.
+ *   - types announced but no -PLUS mechanism offered: the mechanisms were stripped;
+ *     the session fails (XEP-0440 §4).
+ *   - no -PLUS mechanism offered and no announcement: a SCRAM mechanism is sent with
+ *     the "y" flag, so that a server that does support channel binding detects the
+ *     downgrade (RFC 5802 §6).  When the app's own mechanism list names only
+ *     non-PLUS mechanisms and the server offers -PLUS ones, "n" is sent (the app
+ *     chose not to bind).
+ *   - require_channel_binding: authentication fails unless a -PLUS mechanism is used.
+ * Without TLS, or without channel-binding data, no binding is attempted and -PLUS
+ * mechanisms are skipped.
+ *
+ * Callbacks: every callback runs inside a call the app made into the session
+ * (pxmpp_client_feed, _tick, _tls_ready, _start, a send function ...).  From inside a
+ * callback the app may call every function of this header, including
+ * pxmpp_client_close() and pxmpp_client_free(): a free inside a callback is deferred
+ * until the outermost call into the session returns (nothing further is delivered
+ * once it was requested).  It must not feed the client from inside a callback.
  *
  * Time: the library has no timers.  The app passes its clock (milliseconds,
  * any epoch) to pxmpp_client_tick(); iq timeouts are measured against it.
@@ -43,6 +86,17 @@ extern "C" {
 #endif
 
 typedef struct pxmpp_client pxmpp_client;
+
+/** Channel-binding types (RFC 5929, RFC 9266), as the `channel_binding` callback is asked for them. */
+typedef enum pxmpp_cb_type {
+    PXMPP_CB_NONE = 0,
+    PXMPP_CB_TLS_EXPORTER = 1,        /**< "tls-exporter" (RFC 9266): 32 bytes of the TLS 1.3 exporter */
+    PXMPP_CB_TLS_UNIQUE = 2,          /**< "tls-unique" (RFC 5929 §3): the first Finished message */
+    PXMPP_CB_TLS_SERVER_END_POINT = 3 /**< "tls-server-end-point" (RFC 5929 §4): hash of the server certificate */
+} pxmpp_cb_type;
+
+/** The name of a channel-binding type ("tls-exporter" ...), or NULL for PXMPP_CB_NONE or an unknown value. */
+const char *pxmpp_cb_type_str(pxmpp_cb_type t);
 
 /** TLS policy. */
 typedef enum pxmpp_tls_policy {
@@ -71,7 +125,10 @@ typedef struct pxmpp_client_config {
     const char *resource;      /**< resource to request; NULL: the server assigns one */
     pxmpp_tls_policy tls;
     bool allow_plain_without_tls; /**< allow SASL PLAIN over an unencrypted stream */
-    const char *mechanisms;    /**< comma list in preference order; NULL: "SCRAM-SHA-256,SCRAM-SHA-1,PLAIN" */
+    const char *mechanisms;    /**< comma list in preference order, used exactly; NULL: the default list above */
+    bool require_channel_binding; /**< fail unless a -PLUS mechanism binds the TLS channel */
+    uint32_t max_scram_iterations; /**< refuse a SCRAM iteration count above this (0: 600000) */
+    const char *lang;          /**< xml:lang of our stream header (RFC 6120 §4.7.4); NULL: none */
     size_t max_pending_iqs;    /**< bound of the pending-iq table (0: 256) */
     uint64_t default_iq_timeout_ms; /**< used by the library's own iqs (0: 30000) */
     const pxmpp_mem *mem;      /**< allocator hooks (NULL: malloc) */
@@ -91,8 +148,11 @@ typedef struct pxmpp_client_callbacks {
     int (*start_tls)(void *user);
     /** The session is established; @p jid is the bound full JID. */
     void (*ready)(void *user, const char *jid);
-    /** The session failed: code (PXMPP_ERR_AUTH, PXMPP_ERR_TLS_REQUIRED, ...) and a reason. */
-    void (*failed)(void *user, int code, const char *reason);
+    /** The session failed: @p code (PXMPP_ERR_AUTH, PXMPP_ERR_TLS_REQUIRED, PXMPP_ERR_PROTOCOL ...),
+        the condition of the server's <stream:error/> when that ended the session
+        (PXMPP_STREAM_ERROR_CONDITION_ABSENT otherwise: e.g. `conflict` means another login took
+        over and reconnecting would loop, `system-shutdown` invites a later reconnect), and a reason. */
+    void (*failed)(void *user, int code, pxmpp_stream_error_condition cond, const char *reason);
     /** A message stanza. */
     void (*message)(void *user, const pxmpp_message *msg);
     /** A presence stanza that is not a subscription request. */
@@ -101,9 +161,16 @@ typedef struct pxmpp_client_callbacks {
     void (*subscription_request)(void *user, const pxmpp_presence *pres);
     /** A roster push from the account (already answered with a result and applied to the cache). */
     void (*roster_push)(void *user, const pxmpp_roster_item *item, const char *ver);
-    /** An iq get/set the library does not handle.  The app must answer it; when this callback is
-        NULL the library answers service-unavailable (RFC 6120 §8.4). */
-    void (*iq_request)(void *user, const pxmpp_iq *iq);
+    /** An iq get/set the library does not handle (it answers pings and roster pushes itself).
+        Return true when the app answers it (now, with pxmpp_client_send_iq_result() or
+        _send_iq_error(), or later), false to let the library answer service-unavailable
+        (RFC 6120 §8.4).  When this callback is NULL the library answers every such iq so. */
+    bool (*iq_request)(void *user, const pxmpp_iq *iq);
+    /** Channel-binding data of the TLS connection for @p type: write at most @p cap bytes to @p buf,
+        set *@p len, return 0; return < 0 when this type cannot be computed on this connection.
+        Asked during authentication, after pxmpp_client_tls_ready(), in the order of the policy
+        above.  NULL: only the data handed to pxmpp_client_tls_ready() is used. */
+    int (*channel_binding)(void *user, pxmpp_cb_type type, unsigned char *buf, size_t cap, size_t *len);
     /** The server closed the stream (after our close, or on its own). */
     void (*closed)(void *user);
     /** One line of a readable transcript of the session (state changes, not payloads). */
@@ -129,11 +196,13 @@ typedef void (*pxmpp_roster_callback)(void *user, int status, const pxmpp_roster
 /**
  * Creates a client session.
  * @return 0, PXMPP_ERR_INVALID_ARGUMENT (missing jid/password/write, malformed JID,
- *         unknown mechanism name), PXMPP_ERR_NOMEM.
+ *         a mechanism list that is empty or not made of mechanism names), PXMPP_ERR_NOMEM.
  */
 int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const pxmpp_client_callbacks *cb,
                      void *user);
-/** Frees the session (sends nothing; the password copy is wiped).  NULL allowed. */
+/** Frees the session (sends nothing; the password copy and every buffer that held a secret
+    are wiped).  NULL allowed.  Inside a callback the free is deferred until the outermost
+    call into the session returns. */
 void pxmpp_client_free(pxmpp_client *c);
 
 /** Sends our stream header.  @return 0, PXMPP_ERR_STATE, or the stream's error. */
@@ -146,13 +215,23 @@ int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len);
 int pxmpp_client_finish(pxmpp_client *c);
 
 /**
- * TLS is up: restart the stream (RFC 6120 §5.4.3.3).  @p cb_type ("tls-exporter" or
- * "tls-unique") and @p cb_data are the channel-binding data for the -PLUS SASL
- * mechanisms, or NULL/0 to skip those mechanisms.
- * May be called from `start_tls` or later, outside any callback.
- * @return 0, PXMPP_ERR_STATE (not waiting for TLS), PXMPP_ERR_NOMEM.
+ * TLS is up: restart the stream (RFC 6120 §5.4.3.3).  @p cb_type ("tls-exporter",
+ * "tls-unique" or "tls-server-end-point") and @p cb_data (copied, at most 512 bytes)
+ * are channel-binding data of one type, or NULL/0 when the app gives none here (it may
+ * still answer the `channel_binding` callback, which is asked first).
+ * May be called from `start_tls` or later.
+ * @return 0, PXMPP_ERR_STATE (not waiting for TLS), PXMPP_ERR_INVALID_ARGUMENT (unknown
+ *         type name, data too long), PXMPP_ERR_NOMEM.
  */
 int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len);
+
+/**
+ * The TLS handshake the app ran after `start_tls` failed: the session fails with
+ * PXMPP_ERR_TLS and @p reason (for example the certificate verification error), which
+ * `failed` and pxmpp_client_error() report.  @p reason may be NULL.
+ * @return 0, PXMPP_ERR_STATE (not waiting for TLS), PXMPP_ERR_INVALID_ARGUMENT.
+ */
+int pxmpp_client_tls_failed(pxmpp_client *c, const char *reason);
 
 /** Advances the app clock; expires timed-out iqs (their callbacks get PXMPP_ERR_TIMEOUT). */
 int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms);
@@ -168,6 +247,22 @@ int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms);
  */
 int pxmpp_client_send_iq(pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_ms, pxmpp_iq_callback cb,
                          void *cb_user);
+
+/**
+ * Answers the iq request @p req (as delivered to `iq_request`) with a result carrying
+ * @p payload of type @p payload_type (NULL: an empty result).  @p payload is serialized
+ * at once; nothing is retained.
+ * @return 0, PXMPP_ERR_STATE (not ready), PXMPP_ERR_INVALID_ARGUMENT (@p req is not a get/set
+ *         with an id), PXMPP_ERR_VALUE (the payload breaks its schema), PXMPP_ERR_NOMEM.
+ */
+int pxmpp_client_send_iq_result(pxmpp_client *c, const pxmpp_iq *req, const pxmpp_type_desc *payload_type,
+                                const void *payload);
+/**
+ * Answers the iq request @p req with an error of @p type and @p cond (RFC 6120 §8.3).
+ * @return as pxmpp_client_send_iq_result().
+ */
+int pxmpp_client_send_iq_error(pxmpp_client *c, const pxmpp_iq *req, pxmpp_stanza_error_type type,
+                               pxmpp_stanza_error_condition cond);
 
 /** Roster get (RFC 6121 §2.2), versioned when the server supports it and @p ver is not NULL. */
 int pxmpp_client_roster_get(pxmpp_client *c, const char *ver, pxmpp_roster_callback cb, void *cb_user);
@@ -200,6 +295,10 @@ int pxmpp_client_close(pxmpp_client *c);
 pxmpp_client_state pxmpp_client_get_state(const pxmpp_client *c);
 /** The session's error: code (0 if none) and reason. */
 int pxmpp_client_error(const pxmpp_client *c, const char **reason);
+/** The condition of the <stream:error/> that ended the session, or PXMPP_STREAM_ERROR_CONDITION_ABSENT. */
+pxmpp_stream_error_condition pxmpp_client_stream_error(const pxmpp_client *c);
+/** The channel-binding type the authentication used (PXMPP_CB_NONE: none). */
+pxmpp_cb_type pxmpp_client_channel_binding(const pxmpp_client *c);
 /** The bound full JID, or NULL before binding. */
 const char *pxmpp_client_jid(const pxmpp_client *c);
 /** True once TLS is up. */

@@ -218,6 +218,14 @@ int pxmpp_jid_normalize_str(const char *in, size_t len, char *out, size_t cap,
                             size_t *out_len);
 
 /**
+ * The bare form of a JID string, normalized: "Romeo@Example.net/orchard" gives
+ * "romeo@example.net".  Same parameters, rules and errors as
+ * pxmpp_jid_normalize_str(), without the resourcepart in @p out; no pxmpp_jid is
+ * needed on the caller's side.
+ */
+int pxmpp_jid_bare_str(const char *in, size_t len, char *out, size_t cap, size_t *out_len);
+
+/**
  * Copies a JID without its resourcepart (the "bare JID").
  *
  * @param out  destination; may be the same object as @p in (the resource is
