@@ -104,7 +104,7 @@ typedef struct app {
     int exporter_rc;
     char mechanism[32];        /* the SASL mechanism and binding type the client used */
     pxmpp_cb_type cb_used;
-    int close_after_ready;     /* pxmpp_net_close() in the n-th `ready` (0: after the echo) */
+    int close_after_ready;     /* pxmpp_net_close() in the n-th `ready` (0: after the echo; -1: never) */
     int fd_opens, fd_closes, fd_now;
     bool saw_closed_port;      /* the log names the SRV target nobody listens on */
 } app;
@@ -496,6 +496,41 @@ static void test_keepalive_reconnects(void **state)
     assert_int_equal(a.closed, 1);
 }
 
+/* White space keeps a silent connection open: no answer is expected, so nothing is lost,
+   and the spaces between stanzas do not disturb the server's parser. */
+static void test_whitespace_keepalive(void **state)
+{
+    (void)state;
+    app a;
+    memset(&a, 0, sizeof a);
+    pxmpp_net_config cfg = config_at("silent@example.test", "127.0.0.1", srv.direct, true);
+    cfg.keepalive = PXMPP_NET_KEEPALIVE_WHITESPACE;
+    cfg.keepalive_ms = 100;
+    cfg.keepalive_timeout_ms = 100;
+    a.close_after_ready = -1; /* neither close nor echo on `ready` */
+    assert_int_equal(pxmpp_net_new(&a.n, &cfg, &callbacks, &a), 0);
+    assert_int_equal(pxmpp_net_start(a.n), 0);
+    pump_until(&a, &a.ready, 1);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do { /* 800 ms: several keepalives */
+        struct pollfd p = { .fd = pxmpp_net_fd(a.n), .events = pxmpp_net_events(a.n), .revents = 0 };
+        int timeout = pxmpp_net_timeout_ms(a.n);
+        assert_true(timeout >= 0 && timeout <= 100);
+        int r = poll(&p, 1, timeout);
+        assert_int_equal(pxmpp_net_process(a.n, r > 0 ? p.revents : 0), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 800);
+    assert_int_equal(a.disconnects, 0);
+    /* the stream still works: the server answers a message */
+    assert_int_equal(pxmpp_net_send_chat(a.n, "echo@example.test", "ping <&> pong"), 0);
+    pump_until(&a, &a.echoes, 1);
+    assert_int_equal(pxmpp_net_close(a.n), 0);
+    assert_int_equal(pxmpp_net_run(a.n), 0);
+    assert_int_equal(a.closed, 1);
+    pxmpp_net_free(a.n);
+}
+
 /* The server drops the TCP connection: a new session on a new connection. */
 static void test_dropped_connection_reconnects(void **state)
 {
@@ -535,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_no_service),
         cmocka_unit_test(test_bad_password_not_retried),
         cmocka_unit_test(test_keepalive_reconnects),
+        cmocka_unit_test(test_whitespace_keepalive),
         cmocka_unit_test(test_dropped_connection_reconnects),
     };
     int failed = cmocka_run_group_tests(tests, setup, NULL);
