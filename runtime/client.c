@@ -23,6 +23,16 @@ typedef struct pending {
     void *cb_user;
 } pending;
 
+/* XEP-0198: where stream management stands for the session */
+typedef enum smphase { SM_NONE, SM_ENABLING, SM_ON, SM_RESUMING } smphase;
+
+/* XEP-0198: a stanza sent and not yet acknowledged: its sequence number and the bytes written */
+typedef struct sm_entry {
+    uint32_t seq;
+    char *data;
+    size_t len;
+} sm_entry;
+
 struct pxmpp_client {
     pxmpp_mem mem;
     pxmpp_client_callbacks cb;
@@ -67,7 +77,42 @@ struct pxmpp_client {
     const pxmpp_roster_item *roster;
     size_t roster_count;
     const char *roster_ver;
+
+    /* XEP-0198 stream management, and reconnection */
+    pxmpp_sm_policy sm_policy;
+    uint32_t sm_ack_every;
+    size_t sm_max_queue;
+    uint32_t sm_max_resume;
+    uint64_t sm_ack_delay;
+    smphase sm_phase;
+    bool sm_offered;       /* the features after authentication offer it, and the policy allows it */
+    bool sm_resumable;     /* the server granted resumption; sm_id is set */
+    bool sm_r_sent;        /* our <r/> has not been answered yet */
+    char *sm_id, *sm_location;
+    uint32_t sm_in;        /* 'h': stanzas handled since <enabled/> */
+    uint32_t sm_out;       /* stanzas sent since <enable/> */
+    uint32_t sm_acked;     /* the server's last 'h' */
+    uint32_t sm_since_r;   /* stanzas sent since our last <r/> */
+    uint64_t sm_r_due;     /* app time when pxmpp_client_tick() sends <r/> (0: not anchored yet) */
+    sm_entry *sm_q;        /* the stanzas not acknowledged, oldest first */
+    size_t sm_qlen, sm_qcap;
+    int sm_capture;        /* SMC_*: the write of a stanza to keep */
+    sm_entry sm_captured;
+    int in_parse;          /* inside pxmpp_client_feed() or _finish(): no reconnection */
 };
+
+/* XEP-0198 hooks into the code above the stream management section */
+static int sm_before_send(pxmpp_client *c, const pxmpp_type_desc *d);
+static int sm_after_send(pxmpp_client *c, int rc);
+static void sm_capture(pxmpp_client *c, const char *data, size_t len);
+static void sm_count_in(pxmpp_client *c, const pxmpp_type_desc *d);
+static bool sm_element(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj);
+static bool sm_enable(pxmpp_client *c);
+static bool sm_resume(pxmpp_client *c, const pxmpp_stream_features *f);
+static void sm_end(pxmpp_client *c, bool report);
+static void sm_tick(pxmpp_client *c);
+static void sm_before_close(pxmpp_client *c);
+static int new_stream(pxmpp_client *c, pxmpp_stream **out);
 
 /* ---- helpers ----------------------------------------------------------------- */
 
@@ -166,7 +211,10 @@ static bool is_account_or_server(pxmpp_client *c, const char *jid)
 
 static int send_typed(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj)
 {
-    int rc = pxmpp_stream_send(c->s, d, obj);
+    int rc = sm_before_send(c, d); /* XEP-0198: room to keep a stanza */
+    if (rc)
+        return rc;
+    rc = sm_after_send(c, pxmpp_stream_send(c->s, d, obj)); /* XEP-0198: keeps it until acknowledged */
     if (rc && rc <= PXMPP_ERR_FATAL)
         fail(c, rc, "cannot send: %s", pxmpp_strerror(rc));
     return rc;
@@ -230,6 +278,8 @@ static void pend_complete(pxmpp_client *c, pending *p, const pxmpp_iq *reply, in
 
 static void expire_all(pxmpp_client *c, int status)
 {
+    if (c->sm_resumable) /* XEP-0198: the replies may come once the session is resumed */
+        return;
     for (size_t i = 0; i < c->npend; i++)
         if (c->pend[i].used)
             pend_complete(c, &c->pend[i], NULL, status);
@@ -687,6 +737,8 @@ static void on_features(void *user, const pxmpp_stream_features *f)
         fail(c, PXMPP_ERR_PROTOCOL, "the server offers no resource binding after authentication");
         return;
     }
+    if (sm_resume(c, f)) /* XEP-0198: <resume/> instead of binding */
+        return;
     send_bind(c);
 }
 
@@ -695,6 +747,8 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
     pxmpp_client *c = user;
     (void)offset;
     if (c->err || c->free_pending)
+        return;
+    if (sm_element(c, d, obj)) /* XEP-0198 */
         return;
     if (d == &pxmpp_tls_proceed_desc && c->state == PXMPP_CLIENT_TLS && !c->tls_pending) {
         /* nothing after <proceed/> may be read as plaintext: stop here, and start TLS
@@ -743,6 +797,8 @@ static void send_iq_reply(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmp
 
 static void session_ready(pxmpp_client *c)
 {
+    if (sm_enable(c)) /* XEP-0198: `ready` follows <enabled/> or <failed/> */
+        return;
     c->state = PXMPP_CLIENT_READY;
     clog_(c, "session ready");
     if (c->cb.ready)
@@ -801,6 +857,7 @@ static void handle_reply(pxmpp_client *c, const pxmpp_iq *iq)
 static void on_iq(void *user, const pxmpp_iq *iq)
 {
     pxmpp_client *c = user;
+    sm_count_in(c, &pxmpp_iq_desc);
     if (c->err)
         return;
     if (iq->type == PXMPP_IQ_TYPE_RESULT || iq->type == PXMPP_IQ_TYPE_ERROR) {
@@ -843,6 +900,7 @@ static void on_iq(void *user, const pxmpp_iq *iq)
 static void on_message(void *user, const pxmpp_message *m)
 {
     pxmpp_client *c = user;
+    sm_count_in(c, &pxmpp_message_desc);
     if (!session_up(c)) {
         clog_(c, "ignoring a message before the session is established");
         return;
@@ -854,6 +912,7 @@ static void on_message(void *user, const pxmpp_message *m)
 static void on_presence(void *user, const pxmpp_presence *p)
 {
     pxmpp_client *c = user;
+    sm_count_in(c, &pxmpp_presence_desc);
     if (!session_up(c)) {
         clog_(c, "ignoring a presence before the session is established");
         return;
@@ -868,6 +927,7 @@ static void on_invalid(void *user, const pxmpp_type_desc *d, const void *partial
 {
     pxmpp_client *c = user;
     (void)off;
+    sm_count_in(c, d);
     clog_(c, "invalid <%s/> at %s: %s", d->local, why->path, why->reason);
     if (d == &pxmpp_iq_desc) {
         const pxmpp_iq *iq = partial;
@@ -905,6 +965,7 @@ static void on_opened(void *user, const pxmpp_stream_header *h)
 static void on_closed(void *user)
 {
     pxmpp_client *c = user;
+    sm_end(c, true); /* XEP-0198: a closed stream ends the session */
     if (c->state != PXMPP_CLIENT_FAILED)
         c->state = PXMPP_CLIENT_CLOSED;
     clog_(c, "stream closed by the server");
@@ -917,7 +978,383 @@ static void on_closed(void *user)
 static int on_write(void *user, const char *data, size_t len)
 {
     pxmpp_client *c = user;
+    sm_capture(c, data, len); /* XEP-0198: the bytes of a stanza to keep */
     return c->cb.write(c->user, data, len);
+}
+
+/* ---- XEP-0198 stream management, and reconnection ---------------------------------------------- */
+
+enum { SMC_NONE, SMC_ARMED, SMC_KEPT, SMC_NOMEM };
+
+static bool is_stanza(const pxmpp_type_desc *d)
+{
+    return d == &pxmpp_message_desc || d == &pxmpp_presence_desc || d == &pxmpp_iq_desc;
+}
+
+/* Outbound stanzas count from our <enable/> on (XEP-0198 §4). */
+static bool sm_counts_out(const pxmpp_client *c, const pxmpp_type_desc *d)
+{
+    return (c->sm_phase == SM_ENABLING || c->sm_phase == SM_ON) && is_stanza(d);
+}
+
+static void sm_request(pxmpp_client *c)
+{
+    pxmpp_sm_request r = { 0 };
+    c->sm_since_r = 0;
+    c->sm_r_sent = true;
+    send_typed(c, &pxmpp_sm_request_desc, &r);
+}
+
+static void sm_answer(pxmpp_client *c)
+{
+    pxmpp_sm_ack a = { .meta.present = PXMPP_SM_ACK_HAS_H, .h = c->sm_in };
+    send_typed(c, &pxmpp_sm_ack_desc, &a);
+}
+
+static int sm_before_send(pxmpp_client *c, const pxmpp_type_desc *d)
+{
+    if (!sm_counts_out(c, d))
+        return 0;
+    if (c->sm_qlen >= c->sm_max_queue) {
+        clog_(c, "%zu stanzas unacknowledged: the stream management queue is full", c->sm_qlen);
+        if (!c->sm_r_sent)
+            sm_request(c);
+        return c->err ? c->err : PXMPP_ERR_LIMIT;
+    }
+    if (c->sm_qlen == c->sm_qcap) {
+        size_t cap = c->sm_qcap ? c->sm_qcap * 2 : 16;
+        if (cap > c->sm_max_queue)
+            cap = c->sm_max_queue;
+        sm_entry *q = c->mem.realloc(c->sm_q, cap * sizeof *q, c->mem.ud);
+        if (!q)
+            return PXMPP_ERR_NOMEM;
+        c->sm_q = q;
+        c->sm_qcap = cap;
+    }
+    c->sm_capture = SMC_ARMED;
+    return 0;
+}
+
+static void sm_capture(pxmpp_client *c, const char *data, size_t len)
+{
+    if (c->sm_capture != SMC_ARMED)
+        return;
+    char *copy = c->mem.malloc(len ? len : 1, c->mem.ud);
+    if (copy)
+        memcpy(copy, data, len);
+    c->sm_captured = (sm_entry){ .data = copy, .len = len };
+    c->sm_capture = copy ? SMC_KEPT : SMC_NOMEM;
+}
+
+static int sm_after_send(pxmpp_client *c, int rc)
+{
+    int st = c->sm_capture;
+    sm_entry e = c->sm_captured;
+    c->sm_capture = SMC_NONE;
+    c->sm_captured = (sm_entry){ 0 };
+    if (st == SMC_NONE)
+        return rc;
+    if (rc && (rc != PXMPP_ERR_WRITE || st != SMC_KEPT)) { /* not sent */
+        c->mem.free(e.data, c->mem.ud);
+        return rc;
+    }
+    if (st != SMC_KEPT) { /* sent, but it cannot be resent: the counts would not match any more */
+        c->sm_resumable = false;
+        fail(c, PXMPP_ERR_NOMEM, "out of memory keeping a stanza for stream management");
+        return PXMPP_ERR_NOMEM;
+    }
+    /* sent, or perhaps sent when the write failed: kept either way, the server's 'h' tells */
+    e.seq = ++c->sm_out;
+    c->sm_q[c->sm_qlen++] = e;
+    if (rc)
+        return rc;
+    if (c->sm_since_r++ == 0)
+        c->sm_r_due = c->have_clock ? c->now + c->sm_ack_delay : 0;
+    if (c->sm_since_r >= c->sm_ack_every && c->sm_phase == SM_ON)
+        sm_request(c);
+    return 0;
+}
+
+/* Inbound stanzas count from <enabled/> on, each once it was read completely (the stream
+   delivers nothing before its end tag), whatever the client does with it afterwards. */
+static void sm_count_in(pxmpp_client *c, const pxmpp_type_desc *d)
+{
+    if (c->sm_phase == SM_ON && !c->err && is_stanza(d))
+        c->sm_in++;
+}
+
+static void sm_drop(pxmpp_client *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        c->mem.free(c->sm_q[i].data, c->mem.ud);
+    memmove(c->sm_q, c->sm_q + n, (c->sm_qlen - n) * sizeof *c->sm_q);
+    c->sm_qlen -= n;
+}
+
+/* Ends the stream management session: forgets its state and, when report is set, hands every
+   stanza never acknowledged to `stanza_lost` (after the state is clear: the app may call in). */
+static void sm_end(pxmpp_client *c, bool report)
+{
+    sm_entry *q = c->sm_q;
+    size_t n = c->sm_qlen;
+    c->sm_q = NULL;
+    c->sm_qlen = c->sm_qcap = 0;
+    c->mem.free(c->sm_id, c->mem.ud);
+    c->mem.free(c->sm_location, c->mem.ud);
+    c->sm_id = c->sm_location = NULL;
+    c->sm_phase = SM_NONE;
+    c->sm_resumable = c->sm_r_sent = false;
+    c->sm_in = c->sm_out = c->sm_acked = c->sm_since_r = 0;
+    if (n && report)
+        clog_(c, "%zu stanzas were never acknowledged", n);
+    for (size_t i = 0; i < n; i++) {
+        if (report && c->cb.stanza_lost)
+            c->cb.stanza_lost(c->user, q[i].data, q[i].len);
+        c->mem.free(q[i].data, c->mem.ud);
+    }
+    c->mem.free(q, c->mem.ud);
+}
+
+/* XEP-0198 §6: an 'h' above what was sent ends the stream with undefined-condition. */
+static void sm_too_high(pxmpp_client *c, uint32_t h)
+{
+    uint32_t sent = c->sm_out;
+    pxmpp_sm_handled_count_too_high t = {
+        .meta.present = PXMPP_SM_HANDLED_COUNT_TOO_HIGH_HAS_H | PXMPP_SM_HANDLED_COUNT_TOO_HIGH_HAS_SENT_STANZAS,
+        .h = h, .sent_stanzas = sent };
+    char text[96];
+    snprintf(text, sizeof text, "You acknowledged %lu stanzas, but I only sent you %lu so far.", (unsigned long)h,
+             (unsigned long)sent);
+    (void)pxmpp_stream_send_error_app(c->s, PXMPP_STREAM_ERROR_CONDITION_UNDEFINED_CONDITION, text,
+                                      &pxmpp_sm_handled_count_too_high_desc, &t);
+    sm_end(c, true);
+    fail(c, PXMPP_ERR_PROTOCOL, "stream management: the server acknowledged %lu stanzas, %lu were sent",
+         (unsigned long)h, (unsigned long)sent);
+}
+
+/* The server handled the stanzas up to h (modulo 2^32): they leave the queue. */
+static bool sm_acked(pxmpp_client *c, int64_t h64)
+{
+    uint32_t h = (uint32_t)h64, n = h - c->sm_acked;
+    if (n > c->sm_qlen) {
+        sm_too_high(c, h);
+        return false;
+    }
+    sm_drop(c, n);
+    c->sm_acked = h;
+    c->sm_r_sent = false;
+    return true;
+}
+
+/* Called once the session is bound: <enable/> when offered; false when `ready` may come now. */
+static bool sm_enable(pxmpp_client *c)
+{
+    if (c->sm_phase != SM_NONE || !c->sm_offered)
+        return false;
+    pxmpp_sm_enable e = { .resume = c->sm_policy == PXMPP_SM_RESUME };
+    if (e.resume && c->sm_max_resume)
+        e.max = c->sm_max_resume;
+    sm_end(c, false); /* counting starts here (XEP-0198 §4) */
+    c->sm_phase = SM_ENABLING;
+    clog_(c, "enabling stream management%s", e.resume ? " with resumption" : "");
+    send_typed(c, &pxmpp_sm_enable_desc, &e);
+    return true;
+}
+
+static void sm_enabled(pxmpp_client *c, const pxmpp_sm_enabled *e)
+{
+    c->sm_phase = SM_ON;
+    c->sm_in = 0;
+    if (c->sm_policy == PXMPP_SM_RESUME && e->resume && e->id) {
+        c->sm_id = mdup(&c->mem, e->id);
+        c->sm_location = e->location ? mdup(&c->mem, e->location) : NULL;
+        c->sm_resumable = c->sm_id != NULL;
+    }
+    clog_(c, "stream management on%s%s", c->sm_resumable ? "; resumable as " : "", c->sm_resumable ? c->sm_id : "");
+    session_ready(c);
+}
+
+/* Not resumed: the former session's stanzas and iqs are given up and a new session begins. */
+static void sm_fallback(pxmpp_client *c, const char *why)
+{
+    if (c->sm_phase != SM_NONE || c->sm_qlen || c->bound[0])
+        clog_(c, "the former session is not resumed (%s)", why);
+    sm_end(c, true);
+    expire_all(c, PXMPP_ERR_CLOSED);
+    c->bound[0] = '\0';
+}
+
+/* Called with the features after authentication; true when <resume/> went out instead of a bind. */
+static bool sm_resume(pxmpp_client *c, const pxmpp_stream_features *f)
+{
+    c->sm_offered = c->sm_policy != PXMPP_SM_OFF && pxmpp_stream_features_get_sm_feature(f);
+    if (!c->sm_offered || !c->sm_resumable || c->sm_phase != SM_ON) {
+        sm_fallback(c, !c->sm_resumable ? "it cannot be resumed" : "the server does not offer stream management");
+        return false;
+    }
+    pxmpp_sm_resume r = { .meta.present = PXMPP_SM_RESUME_HAS_H | PXMPP_SM_RESUME_HAS_PREVID, .previd = c->sm_id,
+                          .h = c->sm_in };
+    c->sm_phase = SM_RESUMING;
+    c->state = PXMPP_CLIENT_BINDING;
+    clog_(c, "resuming the session (%lu stanzas handled, %zu unacknowledged)", (unsigned long)c->sm_in, c->sm_qlen);
+    send_typed(c, &pxmpp_sm_resume_desc, &r);
+    return true;
+}
+
+static void sm_resumed(pxmpp_client *c, const pxmpp_sm_resumed *r)
+{
+    if (!r->previd || strcmp(r->previd, c->sm_id) != 0) {
+        fail(c, PXMPP_ERR_PROTOCOL, "stream management: <resumed/> names another session");
+        return;
+    }
+    c->sm_phase = SM_ON;
+    if (!sm_acked(c, r->h))
+        return;
+    /* the rest again, byte for byte and in order; their sequence numbers are the ones they had */
+    for (size_t i = 0; i < c->sm_qlen; i++)
+        if (c->cb.write(c->user, c->sm_q[i].data, c->sm_q[i].len) < 0) {
+            fail(c, PXMPP_ERR_WRITE, "write callback failed");
+            return;
+        }
+    size_t resent = c->sm_qlen;
+    c->sm_since_r = (uint32_t)resent;
+    c->state = PXMPP_CLIENT_READY;
+    clog_(c, "session resumed as %s; %zu stanzas sent again", c->bound, resent);
+    if (resent)
+        sm_request(c);
+    if (c->cb.resumed && !c->err)
+        c->cb.resumed(c->user, resent);
+}
+
+static void sm_failed(pxmpp_client *c, const pxmpp_sm_failed *f)
+{
+    const char *cond = pxmpp_stanza_error_condition_str(f->condition);
+    if (c->sm_phase == SM_ENABLING) {
+        clog_(c, "stream management refused: %s", cond ? cond : "no condition");
+        c->sm_phase = SM_NONE;
+        c->sm_offered = false;
+        session_ready(c);
+        return;
+    }
+    /* resumption refused; an 'h' still tells which stanzas arrived (XEP-0198 §5) */
+    if ((f->meta.present & PXMPP_SM_FAILED_HAS_H) && (uint32_t)((uint32_t)f->h - c->sm_acked) <= c->sm_qlen) {
+        sm_drop(c, (uint32_t)f->h - c->sm_acked);
+        c->sm_acked = (uint32_t)f->h;
+    }
+    char why[64];
+    snprintf(why, sizeof why, "refused: %s", cond ? cond : "no condition");
+    sm_fallback(c, why);
+    send_bind(c);
+}
+
+static bool sm_element(pxmpp_client *c, const pxmpp_type_desc *d, const void *obj)
+{
+    if (d == &pxmpp_sm_request_desc && c->sm_phase == SM_ON)
+        sm_answer(c);
+    else if (d == &pxmpp_sm_ack_desc && c->sm_phase == SM_ON)
+        sm_acked(c, ((const pxmpp_sm_ack *)obj)->h);
+    else if (d == &pxmpp_sm_enabled_desc && c->sm_phase == SM_ENABLING)
+        sm_enabled(c, obj);
+    else if (d == &pxmpp_sm_resumed_desc && c->sm_phase == SM_RESUMING)
+        sm_resumed(c, obj);
+    else if (d == &pxmpp_sm_failed_desc && (c->sm_phase == SM_ENABLING || c->sm_phase == SM_RESUMING))
+        sm_failed(c, obj);
+    else
+        return false; /* not ours, or not now: on_element logs it */
+    return true;
+}
+
+static void sm_tick(pxmpp_client *c)
+{
+    if (c->sm_phase != SM_ON || !c->sm_since_r || c->err || c->state != PXMPP_CLIENT_READY)
+        return;
+    if (!c->sm_r_due)
+        c->sm_r_due = c->now + c->sm_ack_delay;
+    else if (c->now >= c->sm_r_due)
+        sm_request(c);
+}
+
+/* XEP-0198 §4: tell the server what arrived, and ask what it handled, before closing the
+   stream; after our close tag the session cannot be resumed. */
+static void sm_before_close(pxmpp_client *c)
+{
+    if (c->sm_phase == SM_ON && c->state == PXMPP_CLIENT_READY && !c->err) {
+        sm_answer(c);
+        if (c->sm_qlen)
+            sm_request(c);
+    }
+    c->sm_resumable = false;
+}
+
+static int new_stream(pxmpp_client *c, pxmpp_stream **out)
+{
+    pxmpp_stream_callbacks scb = { .write = on_write, .opened = on_opened, .features = on_features,
+                                   .message = on_message, .presence = on_presence, .iq = on_iq,
+                                   .element = on_element, .stanza_invalid = on_invalid,
+                                   .stream_error = on_stream_error, .error = on_error, .closed = on_closed };
+    pxmpp_stream_config scfg = { .mem = &c->mem };
+    return pxmpp_stream_new(out, PXMPP_ROLE_CLIENT, &scb, &scfg, c);
+}
+
+static int client_reconnect_(pxmpp_client *c)
+{
+    if (c->in_parse || c->state == PXMPP_CLIENT_IDLE)
+        return PXMPP_ERR_STATE;
+    pxmpp_stream *s;
+    int rc = new_stream(c, &s);
+    if (rc)
+        return rc;
+    pxmpp_stream_free(c->s);
+    c->s = s;
+    sasl_reset(c);
+    wipe(c->app_cb, sizeof c->app_cb); /* the old connection's channel-binding data */
+    c->app_cb_len = 0;
+    c->app_cb_type = PXMPP_CB_NONE;
+    c->cb_used = PXMPP_CB_NONE;
+    c->features_expected = false;
+    c->stream_cond = PXMPP_STREAM_ERROR_CONDITION_ABSENT;
+    memset(c->mech, 0, sizeof c->mech);
+    c->secure = c->authenticated = c->sasl_done = c->tls_pending = false;
+    c->rosterver = c->preapproval = c->session_needed = false;
+    c->err = 0;
+    c->reason[0] = '\0';
+    pxmpp_arena_reset(c->tmp);
+    for (size_t i = 0; i < c->npend; i++) /* a bind or session request of the old stream is void */
+        if (c->pend[i].used && (c->pend[i].kind == P_BIND || c->pend[i].kind == P_SESSION))
+            pend_release(c, &c->pend[i]);
+    if (c->sm_phase == SM_RESUMING)
+        c->sm_phase = SM_ON;
+    else if (c->sm_phase == SM_ENABLING)
+        sm_end(c, true);
+    c->sm_offered = c->sm_r_sent = false;
+    c->state = PXMPP_CLIENT_IDLE;
+    clog_(c, "connection dropped; %s", c->sm_resumable ? "the session will be resumed" : "a new session will follow");
+    return 0;
+}
+
+bool pxmpp_client_sm_enabled(const pxmpp_client *c) { return c && (c->sm_phase == SM_ON || c->sm_phase == SM_RESUMING); }
+bool pxmpp_client_can_resume(const pxmpp_client *c) { return c && c->sm_resumable; }
+uint32_t pxmpp_client_sm_inbound(const pxmpp_client *c) { return c ? c->sm_in : 0; }
+uint32_t pxmpp_client_sm_outbound(const pxmpp_client *c) { return c ? c->sm_out : 0; }
+size_t pxmpp_client_sm_unacked(const pxmpp_client *c) { return c ? c->sm_qlen : 0; }
+const char *pxmpp_client_sm_location(const pxmpp_client *c) { return c ? c->sm_location : NULL; }
+
+static int client_sm_request_ack_(pxmpp_client *c)
+{
+    if (c->err)
+        return c->err;
+    if (c->state != PXMPP_CLIENT_READY || c->sm_phase != SM_ON)
+        return PXMPP_ERR_STATE;
+    sm_request(c);
+    return c->err;
+}
+
+void pxmpp__client_sm_seed(pxmpp_client *c, uint32_t inbound, uint32_t outbound)
+{
+    if (c->sm_phase == SM_ON && !c->sm_qlen) {
+        c->sm_in = inbound;
+        c->sm_out = c->sm_acked = outbound;
+    }
 }
 
 /* ---- public API --------------------------------------------------------------------------------- */
@@ -976,12 +1413,12 @@ int pxmpp_client_new(pxmpp_client **out, const pxmpp_client_config *cfg, const p
         return PXMPP_ERR_NOMEM;
     }
     memset(c->pend, 0, c->npend * sizeof *c->pend);
-    pxmpp_stream_callbacks scb = { .write = on_write, .opened = on_opened, .features = on_features,
-                                   .message = on_message, .presence = on_presence, .iq = on_iq,
-                                   .element = on_element, .stanza_invalid = on_invalid,
-                                   .stream_error = on_stream_error, .error = on_error, .closed = on_closed };
-    pxmpp_stream_config scfg = { .mem = mem };
-    if ((rc = pxmpp_stream_new(&c->s, PXMPP_ROLE_CLIENT, &scb, &scfg, c)) ||
+    c->sm_policy = cfg->sm;
+    c->sm_ack_every = cfg->sm_ack_every ? cfg->sm_ack_every : 5;
+    c->sm_max_queue = cfg->sm_max_queue ? cfg->sm_max_queue : 1000;
+    c->sm_max_resume = cfg->sm_max_resume_s;
+    c->sm_ack_delay = cfg->sm_ack_delay_ms ? cfg->sm_ack_delay_ms : 5000;
+    if ((rc = new_stream(c, &c->s)) ||
         (rc = pxmpp_arena_new(&c->tmp, mem, 0)) || (rc = pxmpp_arena_new(&c->app, mem, 0))) {
         pxmpp_client_free(c);
         return rc;
@@ -1009,6 +1446,7 @@ static void destroy(pxmpp_client *c)
     pxmpp_arena_free(c->tmp);
     pxmpp_arena_free(c->app);
     pxmpp_arena_free(c->roster_arena);
+    sm_end(c, false); /* XEP-0198: the queue goes without a word */
     mfree_secret(&c->mem, c->password);
     c->mem.free(c->resource, c->mem.ud);
     c->mem.free(c->mechs, c->mem.ud);
@@ -1060,7 +1498,9 @@ static int client_feed_(pxmpp_client *c, const void *data, size_t len)
         return c->err;
     }
     size_t consumed = 0;
+    c->in_parse++;
     int rc = pxmpp_stream_feed_partial(c->s, data, len, &consumed);
+    c->in_parse--;
     if (c->err)
         return c->err;
     if (c->tls_pending) {
@@ -1081,7 +1521,9 @@ static int client_finish_(pxmpp_client *c)
 {
     if (!c)
         return PXMPP_ERR_INVALID_ARGUMENT;
+    c->in_parse++;
     int rc = pxmpp_stream_finish(c->s);
+    c->in_parse--;
     if (c->err)
         return c->err;
     if (rc) {
@@ -1156,6 +1598,7 @@ static int client_tick_(pxmpp_client *c, uint64_t now_ms)
             pend_complete(c, p, NULL, PXMPP_ERR_TIMEOUT);
         }
     }
+    sm_tick(c); /* XEP-0198: <r/> for stanzas that waited */
     return c->err;
 }
 
@@ -1275,6 +1718,7 @@ static int client_close_(pxmpp_client *c)
     if (c->state == PXMPP_CLIENT_IDLE || c->state == PXMPP_CLIENT_CLOSING || c->state == PXMPP_CLIENT_CLOSED)
         return PXMPP_ERR_STATE;
     clog_(c, "closing the stream");
+    sm_before_close(c); /* XEP-0198: <a/> (and <r/>) before the close tag */
     int rc = pxmpp_stream_close(c->s);
     if (c->state != PXMPP_CLIENT_FAILED)
         c->state = PXMPP_CLIENT_CLOSING;
@@ -1295,6 +1739,16 @@ bool pxmpp_client_is_secure(const pxmpp_client *c) { return c && c->secure; }
 const char *pxmpp_client_mechanism(const pxmpp_client *c) { return c && c->authenticated ? c->mech : NULL; }
 pxmpp_stream *pxmpp_client_stream(pxmpp_client *c) { return c ? c->s : NULL; }
 pxmpp_arena *pxmpp_client_arena(pxmpp_client *c) { return c ? c->app : NULL; }
+
+static int client_send_(pxmpp_client *c, const pxmpp_type_desc *type, const void *stanza)
+{
+    int rc = need_ready(c);
+    if (rc)
+        return rc;
+    if (!stanza || (type != &pxmpp_message_desc && type != &pxmpp_presence_desc && type != &pxmpp_iq_desc))
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    return send_typed(c, type, stanza);
+}
 
 static int answer_iq(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmpp_stanza_error_type type,
                      pxmpp_stanza_error_condition cond, const pxmpp_type_desc *payload_type, const void *payload)
@@ -1366,3 +1820,6 @@ GUARDED(send_iq_result, (pxmpp_client *c, const pxmpp_iq *req, const pxmpp_type_
         (c, req, payload_type, payload))
 GUARDED(send_iq_error, (pxmpp_client *c, const pxmpp_iq *req, pxmpp_stanza_error_type type,
                         pxmpp_stanza_error_condition cond), (c, req, type, cond))
+GUARDED(reconnect, (pxmpp_client *c), (c))
+GUARDED(sm_request_ack, (pxmpp_client *c), (c))
+GUARDED(send, (pxmpp_client *c, const pxmpp_type_desc *type, const void *stanza), (c, type, stanza))

@@ -220,4 +220,9 @@ const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *
 struct pxmpp_stream;
 void pxmpp__stream_wipe_output(struct pxmpp_stream *s);
 
+/* ---- the client session (client.c) ---- */
+struct pxmpp_client;
+/* For tests: sets the XEP-0198 counters of a session whose stream management is on and whose
+   queue is empty ('h' to inbound; stanzas sent and acknowledged to outbound), to reach 2^32. */
+void pxmpp__client_sm_seed(struct pxmpp_client *c, uint32_t inbound, uint32_t outbound);
 #endif

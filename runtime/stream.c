@@ -198,7 +198,8 @@ static pxmpp_stream_error_condition condition_for(int code)
 
 static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h);
 
-static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text)
+static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text,
+                            const pxmpp_type_desc *app, const void *app_data)
 {
     if (!s->cb.write || s->we_closed || (s->flags & PXMPP_STREAM_CONTENT_ONLY))
         return 0;
@@ -223,6 +224,8 @@ static int send_error_bytes(pxmpp_stream *s, pxmpp_stream_error_condition cond, 
         rc = pxmpp_buf_append_escaped(&b, text, strlen(text), 0);
     if (!rc && text)
         rc = pxmpp_buf_append(&b, "</text>", 7);
+    if (!rc && app) /* RFC 6120 §4.9.4: the application-specific condition comes last */
+        rc = pxmpp_write(&b, app, app_data, s->content_ns, 0);
     if (!rc)
         rc = pxmpp_buf_append(&b, "</stream:error></stream:stream>", 31);
     if (!rc)
@@ -253,7 +256,7 @@ static int fail_at(pxmpp_stream *s, int code, uint64_t offset, const char *fmt, 
         xmlStopParser(s->ctxt);
     pxmpp_stream_error_condition cond = condition_for(code);
     if (cond != PXMPP_STREAM_ERROR_CONDITION_ABSENT)
-        (void)send_error_bytes(s, cond, NULL);
+        (void)send_error_bytes(s, cond, NULL, NULL, NULL);
     if (s->cb.error)
         s->cb.error(s->user, code, s->reason, offset);
     return code;
@@ -2260,11 +2263,17 @@ int pxmpp_stream_close(pxmpp_stream *s)
 
 int pxmpp_stream_send_error(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text)
 {
-    if (!s || !pxmpp_stream_error_condition_str(cond))
+    return pxmpp_stream_send_error_app(s, cond, text, NULL, NULL);
+}
+
+int pxmpp_stream_send_error_app(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text,
+                                const pxmpp_type_desc *app, const void *app_data)
+{
+    if (!s || !pxmpp_stream_error_condition_str(cond) || (app && !app_data))
         return PXMPP_ERR_INVALID_ARGUMENT;
     if (s->we_closed)
         return PXMPP_ERR_STATE;
-    int rc = send_error_bytes(s, cond, text);
+    int rc = send_error_bytes(s, cond, text, app, app_data);
     if (!s->err) {
         s->err = PXMPP_ERR_CLOSED;
         snprintf(s->reason, sizeof s->reason, "stream error sent: %s", pxmpp_stream_error_condition_str(cond));

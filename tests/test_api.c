@@ -350,6 +350,73 @@ static void test_jid_bare_str(void **state)
     assert_true(pxmpp_jid_bare_str("@example.net", 12, out, sizeof out, NULL) < 0);
 }
 
+static int buf_write(void *user, const char *d, size_t n) { return pxmpp_buf_append(user, d, n); }
+
+typedef struct peer_error {
+    int calls;
+    pxmpp_stream_error_condition condition;
+    const pxmpp_type_desc *app;
+    int64_t h, sent;
+} peer_error;
+
+static void on_peer_error(void *user, const pxmpp_stream_error *e)
+{
+    peer_error *pe = user;
+    pe->calls++;
+    pe->condition = e->condition;
+    if (e->app_count == 1) {
+        const pxmpp_sm_handled_count_too_high *t = e->app[0].data;
+        pe->app = e->app[0].type;
+        pe->h = t->h;
+        pe->sent = t->sent_stanzas;
+    }
+}
+
+static void test_stream_error_app(void **state)
+{
+    (void)state;
+    pxmpp_buf out;
+    pxmpp_buf_init(&out, NULL);
+    pxmpp_stream *c, *s;
+    pxmpp_stream_callbacks ccb = { .write = buf_write };
+    peer_error pe = { 0 };
+    pxmpp_stream_callbacks scb = { .stream_error = on_peer_error };
+    assert_int_equal(pxmpp_stream_new(&c, PXMPP_ROLE_CLIENT, &ccb, NULL, &out), 0);
+    assert_int_equal(pxmpp_stream_new(&s, PXMPP_ROLE_SERVER, &scb, NULL, &pe), 0);
+    pxmpp_stream_header h = { .to = "example.net" };
+    assert_int_equal(pxmpp_stream_open(c, &h), 0);
+    pxmpp_sm_handled_count_too_high t = {
+        .meta.present = PXMPP_SM_HANDLED_COUNT_TOO_HIGH_HAS_H | PXMPP_SM_HANDLED_COUNT_TOO_HIGH_HAS_SENT_STANZAS,
+        .h = 10, .sent_stanzas = 8 };
+    assert_int_equal(pxmpp_stream_send_error_app(c, PXMPP_STREAM_ERROR_CONDITION_UNDEFINED_CONDITION, NULL,
+                                                 &pxmpp_sm_handled_count_too_high_desc, NULL),
+                     PXMPP_ERR_INVALID_ARGUMENT);
+    assert_int_equal(pxmpp_stream_send_error_app(c, PXMPP_STREAM_ERROR_CONDITION_ABSENT, NULL, NULL, NULL),
+                     PXMPP_ERR_INVALID_ARGUMENT);
+    size_t start = out.len;
+    assert_int_equal(pxmpp_stream_send_error_app(c, PXMPP_STREAM_ERROR_CONDITION_UNDEFINED_CONDITION, "8 < 10",
+                                                 &pxmpp_sm_handled_count_too_high_desc, &t), 0);
+    assert_string_equal(out.data + start,
+                        "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>8 &lt; 10</text>"
+                        "<handled-count-too-high xmlns='urn:xmpp:sm:3' h='10' send-count='8'/>"
+                        "</stream:error></stream:stream>");
+    /* the stream is over; the peer reads the condition back, typed */
+    assert_int_equal(pxmpp_stream_send_error_app(c, PXMPP_STREAM_ERROR_CONDITION_UNDEFINED_CONDITION, NULL, NULL, NULL),
+                     PXMPP_ERR_STATE);
+    pxmpp_sm_request r = { 0 };
+    assert_int_equal(pxmpp_stream_send(c, &pxmpp_sm_request_desc, &r), PXMPP_ERR_CLOSED);
+    assert_int_equal(pxmpp_stream_feed(s, out.data, out.len), 0); /* the close tag ends the input */
+    assert_int_equal(pe.calls, 1);
+    assert_int_equal(pe.condition, PXMPP_STREAM_ERROR_CONDITION_UNDEFINED_CONDITION);
+    assert_ptr_equal(pe.app, &pxmpp_sm_handled_count_too_high_desc);
+    assert_int_equal(pe.h, 10);
+    assert_int_equal(pe.sent, 8);
+    pxmpp_stream_free(c);
+    pxmpp_stream_free(s);
+    pxmpp_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_typed_roster_read),
         cmocka_unit_test(test_roster_memory_linear),
+        cmocka_unit_test(test_stream_error_app),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -684,7 +684,7 @@ static void exchange_step(app *a)
             rc = pxmpp_client_send_iq(a->c, obj, 10000, on_exchange_reply, a);
             sc->waiting = rc == 0;
         } else {
-            rc = pxmpp_stream_send(pxmpp_client_stream(a->c), t, obj);
+            rc = pxmpp_client_send(a->c, t, obj);
         }
         if (rc) {
             set_result(a, rc == PXMPP_ERR_WRITE ? EXIT_NET : EXIT_PROTO, "exchange: stanza %zu: %s", sc->next,

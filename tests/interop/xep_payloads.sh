@@ -1,34 +1,25 @@
 #!/usr/bin/env bash
-# Every payload a live Prosody sends in a session that uses the roster, presence with
+# Every payload a live server sends in a session that uses the roster, presence with
 # entity capabilities, carbons, MAM, MUC (join, subject, message, affiliation list),
 # blocking, PEP (avatar metadata, nickname), vCard, version/time/last, an HTTP upload slot
 # request and ping arrives typed.
-# Usage: xep_payloads.sh PXMPP-CLIENT PXMPP-STANZA REPO_ROOT
+# Usage: xep_payloads.sh PXMPP-CLIENT PXMPP-STANZA REPO_ROOT [SERVER]
+# SERVER is prosody (the default) or ejabberd, started with scripts/SERVER-start.
 # alice/main runs tests/interop/xep-session.xml with `pxmpp-client exchange`, capturing what
 # the server sends; alice/other is online so that a message bob sends it reaches alice/main
 # as a carbon.  The capture must be typed throughout (pxmpp-stanza check: no untyped payload,
 # no unknown child, no violation), round-trip exactly, and hold each payload type named below.
-# Exit 0 when every check passes, 77 when Prosody is not installed, 1 otherwise.
+# Exit 0 when every check passes, 77 when the server is not installed, 1 otherwise.
 set -u
 client=$1
 stanza=$2
 root=$3
-command -v prosody >/dev/null 2>&1 || { echo "prosody not installed: skipped"; exit 77; }
+# shellcheck source-path=SCRIPTDIR source=server-lib.sh
+. "$root/tests/interop/server-lib.sh"
+server_use "${4:-prosody}" "$root"
 
 dir=$(mktemp -d /tmp/pxmpp-xep.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    "$root/scripts/prosody-stop" --clean "$dir/server" >/dev/null 2>&1
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-
-eval "$("$root/scripts/prosody-start" "$dir/server")" || { echo "FAIL: prosody did not start"; exit 1; }
-"$root/scripts/prosody-adduser" "$dir/server" alice 'wonder land' >/dev/null
-"$root/scripts/prosody-adduser" "$dir/server" bob 'b0b-secret' >/dev/null
-printf 'wonder land\n' >"$dir/alice.pw"
-printf 'b0b-secret\n' >"$dir/bob.pw"
+server_session "$dir"
 common=(--host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" --timeout 60)
 
 fails=0
@@ -56,7 +47,7 @@ wait_for "$dir/other.err" "pxmpp-client: listening" || echo "note: alice/other d
     exchange "$root/tests/interop/xep-session.xml" --capture "$dir/capture.xml" --settle 4 \
     >"$dir/ex.out" 2>"$dir/ex.err" &
 ex=$!
-pids+=($ex)
+pids+=("$ex")
 if wait_for "$dir/ex.err" "pxmpp-client: listening"; then
     # a message to alice's other resource comes to alice/main as a carbon (XEP-0280)
     "$client" --jid bob@localhost --password-file "$dir/bob.pw" "${common[@]}" \
@@ -74,11 +65,19 @@ st=$?
 check "pxmpp-stanza check on the capture exits 0 (got $st)" test $st -eq 0
 summary=$(grep '"summary"' "$dir/check.out")
 echo "     $summary"
+# ejabberd marks every archived message twice: with XEP-0359's <stanza-id/> and with
+# <archived xmlns='urn:xmpp:mam:tmp'/>, the marker of XEP-0313 0.2 that pxmpp has no schema
+# for.  Against ejabberd those markers, and nothing else, may stay untyped.
+legacy_untyped=
+[[ $SERVER == ejabberd ]] && legacy_untyped="urn:xmpp:mam:tmp archived"
 check "the capture is typed throughout, no violation" /usr/bin/python3 -c '
 import json, sys
 s = json.loads(sys.argv[1])["summary"]
-sys.exit(0 if s["stanzas"] >= 25 and s["typed"] == s["stanzas"] and s["typed_payloads"] == s["payloads"]
-         and not s["untyped"] and not s["unknown_children"] and s["violations"] == 0 else 1)' "$summary"
+allowed = set(filter(None, [sys.argv[2]]))
+left = sum(s["untyped"].values())
+sys.exit(0 if s["stanzas"] >= 25 and s["stanzas"] - s["typed"] <= left
+         and s["payloads"] - s["typed_payloads"] == left and set(s["untyped"]) <= allowed
+         and not s["unknown_children"] and s["violations"] == 0 else 1)' "$summary" "$legacy_untyped"
 
 "$stanza" parse <"$dir/capture.xml" >"$dir/parse.out"
 "$stanza" roundtrip <"$dir/capture.xml" >"$dir/rt.xml"
@@ -87,8 +86,11 @@ check "the capture round-trips (parse(roundtrip) == parse)" cmp -s "$dir/parse.o
 "$stanza" parse --chunk 3 <"$dir/capture.xml" >"$dir/parse3.out"
 check "the capture parses the same in 3-byte pieces" cmp -s "$dir/parse.out" "$dir/parse3.out"
 
+# ejabberd 23.01 does not implement XEP-0421 occupant ids in rooms; Prosody does.
+occupant_id=occupant_id
+[[ $SERVER == ejabberd ]] && occupant_id=
 for t in roster_query caps carbons_received forwarded mam_result mam_fin rsm_set sid_stanza_id muc_user \
-         muc_admin_query occupant_id blocking_blocklist pubsub avatar_metadata nick vcard vcard_update \
+         muc_admin_query $occupant_id blocking_blocklist pubsub avatar_metadata nick vcard vcard_update \
          version_query entity_time last_query upload_slot disco_info disco_items xdata_form receipt_request \
          chatstate delay; do
     check "a $t arrived typed" grep -q "\"schema_type\":\"$t\"" "$dir/parse.out"

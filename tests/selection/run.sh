@@ -21,6 +21,8 @@ got=$(cd "$tmp/b/generated/src" && ls | tr '\n' ' ')
 [[ "$got" == "registry.c rfc6120.c rfc6121.c xep0092.c xep0198.c xep0199.c xep0440.c " ]] || fail "generated sources: $got"
 out=$(echo "<iq type='get' id='1'><query xmlns='jabber:iq:version'/></iq>" | "$tmp/b/pxmpp-stanza" parse)
 [[ "$out" == *'"schema_type":"version_query"'* ]] || fail "version query not typed: $out"
+out=$(echo "<iq type='get' id='3'><ping xmlns='urn:xmpp:ping'/></iq>" | "$tmp/b/pxmpp-stanza" parse)
+[[ "$out" == *'"schema_type":"ping"'* ]] || fail "ping (core) not typed: $out"
 out=$(echo "<iq type='get' id='2'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>" | "$tmp/b/pxmpp-stanza" parse)
 [[ "$out" == *'"schema_type":null'* ]] || fail "disco#info typed although not selected: $out"
 n=$("$tmp/b/pxmpp-stanza" types | "$py" -c 'import json,sys; print(len(json.load(sys.stdin)["schemas"]))')
@@ -30,5 +32,5 @@ if cmake -S "$src" -B "$tmp/c" -DPXMPP_PYTHON="$py" -DPXMPP_SCHEMAS="xep0092;nos
   fail "an unknown schema name was accepted"
 fi
 grep -q "unknown schema 'nosuch'" "$tmp/bad.log" || { cat "$tmp/bad.log"; fail "no message naming the unknown schema"; }
-echo "selection: $((5 - fails)) passed, $fails failed"
+echo "selection: $((6 - fails)) passed, $fails failed"
 exit $((fails > 0))

@@ -13,8 +13,48 @@
  *                            the SCRAM server signature is verified
  *   success               -> stream restart
  *   features              -> resource binding, legacy session when required
+ *   <enable/>             -> XEP-0198 stream management, when the server offers it and
+ *                            the policy allows (see below); `ready` waits for the answer
  *   `ready`               -> the app sends presence, gets the roster, exchanges messages
  *   pxmpp_client_close()  -> </stream:stream>, `closed` when the peer's arrives
+ *
+ * Stream management (XEP-0198, pxmpp_client_config.sm): after binding the client sends
+ * <enable/> (asking for resumption under PXMPP_SM_RESUME) and `ready` comes once the
+ * server's <enabled/> or <failed/> has arrived; without the feature, or with
+ * PXMPP_SM_OFF, `ready` comes right after binding and nothing of XEP-0198 is sent.
+ * While it is on:
+ *   - every stanza that arrives (message, presence, iq; invalid ones and ones the
+ *     client ignores included) counts as handled once it has been read completely;
+ *     the server's <r/> is answered at once with <a h/> (h modulo 2^32);
+ *   - every stanza the client sends (the app's, and the client's own iq requests and
+ *     replies) is kept, as the exact bytes written, until the server acknowledges it;
+ *     the client asks with <r/> after sm_ack_every stanzas, and from
+ *     pxmpp_client_tick() once a stanza has waited sm_ack_delay_ms without a request;
+ *   - an acknowledgement of more stanzas than were sent is answered with the stream
+ *     error undefined-condition with <handled-count-too-high/>, and the session fails
+ *     with PXMPP_ERR_PROTOCOL.
+ *
+ * A lost connection (EOF, a read or write error, a failure of the session):
+ *   pxmpp_client_finish()    -> tell the client the input ended (not needed after a write error)
+ *   pxmpp_client_reconnect() -> forget the connection: stream, TLS and SASL state
+ *   (new socket, preferring pxmpp_client_sm_location() when set)
+ *   pxmpp_client_start()     -> and from here as for the first connection: STARTTLS,
+ *                               pxmpp_client_tls_ready(), SASL
+ *   features                 -> with a resumable session (pxmpp_client_can_resume()) and
+ *                               the feature offered: <resume/> instead of binding;
+ *                               <resumed/> resends the stanzas the server had not
+ *                               handled, the server resends the ones it had sent after
+ *                               our count, and `resumed` comes (not `ready`)
+ *                            -> otherwise (no resumable session, no feature, or the
+ *                               server's <failed/>): `stanza_lost` for each stanza never
+ *                               acknowledged, pending iqs end with PXMPP_ERR_CLOSED, a new
+ *                               resource is bound and `ready` comes again (a new session,
+ *                               with stream management enabled anew)
+ * The roster cache survives all of this.  Pending iqs survive a lost connection as long
+ * as the session can be resumed (their timeouts keep running on pxmpp_client_tick());
+ * otherwise they end with PXMPP_ERR_CLOSED when the connection is lost, as before.  A
+ * stream closed with </stream:stream> (either side) ends the session: stanzas still
+ * unacknowledged then are reported through `stanza_lost`, and it cannot be resumed.
  *
  * Security policy: with PXMPP_TLS_REQUIRED (the default) no credentials are sent
  * unless TLS is up: if the server does not offer STARTTLS the session fails with
@@ -105,13 +145,20 @@ typedef enum pxmpp_tls_policy {
     PXMPP_TLS_DISABLED = 2  /**< never negotiate TLS */
 } pxmpp_tls_policy;
 
+/** Stream management (XEP-0198) policy. */
+typedef enum pxmpp_sm_policy {
+    PXMPP_SM_RESUME = 0,   /**< enable it when offered, asking for resumption (default) */
+    PXMPP_SM_ACK_ONLY = 1, /**< enable it when offered, acknowledgements only (no resumption) */
+    PXMPP_SM_OFF = 2       /**< never enable it */
+} pxmpp_sm_policy;
+
 /** Session states, in order. */
 typedef enum pxmpp_client_state {
     PXMPP_CLIENT_IDLE = 0,
     PXMPP_CLIENT_CONNECTING,   /**< header sent, waiting for features */
     PXMPP_CLIENT_TLS,          /**< STARTTLS negotiation / handshake by the app */
     PXMPP_CLIENT_AUTH,         /**< SASL exchange */
-    PXMPP_CLIENT_BINDING,      /**< resource binding and legacy session */
+    PXMPP_CLIENT_BINDING,      /**< resource binding, legacy session, enabling or resuming stream management */
     PXMPP_CLIENT_READY,        /**< session established */
     PXMPP_CLIENT_CLOSING,      /**< our close tag sent */
     PXMPP_CLIENT_CLOSED,       /**< both sides closed */
@@ -132,6 +179,11 @@ typedef struct pxmpp_client_config {
     size_t max_pending_iqs;    /**< bound of the pending-iq table (0: 256) */
     uint64_t default_iq_timeout_ms; /**< used by the library's own iqs (0: 30000) */
     const pxmpp_mem *mem;      /**< allocator hooks (NULL: malloc) */
+    pxmpp_sm_policy sm;        /**< stream management (XEP-0198); default: with resumption */
+    uint32_t sm_ack_every;     /**< send <r/> after this many stanzas since the last one (0: 5) */
+    size_t sm_max_queue;       /**< bound of the unacknowledged stanzas kept (0: 1000); see pxmpp_client_send_message() */
+    uint32_t sm_max_resume_s;  /**< the resumption time to ask for, in seconds ('max'; 0: none, the server's) */
+    uint64_t sm_ack_delay_ms;  /**< pxmpp_client_tick() sends <r/> when a stanza waited this long without one (0: 5000) */
 } pxmpp_client_config;
 
 /**
@@ -175,6 +227,16 @@ typedef struct pxmpp_client_callbacks {
     void (*closed)(void *user);
     /** One line of a readable transcript of the session (state changes, not payloads). */
     void (*log)(void *user, const char *line);
+    /** The former session was resumed (XEP-0198) on the new connection: the state is READY
+        again, as it was (bound JID, presence, subscriptions on the server), `ready` is not
+        called.  @p resent stanzas the server had not handled were sent again, in order. */
+    void (*resumed)(void *user, size_t resent);
+    /** A stanza this client sent was never acknowledged and the session it belonged to has
+        ended (resumption refused or impossible, the stream closed, or the server's count
+        was wrong): it may or may not have arrived.  @p xml / @p len are the exact bytes that
+        were sent (not NUL-terminated, borrowed for the call).  Called once per stanza, in
+        the order they were sent, before pending iqs end and before the new session binds. */
+    void (*stanza_lost)(void *user, const char *xml, size_t len);
 } pxmpp_client_callbacks;
 
 /**
@@ -211,8 +273,26 @@ int pxmpp_client_start(pxmpp_client *c);
     iq requests that arrive before the session is ready are ignored.
     @return 0 or the session's error (see pxmpp_client_error()). */
 int pxmpp_client_feed(pxmpp_client *c, const void *data, size_t len);
-/** The connection ended (EOF). @return 0 after a clean close, PXMPP_ERR_TRUNCATED otherwise. */
+/** The connection ended (EOF).  Unless the session can be resumed (XEP-0198), pending iqs
+    end with PXMPP_ERR_CLOSED.  Then pxmpp_client_reconnect() to log in again.
+    @return 0 after a clean close, PXMPP_ERR_TRUNCATED otherwise (or the session's error). */
 int pxmpp_client_finish(pxmpp_client *c);
+
+/**
+ * The connection is gone (after pxmpp_client_finish(), a failure, or because the app gave
+ * up on it): drops the stream and everything of the connection (TLS flag, channel-binding
+ * data and SASL state, wiped; the session's error), sends nothing, and goes back to
+ * PXMPP_CLIENT_IDLE with a fresh stream.  Kept: the configuration, the roster cache, the
+ * pending iqs (the library's own bind and session requests excepted), the bound JID and
+ * the stream management state (SM-ID, stanzas handled, stanzas not yet acknowledged).
+ * The app then connects a new socket and calls pxmpp_client_start(); after SASL the
+ * client resumes the session or binds a new one (see the lifecycle above).
+ * Must not be called from a callback of pxmpp_client_feed() or pxmpp_client_finish().
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (c NULL); PXMPP_ERR_STATE (never started, or
+ *         called from within pxmpp_client_feed()/pxmpp_client_finish()); PXMPP_ERR_NOMEM
+ *         (nothing changed then).
+ */
+int pxmpp_client_reconnect(pxmpp_client *c);
 
 /**
  * TLS is up: restart the stream (RFC 6120 §5.4.3.3).  @p cb_type ("tls-exporter",
@@ -233,7 +313,9 @@ int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned 
  */
 int pxmpp_client_tls_failed(pxmpp_client *c, const char *reason);
 
-/** Advances the app clock; expires timed-out iqs (their callbacks get PXMPP_ERR_TIMEOUT). */
+/** Advances the app clock; expires timed-out iqs (their callbacks get PXMPP_ERR_TIMEOUT)
+    and, with stream management on, sends <r/> when a stanza has waited sm_ack_delay_ms
+    without one.  @return 0 or the session's error. */
 int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms);
 
 /**
@@ -242,7 +324,8 @@ int pxmpp_client_tick(pxmpp_client *c, uint64_t now_ms);
  * for requests to the account or server, from the account, its server or no
  * 'from').  Unknown or spoofed replies are dropped.  If @p iq->id is NULL an id
  * unique to the stream is assigned.
- * @return 0, PXMPP_ERR_STATE (not ready), PXMPP_ERR_LIMIT (pending table full),
+ * @return 0, PXMPP_ERR_STATE (not ready), PXMPP_ERR_LIMIT (pending table full, or the
+ *         stream management queue: see pxmpp_client_send_message()),
  *         PXMPP_ERR_INVALID_ARGUMENT (not a get/set), PXMPP_ERR_VALUE, PXMPP_ERR_NOMEM.
  */
 int pxmpp_client_send_iq(pxmpp_client *c, const pxmpp_iq *iq, uint64_t timeout_ms, pxmpp_iq_callback cb,
@@ -274,10 +357,12 @@ int pxmpp_client_roster_remove(pxmpp_client *c, const char *jid, pxmpp_iq_callba
 /** The cached roster (owned by the client; valid until the next roster change). */
 const pxmpp_roster_item *pxmpp_client_roster(const pxmpp_client *c, size_t *count, const char **ver);
 
-/** Sends a presence stanza as given (initial presence, updates, directed presence). */
+/** Sends a presence stanza as given (initial presence, updates, directed presence).
+    @return as pxmpp_client_send_message(). */
 int pxmpp_client_send_presence(pxmpp_client *c, const pxmpp_presence *p);
 /** Subscription management (RFC 6121 §3): subscribe, approve (subscribed, also pre-approval),
-    unsubscribe, revoke (unsubscribed), deny (unsubscribed to a request). */
+    unsubscribe, revoke (unsubscribed), deny (unsubscribed to a request).
+    @return as pxmpp_client_send_message(); PXMPP_ERR_INVALID_ARGUMENT for a malformed JID. */
 int pxmpp_client_subscribe(pxmpp_client *c, const char *jid);
 int pxmpp_client_approve(pxmpp_client *c, const char *jid);
 int pxmpp_client_unsubscribe(pxmpp_client *c, const char *jid);
@@ -286,10 +371,32 @@ int pxmpp_client_deny(pxmpp_client *c, const char *jid);
 /** True when the server offers subscription pre-approval (RFC 6121 §3.4). */
 bool pxmpp_client_has_preapproval(const pxmpp_client *c);
 
-/** Sends a message stanza as given. */
+/**
+ * Sends any stanza (a message, presence or iq of @p type: pxmpp_message_desc,
+ * pxmpp_presence_desc or pxmpp_iq_desc) as given, counted by stream management like the
+ * message below.  An iq get/set sent here is not tracked (its reply is dropped): use
+ * pxmpp_client_send_iq() for that.
+ * @return as pxmpp_client_send_message(); PXMPP_ERR_INVALID_ARGUMENT also when @p type is not
+ *         one of the three.
+ */
+int pxmpp_client_send(pxmpp_client *c, const pxmpp_type_desc *type, const void *stanza);
+
+/**
+ * Sends a message stanza as given.  With stream management on, the bytes are kept until the
+ * server acknowledges them.
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (NULL); PXMPP_ERR_STATE (not ready); PXMPP_ERR_VALUE
+ *         (the stanza cannot be serialized); PXMPP_ERR_LIMIT (sm_max_queue stanzas are
+ *         unacknowledged: nothing was sent, an <r/> was, try again once the server's <a/>
+ *         has been fed); PXMPP_ERR_NOMEM; PXMPP_ERR_WRITE (the write callback failed: the
+ *         session failed; with stream management on the stanza is kept like the others not
+ *         acknowledged, sent again if the session is resumed and the server did not get it,
+ *         or reported through `stanza_lost`); or the session's fatal error.
+ */
 int pxmpp_client_send_message(pxmpp_client *c, const pxmpp_message *m);
 
-/** Sends </stream:stream>; `closed` follows when the server's close tag arrives. */
+/** Sends </stream:stream>; `closed` follows when the server's close tag arrives.  With stream
+    management on, <a h/> goes first (and <r/> when stanzas are unacknowledged, so that the
+    server's <a/> arrives before its close tag).  @return 0, PXMPP_ERR_STATE, PXMPP_ERR_WRITE. */
 int pxmpp_client_close(pxmpp_client *c);
 
 pxmpp_client_state pxmpp_client_get_state(const pxmpp_client *c);
@@ -299,16 +406,41 @@ int pxmpp_client_error(const pxmpp_client *c, const char **reason);
 pxmpp_stream_error_condition pxmpp_client_stream_error(const pxmpp_client *c);
 /** The channel-binding type the authentication used (PXMPP_CB_NONE: none). */
 pxmpp_cb_type pxmpp_client_channel_binding(const pxmpp_client *c);
-/** The bound full JID, or NULL before binding. */
+/** The bound full JID, or NULL before binding (kept across pxmpp_client_reconnect()). */
 const char *pxmpp_client_jid(const pxmpp_client *c);
 /** True once TLS is up. */
 bool pxmpp_client_is_secure(const pxmpp_client *c);
 /** The SASL mechanism used, or NULL before authentication. */
 const char *pxmpp_client_mechanism(const pxmpp_client *c);
-/** The underlying stream (for ids and statistics; do not feed it directly). */
+/** The underlying stream (for ids and statistics).  Do not feed it, and do not send on it:
+    stanzas written past the client are not counted by stream management (XEP-0198), and
+    the server's acknowledgements then no longer match (the session fails). */
 pxmpp_stream *pxmpp_client_stream(pxmpp_client *c);
 /** An arena the app may use to build stanzas; reset by the app, freed with the client. */
 pxmpp_arena *pxmpp_client_arena(pxmpp_client *c);
+
+/** True while stream management (XEP-0198) is on for the session, until the session ends
+    (also while its connection is lost). */
+bool pxmpp_client_sm_enabled(const pxmpp_client *c);
+/** True when the session can be resumed: the server granted resumption and gave an SM-ID.
+    Whether it still will (its 'max') only the next login tells. */
+bool pxmpp_client_can_resume(const pxmpp_client *c);
+/** XEP-0198 'h': stanzas received and handled since stream management was enabled, modulo 2^32. */
+uint32_t pxmpp_client_sm_inbound(const pxmpp_client *c);
+/** Stanzas sent since stream management was enabled, modulo 2^32. */
+uint32_t pxmpp_client_sm_outbound(const pxmpp_client *c);
+/** Stanzas sent and not yet acknowledged by the server (the length of the resend queue). */
+size_t pxmpp_client_sm_unacked(const pxmpp_client *c);
+/** The server's preferred reconnection address from <enabled location/> ("host:port",
+    IPv6 in brackets), or NULL.  Owned by the client, valid until the session ends. */
+const char *pxmpp_client_sm_location(const pxmpp_client *c);
+/**
+ * Sends <r/> now: the server answers with <a/>, which drops the stanzas it acknowledges
+ * (for instance before the app goes quiet).
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (c NULL); PXMPP_ERR_STATE (not ready, or stream
+ *         management is not on); or the session's fatal error.
+ */
+int pxmpp_client_sm_request_ack(pxmpp_client *c);
 
 #ifdef __cplusplus
 }

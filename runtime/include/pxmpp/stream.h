@@ -211,6 +211,19 @@ int pxmpp_stream_close(pxmpp_stream *s);
  */
 int pxmpp_stream_send_error(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text);
 
+/**
+ * pxmpp_stream_send_error() with an application-specific condition (RFC 6120 §4.9.4) after
+ * the defined one and the text, e.g. XEP-0198's <handled-count-too-high/> with
+ * undefined-condition.  @p app is the condition's type and @p app_data a struct of it
+ * (borrowed for the call), or both NULL.
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (s NULL, cond absent or unknown, app without
+ *         app_data); PXMPP_ERR_STATE (our side already closed); PXMPP_ERR_VALUE (@p app_data
+ *         cannot be serialized: no error element is written); PXMPP_ERR_NOMEM; PXMPP_ERR_WRITE.
+ *         The stream is unusable afterwards, as with pxmpp_stream_send_error().
+ */
+int pxmpp_stream_send_error_app(pxmpp_stream *s, pxmpp_stream_error_condition cond, const char *text,
+                                const pxmpp_type_desc *app, const void *app_data);
+
 /** The sticky error: returns its code (0 if none) and, when non-NULL, its reason and byte offset. */
 int pxmpp_stream_last_error(const pxmpp_stream *s, const char **reason, uint64_t *offset);
 

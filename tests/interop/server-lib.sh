@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# The private XMPP server of the live interop tests: which one, and how to run
+# it.  Sourced by the tests of tests/interop/, not run.
+#
+#   server_use NAME ROOT   selects the server (prosody or ejabberd) whose
+#                          scripts are ROOT/scripts/NAME-start, -adduser and
+#                          -stop; exits 2 for another NAME and 77 (skipped)
+#                          when the server is not installed.  Sets SERVER,
+#                          SERVER_START, SERVER_ADDUSER, SERVER_STOP and
+#                          SERVER_LOG (the server log, relative to the
+#                          instance directory).
+#   server_session DIR     starts the server in DIR/server, adds the accounts
+#                          alice ('wonder land') and bob ('b0b-secret') with
+#                          their password files DIR/alice.pw and DIR/bob.pw,
+#                          sets PORT, CAFILE, COMPONENT_PORT and
+#                          COMPONENT_SECRET_FILE, and sets an EXIT trap that
+#                          kills the PIDs in the array pids, stops the server
+#                          and removes DIR.  Exits 1 when the server does not
+#                          start.
+
+# SERVER_LOG is for the scripts that source this file.
+# shellcheck disable=SC2034
+server_use() {
+    case ${1:-} in
+        prosody)
+            if ! command -v prosody >/dev/null 2>&1 || ! command -v prosodyctl >/dev/null 2>&1; then
+                echo "prosody not installed: skipped"
+                exit 77
+            fi
+            SERVER_LOG=prosody.log
+            ;;
+        ejabberd)
+            if ! command -v erl >/dev/null 2>&1 || [[ ! -f /usr/sbin/ejabberdctl ]]; then
+                echo "ejabberd not installed: skipped"
+                exit 77
+            fi
+            SERVER_LOG=logs/ejabberd.log
+            ;;
+        *)
+            echo "unknown server '${1:-}': expected prosody or ejabberd" >&2
+            exit 2
+            ;;
+    esac
+    SERVER=$1
+    SERVER_START=$2/scripts/$1-start
+    SERVER_ADDUSER=$2/scripts/$1-adduser
+    SERVER_STOP=$2/scripts/$1-stop
+}
+
+server_session_end() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    "$SERVER_STOP" --clean "$SERVER_SESSION_DIR/server" >/dev/null 2>&1
+    rm -rf "$SERVER_SESSION_DIR"
+}
+
+server_session() {
+    local env_lines
+    SERVER_SESSION_DIR=$1
+    pids=()
+    trap server_session_end EXIT
+    if ! env_lines=$("$SERVER_START" "$1/server"); then
+        echo "FAIL: $SERVER did not start"
+        exit 1
+    fi
+    eval "$env_lines"
+    "$SERVER_ADDUSER" "$1/server" alice 'wonder land' >/dev/null || { echo "FAIL: could not add alice"; exit 1; }
+    "$SERVER_ADDUSER" "$1/server" bob 'b0b-secret' >/dev/null || { echo "FAIL: could not add bob"; exit 1; }
+    printf 'wonder land\n' >"$1/alice.pw"
+    printf 'b0b-secret\n' >"$1/bob.pw"
+}
