@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <resolv.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int pxmpp__parse_dns_server(const char *spec, uint32_t *addr_be, uint16_t *port)
@@ -22,17 +21,11 @@ int pxmpp__parse_dns_server(const char *spec, uint32_t *addr_be, uint16_t *port)
     struct in_addr a;
     if (inet_pton(AF_INET, ip, &a) != 1)
         return -1;
-    unsigned long p = 53;
-    if (colon) {
-        char *end;
-        if (colon[1] < '0' || colon[1] > '9')
-            return -1;
-        p = strtoul(colon + 1, &end, 10);
-        if (*end || p == 0 || p > 65535)
-            return -1;
-    }
+    uint16_t p = 53;
+    if (colon && pxmpp__parse_port(colon + 1, &p) != 0)
+        return -1;
     *addr_be = a.s_addr;
-    *port = (uint16_t)p;
+    *port = p;
     return 0;
 }
 

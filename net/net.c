@@ -44,14 +44,6 @@
 #define MSG_NOSIGNAL 0
 #endif
 
-/* Client callbacks written for the client API being extended (see the TODOs below): not
-   installed yet. */
-#if defined(__GNUC__) || defined(__clang__)
-#define NOT_YET_INSTALLED __attribute__((unused))
-#else
-#define NOT_YET_INSTALLED
-#endif
-
 typedef enum phase {
     PH_IDLE,      /* not started */
     PH_CONNECT,   /* a non-blocking connect() to one address */
@@ -86,6 +78,7 @@ struct pxmpp_net {
     uint64_t rng;
     pxmpp_arena *tmp;
     pxmpp_client *c;
+    bool c_direct;        /* c was made for a direct TLS connection (see session_begin) */
 
     phase ph;
     bool started;
@@ -492,6 +485,23 @@ static int plan(pxmpp_net *n)
     return 0;
 }
 
+/* XEP-0198: a session the server will resume is best resumed at the address it named in
+   <enabled location/>, tried before the others (unless the app set the host itself). */
+static void prefer_sm_location(pxmpp_net *n)
+{
+    const char *loc = n->c && !n->host && pxmpp_client_can_resume(n->c) ? pxmpp_client_sm_location(n->c) : NULL;
+    pxmpp__target t;
+    memset(&t, 0, sizeof t);
+    t.direct_tls = n->direct; /* the kind of connection the session had */
+    if (!loc || pxmpp__parse_location(loc, n->direct ? 5223 : 5222, t.host, sizeof t.host, &t.port) != 0)
+        return;
+    size_t keep = n->ntargets < PXMPP__MAX_TARGETS ? n->ntargets : PXMPP__MAX_TARGETS - 1;
+    memmove(&n->targets[1], &n->targets[0], keep * sizeof t);
+    n->targets[0] = t;
+    n->ntargets = keep + 1;
+    nlog(n, "resuming at the server's preferred address %s", loc);
+}
+
 static void attempt_begin(pxmpp_net *n)
 {
     n->rank = RANK_NONE;
@@ -502,6 +512,7 @@ static void attempt_begin(pxmpp_net *n)
         connection_over(n, n->fail_code, n->fail_reason);
         return;
     }
+    prefer_sm_location(n);
     next_address(n);
 }
 
@@ -818,9 +829,8 @@ static int on_channel_binding(void *user, pxmpp_cb_type type, unsigned char *buf
     return pxmpp__channel_binding(n->ssl, (int)type, buf, cap, len);
 }
 
-/* TODO(client API): install as the client's `resumed` and `stanza_lost` callbacks once
-   they exist (XEP-0198). */
-NOT_YET_INSTALLED static void on_resumed(void *user, size_t resent)
+/* The session was resumed (XEP-0198) on the new connection. */
+static void on_resumed(void *user, size_t resent)
 {
     pxmpp_net *n = user;
     session_established(n);
@@ -828,7 +838,7 @@ NOT_YET_INSTALLED static void on_resumed(void *user, size_t resent)
         n->cb.resumed(n->user, resent);
 }
 
-NOT_YET_INSTALLED static void on_stanza_lost(void *user, const char *xml, size_t len)
+static void on_stanza_lost(void *user, const char *xml, size_t len)
 {
     pxmpp_net *n = user;
     if (n->cb.stanza_lost)
@@ -851,22 +861,34 @@ static void session_begin(pxmpp_net *n)
         .channel_binding = on_channel_binding,
         .closed = on_closed,
         .log = on_client_log,
+        .resumed = on_resumed,
+        .stanza_lost = on_stanza_lost,
     };
-    /* TODO(client API): with pxmpp_client_reconnect() the session outlives its connections:
-       create the client once, call pxmpp_client_reconnect(n->c) before each later attempt
-       (the XEP-0198 state is kept for resumption), and start it again. */
-    pxmpp_client_free(n->c);
-    n->c = NULL;
-    pxmpp_client_config cc = n->ccfg;
-    if (n->direct) {
-        /* TODO(client API): the client needs a way to learn that the transport is TLS already
-           (XEP-0368), so that it requires no STARTTLS, counts the stream as secure and can use
-           channel binding.  Until then it is told not to negotiate TLS, and PLAIN is allowed
-           because the connection is encrypted and verified. */
-        cc.tls = PXMPP_TLS_DISABLED;
-        cc.allow_plain_without_tls = true;
+    /* TODO(client API): the client cannot yet be told that a connection is TLS from the first
+       byte (XEP-0368): with its TLS policy it would wait for STARTTLS, count the stream as
+       insecure and bind no channel.  A direct TLS connection therefore gets a client told not
+       to negotiate TLS, with PLAIN allowed (the connection is encrypted and verified); moving
+       between direct TLS and STARTTLS connections replaces the client, so its session (and
+       XEP-0198 resumption) does not carry over then.  Once the client accepts a secure
+       transport, keep one client and tell it on each direct TLS connection. */
+    if (n->c && n->c_direct != n->direct) {
+        pxmpp_client_free(n->c);
+        n->c = NULL;
     }
-    int rc = pxmpp_client_new(&n->c, &cc, &ccb, n);
+    int rc;
+    if (n->c) {
+        /* the same session on a new connection: its XEP-0198 state is kept, so it is resumed
+           when the server allows */
+        rc = pxmpp_client_reconnect(n->c);
+    } else {
+        pxmpp_client_config cc = n->ccfg;
+        if (n->direct) {
+            cc.tls = PXMPP_TLS_DISABLED;
+            cc.allow_plain_without_tls = true;
+        }
+        rc = pxmpp_client_new(&n->c, &cc, &ccb, n);
+        n->c_direct = n->direct;
+    }
     n->ph = PH_STREAM;
     n->last_rx = now_ms();
     if (rc == 0) {

@@ -49,6 +49,14 @@ int pxmpp__plan_targets(const char *domain, const pxmpp__target *starttls, size_
                         const pxmpp__target *direct, size_t n2, pxmpp__srv_status s2, bool skip_direct,
                         pxmpp__target *out, size_t cap, size_t *count, uint64_t *rng);
 
+/* Parses a port number "1".."65535" (the whole string).  Returns 0 or -1. */
+int pxmpp__parse_port(const char *s, uint16_t *port);
+
+/* Parses a reconnection address of XEP-0198 (<enabled location/>): "host", "host:port",
+   "[v6]" or "[v6]:port" (default_port when the port is absent).  Returns 0 with the host
+   (without brackets) in host[cap] and *port set, or -1 when it is malformed. */
+int pxmpp__parse_location(const char *loc, uint16_t default_port, char *host, size_t cap, uint16_t *port);
+
 /* Looks up the SRV records of @p name ("_xmpp-client._tcp.example.net") with the system
    resolver, or the IPv4 server @p dns_server ("a.b.c.d[:port]", NULL: the system's), waiting
    at most about timeout_ms.  direct_tls is copied into each record.  Returns the status;

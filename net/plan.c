@@ -3,6 +3,7 @@
 #include "net_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 uint32_t pxmpp__random(uint64_t *state)
@@ -126,4 +127,46 @@ uint32_t pxmpp__backoff_ms(uint32_t min_ms, uint32_t max_ms, unsigned attempt, u
     if (lo >= b)
         return (uint32_t)b;
     return (uint32_t)(lo + pxmpp__random(rng) % (b - lo + 1));
+}
+
+int pxmpp__parse_port(const char *s, uint16_t *port)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long p = strtoul(s, &end, 10);
+    if (*end || p == 0 || p > 65535)
+        return -1;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+int pxmpp__parse_location(const char *loc, uint16_t default_port, char *host, size_t cap, uint16_t *port)
+{
+    const char *h = loc, *rest;
+    size_t hlen;
+    if (*loc == '[') { /* [IPv6 address] */
+        const char *close = strchr(loc, ']');
+        if (!close)
+            return -1;
+        h = loc + 1;
+        hlen = (size_t)(close - h);
+        rest = close + 1;
+    } else {
+        rest = strchr(loc, ':');
+        if (!rest)
+            rest = loc + strlen(loc);
+        else if (strchr(rest + 1, ':'))
+            return -1; /* an IPv6 address needs its brackets */
+        hlen = (size_t)(rest - loc);
+    }
+    if (hlen == 0 || hlen >= cap)
+        return -1;
+    uint16_t p = default_port;
+    if (*rest == ':' ? pxmpp__parse_port(rest + 1, &p) != 0 : *rest != '\0')
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = p;
+    return 0;
 }

@@ -216,6 +216,28 @@ static void test_dns_server_spec(void **state)
         assert_int_equal(pxmpp__parse_dns_server(bad[i], &addr, &port), -1);
 }
 
+static void test_sm_location(void **state)
+{
+    (void)state;
+    char host[64];
+    uint16_t port = 0;
+    assert_int_equal(pxmpp__parse_location("xmpp2.example.net:5333", 5222, host, sizeof host, &port), 0);
+    assert_string_equal(host, "xmpp2.example.net");
+    assert_int_equal(port, 5333);
+    assert_int_equal(pxmpp__parse_location("192.0.2.9", 5223, host, sizeof host, &port), 0);
+    assert_string_equal(host, "192.0.2.9");
+    assert_int_equal(port, 5223);
+    assert_int_equal(pxmpp__parse_location("[2001:db8::7]:5222", 1, host, sizeof host, &port), 0);
+    assert_string_equal(host, "2001:db8::7");
+    assert_int_equal(port, 5222);
+    assert_int_equal(pxmpp__parse_location("[2001:db8::7]", 5222, host, sizeof host, &port), 0);
+    assert_int_equal(port, 5222);
+    const char *bad[] = { "", ":5222", "host:", "host:0", "host:65536", "host:52x", "2001:db8::7", "[2001:db8::7",
+                          "[]:5222", "[::1]x", "a-host-name-that-is-longer-than-the-buffer-of-this-test.example.net:1" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(pxmpp__parse_location(bad[i], 5222, host, sizeof host, &port), -1);
+}
+
 static void test_server_end_point_hash(void **state)
 {
     (void)state;
@@ -429,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_plan_merges_both_services),
         cmocka_unit_test(test_backoff_schedule),
         cmocka_unit_test(test_dns_server_spec),
+        cmocka_unit_test(test_sm_location),
         cmocka_unit_test(test_server_end_point_hash),
         cmocka_unit_test(test_error_codes),
         cmocka_unit_test(test_new_checks_arguments),

@@ -51,6 +51,9 @@ static const char usage_text[] =
     "  --keepalive SECONDS     after SECONDS without traffic, ping the server; when nothing\n"
     "                          arrives within SECONDS more, the connection counts as lost\n"
     "                          (exit status 3); 0 never pings (default 60)\n"
+    "  --reconnect N           when the connection is lost, connect again up to N times in a\n"
+    "                          row (default 0), resuming the session (XEP-0198) when the\n"
+    "                          server allows; each loss and resumption is told on stderr\n"
     "\n"
     "commands:\n"
     "  roster [--ver V]        one JSON line per item {\"jid\",\"name\",\"subscription\",\"ask\",\"groups\"},\n"
@@ -132,6 +135,7 @@ typedef struct options {
     uint64_t timeout_ms;
     bool has_keepalive;
     uint32_t keepalive_ms; /* --keepalive: 0 off */
+    int reconnect;         /* --reconnect */
     command cmd;
     const char *cmd_name;
     const char *args[2];
@@ -170,6 +174,7 @@ typedef struct app {
     uint64_t t0, deadline, close_deadline;
     bool transcript;
     bool ready_seen, command_started, want_close, closing, finished;
+    bool new_session; /* `ready` again after a lost session could not be resumed */
     bool result_set;
     int exit_code;
     unsigned long seen; /* stanzas printed by listen */
@@ -222,6 +227,21 @@ static void note(const app *a, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+/* A line on stderr: in the transcript of `session`, or on its own. */
+static void tell(const app *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void tell(const app *a, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (a->transcript)
+        note(a, "%s", msg);
+    else
+        fprintf(stderr, "pxmpp-client: %s\n", msg);
+}
+
 /* Records the outcome; the first one wins.  Failures are explained on stderr. */
 static void set_result(app *a, int code, const char *fmt, ...) PRINTF_LIKE(3, 4);
 static void set_result(app *a, int code, const char *fmt, ...)
@@ -237,10 +257,7 @@ static void set_result(app *a, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (a->transcript)
-        note(a, "error: %s", msg);
-    else
-        fprintf(stderr, "pxmpp-client: %s\n", msg);
+    tell(a, "%s%s", a->transcript ? "error: " : "", msg);
 }
 
 /* The exit status for a session outcome reported by the library. */
@@ -375,12 +392,36 @@ static bool listening(const app *a)
 static void cb_ready(void *user, const char *jid)
 {
     app *a = user;
+    if (a->ready_seen) {
+        tell(a, "a new session as %s (the lost one could not be resumed)", jid);
+        a->new_session = true;
+    }
     a->ready_seen = true;
     a->c = pxmpp_net_client(a->net);
     const char *mech = pxmpp_client_mechanism(a->c);
     note(a, "authenticated with %s%s", mech ? mech : "(unknown mechanism)",
          pxmpp_client_is_secure(a->c) ? "" : " over an unencrypted connection");
     note(a, "bound %s", jid);
+}
+
+/* --reconnect: the connection was lost; the driver connects again. */
+static void cb_disconnected(void *user, int code, const char *reason, uint32_t retry_ms)
+{
+    app *a = user;
+    (void)code;
+    tell(a, "connection lost (%s); reconnecting in %u ms", reason, (unsigned)retry_ms);
+}
+
+static void cb_resumed(void *user, size_t resent)
+{
+    app *a = user;
+    tell(a, "session resumed (XEP-0198), %zu stanza%s sent again", resent, resent == 1 ? "" : "s");
+}
+
+static void cb_stanza_lost(void *user, const char *xml, size_t len)
+{
+    app *a = user;
+    tell(a, "sent before the connection was lost, maybe not delivered: %.*s", len > 300 ? 300 : (int)len, xml);
 }
 
 /* The session is over: the driver has closed the stream and the connection already. */
@@ -807,6 +848,18 @@ static void after_events(app *a)
         return;
     if (a->ready_seen && !a->command_started && !a->want_close && !a->closing)
         start_command(a);
+    if (a->new_session && !a->want_close && !a->closing) {
+        /* a new session after a lost one: listen and session fetch the roster and send their
+           presence again, so that the server delivers to this resource */
+        a->new_session = false;
+        if ((a->opt->cmd == CMD_LISTEN || a->opt->cmd == CMD_SESSION) && a->step == STEP_RUNNING) {
+            a->step = STEP_ROSTER;
+            if (pxmpp_client_roster_get(a->c, NULL, on_roster, a) != 0) {
+                set_result(a, EXIT_PROTO, "roster: cannot ask again after the reconnection");
+                a->want_close = true;
+            }
+        }
+    }
     if (!a->want_close && !a->closing)
         continue_steps(a);
     if (a->opt->cmd == CMD_EXCHANGE && a->command_started && !a->want_close && !a->closing)
@@ -976,6 +1029,13 @@ static void parse_args(options *o, int argc, char **argv)
                 usage_error("invalid --keepalive '%s' (seconds, 0 to 86400)", v);
             o->has_keepalive = true;
             o->keepalive_ms = (uint32_t)k * 1000u;
+        } else if ((v = opt_value(argc, argv, &i, "--reconnect"))) {
+            char *end;
+            errno = 0;
+            unsigned long k = strtoul(v, &end, 10);
+            if (errno || *end || end == v || v[0] == '-' || k > 1000)
+                usage_error("invalid --reconnect '%s' (0 to 1000)", v);
+            o->reconnect = (int)k;
         } else if ((v = opt_value(argc, argv, &i, "--name"))) {
             name_opt = v;
         } else if ((v = opt_value(argc, argv, &i, "--group"))) {
@@ -1159,6 +1219,7 @@ int main(int argc, char **argv)
     cfg.cafile = opt.cafile;
     cfg.connect_timeout_ms = opt.timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)opt.timeout_ms;
     cfg.close_timeout_ms = CLOSE_GRACE_MS;
+    cfg.reconnect = opt.reconnect;
     if (opt.has_keepalive && opt.keepalive_ms == 0)
         cfg.keepalive = PXMPP_NET_KEEPALIVE_OFF;
     else if (opt.has_keepalive)
@@ -1168,6 +1229,9 @@ int main(int argc, char **argv)
     pxmpp_net_callbacks cb = {
         .ready = cb_ready,
         .failed = cb_failed,
+        .disconnected = cb_disconnected,
+        .resumed = cb_resumed,
+        .stanza_lost = cb_stanza_lost,
         .closed = cb_closed,
         .message = cb_message,
         .presence = cb_presence,

@@ -1,36 +1,33 @@
 #!/usr/bin/env bash
-# pxmpp_net against a private Prosody on loopback, through a TCP proxy (tcp_proxy.py):
+# pxmpp_net against a private server on loopback, through cutproxy.py:
 #   1. examples/echo_bot logs in; a message from pxmpp-client comes back to it
-#   2. the proxy cuts the bot's connection: the bot reconnects by itself and echoes again
+#   2. the proxy cuts the bot's connection: the bot reconnects by itself (resuming its
+#      XEP-0198 session where the server offers it) and echoes again
 #   3. the proxy freezes a listening pxmpp-client's connection: its keepalive ping goes
 #      unanswered and the session ends with exit status 3
-# Usage: net_live.sh PATH/TO/echo_bot PATH/TO/pxmpp-client REPO_ROOT
-# Exit 0 when every check passes, 77 when Prosody is not installed, 1 otherwise.
+# Usage: net_live.sh prosody|ejabberd PATH/TO/echo_bot PATH/TO/pxmpp-client REPO_ROOT
+# Exit 0 when every check passes, 77 when the server is not installed, 1 otherwise.
 set -u
-bot=$1
-client=$2
-root=$3
-command -v prosody >/dev/null 2>&1 || { echo "prosody not installed: skipped"; exit 77; }
+bot=$2
+client=$3
+root=$4
+# shellcheck source=server-lib.sh
+. "$root/tests/interop/server-lib.sh"
+server_use "$1" "$root"
+server_session "$(mktemp -d /tmp/pxmpp-net-live.XXXXXX)"
+dir=$SERVER_SESSION_DIR
+"$SERVER_ADDUSER" "$dir/server" echo 'echo-secret' >/dev/null || { echo "FAIL: could not add echo"; exit 1; }
 
-dir=$(mktemp -d /tmp/pxmpp-net-live.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    "$root/scripts/prosody-stop" --clean "$dir/server" >/dev/null 2>&1
-    rm -rf "$dir"
+/usr/bin/python3 "$root/tests/interop/cutproxy.py" --listen-port-file "$dir/proxy.port" \
+    --target "127.0.0.1:$PORT" --control-port-file "$dir/control.port" 2>"$dir/proxy.log" &
+pids+=($!)
+for _ in $(seq 1 100); do [[ -s "$dir/proxy.port" && -s "$dir/control.port" ]] && break; sleep 0.1; done
+[[ -s "$dir/proxy.port" ]] || { echo "FAIL: the proxy did not start"; cat "$dir/proxy.log"; exit 1; }
+pport=$(<"$dir/proxy.port")
+control() { # COMMAND: sent to the proxy's control port
+    /usr/bin/python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode() + b"\n"); s.makefile().readline(); s.close()' "$(<"$dir/control.port")" "$1"
 }
-trap cleanup EXIT
-
-eval "$("$root/scripts/prosody-start" "$dir/server")" || { echo "FAIL: prosody did not start"; exit 1; }
-"$root/scripts/prosody-adduser" "$dir/server" alice 'wonder land' >/dev/null
-"$root/scripts/prosody-adduser" "$dir/server" echo 'echo-secret' >/dev/null
-printf 'wonder land\n' >"$dir/alice.pw"
-
-/usr/bin/python3 "$root/tests/interop/tcp_proxy.py" 127.0.0.1 "$PORT" >"$dir/proxy.port" &
-proxy=$!
-pids+=("$proxy")
-for _ in $(seq 1 50); do [ -s "$dir/proxy.port" ] && break; sleep 0.1; done
-pport=$(cat "$dir/proxy.port")
 
 fails=0
 n=0
@@ -40,10 +37,10 @@ check() { # description, command...
     shift
     if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
 }
-# wait_for COUNT PATTERN FILE: until FILE has COUNT lines matching PATTERN (10 s at most)
+# wait_for COUNT PATTERN FILE: until FILE has COUNT lines matching PATTERN (15 s at most)
 wait_for() {
     local c
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 150); do
         c=$(grep -c -- "$2" "$3" 2>/dev/null)
         [ "${c:-0}" -ge "$1" ] && return 0
         sleep 0.1
@@ -52,22 +49,26 @@ wait_for() {
 }
 alice() { "$client" --jid alice@localhost --password-file "$dir/alice.pw" --host 127.0.0.1 --cafile "$CAFILE" "$@"; }
 
-# echo_round TEXT: alice listens, sends TEXT to the bot and must get it back from the bot
+# echo_round TEXT: alice sends TEXT to the bot and must get it back from the bot.  The reply
+# goes to the full JID that sent the message, so the sending session stays open to receive it
+# (pxmpp-client exchange: send, then listen for --settle seconds, capturing what arrives); a
+# separate listener would race the sender's close, after which the server reroutes the reply.
 echo_round() {
-    local out="$dir/listen.$n"
-    alice --port "$PORT" --timeout 10 --resource inbox listen --count 1 >"$out" 2>"$out.err" &
-    local lp=$!
-    pids+=("$lp")
-    wait_for 1 "pxmpp-client: listening" "$out.err"
-    alice --port "$PORT" send echo@localhost "$1" >/dev/null 2>&1
-    wait "$lp"
-    /usr/bin/python3 -c "
-import json,sys
-for l in open(sys.argv[1]):
-    o=json.loads(l)
-    if o.get('kind')=='message' and o.get('body')==sys.argv[2] and o.get('from','').startswith('echo@localhost/'):
+    local base="$dir/echo.$n"
+    /usr/bin/python3 -c '
+import sys
+from xml.sax.saxutils import escape
+sys.stdout.write("<message to=\"echo@localhost\" type=\"chat\"><body>%s</body></message>" % escape(sys.argv[1]))' \
+        "$1" >"$base.xml"
+    alice --port "$PORT" --timeout 20 exchange "$base.xml" --capture "$base.capture" --settle 4 \
+        >/dev/null 2>"$base.err" || return 1
+    /usr/bin/python3 -c '
+import sys, xml.etree.ElementTree as ET
+root = ET.fromstring("<captured xmlns=\"jabber:client\">" + open(sys.argv[1], encoding="utf-8").read() + "</captured>")
+for m in root.iter("{jabber:client}message"):
+    if m.get("from", "").startswith("echo@localhost/") and m.findtext("{jabber:client}body") == sys.argv[2]:
         sys.exit(0)
-sys.exit(1)" "$out" "$1"
+sys.exit(1)' "$base.capture" "$1"
 }
 
 # 1. the bot logs in (through the proxy) and echoes
@@ -78,9 +79,9 @@ check "the echo bot comes online" wait_for 1 "online as echo@localhost/" "$dir/b
 check "a message to the bot comes back" echo_round 'Grüße, echo ✓ <&>'
 
 # 2. cut: the bot reconnects on its own and echoes again
-kill -USR1 "$proxy"
+control cut
 check "the bot reports the lost connection" wait_for 1 "disconnected (PXMPP_ERR_DISCONNECTED" "$dir/bot.err"
-check "the bot comes online again" wait_for 2 "online as echo@localhost/" "$dir/bot.out"
+check "the bot connects again" wait_for 2 "accepted from" "$dir/proxy.log"
 check "a message after the reconnection comes back" echo_round 'second round'
 check "the bot is still running" kill -0 "$botpid"
 
@@ -89,7 +90,7 @@ alice --port "$pport" --timeout 20 --keepalive 1 --resource frozen listen >"$dir
 fp=$!
 pids+=("$fp")
 wait_for 1 "pxmpp-client: listening" "$dir/frozen.err"
-kill -USR2 "$proxy"
+control freeze
 start=$SECONDS
 wait "$fp"
 st=$?
@@ -97,5 +98,12 @@ check "a frozen connection ends the listener with exit 3 (got $st)" test $st -eq
 check "... because the keepalive ping got no answer" grep -q "no answer to a keepalive ping" "$dir/frozen.err"
 check "... within a few seconds ($((SECONDS - start)) s)" test $((SECONDS - start)) -le 8
 
-echo "net_live: $((n - fails))/$n checks passed"
+if ((fails)); then
+    echo "--- bot stdout"; cat "$dir/bot.out"
+    echo "--- bot stderr"; cat "$dir/bot.err"
+    echo "--- proxy"; cat "$dir/proxy.log"
+    for f in "$dir"/echo.*; do echo "--- $f"; cat "$f"; echo; done
+    echo "--- server log"; tail -n 40 "$dir/server/$SERVER_LOG"
+fi
+echo "net_live ($SERVER): $((n - fails))/$n checks passed"
 [ $fails -eq 0 ]

@@ -54,8 +54,15 @@
  * established session resets the count.  Never retried: authentication failures
  * (PXMPP_ERR_AUTH, PXMPP_ERR_NO_MECHANISM), a server that refuses the TLS policy
  * (PXMPP_ERR_TLS_REQUIRED), and the stream errors `conflict` (another login of the same
- * resource took over; reconnecting would throw it out in turn) and `host-unknown`.  Each
- * new connection is a new session: `ready` again, the app sends its presence again.
+ * resource took over; reconnecting would throw it out in turn) and `host-unknown`.
+ *
+ * Stream management (XEP-0198, the client's `sm` policy; on by default): one client session
+ * lives across the connections.  When the server granted resumption, the next connection
+ * resumes it (first at the address the server named in <enabled location/>, unless `host`
+ * is set): `resumed` comes instead of `ready`, presence and subscriptions carry on, and
+ * stanzas the server missed are sent again.  Otherwise the new connection brings a new
+ * session: `stanza_lost` for each stanza never acknowledged, then `ready` again (send the
+ * presence again there).
  *
  * Default answers to iq requests the app leaves alone (see `iq_request`): XEP-0199 ping
  * (answered by the core), XEP-0030 disco#info (identity client/`identity_type` and the
@@ -139,7 +146,8 @@ typedef struct pxmpp_net_config {
  * Callbacks.  All may be NULL.  Each gets the `user` pointer given to pxmpp_net_new().
  */
 typedef struct pxmpp_net_callbacks {
-    /** A session is established (after each new connection); @p jid is the bound full JID. */
+    /** A new session is established (the first one, and after a connection on which the former
+        session could not be resumed); @p jid is the bound full JID. */
     void (*ready)(void *user, const char *jid);
     /** A lost session was resumed (XEP-0198) on a new connection: stanzas, presence and
         subscriptions carry on; @p resent stanzas were sent again. */
@@ -243,10 +251,12 @@ int pxmpp_net_close(pxmpp_net *n);
 /**
  * The client session, for everything else it offers (roster, subscriptions, tracked iqs,
  * iq answers, state, the bound JID, the mechanism and channel binding used, the stream
- * error).  Do not call its feed, start, tls_ready, tls_failed, finish or tick functions,
- * nor free it.  The pointer is valid from `ready` until the next connection attempt starts
- * (a new connection may bring a new client): it can still be read inside `disconnected`,
- * `failed` and `closed`.  NULL before the first connection.
+ * error, stream management).  Do not call its feed, start, tls_ready, tls_failed, finish,
+ * reconnect or tick functions, nor free it.  One client serves the connections that follow
+ * each other (its roster cache and XEP-0198 state carry over); moving between a direct TLS
+ * and a STARTTLS connection replaces it, with a new session.  Read the pointer again in
+ * `ready`; it stays readable inside `disconnected`, `failed` and `closed`.  NULL before
+ * the first connection.
  */
 pxmpp_client *pxmpp_net_client(pxmpp_net *n);
 
