@@ -351,6 +351,10 @@ static void on_reference(void *user, const xmlChar *name)
 
 static bool str_eq(const xmlChar *a, const char *b) { return a && strcmp((const char *)a, b) == 0; }
 
+/* The component protocol (XEP-0114: jabber:component:accept and :connect) predates
+   stream versions: its headers carry none. */
+static bool versionless(const pxmpp_stream *s) { return strncmp(s->content_ns, "jabber:component:", 17) == 0; }
+
 /* Rebuilds the peer's stream start tag (name, namespace declarations, version) so that
    a renewed parser context sees the same prefixes. */
 static int save_resume_header(pxmpp_stream *s, const xmlChar *prefix, int nns, const xmlChar **nss)
@@ -425,7 +429,7 @@ static void header_start(pxmpp_stream *s, const xmlChar *local, const xmlChar *p
         const char **dst[5] = { &h.to, &h.from, &h.id, &h.version, &h.lang };
         *dst[slot] = vals[slot];
     }
-    if (!h.version || h.version[0] != '1' || h.version[1] != '.') {
+    if (h.version ? h.version[0] != '1' || h.version[1] != '.' : !versionless(s)) {
         FAIL(s, PXMPP_ERR_VERSION, "unsupported stream version '%.20s' (1.x required)", h.version ? h.version : "");
         return;
     }
@@ -2189,10 +2193,11 @@ static int write_header(pxmpp_stream *s, const pxmpp_stream_header *h)
         if (!rc) rc = pxmpp_buf_append_escaped(&b, vals[i], strlen(vals[i]), 1);
         if (!rc) rc = pxmpp_buf_append(&b, "'", 1);
     }
-    if (!rc) rc = pxmpp_buf_append(&b, " version='", 10);
-    const char *ver = h && h->version ? h->version : "1.0";
-    if (!rc) rc = pxmpp_buf_append_escaped(&b, ver, strlen(ver), 1);
-    if (!rc) rc = pxmpp_buf_append(&b, "'>", 2);
+    const char *ver = h && h->version ? h->version : versionless(s) ? NULL : "1.0";
+    if (!rc && ver) rc = pxmpp_buf_append(&b, " version='", 10);
+    if (!rc && ver) rc = pxmpp_buf_append_escaped(&b, ver, strlen(ver), 1);
+    if (!rc && ver) rc = pxmpp_buf_append(&b, "'", 1);
+    if (!rc) rc = pxmpp_buf_append(&b, ">", 1);
     if (!rc) {
         s->we_opened = true;
         rc = write_bytes(s, b.data, b.len);

@@ -11,7 +11,7 @@ set -u
 bot=$2
 client=$3
 root=$4
-# shellcheck source=server-lib.sh
+# shellcheck source-path=SCRIPTDIR source=server-lib.sh
 . "$root/tests/interop/server-lib.sh"
 server_use "$1" "$root"
 server_session "$(mktemp -d /tmp/pxmpp-net-live.XXXXXX)"
@@ -29,24 +29,6 @@ control() { # COMMAND: sent to the proxy's control port
 s.sendall(sys.argv[2].encode() + b"\n"); s.makefile().readline(); s.close()' "$(<"$dir/control.port")" "$1"
 }
 
-fails=0
-n=0
-check() { # description, command...
-    n=$((n + 1))
-    local what=$1
-    shift
-    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
-}
-# wait_for COUNT PATTERN FILE: until FILE has COUNT lines matching PATTERN (15 s at most)
-wait_for() {
-    local c
-    for _ in $(seq 1 150); do
-        c=$(grep -c -- "$2" "$3" 2>/dev/null)
-        [ "${c:-0}" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 alice() { "$client" --jid alice@localhost --password-file "$dir/alice.pw" --host 127.0.0.1 --cafile "$CAFILE" "$@"; }
 
 # echo_round TEXT: alice sends TEXT to the bot and must get it back from the bot.  The reply
@@ -75,13 +57,13 @@ sys.exit(1)' "$base.capture" "$1"
 PXMPP_PASSWORD='echo-secret' "$bot" echo@localhost 127.0.0.1 "$pport" "$CAFILE" >"$dir/bot.out" 2>"$dir/bot.err" &
 botpid=$!
 pids+=("$botpid")
-check "the echo bot comes online" wait_for 1 "online as echo@localhost/" "$dir/bot.out"
+check "the echo bot comes online" wait_for "$dir/bot.out" "online as echo@localhost/"
 check "a message to the bot comes back" echo_round 'Grüße, echo ✓ <&>'
 
 # 2. cut: the bot reconnects on its own and echoes again
 control cut
-check "the bot reports the lost connection" wait_for 1 "disconnected (PXMPP_ERR_DISCONNECTED" "$dir/bot.err"
-check "the bot connects again" wait_for 2 "accepted from" "$dir/proxy.log"
+check "the bot reports the lost connection" wait_for "$dir/bot.err" "disconnected (PXMPP_ERR_DISCONNECTED"
+check "the bot connects again" wait_for "$dir/proxy.log" "connection 2: accepted from"
 check "a message after the reconnection comes back" echo_round 'second round'
 check "the bot is still running" kill -0 "$botpid"
 
@@ -89,7 +71,7 @@ check "the bot is still running" kill -0 "$botpid"
 alice --port "$pport" --timeout 20 --keepalive 1 --resource frozen listen >"$dir/frozen.out" 2>"$dir/frozen.err" &
 fp=$!
 pids+=("$fp")
-wait_for 1 "pxmpp-client: listening" "$dir/frozen.err"
+wait_for "$dir/frozen.err" "pxmpp-client: listening"
 control freeze
 start=$SECONDS
 wait "$fp"

@@ -17,6 +17,10 @@
 #                          kills the PIDs in the array pids, stops the server
 #                          and removes DIR.  Exits 1 when the server does not
 #                          start.
+#   check WHAT COMMAND...  runs COMMAND and prints "ok   WHAT" or "FAIL WHAT";
+#                          n counts the checks, fails the failed ones.
+#   wait_for FILE PATTERN  waits up to 20 seconds for a line of FILE to match
+#                          PATTERN (grep); fails otherwise.
 
 # SERVER_LOG is for the scripts that source this file.
 # shellcheck disable=SC2034
@@ -68,4 +72,22 @@ server_session() {
     "$SERVER_ADDUSER" "$1/server" bob 'b0b-secret' >/dev/null || { echo "FAIL: could not add bob"; exit 1; }
     printf 'wonder land\n' >"$1/alice.pw"
     printf 'b0b-secret\n' >"$1/bob.pw"
+}
+
+fails=0
+n=0
+check() {
+    n=$((n + 1))
+    local what=$1
+    shift
+    if "$@"; then echo "ok   $what"; else echo "FAIL $what"; fails=$((fails + 1)); fi
+}
+
+wait_for() {
+    local _
+    for _ in $(seq 1 200); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
 }

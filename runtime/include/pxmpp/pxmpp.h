@@ -8,6 +8,7 @@
 #include <pxmpp/arena.h>
 #include <pxmpp/build.h>
 #include <pxmpp/client.h>
+#include <pxmpp/component.h>
 #include <pxmpp/error.h>
 #include <pxmpp/gen/all.h>
 #include <pxmpp/jid.h>

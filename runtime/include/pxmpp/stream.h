@@ -46,9 +46,9 @@ typedef struct pxmpp_stream_header {
     const char *to;
     const char *from;
     const char *id;
-    const char *version;    /**< "1.0" */
+    const char *version;    /**< "1.0"; NULL in the component protocol's headers (XEP-0114) */
     const char *lang;       /**< xml:lang */
-    const char *content_ns; /**< PXMPP_NS_CLIENT or PXMPP_NS_SERVER */
+    const char *content_ns; /**< PXMPP_NS_CLIENT, PXMPP_NS_SERVER or PXMPP_NS_COMPONENT_ACCEPT */
 } pxmpp_stream_header;
 
 /** Resource limits.  Zero in a field means its default. */
@@ -72,7 +72,10 @@ typedef struct pxmpp_stream_config {
     const pxmpp_mem *mem;        /**< allocator hooks (NULL: malloc) */
     pxmpp_limits limits;
     unsigned flags;              /**< PXMPP_STREAM_* */
-    const char *content_ns;      /**< expected content namespace (NULL: jabber:client) */
+    const char *content_ns;      /**< expected content namespace (NULL: jabber:client).  With a
+                                      namespace of the component protocol (jabber:component:accept
+                                      or jabber:component:connect, XEP-0114) the peer's header may
+                                      lack a version and ours has none unless one is given. */
     const pxmpp_registry *registry; /**< types to parse with (NULL: pxmpp_generated_registry) */
 } pxmpp_stream_config;
 
@@ -166,9 +169,10 @@ int pxmpp_stream_finish(pxmpp_stream *s);
 
 /**
  * Writes our stream header (XML declaration + <stream:stream>).  Fields of @p h
- * that are NULL are omitted, except version ("1.0") and content_ns (the
- * configured one).  The client calls it first; the server calls it from or after
- * `opened`.  Call it again after pxmpp_stream_restart().
+ * that are NULL are omitted, except version ("1.0"; omitted too with a content
+ * namespace of the component protocol) and content_ns (the configured one).
+ * The client calls it first; the server calls it from or after `opened`.  Call
+ * it again after pxmpp_stream_restart().
  * @return 0, PXMPP_ERR_STATE (already open), PXMPP_ERR_WRITE, PXMPP_ERR_NOMEM or the sticky error.
  */
 int pxmpp_stream_open(pxmpp_stream *s, const pxmpp_stream_header *h);

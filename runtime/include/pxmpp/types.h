@@ -35,6 +35,8 @@ extern "C" {
 #define PXMPP_NS_CLIENT "jabber:client"
 /** Content namespace of server-to-server streams. */
 #define PXMPP_NS_SERVER "jabber:server"
+/** Content namespace of a component's stream to its server (XEP-0114). */
+#define PXMPP_NS_COMPONENT_ACCEPT "jabber:component:accept"
 
 /** An attribute the schema does not describe.  @c ns is NULL when unqualified. */
 typedef struct pxmpp_attr {
