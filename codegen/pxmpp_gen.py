@@ -659,8 +659,9 @@ def schema_deps(m):
 
 # Always compiled in: XMPP Core and IM, and what the runtime's sessions use themselves
 # (XEP-0199 pings the client answers, XEP-0198 stream management, XEP-0440 channel-binding
-# types, XEP-0114's handshake of the component session).
-CORE_SCHEMAS = ("rfc6120", "rfc6121", "xep0114", "xep0198", "xep0199", "xep0440")
+# types, XEP-0114's handshake of the component session, XEP-0030 disco#info the server session
+# answers).
+CORE_SCHEMAS = ("rfc6120", "rfc6121", "xep0030", "xep0114", "xep0198", "xep0199", "xep0440")
 
 
 def select_paths(paths, names, validate=True):

@@ -219,6 +219,8 @@ const pxmpp_rule_desc *pxmpp__rules_check(const pxmpp_type_desc *d, const void *
 /* Overwrites the stream's output buffer (after a stanza that carried a secret was written). */
 struct pxmpp_stream;
 void pxmpp__stream_wipe_output(struct pxmpp_stream *s);
+/* The stream error a fatal error code is reported with (ABSENT for codes that send none). */
+int pxmpp__stream_condition_for(int code); /* a pxmpp_stream_error_condition */
 
 /* ---- the client session (client.c) ---- */
 struct pxmpp_client;

@@ -180,7 +180,7 @@ static int write_bytes(pxmpp_stream *s, const char *d, size_t n)
     return s->cb.write(s->user, d, n) < 0 ? PXMPP_ERR_WRITE : 0;
 }
 
-static pxmpp_stream_error_condition condition_for(int code)
+int pxmpp__stream_condition_for(int code)
 {
     switch (code) {
     case PXMPP_ERR_XML: return PXMPP_STREAM_ERROR_CONDITION_NOT_WELL_FORMED;
@@ -254,7 +254,7 @@ static int fail_at(pxmpp_stream *s, int code, uint64_t offset, const char *fmt, 
             *r = ' ';
     if (s->ctxt)
         xmlStopParser(s->ctxt);
-    pxmpp_stream_error_condition cond = condition_for(code);
+    pxmpp_stream_error_condition cond = (pxmpp_stream_error_condition)pxmpp__stream_condition_for(code);
     if (cond != PXMPP_STREAM_ERROR_CONDITION_ABSENT)
         (void)send_error_bytes(s, cond, NULL, NULL, NULL);
     if (s->cb.error)
