@@ -4,19 +4,22 @@
  * command, close.  Results go to stdout as JSON lines, diagnostics to stderr, and
  * the exit status tells what went wrong (see usage_text). */
 #include "json.h"
-#include "net.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
 #include <pxmpp/client.h>
+#include <pxmpp/net.h>
 #include <pxmpp/pxmpp.h>
 
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_NET = 3, EXIT_AUTH = 4, EXIT_PROTO = 5 };
@@ -32,7 +35,8 @@ static const char usage_text[] =
     "  --password-file FILE    read the password from the first line of FILE; without it the\n"
     "                          PXMPP_PASSWORD environment variable is used (a password is never\n"
     "                          accepted on the command line)\n"
-    "  --host H --port P       where to connect (default: the JID's domain, port 5222)\n"
+    "  --host H --port P       where to connect (default: the servers named by the DNS SRV\n"
+    "                          records of the JID's domain, else the domain, port 5222)\n"
     "  --tls required|optional|disabled\n"
     "                          STARTTLS policy (default required)\n"
     "  --cafile FILE           trust anchors (default: the system's); the server certificate is\n"
@@ -44,6 +48,12 @@ static const char usage_text[] =
     "  --resource NAME         resource to request (default: assigned by the server)\n"
     "  --timeout SECONDS       deadline for the whole session (default 30); closing the\n"
     "                          stream cleanly may take up to 2 more seconds\n"
+    "  --keepalive SECONDS     after SECONDS without traffic, ping the server; when nothing\n"
+    "                          arrives within SECONDS more, the connection counts as lost\n"
+    "                          (exit status 3); 0 never pings (default 60)\n"
+    "  --reconnect N           when the connection is lost, connect again up to N times in a\n"
+    "                          row (default 0), resuming the session (XEP-0198) when the\n"
+    "                          server allows; each loss and resumption is told on stderr\n"
     "\n"
     "commands:\n"
     "  roster [--ver V]        one JSON line per item {\"jid\",\"name\",\"subscription\",\"ask\",\"groups\"},\n"
@@ -117,12 +127,15 @@ typedef struct options {
     const char *jid;
     const char *password_file;
     const char *host;
-    const char *port;
+    uint16_t port; /* 0: 5222 */
     const char *cafile;
     const char *mechanisms;
     const char *resource;
     pxmpp_tls_policy tls;
     uint64_t timeout_ms;
+    bool has_keepalive;
+    uint32_t keepalive_ms; /* --keepalive: 0 off */
+    int reconnect;         /* --reconnect */
     command cmd;
     const char *cmd_name;
     const char *args[2];
@@ -155,12 +168,13 @@ enum { STEP_ROSTER, STEP_ROSTER_DONE, STEP_RUNNING };
 
 typedef struct app {
     const options *opt;
-    pxmpp_client *c;
-    net_conn net;
+    pxmpp_net *net;
+    pxmpp_client *c; /* the session, once it is ready */
     char domain[PXMPP_JID_PART_MAX + 1];
     uint64_t t0, deadline, close_deadline;
     bool transcript;
     bool ready_seen, command_started, want_close, closing, finished;
+    bool new_session; /* `ready` again after a lost session could not be resumed */
     bool result_set;
     int exit_code;
     unsigned long seen; /* stanzas printed by listen */
@@ -190,19 +204,42 @@ static void usage_error(const char *fmt, ...)
     exit(EXIT_USAGE);
 }
 
+/* Milliseconds of the monotonic clock. */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* One line of the session transcript (stderr), for the `session` command. */
 static void note(const app *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static void note(const app *a, const char *fmt, ...)
 {
     if (!a->transcript)
         return;
-    uint64_t ms = net_now_ms() - a->t0;
+    uint64_t ms = now_ms() - a->t0;
     fprintf(stderr, "[%3llu.%03llu] ", (unsigned long long)(ms / 1000), (unsigned long long)(ms % 1000));
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* A line on stderr: in the transcript of `session`, or on its own. */
+static void tell(const app *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void tell(const app *a, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (a->transcript)
+        note(a, "%s", msg);
+    else
+        fprintf(stderr, "pxmpp-client: %s\n", msg);
 }
 
 /* Records the outcome; the first one wins.  Failures are explained on stderr. */
@@ -220,10 +257,7 @@ static void set_result(app *a, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (a->transcript)
-        note(a, "error: %s", msg);
-    else
-        fprintf(stderr, "pxmpp-client: %s\n", msg);
+    tell(a, "%s%s", a->transcript ? "error: " : "", msg);
 }
 
 /* The exit status for a session outcome reported by the library. */
@@ -236,6 +270,9 @@ static int exit_for(int code)
     case PXMPP_ERR_TLS_REQUIRED:
     case PXMPP_ERR_TLS:
     case PXMPP_ERR_WRITE:
+    case PXMPP_ERR_RESOLVE:
+    case PXMPP_ERR_CONNECT:
+    case PXMPP_ERR_DISCONNECTED:
         return EXIT_NET;
     default:
         return EXIT_PROTO;
@@ -350,63 +387,49 @@ static bool listening(const app *a)
     return a->opt->cmd == CMD_LISTEN && a->command_started && !a->want_close && !a->closing;
 }
 
-/* ---- client callbacks ----------------------------------------------------------------- */
-
-static int cb_write(void *user, const char *data, size_t len)
-{
-    app *a = user;
-    int rc = net_write_all(&a->net, data, len, a->closing ? a->close_deadline : a->deadline);
-    if (rc == NET_TIMEOUT) {
-        set_result(a, EXIT_PROTO, "timed out while sending");
-        return -1;
-    }
-    if (rc != 0) {
-        set_result(a, EXIT_NET, "%s", a->net.err);
-        return -1;
-    }
-    return 0;
-}
-
-static int cb_start_tls(void *user)
-{
-    app *a = user;
-    note(a, "starting TLS, the certificate must be valid for %s", a->domain);
-    if (net_start_tls(&a->net, a->opt->cafile, a->domain, a->deadline) != 0) {
-        set_result(a, a->net.timed_out ? EXIT_PROTO : EXIT_NET, "%s", a->net.err);
-        return -1;
-    }
-    note(a, "TLS established: %s, certificate verified", a->net.tls_info);
-    int rc = pxmpp_client_tls_ready(a->c, NULL, NULL, 0);
-    if (rc != 0) {
-        set_result(a, exit_for(rc), "cannot restart the stream after TLS: %s", pxmpp_strerror(rc));
-        return -1;
-    }
-    return 0;
-}
-
-/* The client asks for the channel-binding type its policy picked. */
-static int cb_channel_binding(void *user, pxmpp_cb_type type, unsigned char *buf, size_t cap, size_t *len)
-{
-    app *a = user;
-    return net_channel_binding(&a->net, (net_cb_type)type, buf, cap, len);
-}
+/* ---- session callbacks ---------------------------------------------------------------- */
 
 static void cb_ready(void *user, const char *jid)
 {
     app *a = user;
+    if (a->ready_seen) {
+        tell(a, "a new session as %s (the lost one could not be resumed)", jid);
+        a->new_session = true;
+    }
     a->ready_seen = true;
+    a->c = pxmpp_net_client(a->net);
     const char *mech = pxmpp_client_mechanism(a->c);
     note(a, "authenticated with %s%s", mech ? mech : "(unknown mechanism)",
          pxmpp_client_is_secure(a->c) ? "" : " over an unencrypted connection");
     note(a, "bound %s", jid);
 }
 
-static void cb_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
+/* --reconnect: the connection was lost; the driver connects again. */
+static void cb_disconnected(void *user, int code, const char *reason, uint32_t retry_ms)
 {
     app *a = user;
-    (void)cond;
+    (void)code;
+    tell(a, "connection lost (%s); reconnecting in %u ms", reason, (unsigned)retry_ms);
+}
+
+static void cb_resumed(void *user, size_t resent)
+{
+    app *a = user;
+    tell(a, "session resumed (XEP-0198), %zu stanza%s sent again", resent, resent == 1 ? "" : "s");
+}
+
+static void cb_stanza_lost(void *user, const char *xml, size_t len)
+{
+    app *a = user;
+    tell(a, "sent before the connection was lost, maybe not delivered: %.*s", len > 300 ? 300 : (int)len, xml);
+}
+
+/* The session is over: the driver has closed the stream and the connection already. */
+static void cb_failed(void *user, int code, const char *reason)
+{
+    app *a = user;
     set_result(a, exit_for(code), "%s", reason && *reason ? reason : pxmpp_strerror(code));
-    a->want_close = true;
+    a->finished = true;
 }
 
 static void cb_message(void *user, const pxmpp_message *msg)
@@ -474,22 +497,22 @@ static void cb_roster_push(void *user, const pxmpp_roster_item *item, const char
     listen_counted(a);
 }
 
+/* The close we asked for is complete (the server closing on its own is a failure,
+   PXMPP_ERR_CLOSED). */
 static void cb_closed(void *user)
 {
     app *a = user;
-    if (!a->closing) {
-        set_result(a, EXIT_PROTO, "the server closed the stream");
-        note(a, "the server closed the stream");
-        a->closing = true;
-        a->close_deadline = net_now_ms() + CLOSE_GRACE_MS;
-        /* answer with our close tag (RFC 6120 §4.4); the client refuses once the server
-           closed, so the stream is closed directly */
-        if (pxmpp_client_close(a->c) != 0)
-            (void)pxmpp_stream_close(pxmpp_client_stream(a->c));
-    } else {
-        note(a, "closed");
-    }
     a->finished = true;
+}
+
+/* exchange --capture: every byte the server sends while the command runs */
+static void cb_received(void *user, const char *data, size_t len)
+{
+    app *a = user;
+    if (a->capture && a->command_started && !a->closing && fwrite(data, 1, len, a->capture) != len) {
+        set_result(a, EXIT_PROTO, "--capture: %s", strerror(errno));
+        a->want_close = true;
+    }
 }
 
 static void cb_log(void *user, const char *line)
@@ -713,7 +736,7 @@ static void exchange_step(app *a)
     }
     if (!sc->waiting && sc->next == sc->count && !sc->settling) {
         sc->settling = true;
-        uint64_t end = net_now_ms() + a->opt->settle_ms;
+        uint64_t end = now_ms() + a->opt->settle_ms;
         if (end < a->deadline)
             a->deadline = end;
         fputs("pxmpp-client: listening\n", stderr);
@@ -811,12 +834,11 @@ static void begin_close(app *a)
     if (a->closing)
         return;
     a->closing = true;
-    a->close_deadline = net_now_ms() + CLOSE_GRACE_MS;
+    a->close_deadline = now_ms() + CLOSE_GRACE_MS;
     note(a, "closing");
-    /* after a failure the library has sent its close tag already: the server's answer
-       is still awaited, as after a normal close */
-    if (pxmpp_client_close(a->c) != 0 && pxmpp_client_get_state(a->c) != PXMPP_CLIENT_FAILED)
-        a->finished = true; /* nothing open to close */
+    /* the driver sends our close tag and waits for the server's (`closed` follows) */
+    if (pxmpp_net_close(a->net) != 0)
+        a->finished = true; /* over already */
 }
 
 /* Runs what the callbacks asked for, outside of the library's callbacks. */
@@ -826,6 +848,18 @@ static void after_events(app *a)
         return;
     if (a->ready_seen && !a->command_started && !a->want_close && !a->closing)
         start_command(a);
+    if (a->new_session && !a->want_close && !a->closing) {
+        /* a new session after a lost one: listen and session fetch the roster and send their
+           presence again, so that the server delivers to this resource */
+        a->new_session = false;
+        if ((a->opt->cmd == CMD_LISTEN || a->opt->cmd == CMD_SESSION) && a->step == STEP_RUNNING) {
+            a->step = STEP_ROSTER;
+            if (pxmpp_client_roster_get(a->c, NULL, on_roster, a) != 0) {
+                set_result(a, EXIT_PROTO, "roster: cannot ask again after the reconnection");
+                a->want_close = true;
+            }
+        }
+    }
     if (!a->want_close && !a->closing)
         continue_steps(a);
     if (a->opt->cmd == CMD_EXCHANGE && a->command_started && !a->want_close && !a->closing)
@@ -847,7 +881,8 @@ static void on_deadline(app *a)
     } else if (!a->ready_seen) {
         static const char *const names[] = { "idle", "connecting", "TLS", "authentication", "binding",
                                              "ready", "closing", "closed", "failed" };
-        unsigned st = (unsigned)pxmpp_client_get_state(a->c);
+        pxmpp_client *c = pxmpp_net_client(a->net); /* NULL while connecting */
+        unsigned st = c ? (unsigned)pxmpp_client_get_state(c) : (unsigned)PXMPP_CLIENT_CONNECTING;
         set_result(a, EXIT_PROTO, "timed out before the session was established (during %s)",
                    st < sizeof names / sizeof names[0] ? names[st] : "?");
     } else if (a->opt->cmd == CMD_LISTEN) {
@@ -860,96 +895,30 @@ static void on_deadline(app *a)
     begin_close(a);
 }
 
-static void on_eof(app *a)
-{
-    /* recorded first: the library reports a truncated stream as a failure of its own */
-    if (!a->closing)
-        set_result(a, EXIT_NET, "the server closed the connection");
-    if (pxmpp_client_finish(a->c) == 0 || a->closing)
-        note(a, "connection closed");
-    a->finished = true;
-}
-
-static void on_feed_error(app *a, int rc)
-{
-    const char *reason = NULL;
-    int code = pxmpp_client_error(a->c, &reason);
-    if (!code)
-        code = rc;
-    set_result(a, exit_for(code), "%s", reason && *reason ? reason : pxmpp_strerror(code));
-    if (rc <= PXMPP_ERR_FATAL)
-        a->finished = true; /* the stream is unusable (its error and close tag are sent) */
-    else
-        a->want_close = true;
-}
-
-/* Feeds received bytes.  While STARTTLS is being negotiated the bytes are fed one at a
-   time, so that nothing the network added after <proceed/> in the clear can be taken as
-   part of the protected stream (STARTTLS command injection). */
-static int feed(app *a, const char *buf, size_t len)
-{
-    if (a->capture && a->command_started && !a->closing && fwrite(buf, 1, len, a->capture) != len) {
-        set_result(a, EXIT_PROTO, "--capture: %s", strerror(errno));
-        a->want_close = true;
-    }
-    if (a->net.ssl || pxmpp_client_get_state(a->c) != PXMPP_CLIENT_TLS)
-        return pxmpp_client_feed(a->c, buf, len);
-    for (size_t i = 0; i < len; i++) {
-        int rc = pxmpp_client_feed(a->c, buf + i, 1);
-        if (rc || a->finished)
-            return rc;
-        if (a->net.ssl) {
-            if (i + 1 < len) {
-                set_result(a, EXIT_NET, "%zu unencrypted bytes followed <proceed/>: refused (possible STARTTLS "
-                           "injection)", len - i - 1);
-                a->finished = true;
-            }
-            return 0;
-        }
-    }
-    return 0;
-}
-
+/* The poll loop: the driver's socket and timers, bounded by the session's deadline. */
 static void run(app *a)
 {
-    static char buf[16384];
     while (!a->finished) {
-        pxmpp_client_tick(a->c, net_now_ms());
         after_events(a);
         if (a->finished)
             break;
-        uint64_t now = net_now_ms();
+        uint64_t now = now_ms();
         uint64_t limit = a->closing ? a->close_deadline : a->deadline;
         if (now >= limit) {
             on_deadline(a);
             continue;
         }
-        /* wake up at least once a second so that iq timeouts are noticed */
-        int w = net_wait(&a->net, limit - now > 1000 ? now + 1000 : limit);
-        if (w < 0) {
+        uint64_t left = limit - now;
+        int t = pxmpp_net_timeout_ms(a->net);
+        int wait = t >= 0 && (uint64_t)t < left ? t : (left > INT_MAX ? INT_MAX : (int)left);
+        struct pollfd p = { .fd = pxmpp_net_fd(a->net), .events = pxmpp_net_events(a->net), .revents = 0 };
+        int r = poll(&p, 1, wait);
+        if (r < 0 && errno != EINTR) {
             set_result(a, EXIT_NET, "poll: %s", strerror(errno));
             break;
         }
-        if (w == 0)
-            continue;
-        while (!a->finished) {
-            ssize_t r = net_read(&a->net, buf, sizeof buf);
-            if (r == NET_AGAIN)
-                break;
-            if (r == NET_EOF) {
-                on_eof(a);
-                break;
-            }
-            if (r < 0) {
-                set_result(a, EXIT_NET, "%s", a->net.err);
-                a->finished = true;
-                break;
-            }
-            int rc = feed(a, buf, (size_t)r);
-            if (rc)
-                on_feed_error(a, rc);
-            after_events(a);
-        }
+        if (pxmpp_net_process(a->net, r > 0 ? p.revents : 0) != 0)
+            a->finished = true; /* closed or failed: the callbacks recorded the outcome */
     }
 }
 
@@ -990,7 +959,6 @@ static void parse_args(options *o, int argc, char **argv)
 {
     static const char *groups[64];
     memset(o, 0, sizeof *o);
-    o->port = "5222";
     o->tls = PXMPP_TLS_REQUIRED;
     o->timeout_ms = 30000;
     o->groups = groups;
@@ -1030,7 +998,7 @@ static void parse_args(options *o, int argc, char **argv)
             long p = strtol(v, &end, 10);
             if (errno || *end || end == v || p < 1 || p > 65535)
                 usage_error("invalid --port '%s'", v);
-            o->port = v;
+            o->port = (uint16_t)p;
         } else if ((v = opt_value(argc, argv, &i, "--tls"))) {
             if (strcmp(v, "required") == 0)
                 o->tls = PXMPP_TLS_REQUIRED;
@@ -1053,6 +1021,21 @@ static void parse_args(options *o, int argc, char **argv)
             if (errno || *end || end == v || !(t > 0) || t > 86400.0 * 365)
                 usage_error("invalid --timeout '%s' (seconds, more than 0)", v);
             o->timeout_ms = (uint64_t)(t * 1000.0 + 0.999);
+        } else if ((v = opt_value(argc, argv, &i, "--keepalive"))) {
+            char *end;
+            errno = 0;
+            unsigned long k = strtoul(v, &end, 10);
+            if (errno || *end || end == v || v[0] == '-' || k > 86400)
+                usage_error("invalid --keepalive '%s' (seconds, 0 to 86400)", v);
+            o->has_keepalive = true;
+            o->keepalive_ms = (uint32_t)k * 1000u;
+        } else if ((v = opt_value(argc, argv, &i, "--reconnect"))) {
+            char *end;
+            errno = 0;
+            unsigned long k = strtoul(v, &end, 10);
+            if (errno || *end || end == v || v[0] == '-' || k > 1000)
+                usage_error("invalid --reconnect '%s' (0 to 1000)", v);
+            o->reconnect = (int)k;
         } else if ((v = opt_value(argc, argv, &i, "--name"))) {
             name_opt = v;
         } else if ((v = opt_value(argc, argv, &i, "--group"))) {
@@ -1211,10 +1194,9 @@ int main(int argc, char **argv)
 
     static app a;
     a.opt = &opt;
-    a.net.fd = -1;
     a.transcript = opt.cmd == CMD_SESSION;
     snprintf(a.domain, sizeof a.domain, "%s", account.domain);
-    a.t0 = net_now_ms();
+    a.t0 = now_ms();
     a.deadline = a.t0 + opt.timeout_ms;
     if (opt.cmd == CMD_EXCHANGE) {
         script_load(&a.sc, opt.args[0]);
@@ -1222,54 +1204,67 @@ int main(int argc, char **argv)
             usage_error("--capture: cannot write %s: %s", opt.capture, strerror(errno));
     }
 
-    pxmpp_client_config cfg;
+    pxmpp_net_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.jid = bare;
-    cfg.password = password;
-    cfg.resource = resource;
-    cfg.tls = opt.tls;
-    cfg.mechanisms = opt.mechanisms;
-    cfg.allow_plain_without_tls = opt.mechanisms && has_token(opt.mechanisms, "PLAIN");
-    cfg.default_iq_timeout_ms = opt.timeout_ms;
-    pxmpp_client_callbacks cb = {
-        .write = cb_write,
-        .start_tls = cb_start_tls,
+    cfg.client.jid = bare;
+    cfg.client.password = password;
+    cfg.client.resource = resource;
+    cfg.client.tls = opt.tls;
+    cfg.client.mechanisms = opt.mechanisms;
+    cfg.client.allow_plain_without_tls = opt.mechanisms && has_token(opt.mechanisms, "PLAIN");
+    cfg.client.default_iq_timeout_ms = opt.timeout_ms;
+    /* --port alone: the domain on that port */
+    cfg.host = opt.host ? opt.host : opt.port ? a.domain : NULL;
+    cfg.port = opt.port;
+    cfg.cafile = opt.cafile;
+    cfg.connect_timeout_ms = opt.timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)opt.timeout_ms;
+    cfg.close_timeout_ms = CLOSE_GRACE_MS;
+    cfg.reconnect = opt.reconnect;
+    if (opt.has_keepalive && opt.keepalive_ms == 0)
+        cfg.keepalive = PXMPP_NET_KEEPALIVE_OFF;
+    else if (opt.has_keepalive)
+        cfg.keepalive_ms = cfg.keepalive_timeout_ms = opt.keepalive_ms;
+    cfg.software_name = "pxmpp-client";
+    cfg.identity_type = "console";
+    pxmpp_net_callbacks cb = {
         .ready = cb_ready,
         .failed = cb_failed,
-        .channel_binding = cb_channel_binding,
+        .disconnected = cb_disconnected,
+        .resumed = cb_resumed,
+        .stanza_lost = cb_stanza_lost,
+        .closed = cb_closed,
         .message = cb_message,
         .presence = cb_presence,
         .subscription_request = cb_subscription_request,
         .roster_push = cb_roster_push,
-        .closed = cb_closed,
+        .received = cb_received,
         .log = cb_log,
     };
-    int rc = pxmpp_client_new(&a.c, &cfg, &cb, &a);
+    int rc = pxmpp_net_new(&a.net, &cfg, &cb, &a);
     OPENSSL_cleanse(password, strlen(password));
     free(password);
     if (rc == PXMPP_ERR_INVALID_ARGUMENT)
         usage_error("invalid configuration (check --mechanisms and --resource)");
+    if (rc == PXMPP_ERR_TLS) {
+        fprintf(stderr, "pxmpp-client: cannot set up TLS%s%s\n", opt.cafile ? " with the trust anchors of " : "",
+                opt.cafile ? opt.cafile : "");
+        return EXIT_NET;
+    }
     if (rc) {
         fprintf(stderr, "pxmpp-client: %s\n", pxmpp_strerror(rc));
         return EXIT_PROTO;
     }
 
-    const char *host = opt.host ? opt.host : a.domain;
-    note(&a, "connecting to %s port %s", host, opt.port);
-    if (net_connect(&a.net, host, opt.port, a.deadline) != 0) {
-        set_result(&a, a.net.timed_out ? EXIT_PROTO : EXIT_NET, "%s", a.net.err);
-        pxmpp_client_free(a.c);
-        return a.exit_code;
-    }
-    note(&a, "connected");
-    rc = pxmpp_client_start(a.c);
-    if (rc)
-        on_feed_error(&a, rc);
+    if (opt.host || opt.port)
+        note(&a, "connecting to %s port %u", cfg.host, opt.port ? (unsigned)opt.port : 5222u);
     else
+        note(&a, "connecting to the servers of %s (DNS SRV)", a.domain);
+    if (pxmpp_net_start(a.net) == 0)
         run(&a);
+    else
+        a.finished = true; /* `failed` has recorded why */
 
-    net_close(&a.net);
-    pxmpp_client_free(a.c);
+    pxmpp_net_free(a.net);
     script_free(&a.sc);
     if (a.capture && fclose(a.capture) != 0 && a.exit_code == EXIT_OK)
         set_result(&a, EXIT_PROTO, "--capture: %s", strerror(errno));

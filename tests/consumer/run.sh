@@ -48,6 +48,17 @@ LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/build/pxmpp
 if [[ -x "$tmp/build/pxmpp_consumer_static" ]]; then
   "$tmp/build/pxmpp_consumer_static"
 fi
+net_pc=$(find "$prefix" -path '*/pkgconfig/pxmpp-net.pc' -print -quit)
+if [[ -n "$net_pc" ]]; then
+  # the driver was installed: its CMake targets must have been found too
+  for exe in pxmpp_consumer_net pxmpp_consumer_net_static; do
+    if [[ ! -x "$tmp/build/$exe" ]]; then
+      echo "pxmpp-net.pc is installed but find_package(pxmpp COMPONENTS net) gave no pxmpp::pxmpp_net" >&2
+      exit 1
+    fi
+    LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/build/$exe"
+  done
+fi
 
 echo "-- pkg-config: $pc_file"
 export PKG_CONFIG_PATH
@@ -62,5 +73,13 @@ echo "   flags: $pc_flags"
 # shellcheck disable=SC2086 # the flags are meant to be split into words
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer-pc" "$consumer_dir/main.c" $pc_flags
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/consumer-pc"
+
+if [[ -n "$net_pc" ]]; then
+  net_flags=$(pkg-config --cflags --libs pxmpp-net)
+  echo "   pxmpp-net flags: $net_flags"
+  # shellcheck disable=SC2086 # the flags are meant to be split into words
+  "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer-net-pc" "$consumer_dir/net.c" $net_flags
+  LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/consumer-net-pc"
+fi
 
 echo "-- consumer: CMake package and pkg-config both work"

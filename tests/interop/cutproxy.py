@@ -24,6 +24,11 @@ and data still queued towards the client is lost too.  Cuts are triggered by:
         is written to FILE; a line "cut" sent to it cuts every connection open
         at that moment and is answered with "ok <number cut>".
 
+A line "freeze" on the control port stops forwarding on every connection open
+at that moment, in both directions, and leaves it open: both peers see
+silence, as behind a dead route (keepalive tests).  Answered with
+"ok <number frozen>"; new connections are forwarded as usual.
+
 Every event (listening, accepted, connected, cut, closed, control command) is
 logged as one line on stderr.  SIGTERM or SIGINT stops the proxy.
 
@@ -106,6 +111,7 @@ class Conn:
         self.down = Direction("server->client")
         self.dropped = 0
         self.done = False
+        self.frozen = False    # nothing is read or written any more; the sockets stay open
 
     def label(self):
         return "connection %d" % self.number
@@ -253,6 +259,11 @@ class Proxy:
     def watch(self, conn):
         """Reads a side while its way is open and nothing waits to be written
         from it (the queue stays bounded); writes a side while data waits."""
+        if conn.frozen:
+            self.set_events(conn.client, 0, None)
+            if conn.server is not None:
+                self.set_events(conn.server, 0, None)
+            return
         if not conn.connected:
             self.set_events(conn.client, 0, None)
             self.set_events(conn.server, selectors.EVENT_WRITE, ("connect", conn))
@@ -328,6 +339,13 @@ class Proxy:
             for conn in victims:
                 conn.cut("on request")
             reply = "ok %d\n" % len(victims)
+        elif line == "freeze":
+            frozen = [c for c in self.conns if not c.frozen]
+            log("control: freeze (%d open)" % len(frozen))
+            for conn in frozen:
+                conn.frozen = True
+                self.watch(conn)
+            reply = "ok %d\n" % len(frozen)
         else:
             log("control: unknown command %r" % line)
             reply = "error unknown command\n"
@@ -508,6 +526,22 @@ def self_test():
         c.close()
         check("control cut answered %r; the connection ended by %s" % (reply, end),
               reply == "ok 1" and end == "reset" and first)
+        # 5b: freeze: the connection stays open and nothing passes either way
+        c = connect()
+        c.sendall(b"echo\n")
+        c.sendall(b"before")
+        before = c.recv(CHUNK)
+        ctl.sendall(b"freeze\n")
+        reply = ctl.makefile().readline().strip()
+        c.sendall(b"after")
+        c.settimeout(0.5)
+        try:
+            after = c.recv(CHUNK)
+        except socket.timeout:
+            after = None
+        c.close()
+        check("control freeze answered %r; nothing passes afterwards (got %r)" % (reply, after),
+              reply == "ok 1" and before == b"before" and after is None)
         ctl.sendall(b"nonsense\n")
         check("an unknown control command is refused",
               ctl.makefile().readline().startswith("error"))
@@ -570,7 +604,7 @@ def main():
     ap.add_argument("--cut-after-bytes", metavar="N[,N...]", type=parse_limits, default=[],
                     help="cut the k-th connection after N_k bytes from the server")
     ap.add_argument("--control-port-file", metavar="FILE",
-                    help="open a control port (a line 'cut' cuts the open connections) and write it here")
+                    help="open a control port (a line 'cut' cuts the open connections, 'freeze' freezes them) and write it here")
     ap.add_argument("--self-test", action="store_true", help="check the proxy against a local server")
     args = ap.parse_args()
     if args.self_test:

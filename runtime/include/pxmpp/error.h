@@ -40,6 +40,10 @@ typedef enum pxmpp_error {
     PXMPP_ERR_PROTOCOL = -34,         /**< the server broke the protocol (missing features, bind error, ...) */
     PXMPP_ERR_TIMEOUT = -35,          /**< a tracked iq got no reply in time */
     PXMPP_ERR_IQ_ERROR = -36,         /**< a tracked iq got an error reply */
+    /* --- transport outcomes (reported by the pxmpp_net driver) ------------ */
+    PXMPP_ERR_RESOLVE = -40,          /**< DNS found no server for the domain */
+    PXMPP_ERR_CONNECT = -41,          /**< no server address accepted a connection */
+    PXMPP_ERR_DISCONNECTED = -42,     /**< the connection broke, or the server stopped answering */
     /* --- fatal errors: the stream is unusable after one of these ---------- */
     PXMPP_ERR_FATAL = -100,           /**< threshold: codes <= this are sticky */
     PXMPP_ERR_NOMEM = -101,           /**< the allocator returned NULL */
