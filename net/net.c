@@ -78,7 +78,6 @@ struct pxmpp_net {
     uint64_t rng;
     pxmpp_arena *tmp;
     pxmpp_client *c;
-    bool c_direct;        /* c was made for a direct TLS connection (see session_begin) */
 
     phase ph;
     bool started;
@@ -864,31 +863,16 @@ static void session_begin(pxmpp_net *n)
         .resumed = on_resumed,
         .stanza_lost = on_stanza_lost,
     };
-    /* TODO(client API): the client cannot yet be told that a connection is TLS from the first
-       byte (XEP-0368): with its TLS policy it would wait for STARTTLS, count the stream as
-       insecure and bind no channel.  A direct TLS connection therefore gets a client told not
-       to negotiate TLS, with PLAIN allowed (the connection is encrypted and verified); moving
-       between direct TLS and STARTTLS connections replaces the client, so its session (and
-       XEP-0198 resumption) does not carry over then.  Once the client accepts a secure
-       transport, keep one client and tell it on each direct TLS connection. */
-    if (n->c && n->c_direct != n->direct) {
-        pxmpp_client_free(n->c);
-        n->c = NULL;
-    }
     int rc;
     if (n->c) {
         /* the same session on a new connection: its XEP-0198 state is kept, so it is resumed
            when the server allows */
         rc = pxmpp_client_reconnect(n->c);
     } else {
-        pxmpp_client_config cc = n->ccfg;
-        if (n->direct) {
-            cc.tls = PXMPP_TLS_DISABLED;
-            cc.allow_plain_without_tls = true;
-        }
-        rc = pxmpp_client_new(&n->c, &cc, &ccb, n);
-        n->c_direct = n->direct;
+        rc = pxmpp_client_new(&n->c, &n->ccfg, &ccb, n);
     }
+    if (rc == 0 && n->direct) /* XEP-0368: TLS is up already; the client binds the channel */
+        rc = pxmpp_client_tls_ready(n->c, NULL, NULL, 0);
     n->ph = PH_STREAM;
     n->last_rx = now_ms();
     if (rc == 0) {

@@ -1544,7 +1544,8 @@ static pxmpp_cb_type cb_type_by_name(const char *name)
 
 static int client_tls_ready_(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
 {
-    if (c->state != PXMPP_CLIENT_TLS || c->secure || !c->tls_pending)
+    bool direct = c->state == PXMPP_CLIENT_IDLE && !c->secure; /* XEP-0368: TLS from the first byte */
+    if (!direct && (c->state != PXMPP_CLIENT_TLS || c->secure || !c->tls_pending))
         return PXMPP_ERR_STATE;
     if (cb_type && cb_data && cb_len) {
         pxmpp_cb_type t = cb_type_by_name(cb_type);
@@ -1553,6 +1554,11 @@ static int client_tls_ready_(pxmpp_client *c, const char *cb_type, const unsigne
         memcpy(c->app_cb, cb_data, cb_len); /* wiped on free */
         c->app_cb_len = cb_len;
         c->app_cb_type = t;
+    }
+    if (direct) {
+        c->secure = true;
+        clog_(c, "the connection is TLS from its first byte");
+        return 0;
     }
     c->tls_pending = false;
     c->secure = true;

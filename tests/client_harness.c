@@ -25,6 +25,7 @@ bool g_free_in_failed;
 const pxmpp_mem *g_mem;
 bool (*g_iq_request)(void *, const pxmpp_iq *);
 int (*g_start_tls)(void *);
+bool g_direct_tls;
 const unsigned char CB_DATA[4][32] = { { 0 }, { 1, 2, 3, 4 }, { 9, 8, 7 }, { 5, 5, 5 } };
 const size_t CB_LEN[4] = { 0, 32, 12, 32 };
 
@@ -438,6 +439,8 @@ void setup(client_side *cs, server *sv, enum mode mode, pxmpp_tls_policy tls, co
     if (g_prepare)
         g_prepare(cs, sv, &cfg, &cb);
     assert_int_equal(pxmpp_client_new(&cs->c, &cfg, &cb, cs), 0);
+    if (g_direct_tls)
+        assert_int_equal(pxmpp_client_tls_ready(cs->c, NULL, NULL, 0), 0);
     assert_int_equal(pxmpp_client_start(cs->c), 0);
     pump(cs, sv);
 }

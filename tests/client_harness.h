@@ -86,6 +86,7 @@ extern bool g_free_in_failed;      /* the failed callback frees the client */
 extern const pxmpp_mem *g_mem;     /* the client's allocator (NULL: malloc) */
 extern bool (*g_iq_request)(void *, const pxmpp_iq *); /* the client's iq_request callback */
 extern int (*g_start_tls)(void *); /* replaces the harness's start_tls when set */
+extern bool g_direct_tls;          /* the client is told before start that the connection is TLS */
 /* The channel-binding data both ends agree on, per type (index: pxmpp_cb_type). */
 extern const unsigned char CB_DATA[4][32];
 extern const size_t CB_LEN[4];

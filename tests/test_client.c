@@ -699,6 +699,26 @@ static void test_tls_failure_reason(void **state)
     teardown(&cs, &sv);
 }
 
+static void test_direct_tls(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* XEP-0368: the transport is TLS from the first byte; the server offers no STARTTLS */
+    g_direct_tls = true;
+    g_mechs = NULL;
+    setup(&cs, &sv, M_NO_TLS, PXMPP_TLS_REQUIRED, PASSWORD);
+    g_direct_tls = false;
+    reset_knobs();
+    assert_true(cs.ready);
+    assert_true(pxmpp_client_is_secure(cs.c));
+    assert_null(strstr(sv.seen.data, "<starttls"));
+    assert_int_equal(strncmp(sv.first_msg, "y,,", 3), 0); /* it can bind the channel: no -PLUS offered */
+    /* once started, the call means a STARTTLS answer again: refused out of place */
+    assert_int_equal(pxmpp_client_tls_ready(cs.c, NULL, NULL, 0), PXMPP_ERR_STATE);
+    teardown(&cs, &sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -733,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_secrets_wiped),
         cmocka_unit_test(test_iq_answers_through_the_client),
         cmocka_unit_test(test_tls_failure_reason),
+        cmocka_unit_test(test_direct_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

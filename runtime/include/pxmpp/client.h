@@ -295,13 +295,17 @@ int pxmpp_client_finish(pxmpp_client *c);
 int pxmpp_client_reconnect(pxmpp_client *c);
 
 /**
- * TLS is up: restart the stream (RFC 6120 §5.4.3.3).  @p cb_type ("tls-exporter",
+ * TLS is up: restart the stream (RFC 6120 §5.4.3.3).  Called before pxmpp_client_start()
+ * (state PXMPP_CLIENT_IDLE, also after pxmpp_client_reconnect()) it says instead that the
+ * connection is TLS from its first byte (XEP-0368 direct TLS): the session counts as
+ * secure, offers no STARTTLS of its own and binds the channel like after STARTTLS.
+ * @p cb_type ("tls-exporter",
  * "tls-unique" or "tls-server-end-point") and @p cb_data (copied, at most 512 bytes)
  * are channel-binding data of one type, or NULL/0 when the app gives none here (it may
  * still answer the `channel_binding` callback, which is asked first).
  * May be called from `start_tls` or later.
- * @return 0, PXMPP_ERR_STATE (not waiting for TLS), PXMPP_ERR_INVALID_ARGUMENT (unknown
- *         type name, data too long), PXMPP_ERR_NOMEM.
+ * @return 0, PXMPP_ERR_STATE (not waiting for TLS and not before start), PXMPP_ERR_INVALID_ARGUMENT
+ *         (unknown type name, data too long), PXMPP_ERR_NOMEM.
  */
 int pxmpp_client_tls_ready(pxmpp_client *c, const char *cb_type, const unsigned char *cb_data, size_t cb_len);
 
