@@ -52,8 +52,11 @@ static const char usage_text[] =
     "                          arrives within SECONDS more, the connection counts as lost\n"
     "                          (exit status 3); 0 never pings (default 60)\n"
     "  --reconnect N           when the connection is lost, connect again up to N times in a\n"
-    "                          row (default 0), resuming the session (XEP-0198) when the\n"
-    "                          server allows; each loss and resumption is told on stderr\n"
+    "                          row, waiting 0.5 s and up to 8 s, resuming the session\n"
+    "                          (XEP-0198) when the server allows; each loss and resumption\n"
+    "                          is told on stderr, and what may be missing when it fails\n"
+    "                          (default 5 for listen and session, 0 for the other commands;\n"
+    "                          0 disables)\n"
     "\n"
     "commands:\n"
     "  roster [--ver V]        one JSON line per item {\"jid\",\"name\",\"subscription\",\"ask\",\"groups\"},\n"
@@ -135,7 +138,7 @@ typedef struct options {
     uint64_t timeout_ms;
     bool has_keepalive;
     uint32_t keepalive_ms; /* --keepalive: 0 off */
-    int reconnect;         /* --reconnect */
+    int reconnect;         /* --reconnect (-1: the command's default) */
     command cmd;
     const char *cmd_name;
     const char *args[2];
@@ -393,7 +396,8 @@ static void cb_ready(void *user, const char *jid)
 {
     app *a = user;
     if (a->ready_seen) {
-        tell(a, "a new session as %s (the lost one could not be resumed)", jid);
+        tell(a, "a new session as %s (the lost one could not be resumed: stanzas sent to us while "
+                "the connection was down may be missing)", jid);
         a->new_session = true;
     }
     a->ready_seen = true;
@@ -960,6 +964,7 @@ static void parse_args(options *o, int argc, char **argv)
     static const char *groups[64];
     memset(o, 0, sizeof *o);
     o->tls = PXMPP_TLS_REQUIRED;
+    o->reconnect = -1;
     o->timeout_ms = 30000;
     o->groups = groups;
     const char *name_opt = NULL, *type_opt = NULL, *count_opt = NULL, *settle_opt = NULL;
@@ -1219,7 +1224,8 @@ int main(int argc, char **argv)
     cfg.cafile = opt.cafile;
     cfg.connect_timeout_ms = opt.timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)opt.timeout_ms;
     cfg.close_timeout_ms = CLOSE_GRACE_MS;
-    cfg.reconnect = opt.reconnect;
+    /* listen and session outlive a lost connection by default; one-shot commands do not */
+    cfg.reconnect = opt.reconnect >= 0 ? opt.reconnect : (opt.cmd == CMD_LISTEN || opt.cmd == CMD_SESSION) ? 5 : 0;
     if (opt.has_keepalive && opt.keepalive_ms == 0)
         cfg.keepalive = PXMPP_NET_KEEPALIVE_OFF;
     else if (opt.has_keepalive)

@@ -77,7 +77,7 @@ check "a message after the reconnection comes back" echo_after_reconnect 'second
 check "the bot is still running" kill -0 "$botpid"
 
 # 3. freeze: a keepalive ping of 1 s goes unanswered
-alice --port "$pport" --timeout 20 --keepalive 1 --resource frozen listen >"$dir/frozen.out" 2>"$dir/frozen.err" &
+alice --port "$pport" --timeout 20 --keepalive 1 --reconnect 0 --resource frozen listen >"$dir/frozen.out" 2>"$dir/frozen.err" &
 fp=$!
 pids+=("$fp")
 wait_for "$dir/frozen.err" "pxmpp-client: listening"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pxmpp-client listen survives a dropped connection: a listener behind a proxy that cuts
+# pxmpp-client listen survives a dropped connection (its default --reconnect): a listener behind a proxy that cuts
 # its TCP connection twice while messages flow (the bytes in flight are lost) reconnects,
 # resumes the stream (XEP-0198) and prints every one of the messages sent to it, once.
 # Usage: reconnect.sh prosody|ejabberd PATH/TO/pxmpp-client REPO_ROOT
@@ -52,7 +52,7 @@ cut() {
 }
 
 "$client" --jid alice@localhost/listener --password-file "$dir/alice.pw" --host 127.0.0.1 --port "$proxy_port" \
-  --cafile "$CAFILE" --timeout 90 listen --count "$COUNT" --reconnect 5 >"$dir/listen.out" 2>"$dir/listen.err" &
+  --cafile "$CAFILE" --timeout 90 listen --count "$COUNT" >"$dir/listen.out" 2>"$dir/listen.err" &
 listener=$!
 pids+=($listener)
 for _ in $(seq 1 150); do grep -q "pxmpp-client: listening" "$dir/listen.err" 2>/dev/null && break; sleep 0.1; done
