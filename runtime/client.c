@@ -6,6 +6,7 @@
 #include <pxmpp/client.h>
 
 #include <gsasl.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,21 +128,19 @@ static char *mdup(const pxmpp_mem *m, const char *s)
     return d;
 }
 
+/* Secrets are overwritten with libcrypto's OPENSSL_cleanse, which the compiler cannot drop,
+   like everywhere else in the library. */
+static void wipe(void *p, size_t n)
+{
+    OPENSSL_cleanse(p, n);
+}
+
 static void mfree_secret(const pxmpp_mem *m, char *s)
 {
     if (!s)
         return;
-    volatile char *v = s;
-    while (*v)
-        *v++ = 0;
+    wipe(s, strlen(s));
     m->free(s, m->ud);
-}
-
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
 }
 
 /* Frees a string GNU SASL allocated after wiping it (it may hold a SASL message). */

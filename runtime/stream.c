@@ -8,6 +8,7 @@
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
+#include <openssl/crypto.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -2358,11 +2359,8 @@ size_t pxmpp_stream_memory(const pxmpp_stream *s)
 
 void pxmpp__stream_wipe_output(pxmpp_stream *s)
 {
-    if (s && s->out.data && s->out.cap) {
-        volatile char *p = s->out.data;
-        for (size_t i = 0; i < s->out.cap; i++)
-            p[i] = 0;
-    }
+    if (s && s->out.data && s->out.cap)
+        OPENSSL_cleanse(s->out.data, s->out.cap);
     if (s)
         s->out.len = 0;
 }
