@@ -30,6 +30,7 @@ struct pxmpp_server {
     pxmpp_server_state state;
     pxmpp_stream_error_condition stream_cond;
     int err;
+    uint64_t stanzas; /* top-level elements received after the header */
     char reason[256];
     unsigned depth;
     bool free_pending;
@@ -457,6 +458,7 @@ static void on_auth(pxmpp_server *v, const pxmpp_sasl_auth *au)
 static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, uint64_t offset)
 {
     pxmpp_server *v = user;
+    v->stanzas++;
     (void)offset;
     if (!live(v))
         return;
@@ -529,6 +531,7 @@ static int addressee(const pxmpp_server *v, const char *to)
 static void on_message(void *user, const pxmpp_message *m)
 {
     pxmpp_server *v = user;
+    v->stanzas++;
     if (!bound_or_end(v) || !stamp_ok(v, m->from))
         return;
     pxmpp_message c = *m;
@@ -645,6 +648,7 @@ static void went_away(pxmpp_server *v)
 static void on_presence(void *user, const pxmpp_presence *p)
 {
     pxmpp_server *v = user;
+    v->stanzas++;
     if (!bound_or_end(v) || !stamp_ok(v, p->from))
         return;
     pxmpp_presence c = *p;
@@ -872,6 +876,7 @@ static void server_iq(pxmpp_server *v, const pxmpp_iq *iq, int where)
 static void on_iq(void *user, const pxmpp_iq *iq)
 {
     pxmpp_server *v = user;
+    v->stanzas++;
     if (!live(v))
         return;
     const pxmpp_bind *b = pxmpp_iq_get_bind(iq);
@@ -897,6 +902,7 @@ static void on_invalid(void *user, const pxmpp_type_desc *d, const void *partial
                        uint64_t offset)
 {
     pxmpp_server *v = user;
+    v->stanzas++;
     (void)offset;
     if (!live(v))
         return;
@@ -1235,4 +1241,5 @@ pxmpp_stream_error_condition pxmpp_server_stream_error(const pxmpp_server *v)
 const char *pxmpp_server_jid(const pxmpp_server *v) { return v && v->full[0] ? v->full : NULL; }
 const char *pxmpp_server_bare_jid(const pxmpp_server *v) { return v && v->bare[0] ? v->bare : NULL; }
 bool pxmpp_server_tls_up(const pxmpp_server *v) { return v && v->tls_up; }
+uint64_t pxmpp_server_stanza_count(const pxmpp_server *v) { return v ? v->stanzas : 0; }
 pxmpp_stream *pxmpp_server_stream(pxmpp_server *v) { return v ? v->s : NULL; }

@@ -676,6 +676,10 @@ static void stanzas_stamped(void **state)
     conn k;
     login(&k, 1);
     assert_true(k.ready);
+    /* the login's elements are counted (SASL, bind, ...): the rate limits of an app see them */
+    uint64_t before = pxmpp_server_stanza_count(k.srv);
+    assert_true(before >= 3);
+    assert_int_equal(pxmpp_server_stanza_count(NULL), 0);
     pxmpp_arena *a;
     assert_int_equal(pxmpp_arena_new(&a, NULL, 0), 0);
     /* a message without 'from' and one from the bare JID: routed with the full JID */
@@ -683,6 +687,7 @@ static void stanzas_stamped(void **state)
     assert_int_equal(pxmpp_client_send_message(k.cli, m), 0);
     pump(&k);
     assert_int_equal(k.routed, 1);
+    assert_int_equal(pxmpp_server_stanza_count(k.srv), before + 1);
     assert_string_equal(k.routed_from, "juliet@example.net/balcony");
     assert_string_equal(k.routed_to, "romeo@example.net");
     m->from = "JULIET@example.net";

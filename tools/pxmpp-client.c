@@ -69,7 +69,7 @@ static const char usage_text[] =
     "  listen [--count N]      fetch the roster (so that roster pushes arrive) and send initial\n"
     "                          presence, then print one JSON line per received stanza until N\n"
     "                          were printed or the timeout:\n"
-    "                          {\"kind\":\"message\",\"type\",\"from\",\"to\",\"id\",\"body\"}\n"
+    "                          {\"kind\":\"message\",\"type\",\"from\",\"to\",\"id\",\"body\",\"delay\"}\n"
     "                          {\"kind\":\"presence\",\"type\",\"from\",\"show\",\"status\"}\n"
     "                          {\"kind\":\"roster-push\",\"jid\",\"subscription\",\"groups\"}\n"
     "                          (the server's echo of our own presence is not reported); without\n"
@@ -88,7 +88,8 @@ static const char usage_text[] =
     "\n"
     "JSON: one object per line; null for absent values; a message's body is the one without\n"
     "xml:lang, else the first; an absent type is printed as \"normal\" (message) or \"available\"\n"
-    "(presence).\n"
+    "(presence); \"delay\" is the XEP-0203 stamp of a message delivered late (stored offline,\n"
+    "say), else null.\n"
     "\n"
     "exit status: 0 ok, 2 usage, 3 network or TLS failure, 4 authentication failure,\n"
     "5 protocol error or timeout\n";
@@ -346,6 +347,10 @@ static void print_message(const pxmpp_message *m)
     put_key(&first, "to", m->to);
     put_key(&first, "id", m->id);
     put_key(&first, "body", pick_text(m->bodies, m->bodies_count));
+#ifdef PXMPP_GEN_XEP0203_H /* built with the delay schema */
+    const pxmpp_delay *d = pxmpp_message_get_delay(m);
+    put_key(&first, "delay", d ? d->stamp : NULL);
+#endif
     end_line();
 }
 

@@ -18,6 +18,8 @@
 #include <pxmpp/component.h>
 #include <pxmpp/pxmpp.h>
 
+#include "cli.h"
+
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_NET = 3, EXIT_AUTH = 4, EXIT_PROTO = 5 };
 
 /* How long the server may take to answer our close tag. */
@@ -284,18 +286,15 @@ static void run(app *a)
 
 /* ---- command line ------------------------------------------------------------------------------ */
 
-/* The value of option @p name at argv[*i] ("--name VALUE" or "--name=VALUE"), or NULL when
-   argv[*i] is another argument. */
+static void missing_value(const char *name)
+{
+    die_usage("%s needs a value", name);
+}
+
+/* cli_value() with this tool's usage error. */
 static const char *value_of(const char *name, int argc, char **argv, int *i)
 {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0 || (argv[*i][n] != '\0' && argv[*i][n] != '='))
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (++*i >= argc)
-        die_usage("%s needs a value", name);
-    return argv[*i];
+    return cli_value(name, argc, argv, i, missing_value);
 }
 
 static void parse(options *o, int argc, char **argv)

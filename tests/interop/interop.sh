@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop tests of pxmpp-client against a private XMPP server on loopback.
 # Usage: interop.sh PATH/TO/pxmpp-client REPO_ROOT [SERVER]
-# SERVER is prosody (the default) or ejabberd, started with scripts/SERVER-start.
+# SERVER is prosody (the default), ejabberd or pxmpp (pxmpp-server), started with
+# scripts/SERVER-start.
 # Exit 0 when every check passes, 77 when the server is not installed, 1 otherwise.
 set -u
 client=$1
@@ -29,6 +30,7 @@ common=(--host 127.0.0.1 --port "$PORT" --cafile "$CAFILE" --timeout 15)
 case $SERVER in
     prosody) default_mechanism=SCRAM-SHA-1 ;;
     ejabberd) default_mechanism=SCRAM-SHA-1-PLUS ;;
+    pxmpp) default_mechanism=SCRAM-SHA-256-PLUS ;;
 esac
 alice() { "$client" --jid alice@localhost --password-file "$dir/alice.pw" "${common[@]}" "$@"; }
 bob() { "$client" --jid bob@localhost --password-file "$dir/bob.pw" "${common[@]}" "$@"; }
@@ -51,6 +53,8 @@ case $SERVER in
     # no -PLUS offered: the client says with "y" that it could have bound the channel
     prosody) check "session announced channel-binding support" grep -q "channel binding supported, not offered" "$dir/s.err" ;;
     ejabberd) check "session bound the channel with tls-unique" grep -q "SCRAM-SHA-1-PLUS, channel binding tls-unique" "$dir/s.err" ;;
+    # pxmpp-server announces its channel-binding type (XEP-0440): tls-exporter under TLS 1.3
+    pxmpp) check "session bound the channel with tls-exporter" grep -q "SCRAM-SHA-256-PLUS, channel binding tls-exporter" "$dir/s.err" ;;
 esac
 check "session bound a resource" grep -q "alice@localhost/" "$dir/s.err"
 check "session closed cleanly" grep -qi "closed" "$dir/s.err"
@@ -95,7 +99,7 @@ check "the push has both groups" bash -c "grep '\"kind\":\"roster-push\"' '$dir/
 # that carried 'ver' (RFC 6121 2.6.2 leaves that to the server), so against ejabberd the
 # version is asked for with ver='' (the bootstrap request of a client without a cache).
 rosterver=()
-[[ $SERVER == ejabberd ]] && rosterver=(--ver '')
+[[ $SERVER == ejabberd || $SERVER == pxmpp ]] && rosterver=(--ver '')
 alice roster "${rosterver[@]}" >"$dir/r1.out" 2>/dev/null
 check "roster lists bob with his name and groups" grep -q '"jid":"bob@localhost","name":"Bob"' "$dir/r1.out"
 check "roster ends with its version" bash -c "tail -n 1 '$dir/r1.out' | grep -q '\"ver\":\"'"

@@ -2,7 +2,7 @@
 # The private XMPP server of the live interop tests: which one, and how to run
 # it.  Sourced by the tests of tests/interop/, not run.
 #
-#   server_use NAME ROOT   selects the server (prosody or ejabberd) whose
+#   server_use NAME ROOT   selects the server (prosody, ejabberd or pxmpp) whose
 #                          scripts are ROOT/scripts/NAME-start, -adduser and
 #                          -stop; exits 2 for another NAME and 77 (skipped)
 #                          when the server is not installed.  Sets SERVER,
@@ -40,15 +40,27 @@ server_use() {
             fi
             SERVER_LOG=logs/ejabberd.log
             ;;
+        pxmpp)
+            # this project's own server; its start script runs $PXMPP_SERVER
+            PXMPP_SERVER=${PXMPP_SERVER:-$2/build/pxmpp-server}
+            if [[ ! -x "$PXMPP_SERVER" ]]; then
+                echo "pxmpp-server not built: skipped"
+                exit 77
+            fi
+            export PXMPP_SERVER
+            SERVER_LOG=pxmpp-server.log
+            ;;
         *)
-            echo "unknown server '${1:-}': expected prosody or ejabberd" >&2
+            echo "unknown server '${1:-}': expected prosody, ejabberd or pxmpp" >&2
             exit 2
             ;;
     esac
     SERVER=$1
-    SERVER_START=$2/scripts/$1-start
-    SERVER_ADDUSER=$2/scripts/$1-adduser
-    SERVER_STOP=$2/scripts/$1-stop
+    local scripts=$1
+    [[ $1 == pxmpp ]] && scripts=pxmpp-server
+    SERVER_START=$2/scripts/$scripts-start
+    SERVER_ADDUSER=$2/scripts/$scripts-adduser
+    SERVER_STOP=$2/scripts/$scripts-stop
 }
 
 server_session_end() {

@@ -322,6 +322,9 @@ const char *pxmpp_server_jid(const pxmpp_server *srv);
 const char *pxmpp_server_bare_jid(const pxmpp_server *srv);
 /** Whether TLS is up on this connection. */
 bool pxmpp_server_tls_up(const pxmpp_server *srv);
+/** How many top-level elements (stanzas, SASL and STARTTLS elements, invalid ones too) the
+    client sent so far: for rate limits.  0 for NULL. */
+uint64_t pxmpp_server_stanza_count(const pxmpp_server *srv);
 /** The underlying stream (ids and statistics; do not feed it directly). */
 pxmpp_stream *pxmpp_server_stream(pxmpp_server *srv);
 
