@@ -51,10 +51,11 @@ case $kind in
         . "$root/scripts/lib/test-server.sh"
         dir=$(mktemp -d /tmp/pxmpp-thirdparty.XXXXXX)
         pids=()
+        server_pid=
         pxmpp_session_end() {
             local p
             for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-            wait 2>/dev/null
+            [[ -z "$server_pid" ]] || stop_pid "$server_pid" "$server_binary" 10
             rm -rf "$dir"
         }
         trap pxmpp_session_end EXIT
@@ -66,7 +67,7 @@ case $kind in
         PORT=$(free_port)
         "$server_binary" --domain "$DOMAIN" --listen "$HOST:$PORT" --cert "$dir/localhost.crt" \
             --key "$dir/localhost.key" --users "$dir/users" --state "$dir/state" 2>"$dir/server.log" &
-        pids+=($!)
+        server_pid=$!
         wait_for "$dir/server.log" "pxmpp-server: listening on" ||
             { echo "FAIL: pxmpp-server did not start"; cat "$dir/server.log"; exit 1; }
         ;;
