@@ -1503,8 +1503,9 @@ static int client_feed_(pxmpp_client *c, const void *data, size_t len)
     if (c->err)
         return c->err;
     if (c->tls_pending) {
-        if (consumed < len) {
-            /* bytes after <proceed/> in the same read: an injection attempt, or a broken server */
+        if (!pxmpp__all_space((const char *)data + consumed, len - consumed)) {
+            /* bytes after <proceed/> in the same read: an injection attempt, or a broken server
+               (white space, a line feed say, is dropped) */
             fail(c, PXMPP_ERR_TLS, "%zu unencrypted bytes followed <proceed/>", len - consumed);
             return c->err;
         }

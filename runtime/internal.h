@@ -32,6 +32,16 @@ static inline size_t pxmpp__get_size(const void *obj, uint32_t off)
 
 static inline void pxmpp__set_size(void *obj, uint32_t off, size_t n) { memcpy((char *)obj + off, &n, sizeof n); }
 
+/* Whether the @p n bytes at @p p are all XML white space (none counts as all). */
+static inline bool pxmpp__all_space(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return false;
+    return true;
+}
+
 /* libxml2's SAX2 keeps '&' as "&#38;" in attribute values (and namespace names):
    copies len bytes of v into dst (room for len + 1) with that decoded, adds a NUL,
    returns the decoded length. */

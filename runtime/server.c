@@ -1050,7 +1050,9 @@ static int feed_(pxmpp_server *v, const void *data, size_t len)
     if (v->free_pending)
         return 0;
     if (v->tls_pending) {
-        if (consumed < len) {
+        /* white space after the element (a line feed, say) is dropped; anything else would be
+           read as if it came through TLS: an injection attempt or a broken client */
+        if (!pxmpp__all_space((const char *)data + consumed, len - consumed)) {
             fail(v, PXMPP_ERR_TLS, "%zu unencrypted bytes followed <starttls/>", len - consumed);
             return v->err;
         }

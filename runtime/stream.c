@@ -1689,8 +1689,17 @@ static int gate_lex(pxmpp_stream *s, const char *p, size_t n)
         case LX_TEXT:
             if (s->lx_depth <= 1) {
                 /* outside stanzas only whitespace may appear (RFC 6120 §4.2: keepalives) */
+                size_t ws_from = i;
                 while (i < stop && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
                     i++;
+                if (i > ws_from && s->lx_depth == 0 && s->lx_doc_start && emit == ws_from &&
+                    s->lexed + ws_from == s->lx_boundary) {
+                    /* white space before a stream header (after a restart: the line feed a peer
+                       wrote after its last element of the old stream) is dropped, so that the
+                       header and its XML declaration start the document */
+                    gate_skip(s, &emit, i);
+                    s->lx_boundary = s->lexed + i;
+                }
                 if (i < stop && p[i] != '<') {
                     if ((unsigned char)p[i] == 0x4C && s->lx_doc_start && s->lexed + i == s->lx_boundary)
                         return lex_error(s, p, n, emit, i, tag_start, PXMPP_ERR_ENCODING,

@@ -211,6 +211,8 @@ static void srv_element(void *user, const pxmpp_type_desc *d, const void *obj, u
                               "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
                               "<mechanism>PLAIN</mechanism></mechanisms></stream:features>";
             assert_int_equal(pxmpp_buf_append(&sv->out, inj, strlen(inj)), 0);
+        } else if (sv->mode == M_SPACE_AFTER_PROCEED) {
+            assert_int_equal(pxmpp_buf_append(&sv->out, "\r\n", 2), 0);
         }
         sv->tls_done = true;
         assert_int_equal(pxmpp_stream_restart(sv->s), 0);

@@ -26,6 +26,7 @@ enum mode {
     M_NO_FEATURES_AFTER_TLS, /* after TLS the server offers nothing usable */
     M_SESSION_REQUIRED,
     M_INJECT_AFTER_PROCEED, /* plaintext bytes follow <proceed/> in the same read */
+    M_SPACE_AFTER_PROCEED,  /* a line feed follows <proceed/> in the same read */
     M_PLUS,              /* SCRAM-SHA-1-PLUS offered too, no XEP-0440 announcement */
     M_PLUS_ANNOUNCED,    /* SCRAM-SHA-1-PLUS offered, the types of g_announce announced */
     M_ANNOUNCED_NO_PLUS, /* types announced, no -PLUS mechanism offered */

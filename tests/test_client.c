@@ -248,6 +248,21 @@ static void test_starttls_injection(void **state)
     teardown(&cs, &sv);
 }
 
+static void test_space_after_proceed(void **state)
+{
+    (void)state;
+    client_side cs;
+    server sv;
+    /* a line feed in the same read as <proceed/> is dropped: the login goes on over TLS */
+    g_piece = 1u << 20;
+    setup(&cs, &sv, M_SPACE_AFTER_PROCEED, PXMPP_TLS_REQUIRED, PASSWORD);
+    g_piece = 5;
+    assert_int_equal(cs.failed_code, 0);
+    assert_true(pxmpp_client_is_secure(cs.c));
+    assert_non_null(strstr(sv.seen.data, "<auth"));
+    teardown(&cs, &sv);
+}
+
 static void test_plain_allowed_explicitly(void **state)
 {
     (void)state;
@@ -732,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_plain_refused_without_tls),
         cmocka_unit_test(test_plain_allowed_explicitly),
         cmocka_unit_test(test_starttls_injection),
+        cmocka_unit_test(test_space_after_proceed),
         cmocka_unit_test(test_no_bind),
         cmocka_unit_test(test_bind_error),
         cmocka_unit_test(test_features_missing_after_tls),

@@ -953,6 +953,63 @@ static void pump(peer *from, peer *to)
     from->t.sent.len = 0;
 }
 
+/* White space before a stream header, as a peer writes it after its last element of the old
+   stream (a line feed after </auth>, before the new header of the restart): dropped, at every
+   chunking; the XML declaration of the new header is not "after content". */
+typedef struct ws_peer {
+    pxmpp_stream *s;
+    int opened, messages, errors;
+} ws_peer;
+
+static void ws_opened(void *user, const pxmpp_stream_header *h)
+{
+    (void)h;
+    ((ws_peer *)user)->opened++;
+}
+
+static void ws_message(void *user, const pxmpp_message *m)
+{
+    ws_peer *p = user;
+    p->messages++;
+    if (m->id && strcmp(m->id, "restart") == 0)
+        assert_int_equal(pxmpp_stream_restart(p->s), 0);
+}
+
+static void ws_error(void *user, int code, const char *reason, uint64_t offset)
+{
+    (void)code;
+    (void)offset;
+    fprintf(stderr, "stream error: %s\n", reason);
+    ((ws_peer *)user)->errors++;
+}
+
+static void test_space_before_header(void **state)
+{
+    (void)state;
+    static const char hdr[] = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                              "xmlns:stream='http://etherx.jabber.org/streams' to='example.net' version='1.0'>";
+    char in[1024];
+    int len = snprintf(in, sizeof in, "\n %s<message id='restart'/>\r\n\t %s<message id='after'/>", hdr, hdr);
+    assert_true(len > 0 && (size_t)len < sizeof in);
+    pxmpp_stream_callbacks cb = { .opened = ws_opened, .message = ws_message, .error = ws_error };
+    for (size_t c = 1; c <= (size_t)len; c++) {
+        ws_peer p = { 0 };
+        assert_int_equal(pxmpp_stream_new(&p.s, PXMPP_ROLE_SERVER, &cb, NULL, &p), 0);
+        for (size_t off = 0; off < (size_t)len; off += c)
+            assert_int_equal(pxmpp_stream_feed(p.s, in + off, (size_t)len - off < c ? (size_t)len - off : c), 0);
+        assert_int_equal(p.errors, 0);
+        assert_int_equal(p.opened, 2);
+        assert_int_equal(p.messages, 2);
+        pxmpp_stream_free(p.s);
+    }
+    /* anything else before the header still is an error */
+    ws_peer p = { 0 };
+    assert_int_equal(pxmpp_stream_new(&p.s, PXMPP_ROLE_SERVER, &cb, NULL, &p), 0);
+    assert_int_not_equal(pxmpp_stream_feed(p.s, "\nx<?xml version='1.0'?>", 23), 0);
+    assert_int_equal(p.opened, 0);
+    pxmpp_stream_free(p.s);
+}
+
 static void test_client_server_pair(void **state)
 {
     (void)state;
@@ -1142,6 +1199,7 @@ int main(void)
         cmocka_unit_test(test_data_after_close),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
+        cmocka_unit_test(test_space_before_header),
         cmocka_unit_test(test_client_server_pair),
         cmocka_unit_test(test_failing_allocator),
         cmocka_unit_test(test_memory_flat),

@@ -82,6 +82,12 @@ static const char help_text[] =
     "                          with connection-timeout (default 60)\n"
     "  --offline-limit N       stored messages per account; beyond it messages to the offline\n"
     "                          account are refused with service-unavailable (default 1000)\n"
+    "  --no-channel-binding    offer no -PLUS mechanism (by default they are offered with the\n"
+    "                          binding type announced, XEP-0440: tls-exporter under TLS 1.3,\n"
+    "                          tls-unique before; a client that could bind but sees no -PLUS\n"
+    "                          says so, and is refused when -PLUS was offered (RFC 5802 6).\n"
+    "                          slixmpp 1.8 binds only with tls-unique: under TLS 1.3 it needs\n"
+    "                          this option, or channel binding turned off on its side)\n"
     "  --verbose               a transcript of the sessions on stderr (no secrets, no payloads)\n"
     "  --help                  this text\n"
     "\n"
@@ -98,7 +104,7 @@ static const char help_text[] =
 typedef struct options {
     const char *domain, *listen, *cert, *key, *users, *state;
     unsigned long max_conns, max_per_addr, rate, login_timeout_s, offline_limit;
-    bool verbose;
+    bool verbose, no_cb;
 } options;
 
 static options g_opt;
@@ -1071,6 +1077,8 @@ static void tls_done(conn *c)
             type = "tls-unique";
     }
     c->tls = TLS_UP;
+    if (g_opt.no_cb)
+        type = NULL;
     VERBOSE("%s: TLS up (%s)", c->addr, SSL_get_version(c->ssl));
     if (pxmpp_server_tls_ready(c->srv, type, type ? cb : NULL, type ? len : 0) != 0)
         c->dead = true;
@@ -1788,6 +1796,8 @@ static void parse(int argc, char **argv)
         }
         if (strcmp(argv[i], "--verbose") == 0)
             o->verbose = true;
+        else if (strcmp(argv[i], "--no-channel-binding") == 0)
+            o->no_cb = true;
         else if ((v = value_of("--domain", argc, argv, &i)))
             o->domain = v;
         else if ((v = value_of("--listen", argc, argv, &i)))
