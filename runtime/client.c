@@ -1,4 +1,5 @@
 /* The client session: a state machine over pxmpp_stream (RFC 6120 §4-§8, RFC 6121). */
+#include "guard.h"
 #include "internal.h"
 #include "scram.h"
 
@@ -64,8 +65,7 @@ struct pxmpp_client {
     pxmpp_cb_type cb_used;
     bool features_expected; /* our stream header is out and its features have not come yet */
     pxmpp_stream_error_condition stream_cond;
-    unsigned depth;         /* nesting of calls into the session (callbacks run inside them) */
-    bool free_pending;      /* pxmpp_client_free() was called inside a callback */
+    pxmpp__guard guard;     /* callbacks may free the session: see guard.h */
 
     pending *pend;
     size_t npend;
@@ -180,7 +180,7 @@ static void fail(pxmpp_client *c, int code, const char *fmt, ...)
     clog_(c, "failed: %s", c->reason);
     (void)pxmpp_stream_close(c->s); /* ends our side of the stream if it was open */
     expire_all(c, PXMPP_ERR_CLOSED);
-    if (c->cb.failed && !c->free_pending)
+    if (c->cb.failed && !c->guard.free_pending)
         c->cb.failed(c->user, code, c->stream_cond, c->reason);
 }
 
@@ -693,7 +693,7 @@ static void send_bind(pxmpp_client *c)
 static void on_features(void *user, const pxmpp_stream_features *f)
 {
     pxmpp_client *c = user;
-    if (c->err || c->free_pending)
+    if (c->err || c->guard.free_pending)
         return;
     if (!c->features_expected) {
         /* RFC 6120 §4.3.2: features follow the receiving entity's stream header, once */
@@ -745,7 +745,7 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
 {
     pxmpp_client *c = user;
     (void)offset;
-    if (c->err || c->free_pending)
+    if (c->err || c->guard.free_pending)
         return;
     if (sm_element(c, d, obj)) /* XEP-0198 */
         return;
@@ -782,7 +782,7 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
 
 static bool session_up(const pxmpp_client *c)
 {
-    return !c->err && !c->free_pending && (c->state == PXMPP_CLIENT_READY || c->state == PXMPP_CLIENT_CLOSING);
+    return !c->err && !c->guard.free_pending && (c->state == PXMPP_CLIENT_READY || c->state == PXMPP_CLIENT_CLOSING);
 }
 
 static void send_iq_reply(pxmpp_client *c, const pxmpp_iq *req, bool error, pxmpp_stanza_error_condition cond)
@@ -970,7 +970,7 @@ static void on_closed(void *user)
     clog_(c, "stream closed by the server");
     (void)pxmpp_stream_close(c->s); /* RFC 6120 §4.4: close our side too (no-op if already closed) */
     expire_all(c, PXMPP_ERR_CLOSED);
-    if (c->cb.closed && !c->free_pending)
+    if (c->cb.closed && !c->guard.free_pending)
         c->cb.closed(c->user);
 }
 
@@ -1459,20 +1459,14 @@ void pxmpp_client_free(pxmpp_client *c)
 {
     if (!c)
         return;
-    if (c->depth) {
-        /* inside a callback: the session goes away when the outermost call returns */
-        c->free_pending = true;
-        (void)pxmpp_stream_pause(c->s);
-        return;
-    }
-    destroy(c);
+    if (pxmpp__guard_free(&c->guard, c->s))
+        destroy(c);
 }
 
-/* Every public function that may run callbacks is wrapped: depth counts the nesting,
-   and a free requested inside a callback happens when the outermost call returns. */
+/* Every public function that may run callbacks is wrapped (guard.h). */
 static int leave(pxmpp_client *c, int rc)
 {
-    if (--c->depth == 0 && c->free_pending)
+    if (pxmpp__guard_leave(&c->guard))
         destroy(c);
     return rc;
 }
@@ -1799,9 +1793,7 @@ pxmpp_cb_type pxmpp_client_channel_binding(const pxmpp_client *c)
 #define GUARDED(name, params, args)                                                                              \
     int pxmpp_client_##name params                                                                               \
     {                                                                                                            \
-        if (!c)                                                                                                  \
-            return PXMPP_ERR_INVALID_ARGUMENT;                                                                   \
-        c->depth++;                                                                                              \
+        PXMPP__ENTER(c);                                                                                         \
         return leave(c, client_##name##_ args);                                                                  \
     }
 GUARDED(start, (pxmpp_client *c), (c))

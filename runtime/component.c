@@ -1,5 +1,6 @@
 /* The component session (XEP-0114): a jabber:component:accept stream, the
  * shared-secret handshake, then stanzas from any address of the component's domain. */
+#include "guard.h"
 #include "internal.h"
 
 #include <pxmpp/build.h>
@@ -25,8 +26,7 @@ struct pxmpp_component {
     pxmpp_stream_error_condition stream_cond;
     int err;
     char reason[256];
-    unsigned depth;    /* nesting of calls into the session (callbacks run inside them) */
-    bool free_pending; /* pxmpp_component_free() was called inside a callback */
+    pxmpp__guard guard; /* callbacks may free the session: see guard.h */
     pxmpp_arena *tmp, *app;
 };
 
@@ -44,7 +44,7 @@ static void report(pxmpp_component *c, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    bool quiet = c->free_pending; /* nothing is delivered once a free was requested */
+    bool quiet = c->guard.free_pending; /* nothing is delivered once a free was requested */
     if (code < 0) {
         c->err = code;
         c->state = PXMPP_COMPONENT_FAILED;
@@ -73,7 +73,7 @@ static void free_wiped(const pxmpp_mem *m, char *s)
 
 static bool up(const pxmpp_component *c)
 {
-    return !c->err && !c->free_pending && c->state == PXMPP_COMPONENT_READY;
+    return !c->err && !c->guard.free_pending && c->state == PXMPP_COMPONENT_READY;
 }
 
 static int need_ready(const pxmpp_component *c)
@@ -231,7 +231,7 @@ static void on_element(void *user, const pxmpp_type_desc *d, const void *obj, ui
     }
     c->state = PXMPP_COMPONENT_READY;
     clog_(c, "handshake accepted: connected as %s", c->domain);
-    if (c->cb.connected && !c->free_pending)
+    if (c->cb.connected && !c->guard.free_pending)
         c->cb.connected(c->user, c->domain);
 }
 
@@ -327,7 +327,7 @@ static void on_closed(void *user)
         c->state = PXMPP_COMPONENT_CLOSED;
     clog_(c, "stream closed by the server");
     (void)pxmpp_stream_close(c->s); /* RFC 6120 §4.4: close our side too (no-op if closed already) */
-    if (c->cb.closed && !c->free_pending)
+    if (c->cb.closed && !c->guard.free_pending)
         c->cb.closed(c->user);
 }
 
@@ -390,20 +390,14 @@ int pxmpp_component_new(pxmpp_component **out, const pxmpp_component_config *cfg
 
 void pxmpp_component_free(pxmpp_component *c)
 {
-    if (c && c->depth == 0) {
+    if (c && pxmpp__guard_free(&c->guard, c->s))
         destroy(c);
-    } else if (c) {
-        /* inside a callback: the session goes away when the outermost call returns (leave) */
-        c->free_pending = true;
-        (void)pxmpp_stream_pause(c->s);
-    }
 }
 
-/* Every public function that may run callbacks enters the session and leaves it through
-   here: a free requested inside a callback happens when the outermost call returns. */
+/* Every public function that may run callbacks enters the guard and leaves here (guard.h). */
 static int leave(pxmpp_component *c, int rc)
 {
-    if (--c->depth == 0 && c->free_pending)
+    if (pxmpp__guard_leave(&c->guard))
         destroy(c);
     return rc;
 }
@@ -426,7 +420,7 @@ static int feed_(pxmpp_component *c, const void *data, size_t len)
     int rc = pxmpp_stream_feed(c->s, data, len);
     if (c->err)
         return c->err;
-    return rc == PXMPP_ERR_CLOSED || c->free_pending ? 0 : rc;
+    return rc == PXMPP_ERR_CLOSED || c->guard.free_pending ? 0 : rc;
 }
 
 static int finish_(pxmpp_component *c)
@@ -465,66 +459,59 @@ static int send_iq_(pxmpp_component *c, const pxmpp_iq *iq)
 
 /* ---- entry points ------------------------------------------------------------------ */
 
-#define ENTER(c)                                                                                                 \
-    do {                                                                                                         \
-        if (!(c))                                                                                                \
-            return PXMPP_ERR_INVALID_ARGUMENT;                                                                   \
-        (c)->depth++;                                                                                            \
-    } while (0)
-
 int pxmpp_component_start(pxmpp_component *c)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, start_(c));
 }
 
 int pxmpp_component_feed(pxmpp_component *c, const void *data, size_t len)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, feed_(c, data, len));
 }
 
 int pxmpp_component_finish(pxmpp_component *c)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, finish_(c));
 }
 
 int pxmpp_component_close(pxmpp_component *c)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, close_(c));
 }
 
 int pxmpp_component_send_message(pxmpp_component *c, const pxmpp_message *m)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, m ? send_addressed(c, &pxmpp_message_desc, m, m->from, m->to) : PXMPP_ERR_INVALID_ARGUMENT);
 }
 
 int pxmpp_component_send_presence(pxmpp_component *c, const pxmpp_presence *p)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, p ? send_addressed(c, &pxmpp_presence_desc, p, p->from, p->to) : PXMPP_ERR_INVALID_ARGUMENT);
 }
 
 int pxmpp_component_send_iq(pxmpp_component *c, const pxmpp_iq *iq)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, send_iq_(c, iq));
 }
 
 int pxmpp_component_send_iq_result(pxmpp_component *c, const pxmpp_iq *req, const pxmpp_type_desc *payload_type,
                                    const void *payload)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, answer(c, req, false, 0, 0, payload_type, payload));
 }
 
 int pxmpp_component_send_iq_error(pxmpp_component *c, const pxmpp_iq *req, pxmpp_stanza_error_type type,
                                   pxmpp_stanza_error_condition cond)
 {
-    ENTER(c);
+    PXMPP__ENTER(c);
     return leave(c, answer(c, req, true, type, cond, NULL, NULL));
 }
 

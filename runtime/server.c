@@ -1,6 +1,7 @@
 /* The server side of one client connection: stream header, STARTTLS, SASL through GNU SASL's
  * server side with the app's salted SCRAM secrets, resource binding, then stanzas with their
  * 'from' stamped.  The subscription and delivery tables of RFC 6121 are in sub.c. */
+#include "guard.h"
 #include "internal.h"
 
 #include <pxmpp/build.h>
@@ -32,8 +33,7 @@ struct pxmpp_server {
     int err;
     uint64_t stanzas; /* top-level elements received after the header */
     char reason[256];
-    unsigned depth;
-    bool free_pending;
+    pxmpp__guard guard; /* callbacks may free the session: see guard.h */
     bool tls_up, tls_pending, authed;
     bool roster_interested;
     unsigned char cbdata[64]; /* channel-binding data of the TLS connection */
@@ -65,7 +65,7 @@ static void report(pxmpp_server *v, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    bool quiet = v->free_pending;
+    bool quiet = v->guard.free_pending;
     if (code < 0) {
         v->err = code;
         v->state = PXMPP_SERVER_FAILED;
@@ -96,7 +96,7 @@ static void end_with(pxmpp_server *v, pxmpp_stream_error_condition cond, const c
     fail(v, PXMPP_ERR_PROTOCOL, "%s (stream error %s)", why, name ? name : "?");
 }
 
-static bool live(const pxmpp_server *v) { return !v->err && !v->free_pending; }
+static bool live(const pxmpp_server *v) { return !v->err && !v->guard.free_pending; }
 
 static int send_el(pxmpp_server *v, const pxmpp_type_desc *d, const void *obj)
 {
@@ -633,7 +633,7 @@ static void broadcast(pxmpp_server *v, const pxmpp_presence *p)
 /* The session ends while the client is available: unavailable on its behalf (§4.6.2). */
 static void went_away(pxmpp_server *v)
 {
-    if (!v->available || v->free_pending)
+    if (!v->available || v->guard.free_pending)
         return;
     pxmpp_presence u;
     memset(&u, 0, sizeof u);
@@ -950,7 +950,7 @@ static void on_closed(void *user)
     slog(v, "stream closed by the client");
     (void)pxmpp_stream_close(v->s);
     went_away(v);
-    if (v->cb.closed && !v->free_pending)
+    if (v->cb.closed && !v->guard.free_pending)
         v->cb.closed(v->user);
 }
 
@@ -1022,17 +1022,14 @@ int pxmpp_server_new(pxmpp_server **out, const pxmpp_server_config *cfg, const p
 
 void pxmpp_server_free(pxmpp_server *v)
 {
-    if (v && v->depth == 0) {
+    if (v && pxmpp__guard_free(&v->guard, v->s))
         destroy(v);
-    } else if (v) {
-        v->free_pending = true;
-        (void)pxmpp_stream_pause(v->s);
-    }
 }
 
+/* Every public function that may run callbacks enters the guard and leaves here (guard.h). */
 static int leave(pxmpp_server *v, int rc)
 {
-    if (--v->depth == 0 && v->free_pending)
+    if (pxmpp__guard_leave(&v->guard))
         destroy(v);
     return rc;
 }
@@ -1047,7 +1044,7 @@ static int feed_(pxmpp_server *v, const void *data, size_t len)
     int rc = pxmpp_stream_feed_partial(v->s, data, len, &consumed);
     if (v->err)
         return v->err;
-    if (v->free_pending)
+    if (v->guard.free_pending)
         return 0;
     if (v->tls_pending) {
         /* white space after the element (a line feed, say) is dropped; anything else would be
@@ -1160,36 +1157,29 @@ static int end_(pxmpp_server *v, pxmpp_stream_error_condition cond, const char *
     return rc == PXMPP_ERR_WRITE ? rc : 0;
 }
 
-#define ENTER(v)                                                                                                 \
-    do {                                                                                                         \
-        if (!(v))                                                                                                \
-            return PXMPP_ERR_INVALID_ARGUMENT;                                                                   \
-        (v)->depth++;                                                                                            \
-    } while (0)
-
 int pxmpp_server_feed(pxmpp_server *v, const void *data, size_t len)
 {
     if (v && !data && len)
         return PXMPP_ERR_INVALID_ARGUMENT;
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, feed_(v, data, len));
 }
 
 int pxmpp_server_finish(pxmpp_server *v)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, finish_(v));
 }
 
 int pxmpp_server_tls_ready(pxmpp_server *v, const char *cb_type, const unsigned char *cb_data, size_t cb_len)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, tls_ready_(v, cb_type, cb_data, cb_len));
 }
 
 int pxmpp_server_deliver(pxmpp_server *v, const pxmpp_type_desc *type, const void *stanza)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, deliver_(v, type, stanza));
 }
 
@@ -1197,13 +1187,13 @@ int pxmpp_server_answer_iq(pxmpp_server *v, const pxmpp_iq *req, bool error, pxm
                            pxmpp_stanza_error_condition cond, const pxmpp_type_desc *payload_type,
                            const void *payload)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, answer(v, req, error, etype, cond, payload_type, payload));
 }
 
 int pxmpp_server_push_roster(pxmpp_server *v, const pxmpp_roster_item *item, const char *ver)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, push_(v, item, ver));
 }
 
@@ -1216,13 +1206,13 @@ const pxmpp_presence *pxmpp_server_presence(const pxmpp_server *v)
 
 int pxmpp_server_close(pxmpp_server *v)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, close_(v));
 }
 
 int pxmpp_server_end(pxmpp_server *v, pxmpp_stream_error_condition cond, const char *text)
 {
-    ENTER(v);
+    PXMPP__ENTER(v);
     return leave(v, end_(v, cond, text));
 }
 
