@@ -6,7 +6,7 @@
  * Input is fed in 4096-byte chunks.  See bench/README.md.
  */
 #include "corpus.h"
-#include "memcount.h"
+#include "memcount.h" /* tests/support */
 #include "typed.h"
 
 #include <pxmpp/build.h>
@@ -232,10 +232,10 @@ static void floor_end_count(void *ctx, const xmlChar *local, const xmlChar *pref
         fc->stanzas++;
         if (fc->track) {
             if (fc->stanzas == fc->warm_at) {
-                fc->a0 = bench_xml_mem.allocs;
+                fc->a0 = pxmpp_memcount_xml.allocs;
                 fc->n0 = fc->stanzas;
             }
-            fc->a1 = bench_xml_mem.allocs;
+            fc->a1 = pxmpp_memcount_xml.allocs;
             fc->n1 = fc->stanzas;
         }
     }
@@ -300,12 +300,12 @@ static void track(parse_ctx *pc)
     if (!pc->track)
         return;
     if (pc->delivered == pc->warm_at) {
-        pc->px0 = bench_px_mem.allocs;
-        pc->xml0 = bench_xml_mem.allocs;
+        pc->px0 = pxmpp_memcount_px.allocs;
+        pc->xml0 = pxmpp_memcount_xml.allocs;
         pc->n0 = pc->delivered;
     }
-    pc->px1 = bench_px_mem.allocs;
-    pc->xml1 = bench_xml_mem.allocs;
+    pc->px1 = pxmpp_memcount_px.allocs;
+    pc->xml1 = pxmpp_memcount_xml.allocs;
     pc->n1 = pc->delivered;
 }
 
@@ -822,33 +822,33 @@ static void row_memory(const bench_corpus *c)
         fail("the corpus has no content");
 
     /* pxmpp: an idle stream, then steady-state allocations and the peak over the corpus */
-    size_t xml_base = bench_xml_mem.live;
-    bench_mem_reset_peak();
-    size_t peak_base = bench_mem_peak();
+    size_t xml_base = pxmpp_memcount_xml.live;
+    pxmpp_memcount_reset_peak();
+    size_t peak_base = pxmpp_memcount_peak();
     parse_ctx pc = { 0 };
     pc.track = 1;
     pc.warm_at = warm_up_count(c->nspans);
-    pxmpp_stream_config cfg = { .mem = bench_mem_pxmpp() };
+    pxmpp_stream_config cfg = { .mem = pxmpp_memcount_pxmpp() };
     cfg.limits.max_stanza_bytes = stanza_limit(c);
     pxmpp_stream *s = px_new(&cfg, &pc);
     int rc = px_feed(s, c->data, c->header_len);
     px_check(&pc, rc, "memory");
     size_t idle_px = pxmpp_stream_memory(s);
-    size_t idle_xml = bench_xml_mem.live - xml_base;
+    size_t idle_xml = pxmpp_memcount_xml.live - xml_base;
     set_int("idle_stream_bytes", (double)(idle_px + idle_xml));
     set_int("idle_stream_pxmpp_bytes", (double)idle_px);
-    set_int("idle_stream_pxmpp_hooked_bytes", (double)bench_px_mem.live);
+    set_int("idle_stream_pxmpp_hooked_bytes", (double)pxmpp_memcount_px.live);
     set_int("idle_stream_libxml2_bytes", (double)idle_xml);
     rc = px_feed(s, c->data + c->header_len, c->close_off - c->header_len);
     px_check(&pc, rc, "memory");
-    set_int("idle_after_corpus_bytes", (double)(pxmpp_stream_memory(s) + bench_xml_mem.live - xml_base));
+    set_int("idle_after_corpus_bytes", (double)(pxmpp_stream_memory(s) + pxmpp_memcount_xml.live - xml_base));
     set_int("idle_after_corpus_pxmpp_bytes", (double)pxmpp_stream_memory(s));
-    set_int("idle_after_corpus_libxml2_bytes", (double)(bench_xml_mem.live - xml_base));
+    set_int("idle_after_corpus_libxml2_bytes", (double)(pxmpp_memcount_xml.live - xml_base));
     rc = px_feed(s, c->data + c->close_off, c->len - c->close_off);
     if (!rc)
         rc = pxmpp_stream_finish(s);
     px_check(&pc, rc, "memory");
-    set_int("peak_heap_bytes", (double)(bench_mem_peak() - peak_base));
+    set_int("peak_heap_bytes", (double)(pxmpp_memcount_peak() - peak_base));
     pxmpp_stream_free(s);
     size_t steady = pc.n1 > pc.n0 ? pc.n1 - pc.n0 : 0;
     if (steady) {
@@ -860,19 +860,19 @@ static void row_memory(const bench_corpus *c)
     }
 
     /* the floor: libxml2 alone */
-    xml_base = bench_xml_mem.live;
-    bench_mem_reset_peak();
-    peak_base = bench_mem_peak();
+    xml_base = pxmpp_memcount_xml.live;
+    pxmpp_memcount_reset_peak();
+    peak_base = pxmpp_memcount_peak();
     floor_ctx fc = { 0 };
     fc.track = 1;
     fc.warm_at = warm_up_count(c->nspans);
     xmlSAXHandler sax;
     xmlParserCtxtPtr ctxt = floor_new(&sax, &fc, 1);
     floor_feed(ctxt, c->data, c->header_len);
-    set_int("floor_idle_bytes", (double)(bench_xml_mem.live - xml_base));
+    set_int("floor_idle_bytes", (double)(pxmpp_memcount_xml.live - xml_base));
     floor_feed(ctxt, c->data + c->header_len, c->len - c->header_len);
     xmlParseChunk(ctxt, NULL, 0, 1);
-    set_int("floor_peak_heap_bytes", (double)(bench_mem_peak() - peak_base));
+    set_int("floor_peak_heap_bytes", (double)(pxmpp_memcount_peak() - peak_base));
     xmlFreeParserCtxt(ctxt);
     steady = fc.n1 > fc.n0 ? fc.n1 - fc.n0 : 0;
     if (steady)
@@ -1059,7 +1059,7 @@ static void print_table(const bench_corpus *c, const opts *o, const char *source
 int main(int argc, char **argv)
 {
     /* before libxml2 allocates anything */
-    if (bench_mem_install_libxml2() != 0)
+    if (pxmpp_memcount_install_libxml2() != 0)
         fail("xmlMemSetup failed");
     xmlInitParser();
 
