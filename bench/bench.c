@@ -2,11 +2,13 @@
  * pxmpp, measured against libxml2's SAX2 push parser (the floor pxmpp is built
  * on) and libstrophe, on the same deterministic corpus in one process run.
  *
- * Every time is CPU time (CLOCK_PROCESS_CPUTIME_ID), the median of --runs runs.
- * Input is fed in 4096-byte chunks.  See bench/README.md.
+ * Every time is CPU time (CLOCK_PROCESS_CPUTIME_ID), the median of --runs runs, reported
+ * with their min and max; the rows compared with each other run interleaved (one pass of
+ * each per run) and their ratios come from the medians.  Input is fed in 4096-byte
+ * chunks.  See bench/README.md.
  */
 #include "corpus.h"
-#include "memcount.h"
+#include "memcount.h" /* tests/support */
 #include "typed.h"
 
 #include <pxmpp/build.h>
@@ -60,7 +62,8 @@ static void usage(FILE *f)
             "  --seed N             seed of the corpus generator (default 1)\n"
             "  --corpus FILE        measure a stream read from FILE instead of a generated one\n"
             "  --write-corpus FILE  write the corpus to FILE and exit\n"
-            "  --runs N             repetitions; each figure is the median (default 5)\n"
+            "  --runs N             repetitions, interleaved across the rows compared; each\n"
+            "                       figure is the median, with min and max (default 5)\n"
             "  --only NAME          run one row: libxml2-floor, pxmpp-parse, libstrophe-parse,\n"
             "                       pxmpp-serialize, libstrophe-serialize, roster, memory\n"
             "  --json               print one JSON object on one line (the table goes to stderr)\n"
@@ -99,7 +102,7 @@ typedef struct figure {
     char s[48]; /* F_STR */
 } figure;
 
-static figure figs[160];
+static figure figs[256];
 static size_t nfigs;
 
 static figure *fig(const char *key, int kind)
@@ -137,6 +140,10 @@ static double get(const char *key)
 }
 
 static double ratio(double a, double b) { return (isnan(a) || isnan(b) || b == 0) ? NAN : a / b; }
+
+/* The functions that do one timed pass carry NOINLINE, so that callgrind can count their
+   instructions alone (--toggle-collect, bench/callgrind.sh). */
+#define NOINLINE __attribute__((noinline))
 
 /* ---- timing ------------------------------------------------------------------------ */
 
@@ -232,10 +239,10 @@ static void floor_end_count(void *ctx, const xmlChar *local, const xmlChar *pref
         fc->stanzas++;
         if (fc->track) {
             if (fc->stanzas == fc->warm_at) {
-                fc->a0 = bench_xml_mem.allocs;
+                fc->a0 = pxmpp_memcount_xml.allocs;
                 fc->n0 = fc->stanzas;
             }
-            fc->a1 = bench_xml_mem.allocs;
+            fc->a1 = pxmpp_memcount_xml.allocs;
             fc->n1 = fc->stanzas;
         }
     }
@@ -263,7 +270,7 @@ static void floor_feed(xmlParserCtxtPtr ctxt, const char *p, size_t len)
     }
 }
 
-static double run_floor(const bench_corpus *c)
+NOINLINE static double run_floor(const bench_corpus *c)
 {
     xmlSAXHandler sax;
     double t0 = cpu_now();
@@ -300,12 +307,12 @@ static void track(parse_ctx *pc)
     if (!pc->track)
         return;
     if (pc->delivered == pc->warm_at) {
-        pc->px0 = bench_px_mem.allocs;
-        pc->xml0 = bench_xml_mem.allocs;
+        pc->px0 = pxmpp_memcount_px.allocs;
+        pc->xml0 = pxmpp_memcount_xml.allocs;
         pc->n0 = pc->delivered;
     }
-    pc->px1 = bench_px_mem.allocs;
-    pc->xml1 = bench_xml_mem.allocs;
+    pc->px1 = pxmpp_memcount_px.allocs;
+    pc->xml1 = pxmpp_memcount_xml.allocs;
     pc->n1 = pc->delivered;
 }
 
@@ -414,7 +421,7 @@ static void px_check(const parse_ctx *pc, int rc, const char *what)
 }
 
 /* One pass over a whole stream; returns CPU seconds. */
-static double run_pxmpp(const bench_corpus *c, const pxmpp_stream_config *cfg, parse_ctx *pc)
+NOINLINE static double run_pxmpp(const bench_corpus *c, const pxmpp_stream_config *cfg, parse_ctx *pc)
 {
     double t0 = cpu_now();
     pxmpp_stream *s = px_new(cfg, pc);
@@ -493,7 +500,7 @@ static void split_free(split *sp)
     free(sp->str);
 }
 
-static double run_strophe_parse(xmpp_ctx_t *ctx, const split *sp)
+NOINLINE static double run_strophe_parse(xmpp_ctx_t *ctx, const split *sp)
 {
     size_t failed = 0;
     double t0 = cpu_now();
@@ -507,6 +514,23 @@ static double run_strophe_parse(xmpp_ctx_t *ctx, const split *sp)
     double t = cpu_now() - t0;
     if (failed)
         fail("libstrophe: a stanza failed to parse");
+    return t;
+}
+
+NOINLINE static double run_strophe_serialize(xmpp_ctx_t *ctx, xmpp_stanza_t *const *st, size_t n, size_t *out_bytes)
+{
+    size_t total = 0;
+    double t0 = cpu_now();
+    for (size_t i = 0; i < n; i++) {
+        char *buf;
+        size_t len;
+        if (xmpp_stanza_to_text(st[i], &buf, &len) != XMPP_EOK)
+            fail("xmpp_stanza_to_text failed");
+        total += len;
+        xmpp_free(ctx, buf);
+    }
+    double t = cpu_now() - t0;
+    *out_bytes = total;
     return t;
 }
 #endif
@@ -578,7 +602,7 @@ static void keep_stanzas(const bench_corpus *c, keep_ctx *k)
     pxmpp_stream_free(s);
 }
 
-static double run_px_serialize(const keep_ctx *k, size_t *out_bytes)
+NOINLINE static double run_px_serialize(const keep_ctx *k, size_t *out_bytes)
 {
     pxmpp_buf out;
     pxmpp_buf_init(&out, NULL);
@@ -598,116 +622,189 @@ static double run_px_serialize(const keep_ctx *k, size_t *out_bytes)
     return t;
 }
 
-/* ---- runners of the rows --------------------------------------------------------------------- */
+/* ---- the compared rows, interleaved ------------------------------------------------------------ */
 
-static void row_floor(const bench_corpus *c, const opts *o)
-{
+/* One row of a comparison: a timed pass over its input, repeated --runs times.  The rows
+   of a comparison run in turn, one pass of each per repetition (A B C A B C ...), so that
+   a change in the machine's speed during the run (another process, frequency scaling)
+   reaches every row alike: the ratios of their medians hold better than the times. */
+typedef struct timed {
+    const char *key;             /* figures KEY_ms (median), KEY_ms_min, KEY_ms_max, KEY_mbps */
+    double (*pass)(void *state); /* one pass; CPU seconds */
+    void *state;
+    size_t bytes;      /* bytes a pass counts for KEY_mbps; 0: no throughput figure */
+    double stop_after; /* > 0: no more passes once the first took longer (seconds) */
     double t[64];
-    for (int r = 0; r < o->runs; r++)
-        t[r] = run_floor(c);
-    double s = median(t, o->runs);
-    set_num("libxml2_floor_ms", s * 1e3);
-    set_num("libxml2_floor_mbps", (double)c->len / s / 1e6);
+    int n; /* passes done */
+} timed;
+
+static void run_interleaved(timed *rows, size_t nrows, int runs)
+{
+    for (int r = 0; r < runs; r++)
+        for (size_t i = 0; i < nrows; i++) {
+            timed *x = &rows[i];
+            if (x->n && x->stop_after > 0 && x->t[0] > x->stop_after)
+                continue;
+            x->t[x->n++] = x->pass(x->state);
+        }
 }
 
-static void row_pxmpp_parse(const bench_corpus *c, const opts *o)
+/* The figures of a row: median, min and max in ms, throughput at the median. */
+static void set_timed(const timed *x)
 {
-    double t[64];
-    uint64_t sum = 0;
-    size_t delivered = 0, invalid = 0;
-    pxmpp_stream_config cfg = { 0 };
-    cfg.limits.max_stanza_bytes = stanza_limit(c);
-    for (int r = 0; r < o->runs; r++) {
-        parse_ctx pc = { 0 };
-        t[r] = run_pxmpp(c, &cfg, &pc);
-        sum = pc.sum;
-        delivered = pc.delivered;
-        invalid = pc.invalid;
+    double v[64];
+    memcpy(v, x->t, (size_t)x->n * sizeof v[0]);
+    double med = median(v, x->n); /* sorts v */
+    char key[64];
+    snprintf(key, sizeof key, "%s_ms", x->key);
+    set_num(key, med * 1e3);
+    snprintf(key, sizeof key, "%s_ms_min", x->key);
+    set_num(key, x->n ? v[0] * 1e3 : NAN);
+    snprintf(key, sizeof key, "%s_ms_max", x->key);
+    set_num(key, x->n ? v[x->n - 1] * 1e3 : NAN);
+    if (x->bytes) {
+        snprintf(key, sizeof key, "%s_mbps", x->key);
+        set_num(key, (double)x->bytes / med / 1e6);
     }
-    double s = median(t, o->runs);
-    set_num("pxmpp_parse_ms", s * 1e3);
-    set_num("pxmpp_parse_mbps", (double)c->len / s / 1e6);
-    set_int("pxmpp_parse_elements", (double)delivered);
-    set_int("invalid_stanzas", (double)invalid);
-    char buf[32];
-    snprintf(buf, sizeof buf, "0x%016" PRIx64, sum);
-    set_str("checksum", buf);
-    if (delivered != c->nspans) {
-        fprintf(stderr, "pxmpp-bench: pxmpp delivered %zu top-level elements, the corpus has %zu\n", delivered,
-                c->nspans);
-        exit(1);
-    }
+}
+
+/* ---- the throughput rows ---- */
+
+static double pass_floor(void *state) { return run_floor(state); }
+
+typedef struct parse_state {
+    const bench_corpus *c;
+    pxmpp_stream_config cfg;
+    uint64_t sum;
+    size_t delivered, invalid;
+} parse_state;
+
+static double pass_parse(void *state)
+{
+    parse_state *ps = state;
+    parse_ctx pc = { 0 };
+    double t = run_pxmpp(ps->c, &ps->cfg, &pc);
+    ps->sum = pc.sum;
+    ps->delivered = pc.delivered;
+    ps->invalid = pc.invalid;
+    return t;
+}
+
+typedef struct serialize_state {
+    keep_ctx k;
+    size_t out;
+} serialize_state;
+
+static double pass_serialize(void *state)
+{
+    serialize_state *ss = state;
+    return run_px_serialize(&ss->k, &ss->out);
 }
 
 #ifdef PXMPP_BENCH_LIBSTROPHE
-static void row_strophe_parse(const bench_corpus *c, const opts *o, xmpp_ctx_t *ctx)
-{
+typedef struct strophe_state {
+    xmpp_ctx_t *ctx;
     split sp;
-    split_stanzas(c, &sp);
-    double t[64];
+    xmpp_stanza_t **st; /* the stanzas parsed beforehand (serialize) */
+    uint64_t allocs;    /* allocations of the parse passes */
+    size_t out;
+} strophe_state;
+
+static double pass_strophe_parse(void *state)
+{
+    strophe_state *ss = state;
     uint64_t a0 = strophe_allocs;
-    for (int r = 0; r < o->runs; r++)
-        t[r] = run_strophe_parse(ctx, &sp);
-    uint64_t a1 = strophe_allocs;
-    double s = median(t, o->runs);
-    set_num("libstrophe_parse_ms", s * 1e3);
-    set_num("libstrophe_parse_mbps", (double)sp.bytes / s / 1e6);
-    if (sp.n)
-        set_num("libstrophe_allocs_per_stanza", (double)(a1 - a0) / (double)o->runs / (double)sp.n);
-    split_free(&sp);
+    double t = run_strophe_parse(ss->ctx, &ss->sp);
+    ss->allocs += strophe_allocs - a0;
+    return t;
 }
 
-static void row_strophe_serialize(const bench_corpus *c, const opts *o, xmpp_ctx_t *ctx)
+static double pass_strophe_serialize(void *state)
 {
-    split sp;
-    split_stanzas(c, &sp);
-    xmpp_stanza_t **st = malloc((sp.n ? sp.n : 1) * sizeof *st);
-    if (!st)
-        fail("out of memory");
-    for (size_t i = 0; i < sp.n; i++)
-        if (!(st[i] = xmpp_stanza_new_from_string(ctx, sp.str[i])))
-            fail("libstrophe: a stanza failed to parse");
-    double t[64];
-    size_t total = 0;
-    for (int r = 0; r < o->runs; r++) {
-        total = 0;
-        double t0 = cpu_now();
-        for (size_t i = 0; i < sp.n; i++) {
-            char *buf;
-            size_t len;
-            if (xmpp_stanza_to_text(st[i], &buf, &len) != XMPP_EOK)
-                fail("xmpp_stanza_to_text failed");
-            total += len;
-            xmpp_free(ctx, buf);
-        }
-        t[r] = cpu_now() - t0;
-    }
-    for (size_t i = 0; i < sp.n; i++)
-        xmpp_stanza_release(st[i]);
-    free(st);
-    double s = median(t, o->runs);
-    set_num("libstrophe_serialize_ms", s * 1e3);
-    set_num("libstrophe_serialize_mbps", (double)sp.bytes / s / 1e6);
-    set_int("libstrophe_serialize_out_bytes", (double)total);
-    split_free(&sp);
+    strophe_state *ss = state;
+    return run_strophe_serialize(ss->ctx, ss->st, ss->sp.n, &ss->out);
 }
 #endif
 
-static void row_px_serialize(const bench_corpus *c, const opts *o)
+/* libxml2-floor, pxmpp-parse, libstrophe-parse, pxmpp-serialize, libstrophe-serialize: the
+   ones asked for, interleaved. */
+static void rows_throughput(const bench_corpus *c, const opts *o, void *strophe_ctx)
 {
-    keep_ctx k;
-    keep_stanzas(c, &k);
-    double t[64];
-    size_t out = 0;
-    for (int r = 0; r < o->runs; r++)
-        t[r] = run_px_serialize(&k, &out);
-    double s = median(t, o->runs);
-    set_num("pxmpp_serialize_ms", s * 1e3);
-    set_num("pxmpp_serialize_mbps", (double)stanza_bytes(c) / s / 1e6);
-    set_int("pxmpp_serialize_out_bytes", (double)out);
-    pxmpp_arena_free(k.arena);
-    free(k.items);
+    timed rows[5];
+    size_t n = 0;
+    (void)strophe_ctx; /* unused without libstrophe */
+
+    parse_state ps = { .c = c };
+    ps.cfg.limits.max_stanza_bytes = stanza_limit(c);
+    serialize_state ss;
+    int parse = want(o, "pxmpp-parse"), serialize = want(o, "pxmpp-serialize");
+    if (want(o, "libxml2-floor"))
+        rows[n++] = (timed){ .key = "libxml2_floor", .pass = pass_floor, .state = (void *)c, .bytes = c->len };
+    if (parse)
+        rows[n++] = (timed){ .key = "pxmpp_parse", .pass = pass_parse, .state = &ps, .bytes = c->len };
+#ifdef PXMPP_BENCH_LIBSTROPHE
+    strophe_state sp = { .ctx = strophe_ctx };
+    int st_parse = strophe_ctx && want(o, "libstrophe-parse");
+    int st_serialize = strophe_ctx && want(o, "libstrophe-serialize");
+    if (st_parse || st_serialize)
+        split_stanzas(c, &sp.sp);
+    if (st_parse)
+        rows[n++] = (timed){ .key = "libstrophe_parse", .pass = pass_strophe_parse, .state = &sp,
+                             .bytes = sp.sp.bytes };
+#endif
+    if (serialize) {
+        keep_stanzas(c, &ss.k);
+        rows[n++] = (timed){ .key = "pxmpp_serialize", .pass = pass_serialize, .state = &ss,
+                             .bytes = stanza_bytes(c) };
+    }
+#ifdef PXMPP_BENCH_LIBSTROPHE
+    if (st_serialize) {
+        if (!(sp.st = malloc((sp.sp.n ? sp.sp.n : 1) * sizeof *sp.st)))
+            fail("out of memory");
+        for (size_t i = 0; i < sp.sp.n; i++)
+            if (!(sp.st[i] = xmpp_stanza_new_from_string(sp.ctx, sp.sp.str[i])))
+                fail("libstrophe: a stanza failed to parse");
+        rows[n++] = (timed){ .key = "libstrophe_serialize", .pass = pass_strophe_serialize, .state = &sp,
+                             .bytes = sp.sp.bytes };
+    }
+#endif
+
+    run_interleaved(rows, n, o->runs);
+    for (size_t i = 0; i < n; i++)
+        set_timed(&rows[i]);
+
+    if (parse) {
+        set_int("pxmpp_parse_elements", (double)ps.delivered);
+        set_int("invalid_stanzas", (double)ps.invalid);
+        char buf[32];
+        snprintf(buf, sizeof buf, "0x%016" PRIx64, ps.sum);
+        set_str("checksum", buf);
+        if (ps.delivered != c->nspans) {
+            fprintf(stderr, "pxmpp-bench: pxmpp delivered %zu top-level elements, the corpus has %zu\n",
+                    ps.delivered, c->nspans);
+            exit(1);
+        }
+    }
+    if (serialize) {
+        set_int("pxmpp_serialize_out_bytes", (double)ss.out);
+        pxmpp_arena_free(ss.k.arena);
+        free(ss.k.items);
+    }
+#ifdef PXMPP_BENCH_LIBSTROPHE
+    if (st_parse && sp.sp.n)
+        set_num("libstrophe_allocs_per_stanza", (double)sp.allocs / (double)o->runs / (double)sp.sp.n);
+    if (st_serialize) {
+        set_int("libstrophe_serialize_out_bytes", (double)sp.out);
+        for (size_t i = 0; i < sp.sp.n; i++)
+            xmpp_stanza_release(sp.st[i]);
+        free(sp.st);
+    }
+    if (st_parse || st_serialize)
+        split_free(&sp.sp);
+#endif
 }
+
+/* ---- rosters ---- */
 
 static const char *const roster_keys[3] = { "5k", "20k", "100k" };
 
@@ -720,6 +817,45 @@ static int repetitions(double one)
     return n > 100 ? 100 : (int)n;
 }
 
+/* A small roster parses in a few milliseconds: each sample repeats the parse reps times
+   (the same count for every sample of a size) and is their mean. */
+typedef struct roster_state {
+    const bench_corpus *rc;
+    pxmpp_stream_config cfg;
+    size_t items;
+    int reps;
+} roster_state;
+
+static double pass_roster_floor(void *state)
+{
+    roster_state *rs = state;
+    double sum = 0;
+    for (int k = 0; k < rs->reps; k++)
+        sum += run_floor(rs->rc);
+    return sum / rs->reps;
+}
+
+static double pass_roster_pxmpp(void *state)
+{
+    roster_state *rs = state;
+    double sum = 0;
+    for (int k = 0; k < rs->reps; k++) {
+        parse_ctx pc = { 0 };
+        sum += run_pxmpp(rs->rc, &rs->cfg, &pc);
+        if (pc.roster_items != rs->items)
+            fail("pxmpp: the roster lost items");
+    }
+    return sum / rs->reps;
+}
+
+#ifdef PXMPP_BENCH_LIBSTROPHE
+static double pass_roster_strophe(void *state)
+{
+    strophe_state *ss = state;
+    return run_strophe_parse(ss->ctx, &ss->sp);
+}
+#endif
+
 static void row_roster(const opts *o, void *strophe_ctx)
 {
     static const size_t full[3] = { 5000, 20000, 100000 };
@@ -729,74 +865,58 @@ static void row_roster(const opts *o, void *strophe_ctx)
         bench_corpus rc;
         if (bench_corpus_roster(&rc, items, o->seed + 100 + (uint64_t)i))
             fail("out of memory");
-        char key[64];
+        char key[64], kf[32], kp[32];
         snprintf(key, sizeof key, "roster_%s_items", roster_keys[i]);
         set_int(key, (double)items);
         snprintf(key, sizeof key, "roster_%s_bytes", roster_keys[i]);
         set_int(key, (double)rc.len);
 
-        /* A small roster parses in a few milliseconds: each sample repeats the parse until
-           it lasts about 50 ms (the same count for every run of a size) and takes the mean. */
-        double t[64];
-        int reps = repetitions(run_floor(&rc));
-        for (int r = 0; r < o->runs; r++) {
-            double sum = 0;
-            for (int k = 0; k < reps; k++)
-                sum += run_floor(&rc);
-            t[r] = sum / reps;
-        }
-        snprintf(key, sizeof key, "roster_%s_floor_ms", roster_keys[i]);
-        set_num(key, median(t, o->runs) * 1e3);
-
-        pxmpp_stream_config cfg = { 0 };
-        cfg.limits.max_stanza_bytes = rc.len + 4096;
+        timed rows[3];
+        size_t n = 0;
+        roster_state fl = { .rc = &rc, .items = items, .reps = 1 }, px = fl;
+        px.cfg.limits.max_stanza_bytes = rc.len + 4096;
+        fl.reps = repetitions(run_floor(&rc));
         parse_ctx pc0 = { 0 };
-        reps = repetitions(run_pxmpp(&rc, &cfg, &pc0));
-        for (int r = 0; r < o->runs; r++) {
-            double sum = 0;
-            for (int k = 0; k < reps; k++) {
-                parse_ctx pc = { 0 };
-                sum += run_pxmpp(&rc, &cfg, &pc);
-                if (pc.roster_items != items)
-                    fail("pxmpp: the roster lost items");
-            }
-            t[r] = sum / reps;
-        }
-        snprintf(key, sizeof key, "roster_%s_pxmpp_ms", roster_keys[i]);
-        set_num(key, median(t, o->runs) * 1e3);
+        px.reps = repetitions(run_pxmpp(&rc, &px.cfg, &pc0));
+        snprintf(kf, sizeof kf, "roster_%s_floor", roster_keys[i]);
+        snprintf(kp, sizeof kp, "roster_%s_pxmpp", roster_keys[i]);
+        rows[n++] = (timed){ .key = kf, .pass = pass_roster_floor, .state = &fl };
+        rows[n++] = (timed){ .key = kp, .pass = pass_roster_pxmpp, .state = &px };
 
 #ifdef PXMPP_BENCH_LIBSTROPHE
         /* libstrophe appends each child by walking its list of siblings, so a roster takes
-           quadratic time.  A size whose first run takes more than 5 s is not repeated; the
+           quadratic time.  A size whose first pass takes more than 5 s is not repeated; the
            largest is skipped when the quadratic extrapolation from the previous size
            exceeds 60 s (unless --libstrophe-100k). */
-        if (!strophe_ctx)
-            goto next;
-        if (i == 2 && !o->libstrophe_100k) {
+        strophe_state ss = { .ctx = strophe_ctx };
+        char ks[32];
+        int strophe = strophe_ctx != NULL;
+        if (strophe && i == 2 && !o->libstrophe_100k) {
             double prev = get("roster_20k_libstrophe_ms");
             double predicted = prev * ((double)full[2] / (double)full[1]) * ((double)full[2] / (double)full[1]);
             if (isnan(prev) || predicted > 60e3) {
                 set_num("roster_100k_libstrophe_predicted_ms", predicted);
                 set_bool("roster_100k_libstrophe_skipped", 1);
-                goto next;
+                strophe = 0;
             }
         }
-        split sp;
-        split_stanzas(&rc, &sp);
-        int runs = 0;
-        for (int r = 0; r < o->runs; r++) {
-            t[runs++] = run_strophe_parse(strophe_ctx, &sp);
-            if (t[0] > 5.0)
-                break;
+        if (strophe) {
+            split_stanzas(&rc, &ss.sp);
+            snprintf(ks, sizeof ks, "roster_%s_libstrophe", roster_keys[i]);
+            rows[n++] = (timed){ .key = ks, .pass = pass_roster_strophe, .state = &ss, .stop_after = 5.0 };
         }
-        split_free(&sp);
-        snprintf(key, sizeof key, "roster_%s_libstrophe_ms", roster_keys[i]);
-        set_num(key, median(t, runs) * 1e3);
-        snprintf(key, sizeof key, "roster_%s_libstrophe_runs", roster_keys[i]);
-        set_int(key, runs);
-        if (i == 2)
-            set_bool("roster_100k_libstrophe_skipped", 0);
-    next:
+#endif
+        run_interleaved(rows, n, o->runs);
+        for (size_t r = 0; r < n; r++)
+            set_timed(&rows[r]);
+#ifdef PXMPP_BENCH_LIBSTROPHE
+        if (strophe) {
+            split_free(&ss.sp);
+            snprintf(key, sizeof key, "roster_%s_libstrophe_runs", roster_keys[i]);
+            set_int(key, rows[2].n);
+            if (i == 2)
+                set_bool("roster_100k_libstrophe_skipped", 0);
+        }
 #endif
         bench_corpus_free(&rc);
     }
@@ -822,33 +942,33 @@ static void row_memory(const bench_corpus *c)
         fail("the corpus has no content");
 
     /* pxmpp: an idle stream, then steady-state allocations and the peak over the corpus */
-    size_t xml_base = bench_xml_mem.live;
-    bench_mem_reset_peak();
-    size_t peak_base = bench_mem_peak();
+    size_t xml_base = pxmpp_memcount_xml.live;
+    pxmpp_memcount_reset_peak();
+    size_t peak_base = pxmpp_memcount_peak();
     parse_ctx pc = { 0 };
     pc.track = 1;
     pc.warm_at = warm_up_count(c->nspans);
-    pxmpp_stream_config cfg = { .mem = bench_mem_pxmpp() };
+    pxmpp_stream_config cfg = { .mem = pxmpp_memcount_pxmpp() };
     cfg.limits.max_stanza_bytes = stanza_limit(c);
     pxmpp_stream *s = px_new(&cfg, &pc);
     int rc = px_feed(s, c->data, c->header_len);
     px_check(&pc, rc, "memory");
     size_t idle_px = pxmpp_stream_memory(s);
-    size_t idle_xml = bench_xml_mem.live - xml_base;
+    size_t idle_xml = pxmpp_memcount_xml.live - xml_base;
     set_int("idle_stream_bytes", (double)(idle_px + idle_xml));
     set_int("idle_stream_pxmpp_bytes", (double)idle_px);
-    set_int("idle_stream_pxmpp_hooked_bytes", (double)bench_px_mem.live);
+    set_int("idle_stream_pxmpp_hooked_bytes", (double)pxmpp_memcount_px.live);
     set_int("idle_stream_libxml2_bytes", (double)idle_xml);
     rc = px_feed(s, c->data + c->header_len, c->close_off - c->header_len);
     px_check(&pc, rc, "memory");
-    set_int("idle_after_corpus_bytes", (double)(pxmpp_stream_memory(s) + bench_xml_mem.live - xml_base));
+    set_int("idle_after_corpus_bytes", (double)(pxmpp_stream_memory(s) + pxmpp_memcount_xml.live - xml_base));
     set_int("idle_after_corpus_pxmpp_bytes", (double)pxmpp_stream_memory(s));
-    set_int("idle_after_corpus_libxml2_bytes", (double)(bench_xml_mem.live - xml_base));
+    set_int("idle_after_corpus_libxml2_bytes", (double)(pxmpp_memcount_xml.live - xml_base));
     rc = px_feed(s, c->data + c->close_off, c->len - c->close_off);
     if (!rc)
         rc = pxmpp_stream_finish(s);
     px_check(&pc, rc, "memory");
-    set_int("peak_heap_bytes", (double)(bench_mem_peak() - peak_base));
+    set_int("peak_heap_bytes", (double)(pxmpp_memcount_peak() - peak_base));
     pxmpp_stream_free(s);
     size_t steady = pc.n1 > pc.n0 ? pc.n1 - pc.n0 : 0;
     if (steady) {
@@ -860,19 +980,19 @@ static void row_memory(const bench_corpus *c)
     }
 
     /* the floor: libxml2 alone */
-    xml_base = bench_xml_mem.live;
-    bench_mem_reset_peak();
-    peak_base = bench_mem_peak();
+    xml_base = pxmpp_memcount_xml.live;
+    pxmpp_memcount_reset_peak();
+    peak_base = pxmpp_memcount_peak();
     floor_ctx fc = { 0 };
     fc.track = 1;
     fc.warm_at = warm_up_count(c->nspans);
     xmlSAXHandler sax;
     xmlParserCtxtPtr ctxt = floor_new(&sax, &fc, 1);
     floor_feed(ctxt, c->data, c->header_len);
-    set_int("floor_idle_bytes", (double)(bench_xml_mem.live - xml_base));
+    set_int("floor_idle_bytes", (double)(pxmpp_memcount_xml.live - xml_base));
     floor_feed(ctxt, c->data + c->header_len, c->len - c->header_len);
     xmlParseChunk(ctxt, NULL, 0, 1);
-    set_int("floor_peak_heap_bytes", (double)(bench_mem_peak() - peak_base));
+    set_int("floor_peak_heap_bytes", (double)(pxmpp_memcount_peak() - peak_base));
     xmlFreeParserCtxt(ctxt);
     steady = fc.n1 > fc.n0 ? fc.n1 - fc.n0 : 0;
     if (steady)
@@ -957,16 +1077,31 @@ static void fmt_num(char *buf, size_t cap, double v, const char *fmt_spec)
         snprintf(buf, cap, "%.3f", v);
 }
 
+/* "min-max" of a timed figure KEY_ms, or "-". */
+static void fmt_range(char *buf, size_t cap, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "%s_ms_min", key);
+    double lo = get(k);
+    snprintf(k, sizeof k, "%s_ms_max", key);
+    double hi = get(k);
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.1f-%.1f", lo, hi);
+}
+
 static void print_row(const char *name, const char *key, const char *note)
 {
-    char ms[32], mbps[32], vs[32], k[64];
+    char ms[32], range[48], mbps[32], vs[32], k[64];
     snprintf(k, sizeof k, "%s_ms", key);
     fmt_num(ms, sizeof ms, get(k), "ms");
+    fmt_range(range, sizeof range, key);
     snprintf(k, sizeof k, "%s_mbps", key);
     double v = get(k);
     fmt_num(mbps, sizeof mbps, v, "ms");
     fmt_num(vs, sizeof vs, ratio(v, get("libxml2_floor_mbps")), "x");
-    fprintf(tout, "  %-22s %10s %9s %9s   %s\n", name, ms, mbps, vs, note);
+    fprintf(tout, "  %-22s %10s %15s %9s %9s   %s\n", name, ms, range, mbps, vs, note);
 }
 
 static void print_table(const bench_corpus *c, const opts *o, const char *source)
@@ -975,9 +1110,11 @@ static void print_table(const bench_corpus *c, const opts *o, const char *source
            " %zu other; initial roster %zu items\n",
            c->len, source, c->nspans, c->kinds[BENCH_MESSAGE], c->kinds[BENCH_PRESENCE], c->kinds[BENCH_IQ],
            c->kinds[BENCH_OTHER], c->roster_items);
-    fprintf(tout, "CPU time (CLOCK_PROCESS_CPUTIME_ID), median of %d run%s, %d-byte chunks; MB = 10^6 bytes\n\n", o->runs,
-           o->runs == 1 ? "" : "s", CHUNK);
-    fprintf(tout, "  %-22s %10s %9s %9s\n", "row", "ms", "MB/s", "vs floor");
+    fprintf(tout,
+            "CPU time (CLOCK_PROCESS_CPUTIME_ID): median, min and max of %d run%s, the rows of a table interleaved\n"
+            "(one pass of each per run); ratios from the medians; %d-byte chunks; MB = 10^6 bytes\n\n",
+            o->runs, o->runs == 1 ? "" : "s", CHUNK);
+    fprintf(tout, "  %-22s %10s %15s %9s %9s\n", "row", "median ms", "min-max ms", "MB/s", "vs floor");
     print_row("libxml2-floor", "libxml2_floor", "SAX2 push parser, no-op callbacks");
     print_row("pxmpp-parse", "pxmpp_parse", "typed callbacks, every field read");
     print_row("libstrophe-parse", "libstrophe_parse", "xmpp_stanza_new_from_string + release, per stanza");
@@ -986,10 +1123,10 @@ static void print_table(const bench_corpus *c, const opts *o, const char *source
     fprintf(tout, "  (the stanza rows cover the %zu message/presence/iq stanzas, %zu bytes)\n\n",
            c->kinds[BENCH_MESSAGE] + c->kinds[BENCH_PRESENCE] + c->kinds[BENCH_IQ], stanza_bytes(c));
 
-    fprintf(tout, "  %-22s %8s %10s %10s %14s\n", "roster (one iq result)", "items", "floor ms", "pxmpp ms",
-           "libstrophe ms");
+    fprintf(tout, "  %-22s %8s %10s %10s %14s   %s\n", "roster (one iq result)", "items", "floor ms", "pxmpp ms",
+           "libstrophe ms", "min-max: floor, pxmpp");
     for (int i = 0; i < 3; i++) {
-        char k[64], items[32], fl[32], px[32], st[32];
+        char k[64], items[32], fl[32], px[32], st[32], rf[48], rp[48];
         snprintf(k, sizeof k, "roster_%s_items", roster_keys[i]);
         fmt_num(items, sizeof items, get(k), "int");
         snprintf(k, sizeof k, "roster_%s_floor_ms", roster_keys[i]);
@@ -998,6 +1135,10 @@ static void print_table(const bench_corpus *c, const opts *o, const char *source
         fmt_num(px, sizeof px, get(k), "ms");
         snprintf(k, sizeof k, "roster_%s_libstrophe_ms", roster_keys[i]);
         fmt_num(st, sizeof st, get(k), "ms");
+        snprintf(k, sizeof k, "roster_%s_floor", roster_keys[i]);
+        fmt_range(rf, sizeof rf, k);
+        snprintf(k, sizeof k, "roster_%s_pxmpp", roster_keys[i]);
+        fmt_range(rp, sizeof rp, k);
         snprintf(k, sizeof k, "roster_%s_libstrophe_runs", roster_keys[i]);
         double runs = get(k);
         char note[96] = "";
@@ -1006,7 +1147,7 @@ static void print_table(const bench_corpus *c, const opts *o, const char *source
         if (i == 2 && get("roster_100k_libstrophe_skipped") == 1)
             snprintf(note, sizeof note, "  (libstrophe skipped: quadratic, >= %.0f s extrapolated)",
                      get("roster_100k_libstrophe_predicted_ms") / 1e3);
-        fprintf(tout, "  %-22s %8s %10s %10s %14s%s\n", roster_keys[i], items, fl, px, st, note);
+        fprintf(tout, "  %-22s %8s %10s %10s %14s   %s, %s%s\n", roster_keys[i], items, fl, px, st, rf, rp, note);
     }
     char a[32], b[32], f[32];
     fmt_num(f, sizeof f, get("roster_floor_20k_over_5k"), "x");
@@ -1059,7 +1200,7 @@ static void print_table(const bench_corpus *c, const opts *o, const char *source
 int main(int argc, char **argv)
 {
     /* before libxml2 allocates anything */
-    if (bench_mem_install_libxml2() != 0)
+    if (pxmpp_memcount_install_libxml2() != 0)
         fail("xmlMemSetup failed");
     xmlInitParser();
 
@@ -1177,20 +1318,7 @@ int main(int argc, char **argv)
 #endif
     set_str("checksum", "");
 
-    if (want(&o, "libxml2-floor"))
-        row_floor(&c, &o);
-    if (want(&o, "pxmpp-parse"))
-        row_pxmpp_parse(&c, &o);
-#ifdef PXMPP_BENCH_LIBSTROPHE
-    if (sctx && want(&o, "libstrophe-parse"))
-        row_strophe_parse(&c, &o, sctx);
-#endif
-    if (want(&o, "pxmpp-serialize"))
-        row_px_serialize(&c, &o);
-#ifdef PXMPP_BENCH_LIBSTROPHE
-    if (sctx && want(&o, "libstrophe-serialize"))
-        row_strophe_serialize(&c, &o, sctx);
-#endif
+    rows_throughput(&c, &o, sctx);
     if (want(&o, "roster"))
         row_roster(&o, sctx);
     if (want(&o, "memory"))
@@ -1205,6 +1333,18 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         fig(keys[i], F_NUM);
+    static const char *const timed_keys[] = {
+        "libxml2_floor", "pxmpp_parse", "libstrophe_parse", "pxmpp_serialize", "libstrophe_serialize",
+        "roster_5k_floor", "roster_5k_pxmpp", "roster_5k_libstrophe", "roster_20k_floor", "roster_20k_pxmpp",
+        "roster_20k_libstrophe", "roster_100k_floor", "roster_100k_pxmpp", "roster_100k_libstrophe",
+    };
+    for (size_t i = 0; i < sizeof timed_keys / sizeof timed_keys[0]; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s_ms_min", timed_keys[i]);
+        fig(k, F_NUM);
+        snprintf(k, sizeof k, "%s_ms_max", timed_keys[i]);
+        fig(k, F_NUM);
+    }
     set_num("parse_vs_floor", ratio(get("pxmpp_parse_mbps"), get("libxml2_floor_mbps")));
     set_num("parse_vs_libstrophe", ratio(get("pxmpp_parse_mbps"), get("libstrophe_parse_mbps")));
     set_num("serialize_vs_libstrophe", ratio(get("pxmpp_serialize_mbps"), get("libstrophe_serialize_mbps")));

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Smoke test of pxmpp-bench: runs `pxmpp-bench --smoke --json` and checks that it
-exits 0 and prints one JSON object holding every figure.  Timings are not judged.
+"""Smoke test of pxmpp-bench: runs `pxmpp-bench --smoke --json --runs 3` and checks that
+it exits 0 and prints one JSON object holding every figure, and that each timed figure
+(KEY_ms, the median) lies between its KEY_ms_min and KEY_ms_max.  Timings are not judged.
 
 Usage: check_json.py PATH/TO/pxmpp-bench
 """
@@ -31,6 +32,13 @@ LIBSTROPHE = [
     "roster_libstrophe_20k_over_5k", "roster_libstrophe_100k_over_20k",
     "parse_vs_libstrophe", "serialize_vs_libstrophe",
 ]
+# The timed rows: KEY_ms (median), KEY_ms_min and KEY_ms_max.
+TIMED = ["libxml2_floor", "pxmpp_parse", "pxmpp_serialize"] + [
+    "roster_%s_%s" % (size, row) for size in ("5k", "20k", "100k") for row in ("floor", "pxmpp")]
+TIMED_LIBSTROPHE = ["libstrophe_parse", "libstrophe_serialize"] + [
+    "roster_%s_libstrophe" % size for size in ("5k", "20k", "100k")]
+ALWAYS += [k + suffix for k in TIMED for suffix in ("_ms_min", "_ms_max")]
+LIBSTROPHE += [k + suffix for k in TIMED_LIBSTROPHE for suffix in ("_ms_min", "_ms_max")]
 TARGETS = [
     "parse_vs_floor", "parse_vs_libstrophe", "serialize_vs_libstrophe", "serialize_vs_parse",
     "roster_20k_over_5k", "roster_100k_over_20k", "allocs_per_stanza", "idle_stream_bytes",
@@ -41,7 +49,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 64
-    proc = subprocess.run([sys.argv[1], "--smoke", "--json"], stdout=subprocess.PIPE,
+    proc = subprocess.run([sys.argv[1], "--smoke", "--json", "--runs", "3"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=600, check=False)
     errors = []
     if proc.returncode != 0:
@@ -74,6 +82,12 @@ def main():
             errors.append(f"missing key {key}")
         elif doc.get("libstrophe") and not number(key):
             errors.append(f"{key} is not a number: {doc[key]!r}")
+    for key in TIMED + (TIMED_LIBSTROPHE if doc.get("libstrophe") else []):
+        lo, med, hi = (doc.get(key + s) for s in ("_ms_min", "_ms", "_ms_max"))
+        if all(isinstance(v, (int, float)) for v in (lo, med, hi)) and not lo <= med <= hi:
+            errors.append(f"{key}: median {med} not within min {lo} and max {hi}")
+    if doc.get("runs") != 3:
+        errors.append(f"runs is {doc.get('runs')!r}, expected 3")
     checksum = doc.get("checksum")
     if not isinstance(checksum, str) or not checksum.startswith("0x") or int(checksum, 16) == 0:
         errors.append(f"checksum is not a non-zero hex string: {checksum!r}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds of fuzz_cost (fuzz/fuzz_cost.c): stanzas as big as the size limit allows.
 
-    fuzz/cost_seeds.py OUT_DIR TESTS_DATA_DIR
+    fuzz/cost_seeds.py OUT_DIR TESTS_DATA_DIR HOSTILE_DUMP
 
 Writes into OUT_DIR:
   * ex-*: every example stanza of tests/data/xep (at most three per XEP, messages first)
@@ -11,17 +11,24 @@ Writes into OUT_DIR:
   * shape-*: a few shapes in expand mode whose repeated child differs each time (0xFE
     becomes the number of the repetition): bodies in distinct languages, roster items,
     unknown payloads in distinct namespaces, disco features, error texts.
-  * raw-bodies: one stanza of 6,897 bodies in distinct languages, written out in full
-    (no expansion), 262,137 bytes.
+  * hostile-*: every hostile input of tests/support/hostile.h that begins with the
+    standard stream header and fits in MAX_FED after it, as HOSTILE_DUMP --no-header
+    writes it (tests/support/hostile-dump), fed at once to a client stream (the target
+    puts the header back).  Among them bodies-in-6897-languages, one stanza of 6,897
+    bodies in distinct languages (262,137 bytes).
 The first three bytes of each seed are fuzz_cost's control bytes.
 """
 import os
 import re
+import subprocess
 import sys
 
 TARGET = 240 * 1024
 OPT_EXPAND = 0x01
 OPT_WHOLE = 7 << 1  # fed at once
+OPT_CLIENT = 1 << 4  # a client stream with a header
+MAX_FED = 262144 + 4096  # fuzz_cost.c: what it feeds at most, header included
+HEADER_LEN = 99  # PXMPP_HOSTILE_HEADER, which fuzz_cost.c puts first
 
 
 def control(opts, count):
@@ -79,6 +86,19 @@ def examples(data):
             yield "%s-%s" % (x, os.path.basename(p)[:-4]), p
 
 
+def hostile(dump):
+    """(name, bytes after the standard header) of each hostile input that has the header and fits."""
+    names = subprocess.run([dump, "--list"], check=True, capture_output=True, text=True).stdout.split()
+    for name in names:
+        r = subprocess.run([dump, "--no-header", name], capture_output=True)
+        if r.returncode == 3:  # no standard header: the hostile part is in or before it
+            continue
+        if r.returncode != 0:
+            raise SystemExit("%s %s: %s" % (dump, name, r.stderr.decode(errors="replace").strip()))
+        if HEADER_LEN + len(r.stdout) <= MAX_FED:
+            yield name, r.stdout
+
+
 SHAPES = {
     "bodies": ("<message to='a@example.net' id='m1'>", "<body xml:lang='l-\xfe'>h</body>", "</message>", 6000),
     "roster": ("<iq type='result' id='r1'><query xmlns='jabber:iq:roster'>",
@@ -93,10 +113,10 @@ SHAPES = {
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.stderr.write("usage: cost_seeds.py OUT_DIR TESTS_DATA_DIR\n")
+    if len(sys.argv) != 4:
+        sys.stderr.write("usage: cost_seeds.py OUT_DIR TESTS_DATA_DIR HOSTILE_DUMP\n")
         return 64
-    out, data = sys.argv[1], sys.argv[2]
+    out, data, dump = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(out, exist_ok=True)
     n = 0
     for name, path in examples(data):
@@ -111,10 +131,10 @@ def main():
             f.write(control(OPT_EXPAND | OPT_WHOLE, count) + start.encode() + b"\xff" +
                     unit.encode("latin-1") + b"\xff" + end.encode())
         n += 1
-    body = "".join("<body xml:lang='i-lang-%05d'>h</body>" % i for i in range(6897))
-    with open(os.path.join(out, "raw-bodies"), "wb") as f:
-        f.write(control(OPT_WHOLE, 0) + ("<message to='juliet@example.com' id='m1'>%s</message>" % body).encode())
-    n += 1
+    for name, rest in hostile(dump):
+        with open(os.path.join(out, "hostile-" + name), "wb") as f:
+            f.write(control(OPT_CLIENT | OPT_WHOLE, 0) + rest)
+        n += 1
     print("%d seeds in %s" % (n, out))
     return 0
 

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "fuzz_init.h"
+#include "hostile.h" /* tests/support */
 
 enum { O_EXPAND = 1u << 0, O_CHUNK_SHIFT = 1, O_CHUNK_MASK = 7u << 1, O_CLIENT = 1u << 4, O_GENERIC = 1u << 5 };
 
@@ -46,7 +47,7 @@ enum { O_EXPAND = 1u << 0, O_CHUNK_SHIFT = 1, O_CHUNK_MASK = 7u << 1, O_CLIENT =
 #define STEPS_PER_BYTE 32
 #define STEPS_BASE 4096
 
-#define HDR "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+#define HDR PXMPP_HOSTILE_HEADER
 
 /* ---- the expanded input ------------------------------------------------------- */
 

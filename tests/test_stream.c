@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "harness.h"
+#include "memcount.h"
 #include "internal.h"
 
 #define DATA PXMPP_TEST_DATA
@@ -1086,75 +1087,37 @@ static void test_client_server_pair(void **state)
     trace_free(&srv.t);
 }
 
-/* ---- failing allocator ---------------------------------------------------------- */
-
-typedef struct failmem {
-    long left; /* allocations allowed before failing; -1 never fail */
-    long count;
-    long live;
-} failmem;
-
-static void *fm_malloc(size_t n, void *ud)
-{
-    failmem *f = ud;
-    if (f->left == 0)
-        return NULL;
-    if (f->left > 0)
-        f->left--;
-    f->count++;
-    void *p = malloc(n);
-    if (p)
-        f->live++;
-    return p;
-}
-
-static void *fm_realloc(void *p, size_t n, void *ud)
-{
-    failmem *f = ud;
-    if (f->left == 0)
-        return NULL;
-    if (f->left > 0)
-        f->left--;
-    f->count++;
-    void *q = realloc(p, n);
-    if (q && !p)
-        f->live++;
-    return q;
-}
-
-static void fm_free(void *p, void *ud)
-{
-    failmem *f = ud;
-    if (p)
-        f->live--;
-    free(p);
-}
+/* ---- failing allocator ----------------------------------------------------------
+ * The shared counting allocator (tests/support/memcount.h) refuses every allocation
+ * from the nth on; what the stream allocated is back when it is freed. */
 
 static void test_failing_allocator(void **state)
 {
     (void)state;
     size_t len;
     char *data = read_file(DATA "/sample-stream.xml", &len);
-    failmem probe = { .left = -1 };
-    pxmpp_mem mem = { fm_malloc, fm_realloc, fm_free, &probe };
+    pxmpp_memcount *c = &pxmpp_memcount_px;
+    pxmpp_memcount_fail(c, 0, false);
+    uint64_t before = c->allocs;
+    size_t live = c->live;
     trace t;
-    pxmpp_stream_config cfg = { .mem = &mem };
+    pxmpp_stream_config cfg = { .mem = pxmpp_memcount_pxmpp() };
     assert_int_equal(run_trace(&t, data, len, 64, 0, 0, &cfg), 0);
     trace_free(&t);
-    long total = probe.count;
+    uint64_t total = c->allocs - before;
     assert_true(total > 3);
-    assert_int_equal(probe.live, 0);
-    for (long n = 0; n < total; n++) {
-        failmem fm = { .left = n };
-        mem.ud = &fm;
+    assert_int_equal(c->live, live);
+    for (uint64_t n = 0; n < total; n++) {
+        pxmpp_memcount_fail(c, n + 1, false); /* n allocations succeed, then none */
         trace tt;
         int rc = run_trace(&tt, data, len, 64, 0, 0, &cfg);
         assert_true(rc == 0 || rc == PXMPP_ERR_NOMEM);
         if (rc == PXMPP_ERR_NOMEM && n > 6)
             assert_int_equal(tt.errors, 1);
-        assert_int_equal(fm.live, 0);
+        assert_int_equal(c->live, live);
         trace_free(&tt);
     }
+    pxmpp_memcount_fail(c, 0, false);
     free(data);
 }
 
