@@ -43,6 +43,7 @@
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_SETUP = 3 };
 
 #define READ_CHUNK 16384u
+#define FEED_SLICE 512u        /* input is fed in slices this big while a rate limit is set */
 #define MAX_OUTPUT (4u << 20)  /* queued bytes per connection before it is dropped */
 #define CLOSE_GRACE_MS 2000u   /* after SIGTERM: how long clients may take to close */
 #define SAVE_DELAY_MS 1000u    /* the state file is written at most this often */
@@ -335,6 +336,8 @@ typedef struct conn {
     account *acct;             /* after authentication */
     bool bound;
     char addr[INET6_ADDRSTRLEN];
+    char *in;                  /* input read but not fed yet (rate limit, STARTTLS) */
+    size_t in_len, in_off;
     char *out;                 /* queued output */
     size_t out_len, out_off, out_cap;
     bool dead;                 /* the session ended: flush, then close */
@@ -348,6 +351,13 @@ typedef struct conn {
 static conn *g_conns;
 static size_t g_nconns;
 static SSL_CTX *g_tls;
+
+static void drop_input(conn *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_off = 0;
+}
 
 static bool session_live(const conn *c)
 {
@@ -1090,6 +1100,17 @@ static void tls_step(conn *c)
     if (c->tls == TLS_PENDING) {
         if (c->out_off < c->out_len)
             return; /* <proceed/> first */
+        /* bytes after <starttls/> that were held back: white space is dropped, anything
+           else would be read as if it had come through TLS */
+        for (size_t i = c->in_off; c->in && i < c->in_len; i++)
+            if (c->in[i] != ' ' && c->in[i] != '\t' && c->in[i] != '\r' && c->in[i] != '\n') {
+                VERBOSE("%s: unencrypted bytes followed <starttls/>", c->addr);
+                c->dead = true;
+                c->dead_since = now_ms();
+                c->out_len = c->out_off = 0;
+                return;
+            }
+        drop_input(c);
         c->ssl = SSL_new(g_tls);
         if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
             (void)pxmpp_server_tls_ready(c->srv, NULL, NULL, 0); /* fails the STARTTLS state */
@@ -1117,11 +1138,59 @@ static void tls_step(conn *c)
     c->out_len = c->out_off = 0; /* nothing more can be sent */
 }
 
-/* Reads what the socket has and feeds it.  Stops early when the rate limit is spent. */
+/* Charges the stanzas the session read since the last charge to the rate limit. */
+static void charge(conn *c)
+{
+    uint64_t seen = pxmpp_server_stanza_count(c->srv);
+    c->tokens -= (double)(seen - c->seen);
+    c->seen = seen;
+}
+
+/* Feeds @p n bytes, in slices of FEED_SLICE while a rate is set so that a burst in one read
+   cannot run far past the limit, until the rate is spent, the session ends or waits for TLS.
+   Returns how many bytes were fed. */
+static size_t feed_slices(conn *c, const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n && !c->dead && (c->tls == TLS_NONE || c->tls == TLS_UP) &&
+           (!g_opt.rate || c->tokens >= 0)) {
+        size_t k = n - off;
+        if (g_opt.rate && k > FEED_SLICE)
+            k = FEED_SLICE;
+        (void)pxmpp_server_feed(c->srv, p + off, k);
+        off += k;
+        charge(c);
+    }
+    return off;
+}
+
+/* Keeps bytes read but not fed yet (the rate limit was reached) for later. */
+static void hold_input(conn *c, const char *p, size_t n)
+{
+    char *keep = malloc(n);
+    if (!keep) {
+        c->dead = true;
+        c->dead_since = now_ms();
+        return;
+    }
+    memcpy(keep, p, n);
+    c->in = keep;
+    c->in_len = n;
+    c->in_off = 0;
+}
+
+/* Feeds what was held back, then reads what the socket has and feeds it.  Stops early when
+   the rate limit is spent (the rest is held back). */
 static void conn_read(conn *c)
 {
+    if (c->in) {
+        c->in_off += feed_slices(c, c->in + c->in_off, c->in_len - c->in_off);
+        if (c->in_off < c->in_len)
+            return;
+        drop_input(c);
+    }
     char buf[READ_CHUNK];
-    for (int rounds = 0; rounds < 8 && !c->dead && !c->eof && c->tls != TLS_PENDING; rounds++) {
+    for (int rounds = 0; rounds < 8 && !c->dead && !c->eof && (c->tls == TLS_NONE || c->tls == TLS_UP); rounds++) {
         if (g_opt.rate && c->tokens < 0)
             return;
         ssize_t n;
@@ -1148,12 +1217,11 @@ static void conn_read(conn *c)
             c->dead_since = now_ms();
             return;
         }
-        (void)pxmpp_server_feed(c->srv, buf, (size_t)n);
-        uint64_t seen = pxmpp_server_stanza_count(c->srv);
-        c->tokens -= (double)(seen - c->seen);
-        c->seen = seen;
-        if (c->tls == TLS_PENDING)
-            return; /* anything after <starttls/> is refused by the session */
+        size_t fed = feed_slices(c, buf, (size_t)n);
+        if (fed < (size_t)n && !c->dead) {
+            hold_input(c, buf + fed, (size_t)n - fed);
+            return;
+        }
     }
 }
 
@@ -1166,6 +1234,7 @@ static void conn_free(conn *c)
     }
     close(c->fd);
     pxmpp_server_free(c->srv);
+    drop_input(c);
     if (c->out)
         OPENSSL_cleanse(c->out, c->out_cap);
     free(c->out);
@@ -1698,6 +1767,8 @@ static void run(int lfd)
             shutdown_all();
         }
         for (conn *c = g_conns; c; c = c->next) {
+            if (c->in && !c->dead && (!g_opt.rate || c->tokens >= 0))
+                conn_read(c); /* input held back by the rate limit */
             if (!conn_flush(c)) {
                 c->dead = c->eof = true;
                 c->dead_since = now;
