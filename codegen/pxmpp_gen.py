@@ -9,7 +9,8 @@ Jinja2 templates in codegen/templates/.  Errors are printed as
 `file:line: error: message` and the exit status is 1.  Output is deterministic.
 
 How this file is laid out, in the order a run goes through it:
-  1. XML reading: Node, load_xml(), validate_rng().
+  1. XML reading: Node, load_xml(), validate_rng(); payload_points(), the extension
+     points of the runtime's pxmpp/types.h.
   2. The model: dataclasses for what the schema files describe (Schema, Enum,
      EnumValue, ElementType, Field, Rule, RuleRef) and Model, which holds them all.
   3. Loading: add_schema() and its helpers turn the XML nodes into the model,
@@ -21,12 +22,14 @@ How this file is laid out, in the order a run goes through it:
 """
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree
 import xml.parsers.expat
 from typing import Dict, List, Optional
 
@@ -43,9 +46,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SCHEMA_NS = "urn:pxmpp:schema:1"
 RNG = os.path.join(ROOT, "schema", "pxmpp-schema.rng")
+TYPES_H = os.path.join(ROOT, "runtime", "include", "pxmpp", "types.h")
 RUNTIME_ABI = 2
 XML_NS = "http://www.w3.org/XML/1998/namespace"
-PAYLOAD_POINTS = ("message", "presence", "iq", "features", "nested")
+POINT_ANY = "any"        # a <payloads> point only: every type with a payload-of or top-level
+POINT_NESTED = "nested"  # a payload-of value only: inside other payloads' any points
 ID_SPACE = 65521  # type ids: 1..ID_SPACE, from a hash of the name (stable when types are added)
 RULE_RE = re.compile(r"^(stanza\.)?(?:([a-z][a-z0-9_]*)|payload\(([a-z][a-z0-9_]*)\))(?:=(.+))?$")
 INT64_MIN = -(2 ** 63)
@@ -64,8 +69,6 @@ RULE_OPS = ("requires", "forbids", "count")
 
 GRAMMAR_HINTS = {
     "type": "allowed: string, jid, enum, bool, int, datetime, date, time, base64",
-    "payload-of": "allowed: a list of message, presence, iq, features, nested",
-    "point": "allowed: message, presence, iq, features, any",
     "required": "allowed: true, false",
     "top-level": "allowed: true, false",
     "stanza": "allowed: true, false",
@@ -181,11 +184,53 @@ def xmllint_error(path, line):
         return None
     msg = m.group(3)
     h = re.search(r"Invalid attribute ([\w-]+) for element ([\w-]+)", msg)
-    if h and h.group(1) in GRAMMAR_HINTS:
-        msg += " (%s)" % GRAMMAR_HINTS[h.group(1)]
+    if h and grammar_hint(h.group(1)):
+        msg += " (%s)" % grammar_hint(h.group(1))
     elif h:
         msg += " (the attributes <%s> takes are listed in schema/README.md)" % h.group(2)
     return "%s:%s: error: %s" % (path, m.group(2), msg)
+
+
+def grammar_hint(attr):
+    """What an attribute of the schema language allows, or None."""
+    if attr == "payload-of":
+        return "allowed: a list of " + ", ".join(payload_points())
+    if attr == "point":
+        return "allowed: " + ", ".join(payloads_field_points())
+    return GRAMMAR_HINTS.get(attr)
+
+
+@functools.lru_cache(maxsize=None)
+def payload_points(types_h=TYPES_H, rng=RNG):
+    """The payload-of values, in bit order: the PXMPP_PAYLOAD_OF_* enum of pxmpp/types.h, the
+    one place that lists them (but PXMPP_PAYLOAD_OF_ANY, a point only).  The grammar must
+    allow exactly these in payload-of, and the same but nested, plus any, in point."""
+    with open(types_h, encoding="utf-8") as f:
+        bits = re.findall(r"\bPXMPP_PAYLOAD_OF_([A-Z0-9_]+)\s*=\s*1u\s*<<\s*(\d+)", f.read())
+    by_bit = {int(b): n.lower() for n, b in bits}
+    if len(by_bit) != len(bits) or by_bit.get(31) != POINT_ANY or POINT_NESTED not in by_bit.values():
+        raise GenError("%s:1: error: cannot read the PXMPP_PAYLOAD_OF_* bits (one per bit, %s as bit 31, "
+                       "and %s)" % (types_h, c_upper(POINT_ANY), c_upper(POINT_NESTED)))
+    points = tuple(by_bit[b] for b in sorted(by_bit) if b != 31)
+    grammar = xml.etree.ElementTree.parse(rng).getroot()
+    for attr, want in (("payload-of", points), ("point", payloads_field_points(points))):
+        allowed = rng_values(grammar, attr)
+        if sorted(allowed) != sorted(want):
+            raise GenError("%s:1: error: attribute %s allows %s, but the PXMPP_PAYLOAD_OF_* bits of %s "
+                           "make it %s" % (rng, attr, " ".join(allowed), types_h, " ".join(want)))
+    return points
+
+
+def payloads_field_points(points=None):
+    """The point values of a <payloads> field."""
+    return [p for p in (points or payload_points()) if p != POINT_NESTED] + [POINT_ANY]
+
+
+def rng_values(grammar, attr):
+    """The <value>s the RELAX NG grammar allows for the attribute attr."""
+    ns = "{http://relaxng.org/ns/structure/1.0}"
+    return [v.text for a in grammar.iter(ns + "attribute") if a.get("name") == attr
+            for v in a.iter(ns + "value")]
 
 
 def c_upper(s):
@@ -313,7 +358,7 @@ class ElementType:
     ns: Optional[str]         # None: the stream's content namespace
     ns_list: Optional[List[str]]   # all namespaces when there are several, else None
     description: str
-    payload_of: List[str]     # extension points it is a payload of (PAYLOAD_POINTS)
+    payload_of: List[str]     # extension points it is a payload of (payload_points())
     top_level: bool
     stanza: bool
     mixed: bool
@@ -324,6 +369,10 @@ class ElementType:
     point: Optional[str] = None    # extension point of its <payloads> field
     names: Optional[ElementNames] = None
     id: int = 0               # registry id (PXMPP_TYPE_<NAME>)
+
+    def payloads_field(self):
+        """Its <payloads> field, or None."""
+        return next((fd for fd in self.fields if fd.kind == "PAYLOADS"), None)
 
     def namespaces(self):
         return self.ns_list or [self.ns]
@@ -519,7 +568,7 @@ def resolve_type(m, t):
         m.err(t.node, "element '%s' has more than %d fields" % (t.name, MAX_FIELDS))
     if sum(1 for fd in t.fields if fd.kind == "TEXT") > 1:
         m.err(t.node, "element '%s' has more than one text field" % t.name)
-    t.point = next((fd.point for fd in t.fields if fd.kind == "PAYLOADS"), None)
+    t.point = t.payloads_field().point if t.payloads_field() else None
     resolve_element_names(m, t)
     if sum(1 for fd in t.fields if fd.kind == "PAYLOADS") > 1:
         m.err(t.node, "element '%s' has more than one payloads field" % t.name)
@@ -627,7 +676,7 @@ def resolve_default(m, fd):
 def check_payload_points(m):
     for t in m.types.values():
         for p in t.payload_of:
-            if p not in PAYLOAD_POINTS:
+            if p not in payload_points():
                 m.err(t.node, "unknown payload point '%s'" % p)
 
 
@@ -1022,15 +1071,16 @@ def render(m):
     """{path relative to the output directory: text} of every generated file."""
     env = template_env()
     files = {}
-    ctx = {"m": m, "abi": RUNTIME_ABI, "XML_NS": XML_NS, "points": PAYLOAD_POINTS}
+    ctx = {"m": m, "abi": RUNTIME_ABI, "XML_NS": XML_NS}
     for s in m.schemas:
         deps = sorted(set().union(*[referenced_schemas(m, t) for t in s.types]))
         c = dict(ctx, s=s, deps=deps)
         files["include/pxmpp/gen/%s.h" % s.name] = env.get_template("schema.h.j2").render(c)
         files["src/%s.c" % s.name] = c_int64_min(env.get_template("schema.c.j2").render(c))
-    stanzas = [m.types[n] for n in ("message", "presence", "iq") if n in m.types]
     types = m.sorted_types()
-    points = {p: [t for t in types if p in t.payload_of] for p in PAYLOAD_POINTS}
+    points = {p: [t for t in types if p in t.payload_of] for p in payload_points()}
+    # the stanzas whose payloads field is a payload point get an accessor per payload type
+    stanzas = [st for p in points for st in types if st.stanza and st.point == p]
     c = dict(ctx, stanzas=stanzas, points=points, types=types, index=registry_index(types))
     files["include/pxmpp/gen/all.h"] = env.get_template("all.h.j2").render(c)
     files["src/registry.c"] = env.get_template("registry.c.j2").render(c)
