@@ -197,6 +197,9 @@ typedef struct pxmpp_field_desc {
                                     (`<status code='110'/>`) instead of its text; NULL: text */
 } pxmpp_field_desc;
 
+/** The payload points (pxmpp_type_desc.payload_of and .point).  The code generator reads
+    this enum (payload_points() in codegen/pxmpp_gen.py): each bit but ANY, lowercased, is a
+    value of a schema's payload-of, and schema/pxmpp-schema.rng must allow exactly these. */
 enum {
     PXMPP_PAYLOAD_OF_MESSAGE = 1u << 0,
     PXMPP_PAYLOAD_OF_PRESENCE = 1u << 1,
