@@ -455,20 +455,24 @@ static bool get_cb(pxmpp_client *c, pxmpp_cb_type t, unsigned char *buf, size_t 
     return false;
 }
 
-/* Whether the app can bind this connection at all: some type's data is available. */
-static bool can_bind(pxmpp_client *c)
+/* The channel-binding data of the connection, each type asked for once per SASL start. */
+typedef struct cb_set {
+    unsigned char buf[PXMPP_CB_TLS_SERVER_END_POINT + 1][256];
+    size_t len[PXMPP_CB_TLS_SERVER_END_POINT + 1]; /* 0: that type is not available */
+} cb_set;
+
+static bool cb_collect(pxmpp_client *c, cb_set *d)
 {
-    unsigned char buf[512];
-    size_t len = 0;
     bool any = false;
-    for (pxmpp_cb_type t = PXMPP_CB_TLS_EXPORTER; c->secure && !any && t <= PXMPP_CB_TLS_SERVER_END_POINT; t++)
-        any = get_cb(c, t, buf, sizeof buf, &len);
-    wipe(buf, sizeof buf);
+    memset(d->len, 0, sizeof d->len);
+    for (pxmpp_cb_type t = PXMPP_CB_TLS_EXPORTER; c->secure && t <= PXMPP_CB_TLS_SERVER_END_POINT; t++)
+        any |= get_cb(c, t, d->buf[t], sizeof d->buf[t], &d->len[t]);
     return any;
 }
 
-/* Picks the channel-binding type of a -PLUS mechanism by the policy of client.h. */
-static pxmpp_cb_type pick_cb(pxmpp_client *c, const pxmpp_sasl_cb *ann, unsigned char *buf, size_t cap, size_t *len)
+/* Picks the channel-binding type of a -PLUS mechanism by the policy of client.h, from the
+   data collected; copies its data into buf. */
+static pxmpp_cb_type pick_cb(const cb_set *d, const pxmpp_sasl_cb *ann, unsigned char *buf, size_t cap, size_t *len)
 {
     static const pxmpp_cb_type by_strength[] = { PXMPP_CB_TLS_EXPORTER, PXMPP_CB_TLS_UNIQUE, PXMPP_CB_TLS_SERVER_END_POINT };
     static const pxmpp_cb_type legacy[] = { PXMPP_CB_TLS_UNIQUE, PXMPP_CB_TLS_EXPORTER, PXMPP_CB_TLS_SERVER_END_POINT };
@@ -477,9 +481,13 @@ static pxmpp_cb_type pick_cb(pxmpp_client *c, const pxmpp_sasl_cb *ann, unsigned
     for (size_t i = 0; i < 3; i++) {
         if (have_ann && !announced(ann, order[i]))
             continue;
-        if (get_cb(c, order[i], buf, cap, len))
+        if (d->len[order[i]] && d->len[order[i]] <= cap) {
+            memcpy(buf, d->buf[order[i]], d->len[order[i]]);
+            *len = d->len[order[i]];
             return order[i];
+        }
     }
+    *len = 0;
     return PXMPP_CB_NONE;
 }
 
@@ -542,8 +550,10 @@ static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m, const px
     bool server_plus = false;
     for (size_t i = 0; i < m->mechanisms_count; i++)
         server_plus |= ends_with_plus(m->mechanisms[i]);
-    bool binding = can_bind(c);
+    cb_set data;
+    bool binding = cb_collect(c, &data);
     if (binding && ann && ann->channel_bindings_count && !server_plus) {
+        wipe(&data, sizeof data);
         fail(c, PXMPP_ERR_AUTH, "the server announces channel-binding types but offers no -PLUS mechanism "
                                 "(mechanisms stripped on the way?); no credentials sent");
         return;
@@ -567,8 +577,9 @@ static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m, const px
         if (plus) {
             if (!binding)
                 continue;
-            t = pick_cb(c, ann, cb, sizeof cb, &cblen);
+            t = pick_cb(&data, ann, cb, sizeof cb, &cblen);
             if (t == PXMPP_CB_NONE && ann && ann->channel_bindings_count) {
+                wipe(&data, sizeof data);
                 fail(c, PXMPP_ERR_AUTH, "no channel-binding type in common with the server; no credentials sent");
                 return;
             }
@@ -583,6 +594,7 @@ static void start_sasl(pxmpp_client *c, const pxmpp_sasl_mechanisms *m, const px
         }
         snprintf(c->mech, sizeof c->mech, "%s", tok);
     }
+    wipe(&data, sizeof data);
     if (!c->mech[0]) {
         fail(c, PXMPP_ERR_NO_MECHANISM, "no acceptable SASL mechanism (wanted %s)%s%s", c->mechs,
              refused_cleartext ? "; mechanisms that reveal the password are refused without TLS" : "",

@@ -18,6 +18,7 @@ size_t g_piece = 5;
 void (*g_prepare)(client_side *cs, server *sv, pxmpp_client_config *cfg, pxmpp_client_callbacks *cb);
 const char *g_announce[4];
 unsigned g_cb_types = 7;
+unsigned g_cb_asked[4];
 const char *g_mechs = "SCRAM-SHA-1,PLAIN";
 bool g_require_cb;
 unsigned long g_iterations = 2000000;
@@ -310,6 +311,8 @@ static int cli_start_tls(void *user)
 static int cli_channel_binding(void *user, pxmpp_cb_type type, unsigned char *buf, size_t cap, size_t *len)
 {
     (void)user;
+    if (type >= 1 && type <= 3)
+        g_cb_asked[type]++;
     if (type < 1 || type > 3 || !(g_cb_types & (1u << type)) || cap < CB_LEN[type])
         return -1;
     memcpy(buf, CB_DATA[type], CB_LEN[type]);

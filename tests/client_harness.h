@@ -80,6 +80,7 @@ extern size_t g_max_pending;
 extern size_t g_piece;         /* the client reads the server's output in pieces of this size */
 extern const char *g_announce[4];  /* XEP-0440 types the server announces in M_PLUS_ANNOUNCED */
 extern unsigned g_cb_types;        /* bit (1 << type): channel-binding types the client can compute */
+extern unsigned g_cb_asked[4];     /* how often the channel_binding callback was asked for each type */
 extern const char *g_mechs;        /* the client's mechanism list (NULL: the default) */
 extern bool g_require_cb;
 extern unsigned long g_iterations; /* the iteration count of M_HUGE_ITERATIONS */

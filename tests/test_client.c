@@ -362,10 +362,13 @@ static void test_announced_types_strongest_first(void **state)
     g_mechs = NULL;
     g_announce[0] = "tls-server-end-point";
     g_announce[1] = "tls-exporter";
+    memset(g_cb_asked, 0, sizeof g_cb_asked);
     login(&cs, &sv, M_PLUS_ANNOUNCED, PXMPP_TLS_REQUIRED);
     reset_knobs();
     assert_true(cs.ready); /* the server verified the binding to the same exporter data */
     assert_int_equal(strncmp(sv.first_msg, "p=tls-exporter,,", 16), 0);
+    /* the app is asked for each type's data once, whether it can bind at all and which type */
+    assert_int_equal(g_cb_asked[PXMPP_CB_TLS_EXPORTER], 1);
     teardown(&cs, &sv);
 
     /* the app cannot compute tls-exporter here: the next announced type */
