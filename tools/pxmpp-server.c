@@ -49,6 +49,8 @@ enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_SETUP = 3 };
 #define SAVE_DELAY_MS 1000u    /* the state file is written at most this often */
 #define MAX_RESOURCES 16u      /* bound resources per account */
 #define SCRAM_ITERATIONS 4096u
+#define MAX_ROSTER_ITEMS 2000u /* per account: beyond, new contacts are refused */
+#define OFFLINE_MAX_BYTES (16u << 20) /* memory held by one account's stored messages */
 #define STATE_FILE "pxmpp-server-state.xml"
 
 static const char help_text[] =
@@ -81,8 +83,10 @@ static const char help_text[] =
     "                          (default 100; 0: no limit)\n"
     "  --login-timeout SECONDS a connection that has not bound a resource by then is closed\n"
     "                          with connection-timeout (default 60)\n"
-    "  --offline-limit N       stored messages per account; beyond it messages to the offline\n"
-    "                          account are refused with service-unavailable (default 1000)\n"
+    "  --offline-limit N       stored messages per account; beyond it (or beyond 16 MiB of them)\n"
+    "                          messages to the offline account are refused with\n"
+    "                          service-unavailable (default 1000).  A roster holds at most 2000\n"
+    "                          items\n"
     "  --no-channel-binding    offer no -PLUS mechanism (by default they are offered with the\n"
     "                          binding type announced, XEP-0440: tls-exporter under TLS 1.3,\n"
     "                          tls-unique before; a client that could bind but sees no -PLUS\n"
@@ -195,6 +199,7 @@ typedef struct account {
     bool enabled;              /* listed in the users file: may log in */
     stored *offline;
     size_t noffline, capoffline;
+    size_t offline_bytes;      /* memory their arenas hold */
 } account;
 
 static account **g_accounts; /* pointers: accounts never move */
@@ -256,6 +261,8 @@ static item *item_add(account *ac, const char *bare)
     item *it = item_find(ac, bare);
     if (it)
         return it;
+    if (ac->nitems >= MAX_ROSTER_ITEMS)
+        return NULL; /* an account's roster is bounded: a peer cannot grow it without end */
     if (ac->nitems == ac->capitems) {
         size_t cap = ac->capitems ? 2 * ac->capitems : 8;
         item *n = realloc(ac->items, cap * sizeof *n);
@@ -596,6 +603,7 @@ static void deliver_offline(conn *c)
     if (ac->noffline)
         mark_dirty();
     ac->noffline = 0;
+    ac->offline_bytes = 0;
 }
 
 /* A presence without 'to': the account's other resources, and what a newly available
@@ -678,7 +686,7 @@ static const pxmpp_message *with_delay(pxmpp_arena *a, const pxmpp_message *m)
 /* Stores @p m for @p ac.  Returns 0, or -1 when the storage is full or out of memory. */
 static int store_offline(account *ac, const pxmpp_message *m)
 {
-    if (ac->noffline >= g_opt.offline_limit)
+    if (ac->noffline >= g_opt.offline_limit || ac->offline_bytes >= OFFLINE_MAX_BYTES)
         return -1;
     if (ac->noffline == ac->capoffline) {
         size_t cap = ac->capoffline ? 2 * ac->capoffline : 8;
@@ -697,6 +705,7 @@ static int store_offline(account *ac, const pxmpp_message *m)
         stored_free(s);
         return -1;
     }
+    ac->offline_bytes += pxmpp_arena_held(s->a);
     ac->noffline++;
     mark_dirty();
     return 0;
@@ -734,7 +743,7 @@ static void route_message(conn *from, const pxmpp_message *m)
         res[n].resource = rcopy;
         n++;
     }
-    bool can_store = dst && dst->noffline < g_opt.offline_limit;
+    bool can_store = dst && dst->noffline < g_opt.offline_limit && dst->offline_bytes < OFFLINE_MAX_BYTES;
     switch (pxmpp_message_delivery(m->type, j.has_resource ? j.resource : NULL, dst != NULL, n ? res : NULL, n,
                                    can_store, n ? targets : NULL)) {
     case PXMPP_DELIVER: {
@@ -1413,6 +1422,7 @@ static void load_message(void *user, const pxmpp_message *m)
         snprintf(l->why, sizeof l->why, "out of memory");
         return;
     }
+    ac->offline_bytes += pxmpp_arena_held(s->a);
     ac->noffline++;
 }
 

@@ -136,7 +136,7 @@ run_server --listen "127.0.0.1:$blocker"
 check "a port in use exits 3" test $? -eq 3
 
 # 7. connections per address: the third of two allowed is closed at once, the others work
-export PXMPP_SERVER_ARGS="--max-connections-per-address 2"
+export PXMPP_SERVER_ARGS="--max-connections-per-address 2 --offline-limit 2"
 eval "$("$SERVER_START" "$inst")" || { echo "FAIL: start with a limit"; exit 1; }
 unset PXMPP_SERVER_ARGS
 /usr/bin/python3 - "$PORT" >"$dir/limit.out" <<'PY'
@@ -163,6 +163,21 @@ print("first-works" if b"starttls" in got else "first-broken")
 PY
 check "a third connection from one address is closed" grep -q third-closed "$dir/limit.out"
 check "the first two still work" grep -q first-works "$dir/limit.out"
+
+# 8. the offline store is bounded: with --offline-limit 2 a third message to offline bob
+# comes back as service-unavailable (RFC 6121 8.5.2.2)
+sleep 0.5 # the limit test's connections are gone
+cat >"$dir/three.xml" <<'XML'
+<message to='bob@localhost' type='chat' id='o1'><body>one</body></message>
+<message to='bob@localhost' type='chat' id='o2'><body>two</body></message>
+<message to='bob@localhost' type='chat' id='o3'><body>three</body></message>
+XML
+"$client" --jid alice@localhost --password-file "$dir/alice.pw" $(common) exchange "$dir/three.xml" \
+    --capture "$dir/three.cap" --settle 1 >/dev/null 2>"$dir/three.err"
+check "the exchange ran" test $? -eq 0
+check "the third message bounced with service-unavailable" \
+    bash -c "grep -o \"<message[^>]*id='o3'[^>]*>.*service-unavailable\" '$dir/three.cap' | grep -q error"
+check "the first two did not" bash -c "! grep -qE \"id='o[12]'\" '$dir/three.cap'"
 
 echo "pxmpp-server: $((n - fails))/$n checks passed"
 [ $fails -eq 0 ]
