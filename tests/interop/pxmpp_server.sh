@@ -135,6 +135,16 @@ sleep 0.5
 run_server --listen "127.0.0.1:$blocker"
 check "a port in use exits 3" test $? -eq 3
 
+# SIGTERM with nothing connected: exit status 0
+"$server_bin" --domain localhost --listen 127.0.0.1:0 --cert "$inst/certs/localhost.crt" \
+    --key "$inst/certs/localhost.key" --users "$inst/users" 2>"$dir/term0.err" &
+tp=$!
+wait_for "$dir/term0.err" "listening on"
+kill -TERM "$tp"
+wait "$tp"
+st=$?
+check "SIGTERM ends the server with status 0 (got $st)" test $st -eq 0
+
 # 7. connections per address: the third of two allowed is closed at once, the others work
 export PXMPP_SERVER_ARGS="--max-connections-per-address 2 --offline-limit 2"
 eval "$("$SERVER_START" "$inst")" || { echo "FAIL: start with a limit"; exit 1; }
