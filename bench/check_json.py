@@ -42,6 +42,7 @@ LIBSTROPHE += [k + suffix for k in TIMED_LIBSTROPHE for suffix in ("_ms_min", "_
 TARGETS = [
     "parse_vs_floor", "parse_vs_libstrophe", "serialize_vs_libstrophe", "serialize_vs_parse",
     "roster_20k_over_5k", "roster_100k_over_20k", "allocs_per_stanza", "idle_stream_bytes",
+    "idle_after_corpus_bytes",
 ]
 
 

@@ -85,14 +85,7 @@ struct pxmpp__builder {
     uintptr_t *sort;         /* scratch of the sorts (see heap_sort) */
     size_t sort_cap;
     pxmpp__work work;        /* what building cost (see pxmpp__builder_work) */
-    /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
-       cleared by pxmpp__builder_clear_cache when the context changes). */
-    struct lcache {
-        const void *d;
-        const char *local, *ns;
-        int32_t k, v;
-        const pxmpp_type_desc *payload;
-    } cache[1u << CACHE_BITS];
+    struct hot *hot; /* the lookup tables, allocated with the first element (see struct hot) */
     /* Copies of the names of generic elements and kept attributes, by libxml2's name
        pointer: made once per parser context instead of once per element.  They live
        until the first stanza begun after the context changed (stale), so a stanza built
@@ -105,6 +98,19 @@ struct pxmpp__builder {
         pxmpp_arena *arena;  /* the copies, at most NAMES_BYTES */
         bool stale;
     } names;
+};
+
+/* The builder's lookup tables (6.6 KB): allocated with the first top-level element, so
+   that a stream that has received nothing but the peer's header does not hold them. */
+struct hot {
+    /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
+       cleared by pxmpp__builder_clear_cache when the context changes). */
+    struct lcache {
+        const void *d;
+        const char *local, *ns;
+        int32_t k, v;
+        const pxmpp_type_desc *payload;
+    } cache[1u << CACHE_BITS];
     /* What the builder needs to know of a type, by d->id (checked against d). */
     struct tinfo {
         const pxmpp_type_desc *d;
@@ -139,6 +145,7 @@ void pxmpp__builder_free(pxmpp__builder *b)
     b->mem.free(b->sort, b->mem.ud);
     b->mem.free(b->text, b->mem.ud);
     b->mem.free(b->names.tab, b->mem.ud);
+    b->mem.free(b->hot, b->mem.ud);
     pxmpp_arena_free(b->names.arena);
     b->mem.free(b, b->mem.ud);
 }
@@ -156,7 +163,8 @@ static void names_forget(struct names *n)
 
 void pxmpp__builder_clear_cache(pxmpp__builder *b)
 {
-    memset(b->cache, 0, sizeof b->cache);
+    if (b->hot)
+        memset(b->hot->cache, 0, sizeof b->hot->cache);
     names_forget(&b->names); /* the keys may come back for other names */
     b->names.stale = true;   /* the copies may still be in use */
 }
@@ -171,7 +179,7 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
        set is the top bits of a multiplicative hash of their sum */
     uint64_t h = ((uint64_t)(uintptr_t)local + (uint64_t)(uintptr_t)d * 3 + (uint64_t)(uintptr_t)ns * 5 + attr) *
                  0x9E3779B97F4A7C15ull;
-    struct lcache *e = &b->cache[(h >> (64 - CACHE_BITS)) & ~(size_t)1];
+    struct lcache *e = &b->hot->cache[(h >> (64 - CACHE_BITS)) & ~(size_t)1];
     for (int w = 0; w < 2; w++)
         if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == -7) == attr)
             return &e[w];
@@ -182,7 +190,8 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
 
 size_t pxmpp__builder_held(const pxmpp__builder *b)
 {
-    return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap +
+    return sizeof *b + (b->hot ? sizeof *b->hot : 0) + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) +
+           b->text_cap +
            b->sort_cap * sizeof *b->sort + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
            (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
@@ -354,7 +363,7 @@ static const struct tinfo *type_info_fill(struct tinfo *t, const pxmpp_type_desc
 /* Read at once: another type with the same id % 64 takes the slot. */
 static inline const struct tinfo *type_info(pxmpp__builder *b, const pxmpp_type_desc *d)
 {
-    struct tinfo *t = &b->tinfo[d->id % (sizeof b->tinfo / sizeof b->tinfo[0])];
+    struct tinfo *t = &b->hot->tinfo[d->id % (sizeof b->hot->tinfo / sizeof b->hot->tinfo[0])];
     return t->d == d ? t : type_info_fill(t, d);
 }
 
@@ -787,6 +796,12 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
     b->content_ns = content_ns;
     b->stream_lang = stream_lang;
     b->top = d;
+    if (!b->hot) {
+        /* the first element: the lookup tables (zeroed: nothing cached yet) */
+        if (!(b->hot = b->mem.malloc(sizeof *b->hot, b->mem.ud)))
+            return b->fatal = PXMPP_ERR_NOMEM;
+        memset(b->hot, 0, sizeof *b->hot);
+    }
     return 0;
 }
 

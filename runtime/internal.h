@@ -188,7 +188,9 @@ typedef struct pxmpp__built {
 int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
                        size_t max_depth);
 void pxmpp__builder_free(pxmpp__builder *b);
-/* Starts a top-level element of type d in arena a.  content_ns is the stream's. */
+/* Starts a top-level element of type d in arena a.  content_ns is the stream's.  Returns
+   0, or PXMPP_ERR_NOMEM when the lookup tables, allocated with the first element, could
+   not be (then every call for this element returns it too, until the next begin). */
 int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
                          const char *content_ns, const char *stream_lang);
 int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
