@@ -1,4 +1,4 @@
-/* The builder: element events (from the stream's SAX handlers) -> typed structs.
+/* The decoder: element events (from the stream's SAX handlers) -> typed structs.
  *
  * One frame per open element.  A frame is TYPED (a generated struct described by a
  * pxmpp_type_desc), or fills one field of its TYPED parent (TEXT_CHILD, LANG_TEXT,
@@ -67,7 +67,7 @@ struct item {
 #define NAMES_BITS 7 /* 128 slots for at most 64 names */
 #define NAMES_BYTES 2048
 
-struct pxmpp__builder {
+struct pxmpp__decoder {
     pxmpp_mem mem;
     const pxmpp_registry *reg;
     pxmpp_arena *a;
@@ -84,9 +84,9 @@ struct pxmpp__builder {
     size_t items_len, items_cap;
     uintptr_t *sort;         /* scratch of the sorts (see heap_sort) */
     size_t sort_cap;
-    pxmpp__work work;        /* what building cost (see pxmpp__builder_work) */
+    pxmpp__work work;        /* what building cost (see pxmpp__decoder_work) */
     /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
-       cleared by pxmpp__builder_clear_cache when the context changes). */
+       cleared by pxmpp__decoder_clear_cache when the context changes). */
     struct lcache {
         const void *d;
         const char *local, *ns;
@@ -105,7 +105,7 @@ struct pxmpp__builder {
         pxmpp_arena *arena;  /* the copies, at most NAMES_BYTES */
         bool stale;
     } names;
-    /* What the builder needs to know of a type, by d->id (checked against d). */
+    /* What the decoder needs to know of a type, by d->id (checked against d). */
     struct tinfo {
         const pxmpp_type_desc *d;
         uint32_t defaults; /* fields with a default value to set */
@@ -114,12 +114,12 @@ struct pxmpp__builder {
     } tinfo[64];
 };
 
-int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
+int pxmpp__decoder_new(pxmpp__decoder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
                        size_t max_depth)
 {
     if (!mem)
         mem = pxmpp_mem_default();
-    pxmpp__builder *b = mem->malloc(sizeof *b, mem->ud);
+    pxmpp__decoder *b = mem->malloc(sizeof *b, mem->ud);
     if (!b)
         return PXMPP_ERR_NOMEM;
     memset(b, 0, sizeof *b);
@@ -130,7 +130,7 @@ int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_r
     return 0;
 }
 
-void pxmpp__builder_free(pxmpp__builder *b)
+void pxmpp__decoder_free(pxmpp__decoder *b)
 {
     if (!b)
         return;
@@ -143,9 +143,9 @@ void pxmpp__builder_free(pxmpp__builder *b)
     b->mem.free(b, b->mem.ud);
 }
 
-size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
+size_t pxmpp__decoder_depth(const pxmpp__decoder *b) { return b->depth; }
 
-const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b) { return &b->work; }
+const pxmpp__work *pxmpp__decoder_work(const pxmpp__decoder *b) { return &b->work; }
 
 static void names_forget(struct names *n)
 {
@@ -154,7 +154,7 @@ static void names_forget(struct names *n)
     n->count = 0;
 }
 
-void pxmpp__builder_clear_cache(pxmpp__builder *b)
+void pxmpp__decoder_clear_cache(pxmpp__decoder *b)
 {
     memset(b->cache, 0, sizeof b->cache);
     names_forget(&b->names); /* the keys may come back for other names */
@@ -164,7 +164,7 @@ void pxmpp__builder_clear_cache(pxmpp__builder *b)
 /* The cached lookup of {ns}local in d (an attribute lookup when attr, else a child
    one), or NULL with *slot set to where the caller stores it.  Two ways per set: a new
    entry takes the first, whose old entry moves to the second. */
-static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *local, const char *ns, bool attr,
+static struct lcache *cache_find(pxmpp__decoder *b, const void *d, const char *local, const char *ns, bool attr,
                                  struct lcache **slot)
 {
     /* libxml2 packs its names a few bytes apart: every bit of the pointers counts, so the
@@ -180,14 +180,14 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
     return NULL;
 }
 
-size_t pxmpp__builder_held(const pxmpp__builder *b)
+size_t pxmpp__decoder_held(const pxmpp__decoder *b)
 {
     return sizeof *b + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) + b->text_cap +
            b->sort_cap * sizeof *b->sort + (b->names.tab ? sizeof *b->names.tab << NAMES_BITS : 0) +
            (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
-void pxmpp__builder_abort(pxmpp__builder *b)
+void pxmpp__decoder_abort(pxmpp__decoder *b)
 {
     b->depth = 0;
     b->items_len = 0;
@@ -199,7 +199,7 @@ void pxmpp__builder_abort(pxmpp__builder *b)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int text_append(pxmpp__builder *b, const char *s, size_t len)
+static int text_append(pxmpp__decoder *b, const char *s, size_t len)
 {
     if (b->text_cap - b->text_len < len + 1) {
         size_t ncap = b->text_cap ? b->text_cap : 256;
@@ -352,7 +352,7 @@ static const struct tinfo *type_info_fill(struct tinfo *t, const pxmpp_type_desc
 }
 
 /* Read at once: another type with the same id % 64 takes the slot. */
-static inline const struct tinfo *type_info(pxmpp__builder *b, const pxmpp_type_desc *d)
+static inline const struct tinfo *type_info(pxmpp__decoder *b, const pxmpp_type_desc *d)
 {
     struct tinfo *t = &b->tinfo[d->id % (sizeof b->tinfo / sizeof b->tinfo[0])];
     return t->d == d ? t : type_info_fill(t, d);
@@ -369,15 +369,15 @@ static uint16_t field_from(const pxmpp_type_desc *d, uint32_t mask, uint32_t k)
 }
 
 /* The field holding the element's own text, or NULL. */
-static const pxmpp_field_desc *text_field(pxmpp__builder *b, const pxmpp_type_desc *d)
+static const pxmpp_field_desc *text_field(pxmpp__decoder *b, const pxmpp_type_desc *d)
 {
     int32_t k = type_info(b, d)->text;
     return k < 0 ? NULL : &d->fields[k];
 }
 
-static frame *top(pxmpp__builder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
+static frame *top(pxmpp__decoder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
 
-static int push_frame(pxmpp__builder *b, frame **out)
+static int push_frame(pxmpp__decoder *b, frame **out)
 {
     if (b->depth >= b->max_depth)
         return PXMPP_ERR_LIMIT;
@@ -399,7 +399,7 @@ static int push_frame(pxmpp__builder *b, frame **out)
 
 /* The per-field counts of a typed frame, allocated when its first child starts
    (most elements have none). */
-static int ensure_counts(pxmpp__builder *b, frame *fr)
+static int ensure_counts(pxmpp__decoder *b, frame *fr)
 {
     if (fr->counts || !fr->desc->fields_count)
         return 0;
@@ -409,7 +409,7 @@ static int ensure_counts(pxmpp__builder *b, frame *fr)
 
 static size_t count_of(const frame *fr, uint16_t k) { return fr->counts ? fr->counts[k] : 0; }
 
-static int grow_items(pxmpp__builder *b)
+static int grow_items(pxmpp__decoder *b)
 {
     size_t ncap = b->items_cap ? b->items_cap * 2 : 32;
     struct item *n = ncap <= SIZE_MAX / sizeof *n ? b->mem.realloc(b->items, ncap * sizeof *n, b->mem.ud) : NULL;
@@ -421,7 +421,7 @@ static int grow_items(pxmpp__builder *b)
 }
 
 /* Adds an item for the frame on top of the stack of items, and counts it in *count. */
-static inline int push_item(pxmpp__builder *b, uint32_t tag, void *ptr, size_t *count)
+static inline int push_item(pxmpp__decoder *b, uint32_t tag, void *ptr, size_t *count)
 {
     if (b->items_len == b->items_cap && grow_items(b))
         return PXMPP_ERR_NOMEM;
@@ -434,7 +434,7 @@ enum gather_as { AS_VALUE, AS_PTR, AS_U16 };
 
 /* The count items of frame fr tagged tag, as a new array of elem-byte elements: copies of
    what they point to (AS_VALUE), the pointers (AS_PTR) or the numbers they hold (AS_U16). */
-static void *gather(pxmpp__builder *b, const frame *fr, uint32_t tag, size_t count, size_t elem, enum gather_as as)
+static void *gather(pxmpp__decoder *b, const frame *fr, uint32_t tag, size_t count, size_t elem, enum gather_as as)
 {
     if (!count)
         return NULL;
@@ -462,7 +462,7 @@ static void *gather(pxmpp__builder *b, const frame *fr, uint32_t tag, size_t cou
 /* Notes that a child was stored in field idx (or PXMPP_ORDER_EXTRA).  While the
    children follow the declaration order nothing is recorded (the writer's default
    order is right); the first child out of order writes down the order so far. */
-static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
+static int add_order(pxmpp__decoder *b, frame *fr, uint16_t idx)
 {
     if (!fr->ordered) {
         if (idx != PXMPP_ORDER_EXTRA && idx >= fr->last_field) {
@@ -484,7 +484,7 @@ static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
 }
 
 /* Path of the current element stack, plus an optional suffix ("/@type"). */
-static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
+static const char *make_path(pxmpp__decoder *b, size_t upto, const char *suffix)
 {
     size_t need = 1 + (suffix ? strlen(suffix) : 0);
     b->work.steps += upto;
@@ -507,11 +507,11 @@ static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
 }
 
 /* Records a violation at the current position (upto frames deep). */
-static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const char *fmt, ...)
+static void violation(pxmpp__decoder *b, size_t upto, const char *suffix, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #include <stdarg.h>
-static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const char *fmt, ...)
+static void violation(pxmpp__decoder *b, size_t upto, const char *suffix, const char *fmt, ...)
 {
     pxmpp_diag **slot = &b->stanza_diag;
     for (size_t i = upto; i-- > 0;) {
@@ -540,7 +540,7 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
 
 /* ---- field storage ------------------------------------------------------ */
 
-static void set_defaults(pxmpp__builder *b, const pxmpp_type_desc *d, void *obj)
+static void set_defaults(pxmpp__decoder *b, const pxmpp_type_desc *d, void *obj)
 {
     uint32_t mask = type_info(b, d)->defaults;
     for (uint16_t i = field_from(d, mask, 0); i < d->fields_count; i = field_from(d, mask, i + 1u)) {
@@ -575,7 +575,7 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
    the one made earlier in this parser context, or a new one.  Namespace names come
    from xmlns attribute values, where libxml2 keeps '&' as "&#38;" (other names cannot
    hold a '&').  NULL when s is NULL or no memory is left. */
-static const char *dup_name(pxmpp__builder *b, const char *s)
+static const char *dup_name(pxmpp__decoder *b, const char *s)
 {
     if (!s)
         return NULL;
@@ -608,7 +608,7 @@ static const char *dup_name(pxmpp__builder *b, const char *s)
 }
 
 /* An attribute kept as is, with copies of its names; NULL when the arena is full. */
-static pxmpp_attr *copy_attr(pxmpp__builder *b, const char *ns, const char *local, const char *value)
+static pxmpp_attr *copy_attr(pxmpp__decoder *b, const char *ns, const char *local, const char *value)
 {
     const char *n = dup_name(b, ns), *l = dup_name(b, local);
     if ((ns && !n) || !l)
@@ -617,7 +617,7 @@ static pxmpp_attr *copy_attr(pxmpp__builder *b, const char *ns, const char *loca
 }
 
 /* Attributes of a TYPED element. */
-static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
+static int typed_attrs(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
 {
     const pxmpp_type_desc *d = fr->desc;
     pxmpp_meta *meta = fr->obj;
@@ -680,7 +680,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
     return 0;
 }
 
-static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
+static int generic_attrs(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t vlen;
@@ -696,7 +696,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
     return 0;
 }
 
-static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, const pxmpp__rattr *attrs,
+static int open_typed(pxmpp__decoder *b, frame *fr, const pxmpp_type_desc *d, const pxmpp__rattr *attrs,
                       size_t n)
 {
     fr->mode = M_TYPED;
@@ -717,7 +717,7 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
     return typed_attrs(b, fr, attrs, n);
 }
 
-static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp__rattr *attrs, size_t n)
+static int open_generic(pxmpp__decoder *b, frame *fr, uint8_t dest, const pxmpp__rattr *attrs, size_t n)
 {
     fr->mode = M_GENERIC;
     fr->gdest = dest;
@@ -731,7 +731,7 @@ static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp_
 
 /* Flushes pending text of frame fr: GENERIC keeps it as a text node; TYPED keeps
    non-whitespace text as an extra text node. */
-static int flush_text(pxmpp__builder *b, frame *fr)
+static int flush_text(pxmpp__decoder *b, frame *fr)
 {
     size_t len = b->text_len - fr->text_start;
     if (len == 0)
@@ -760,9 +760,9 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     return 0;
 }
 
-/* ---- public builder API ------------------------------------------------- */
+/* ---- public decoder API ------------------------------------------------- */
 
-int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
+int pxmpp__decoder_begin(pxmpp__decoder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
                          const char *content_ns, const char *stream_lang)
 {
     if (b->names.stale) {
@@ -793,7 +793,7 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
 /* Which field of the typed element pd a child {ns}local fills (k = -1: none; then, when
    pd is an extension point, v is its PAYLOADS field and `payload` the child's type if a
    schema knows it). */
-static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
+static struct lcache match_child(pxmpp__decoder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
                                  const char *local)
 {
     struct lcache r = { .d = pd, .local = local, .ns = ns, .k = -1, .v = 0 };
@@ -844,7 +844,7 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
 
 /* A text-child whose value is one attribute of the child (`<status code='110'/>`): the value
    is parsed now (stored in the parent, or for a list in fr->obj until the element ends). */
-static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const pxmpp_field_desc *f,
+static int start_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp_field_desc *f,
                             const pxmpp__rattr *attrs, size_t nattrs)
 {
     const pxmpp__rattr *ra = nattrs == 1 && !attrs[0].ns && strcmp(attrs[0].local, f->value_attr) == 0 ? attrs : NULL;
@@ -880,7 +880,7 @@ static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const p
     return 0;
 }
 
-int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
+int pxmpp__decoder_start(pxmpp__decoder *b, const char *ns, const char *local,
                          const pxmpp__rattr *attrs, size_t nattrs)
 {
     if (b->fatal)
@@ -1067,7 +1067,7 @@ int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
     return rc ? (b->fatal = rc) : 0;
 }
 
-int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len)
+int pxmpp__decoder_text(pxmpp__decoder *b, const char *s, size_t len)
 {
     if (b->fatal)
         return b->fatal;
@@ -1080,7 +1080,7 @@ int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len)
 /* ---- element end ---------------------------------------------------------- */
 
 /* The meta of a TYPED or LANG_TEXT frame from its items, which it then takes off the stack. */
-static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
+static int finish_meta(pxmpp__decoder *b, frame *fr, pxmpp_meta *m)
 {
     if (fr->n_attrs) {
         if (!(m->extra_attrs = gather(b, fr, T_ATTR, fr->n_attrs, sizeof(pxmpp_attr), AS_VALUE)))
@@ -1109,7 +1109,7 @@ static const char *effective_lang(const pxmpp_lang_text *lt, const char *inherit
 /* ---- sorting (for checks that would otherwise compare every pair) ---------------- */
 
 /* The scratch of the sorts: room for n values, or NULL (no memory). */
-static uintptr_t *sort_scratch(pxmpp__builder *b, size_t n)
+static uintptr_t *sort_scratch(pxmpp__decoder *b, size_t n)
 {
     if (b->sort_cap < n) {
         uintptr_t *t = n <= SIZE_MAX / sizeof *t ? b->mem.realloc(b->sort, n * sizeof *t, b->mem.ud) : NULL;
@@ -1122,7 +1122,7 @@ static uintptr_t *sort_scratch(pxmpp__builder *b, size_t n)
 }
 
 /* After a sort: a large scratch is not kept for the small ones. */
-static void sort_done(pxmpp__builder *b)
+static void sort_done(pxmpp__decoder *b)
 {
     if (b->sort_cap > SORT_KEEP) {
         b->mem.free(b->sort, b->mem.ud);
@@ -1133,7 +1133,7 @@ static void sort_done(pxmpp__builder *b)
 
 typedef bool (*before_fn)(const void *ctx, uintptr_t x, uintptr_t y);
 
-static void sift(pxmpp__builder *b, uintptr_t *v, size_t k, size_t n, before_fn before, const void *ctx)
+static void sift(pxmpp__decoder *b, uintptr_t *v, size_t k, size_t n, before_fn before, const void *ctx)
 {
     for (;;) {
         size_t c = 2 * k + 1;
@@ -1153,7 +1153,7 @@ static void sift(pxmpp__builder *b, uintptr_t *v, size_t k, size_t n, before_fn 
 
 /* Heap sort of v[0, n) by the strict order `before`: at most about 2 n log2 n comparisons
    whatever the input, no memory of its own. */
-static void heap_sort(pxmpp__builder *b, uintptr_t *v, size_t n, before_fn before, const void *ctx)
+static void heap_sort(pxmpp__decoder *b, uintptr_t *v, size_t n, before_fn before, const void *ctx)
 {
     for (size_t k = n / 2; k-- > 0;)
         sift(b, v, k, n, before, ctx);
@@ -1186,7 +1186,7 @@ static bool lang_before(const void *ctx, uintptr_t x, uintptr_t y)
    A few are compared pairwise; more are heap-sorted by (language, position), and the
    answer is the smallest second position among the runs of one language.  *rc:
    PXMPP_ERR_NOMEM when the scratch could not grow. */
-static size_t first_repeated_lang(pxmpp__builder *b, const pxmpp_lang_text *arr, size_t n, const char *inh, int *rc)
+static size_t first_repeated_lang(pxmpp__decoder *b, const pxmpp_lang_text *arr, size_t n, const char *inh, int *rc)
 {
     *rc = 0;
     if (n <= LANG_SCAN) {
@@ -1219,9 +1219,9 @@ static size_t first_repeated_lang(pxmpp__builder *b, const pxmpp_lang_text *arr,
     return first;
 }
 
-static void check_deferred(pxmpp__builder *b, const frame *fr);
+static void check_deferred(pxmpp__decoder *b, const frame *fr);
 
-static int finish_typed(pxmpp__builder *b, frame *fr)
+static int finish_typed(pxmpp__decoder *b, frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
     pxmpp_meta *m = fr->obj;
@@ -1336,7 +1336,7 @@ static bool type_before(const void *ctx, uintptr_t x, uintptr_t y)
 /* The payloads of the stanza fr, each as its type, sorted (into the sort scratch), so that
    a rule of each payload counts those of a type by binary search: counting them one by
    one for each payload would cost the square of their number.  0 or PXMPP_ERR_NOMEM. */
-static int sort_payload_types(pxmpp__builder *b, const frame *fr, size_t total, pxmpp__payload_types *pt)
+static int sort_payload_types(pxmpp__decoder *b, const frame *fr, size_t total, pxmpp__payload_types *pt)
 {
     uintptr_t *v = sort_scratch(b, total);
     if (!v)
@@ -1355,7 +1355,7 @@ static int sort_payload_types(pxmpp__builder *b, const frame *fr, size_t total, 
     return 0;
 }
 
-static void check_deferred(pxmpp__builder *b, const frame *fr)
+static void check_deferred(pxmpp__decoder *b, const frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
     size_t total = 0;
@@ -1396,7 +1396,7 @@ done:
         sort_done(b);
 }
 
-static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
+static pxmpp_node *finish_generic(pxmpp__decoder *b, frame *fr)
 {
     if (flush_text(b, fr))
         return NULL;
@@ -1423,7 +1423,7 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 
 
 /* A text-like child that could not be stored typed becomes a generic extra node. */
-static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+static int text_child_as_extra(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
 {
     pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
     if (!n || !(n->local = dup_name(b, fr->local)))
@@ -1450,7 +1450,7 @@ static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, cons
     return 0;
 }
 
-static int end_inner(pxmpp__builder *b)
+static int end_inner(pxmpp__decoder *b)
 {
     frame *fr = top(b);
     frame *parent = &b->frames[b->depth - 2];
@@ -1598,7 +1598,7 @@ static int end_inner(pxmpp__builder *b)
     return 0;
 }
 
-int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
+int pxmpp__decoder_end(pxmpp__decoder *b, pxmpp__decoded *out)
 {
     if (b->fatal)
         return b->fatal;
