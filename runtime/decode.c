@@ -6,6 +6,11 @@
  * pxmpp_node).  Every piece of input ends up either in a typed field or in the
  * meta/extras of the nearest typed element, so nothing is lost; a value that
  * fails its type is kept raw in the extras and a diagnostic is recorded.
+ *
+ * An element's start goes by the kind of its parent's frame (start_top, start_in_typed
+ * and the start_* of each kind of field, start_in_value, open_generic), its end by the
+ * kind of its own (end_typed, end_generic, end_text_child, ...).  An error that ends the
+ * stanza (no memory) is set by fail() alone; a schema violation is only a diagnostic.
  */
 #include "internal.h"
 
@@ -16,14 +21,15 @@
 #include <emmintrin.h>
 #endif
 
-enum fmode { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
+/* The kinds of frame (frame.mode). */
+enum frame_kind { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
 
 /* Where a GENERIC frame's node goes when it ends. */
 enum gdest { G_CHILD, G_EXTRA, G_PAYLOAD };
 
 typedef struct frame {
-    uint8_t mode;
-    uint8_t gdest;
+    uint8_t mode;                  /* enum frame_kind */
+    uint8_t gdest;                 /* enum gdest */
     bool payload_root;
     const pxmpp_type_desc *desc;   /* TYPED */
     const pxmpp_field_desc *field; /* field of the parent this frame fills */
@@ -58,10 +64,15 @@ struct item {
     uint32_t tag;
 };
 
+/* Values of a lookup (struct lcache): no field matches; the entry is an attribute's. */
+enum { FIELD_NONE = -1, CACHE_ATTR = -7 };
+
 #define ITEMS_KEEP 256 /* items kept between stanzas (a larger stack is freed) */
 #define LANG_SCAN 16   /* lang texts compared pairwise; more are sorted (see first_repeated_lang) */
 #define TYPES_SCAN 8   /* payloads counted one by one; more are sorted by type (see check_deferred) */
 #define SORT_KEEP 256  /* entries of the sorting scratch kept between stanzas */
+
+#define REASON_MAX 256 /* bytes of a diagnostic's reason, with its NUL */
 
 #define CACHE_BITS 7 /* 128 lookups */
 #define NAMES_BITS 7 /* 128 slots for at most 64 names */
@@ -77,7 +88,7 @@ struct pxmpp__decoder {
     char *text;
     size_t text_len, text_cap;
     pxmpp_diag *stanza_diag;
-    int fatal; /* sticky error (NOMEM) for the current element */
+    int fatal; /* sticky error (NOMEM) of the current stanza, set by fail() only */
     const char *stream_lang; /* xml:lang of the peer's stream header, inherited by stanzas */
     const pxmpp_type_desc *top; /* type of the top-level element being built */
     struct item *items;
@@ -90,7 +101,8 @@ struct pxmpp__decoder {
     struct lcache {
         const void *d;
         const char *local, *ns;
-        int32_t k, v;
+        int32_t k, v; /* the field (or FIELD_NONE) and, for a child, its value (see match_child);
+                         v is CACHE_ATTR for an attribute lookup */
         const pxmpp_type_desc *payload;
     } cache[1u << CACHE_BITS];
     /* Copies of the names of generic elements and kept attributes, by libxml2's name
@@ -173,7 +185,7 @@ static struct lcache *cache_find(pxmpp__decoder *b, const void *d, const char *l
                  0x9E3779B97F4A7C15ull;
     struct lcache *e = &b->cache[(h >> (64 - CACHE_BITS)) & ~(size_t)1];
     for (int w = 0; w < 2; w++)
-        if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == -7) == attr)
+        if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == CACHE_ATTR) == attr)
             return &e[w];
     e[1] = e[0];
     *slot = &e[0];
@@ -198,6 +210,15 @@ void pxmpp__decoder_abort(pxmpp__decoder *b)
 }
 
 /* ---- small helpers ---------------------------------------------------- */
+
+/* Ends the current stanza with the error rc (none when rc is 0): the one place that sets
+   b->fatal, which every later event then returns until begin() or abort().  Returns rc. */
+static inline int fail(pxmpp__decoder *b, int rc)
+{
+    if (rc)
+        b->fatal = rc;
+    return rc;
+}
 
 static int text_append(pxmpp__decoder *b, const char *s, size_t len)
 {
@@ -523,14 +544,14 @@ static void violation(pxmpp__decoder *b, size_t upto, const char *suffix, const 
     if (*slot)
         return; /* the first violation is reported */
     pxmpp_diag *d = pxmpp__arena_zalloc(b->a, sizeof *d);
-    char *reason = pxmpp__arena_zalloc(b->a, 256);
+    char *reason = pxmpp__arena_zalloc(b->a, REASON_MAX);
     if (!d || !reason) {
-        b->fatal = PXMPP_ERR_NOMEM;
+        fail(b, PXMPP_ERR_NOMEM);
         return;
     }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, 256, fmt, ap);
+    vsnprintf(reason, REASON_MAX, fmt, ap);
     va_end(ap);
     d->code = PXMPP_ERR_STANZA_INVALID;
     d->reason = reason;
@@ -631,12 +652,12 @@ static int typed_attrs(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, 
         uint16_t fi = 0;
         struct lcache *slot, *e = cache_find(b, d, ra->local, ra->ns, true, &slot);
         if (e) {
-            if (e->k >= 0) {
+            if (e->k != FIELD_NONE) {
                 fi = (uint16_t)e->k;
                 f = &d->fields[fi];
             }
         } else {
-            int found = -1;
+            int found = FIELD_NONE;
             b->work.steps += d->fields_count;
             for (uint16_t k = 0; k < d->fields_count; k++) {
                 const pxmpp_field_desc *c = &d->fields[k];
@@ -645,8 +666,8 @@ static int typed_attrs(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, 
                     break;
                 }
             }
-            *slot = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
-            if (found >= 0) {
+            *slot = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = CACHE_ATTR };
+            if (found != FIELD_NONE) {
                 fi = (uint16_t)found;
                 f = &d->fields[fi];
             }
@@ -790,13 +811,13 @@ int pxmpp__decoder_begin(pxmpp__decoder *b, pxmpp_arena *a, const pxmpp_type_des
     return 0;
 }
 
-/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then, when
+/* Which field of the typed element pd a child {ns}local fills (k = FIELD_NONE: none; then, when
    pd is an extension point, v is its PAYLOADS field and `payload` the child's type if a
    schema knows it). */
 static struct lcache match_child(pxmpp__decoder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
                                  const char *local)
 {
-    struct lcache r = { .d = pd, .local = local, .ns = ns, .k = -1, .v = 0 };
+    struct lcache r = { .d = pd, .local = local, .ns = ns, .k = FIELD_NONE, .v = 0 };
     b->work.steps += pd->fields_count;
     for (uint16_t k = 0; k < pd->fields_count; k++) {
         const pxmpp_field_desc *f = &pd->fields[k];
@@ -854,7 +875,7 @@ static int start_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const p
     if (!ra) {
         why = nattrs ? "unexpected attribute" : "missing attribute";
     } else if (!(v = attr_value(b->a, ra->value, ra->len, &vlen))) {
-        return b->fatal = PXMPP_ERR_NOMEM;
+        return PXMPP_ERR_NOMEM;
     } else if (f->maxlen && vlen > f->maxlen) {
         why = "value longer than the schema allows";
     } else {
@@ -862,7 +883,7 @@ static int start_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const p
         if (f->flags & PXMPP_FF_LIST) {
             size_t vs = pxmpp__value_size(f);
             if (!(dst = fr->obj = pxmpp__arena_zalloc(b->a, vs)))
-                return b->fatal = PXMPP_ERR_NOMEM;
+                return PXMPP_ERR_NOMEM;
         }
         why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, dst, true);
     }
@@ -872,12 +893,200 @@ static int start_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const p
         else
             violation(b, b->depth, NULL, "%s for attribute %.60s of <%.60s/>: '%.60s'", why, f->value_attr, fr->local, v);
         fr->field = NULL;
-        int rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
+        return open_generic(b, fr, G_EXTRA, attrs, nattrs);
     }
     fr->mode = M_TEXT_CHILD;
     fr->attr_raw = v;
     return 0;
+}
+
+/* A child that breaks its schema (one too many, an unexpected attribute): kept as a
+   generic extra node of its parent, after the violation was recorded. */
+static int start_rejected(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fr->field = NULL;
+    return open_generic(b, fr, G_EXTRA, attrs, nattrs);
+}
+
+static void violation_too_many(pxmpp__decoder *b, const pxmpp_field_desc *f, const char *local)
+{
+    violation(b, b->depth, NULL, "more than %u <%.60s/> element%s", f->max_occurs ? f->max_occurs : 1, local,
+              f->max_occurs > 1 ? "s" : "");
+}
+
+/* The top-level element: the caller told the type through begin(); find it again. */
+static int start_top(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const char *ns = fr->ns, *local = fr->local;
+    const pxmpp_type_desc *d = b->top ? b->top : pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
+    if (!d)
+        return PXMPP_ERR_UNSUPPORTED_STANZA;
+    fr->local = d->names ? local : d->local; /* open_typed takes a one-of element's name from its enum */
+    return fail(b, open_typed(b, fr, d, attrs, nattrs));
+}
+
+/* An element inside a text-like child (TEXT_CHILD, LANG_TEXT, FLAG, CONDITION): the
+   parent is demoted to a generic element, or for a LANG_TEXT keeps it in its meta. */
+static int start_in_value(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    violation(b, b->depth - 1, NULL, "element <%.60s> is not allowed inside <%.60s>", fr->local, parent->local);
+    if (parent->mode == M_LANG_TEXT)
+        return open_generic(b, fr, G_EXTRA, attrs, nattrs); /* lang texts have a meta */
+    const pxmpp_field_desc *pf = parent->field;
+    if (pf && (parent->attr_raw || parent->mode == M_CONDITION) && b->depth >= 3) {
+        /* the value stored when it started is kept raw in the node instead */
+        frame *owner = &b->frames[b->depth - 3];
+        if (!(pf->flags & PXMPP_FF_LIST))
+            memset((char *)owner->obj + pf->offset, 0, pxmpp__value_size(pf));
+        if (parent->attr_raw) {
+            pxmpp_attr *at = new_attr(b->a, NULL, pf->value_attr, parent->attr_raw);
+            if (!at || push_item(b, T_ATTR, at, &parent->n_attrs))
+                return PXMPP_ERR_NOMEM;
+            parent->attr_raw = NULL;
+        }
+    }
+    parent->mode = M_GENERIC;
+    parent->gdest = G_EXTRA;
+    const char *pns = parent->ns;
+    parent->ns = dup_name(b, pns);
+    parent->local = dup_name(b, parent->local);
+    parent->field = NULL;
+    if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
+        return PXMPP_ERR_NOMEM;
+    fr->text_start = b->text_len;
+    fr->mark = b->items_len; /* the parent's text node came after fr began */
+    return open_generic(b, fr, G_CHILD, attrs, nattrs);
+}
+
+/* Field k of the typed parent is the one fr fills, as its (have + 1)th element. */
+static void fill_field(frame *fr, const pxmpp_field_desc *f, uint16_t k, size_t have)
+{
+    fr->field = f;
+    fr->field_index = k;
+    fr->occurrence = have + 1;
+    fr->path_index = ((f->flags & PXMPP_FF_LIST) || fr->occurrence > 1) ? fr->occurrence : 0;
+}
+
+/* A CHILD field: a typed element of its own. */
+static int start_child(pxmpp__decoder *b, frame *fr, const pxmpp_field_desc *f, uint16_t k, size_t have,
+                       const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fill_field(fr, f, k, have);
+    if ((!(f->flags & PXMPP_FF_LIST) && have >= 1) || (f->max_occurs && have >= f->max_occurs)) {
+        violation_too_many(b, f, fr->local);
+        return start_rejected(b, fr, attrs, nattrs);
+    }
+    return open_typed(b, fr, f->child, attrs, nattrs);
+}
+
+/* A LANG_TEXT: its attributes go to its meta, its xml:lang to the text. */
+static int start_lang_text(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fr->mode = M_LANG_TEXT;
+    pxmpp_lang_text *lt = pxmpp__arena_zalloc(b->a, sizeof *lt);
+    if (!lt)
+        return PXMPP_ERR_NOMEM;
+    fr->obj = lt;
+    for (size_t i = 0; i < nattrs; i++) {
+        size_t vlen;
+        char *v = attr_value(b->a, attrs[i].value, attrs[i].len, &vlen);
+        if (!v)
+            return PXMPP_ERR_NOMEM;
+        if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0) {
+            lt->lang = v;
+            fr->lang = v;
+            continue;
+        }
+        pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
+        if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
+            return PXMPP_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* A TEXT_CHILD, FLAG or LANG_TEXT field: a value of the parent. */
+static int start_text_like(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp_field_desc *f, uint16_t k,
+                           size_t have, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fill_field(fr, f, k, have);
+    bool full = (f->max_occurs && have >= f->max_occurs) || (!(f->flags & PXMPP_FF_LIST) && have >= 1);
+    if (!full && f->value_attr)
+        return start_value_attr(b, fr, parent, f, attrs, nattrs);
+    if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
+        if (full)
+            violation_too_many(b, f, fr->local);
+        else
+            violation(b, b->depth, NULL, "unexpected attribute on <%.60s/>", fr->local);
+        return start_rejected(b, fr, attrs, nattrs);
+    }
+    if (f->kind == PXMPP_F_LANG_TEXT)
+        return start_lang_text(b, fr, attrs, nattrs);
+    fr->mode = f->kind == PXMPP_F_FLAG ? M_FLAG : M_TEXT_CHILD;
+    return 0;
+}
+
+/* A CONDITION field: the element's name is the value (v, from the lookup). */
+static int start_condition(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp_field_desc *f, uint16_t k,
+                           size_t have, int v, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fr->field = f;
+    fr->field_index = k;
+    fr->occurrence = 1;
+    if (have >= 1 || nattrs > 0) {
+        violation(b, b->depth, NULL, have ? "more than one defined condition" : "unexpected attribute on a condition");
+        return start_rejected(b, fr, attrs, nattrs);
+    }
+    memcpy((char *)parent->obj + f->offset, &v, sizeof v);
+    fr->mode = M_CONDITION;
+    return 0;
+}
+
+/* Not a field: a payload of an extension point (typed when a schema knows it). */
+static int start_payload(pxmpp__decoder *b, frame *fr, frame *parent, const struct lcache *ce,
+                         const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const pxmpp_type_desc *pd = parent->desc;
+    uint16_t k = (uint16_t)ce->v;
+    fr->field = &pd->fields[k];
+    fr->field_index = k;
+    fr->occurrence = parent->counts[k] + 1;
+    if (!ce->payload)
+        return open_generic(b, fr, G_PAYLOAD, attrs, nattrs);
+    fr->payload_root = true;
+    return open_typed(b, fr, ce->payload, attrs, nattrs);
+}
+
+/* A child of a TYPED element: the field it fills, a payload, or an unknown child. */
+static int start_in_typed(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const pxmpp_type_desc *pd = parent->desc;
+    if (ensure_counts(b, parent))
+        return PXMPP_ERR_NOMEM;
+    struct lcache *slot, *ce = cache_find(b, pd, fr->local, fr->ns, false, &slot);
+    if (!ce) {
+        *slot = match_child(b, pd, parent->ns, fr->ns, fr->local);
+        ce = slot;
+    }
+    if (ce->k != FIELD_NONE) {
+        uint16_t k = (uint16_t)ce->k;
+        const pxmpp_field_desc *f = &pd->fields[k];
+        size_t have = parent->counts[k];
+        switch (f->kind) {
+        case PXMPP_F_CHILD:
+            return start_child(b, fr, f, k, have, attrs, nattrs);
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_FLAG:
+        case PXMPP_F_LANG_TEXT:
+            return start_text_like(b, fr, parent, f, k, have, attrs, nattrs);
+        case PXMPP_F_CONDITION:
+            return start_condition(b, fr, parent, f, k, have, ce->v, attrs, nattrs);
+        default:
+            break;
+        }
+    }
+    if (pd->point)
+        return start_payload(b, fr, parent, ce, attrs, nattrs);
+    return open_generic(b, fr, G_EXTRA, attrs, nattrs);
 }
 
 int pxmpp__decoder_start(pxmpp__decoder *b, const char *ns, const char *local,
@@ -886,185 +1095,30 @@ int pxmpp__decoder_start(pxmpp__decoder *b, const char *ns, const char *local,
     if (b->fatal)
         return b->fatal;
     frame *parent = top(b);
-    if (parent) {
-        int rc = flush_text(b, parent);
-        if (rc)
-            return b->fatal = rc;
-    }
+    int rc;
+    if (parent && (rc = flush_text(b, parent)))
+        return fail(b, rc);
     frame *fr;
-    int rc = push_frame(b, &fr);
-    if (rc)
-        return rc == PXMPP_ERR_NOMEM ? (b->fatal = rc) : rc;
+    if ((rc = push_frame(b, &fr)))
+        return rc == PXMPP_ERR_NOMEM ? fail(b, rc) : rc; /* PXMPP_ERR_LIMIT leaves the stanza open */
     fr->ns = ns;
     fr->local = local;
     parent = b->depth >= 2 ? &b->frames[b->depth - 2] : NULL; /* push_frame may have moved the frames */
     fr->lang = parent ? parent->lang : b->stream_lang;
-
-    if (!parent) {
-        /* top-level: the caller told us the type through begin(); find it again */
-        const pxmpp_type_desc *d = b->top ? b->top : pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
-        if (!d)
-            return PXMPP_ERR_UNSUPPORTED_STANZA;
-        fr->ns = ns;
-        fr->local = d->names ? local : d->local; /* open_typed takes a one-of element's name from its enum */
-        rc = open_typed(b, fr, d, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
-    }
-
-    if (parent->mode == M_GENERIC) {
+    if (!parent)
+        return start_top(b, fr, attrs, nattrs);
+    switch (parent->mode) {
+    case M_TYPED:
+        rc = start_in_typed(b, fr, parent, attrs, nattrs);
+        break;
+    case M_GENERIC:
         rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
+        break;
+    default: /* M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION */
+        rc = start_in_value(b, fr, parent, attrs, nattrs);
+        break;
     }
-    if (parent->mode != M_TYPED) {
-        /* an element inside a text-like child: demote the parent to a generic element */
-        const char *what = parent->local;
-        violation(b, b->depth - 1, NULL, "element <%.60s> is not allowed inside <%.60s>", local, what);
-        if (parent->mode == M_LANG_TEXT) {
-            /* lang texts have a meta: keep the element there */
-            rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-            return rc ? (b->fatal = rc) : 0;
-        }
-        const pxmpp_field_desc *pf = parent->field;
-        if (pf && (parent->attr_raw || parent->mode == M_CONDITION) && b->depth >= 3) {
-            /* the value stored when it started is kept raw in the node instead */
-            frame *owner = &b->frames[b->depth - 3];
-            if (!(pf->flags & PXMPP_FF_LIST))
-                memset((char *)owner->obj + pf->offset, 0, pxmpp__value_size(pf));
-            if (parent->attr_raw) {
-                pxmpp_attr *at = new_attr(b->a, NULL, pf->value_attr, parent->attr_raw);
-                if (!at || push_item(b, T_ATTR, at, &parent->n_attrs))
-                    return b->fatal = PXMPP_ERR_NOMEM;
-                parent->attr_raw = NULL;
-            }
-        }
-        parent->mode = M_GENERIC;
-        parent->gdest = G_EXTRA;
-        const char *pns = parent->ns;
-        parent->ns = dup_name(b, pns);
-        parent->local = dup_name(b, parent->local);
-        parent->field = NULL;
-        if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
-            return b->fatal = PXMPP_ERR_NOMEM;
-        fr->text_start = b->text_len;
-        fr->mark = b->items_len; /* the parent's text node came after fr began */
-        rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
-    }
-
-    /* parent is TYPED: find the field this child fills */
-    const pxmpp_type_desc *pd = parent->desc;
-    if (ensure_counts(b, parent))
-        return b->fatal = PXMPP_ERR_NOMEM;
-    struct lcache *slot, *ce = cache_find(b, pd, local, ns, false, &slot);
-    if (!ce) {
-        *slot = match_child(b, pd, parent->ns, ns, local);
-        ce = slot;
-    }
-    if (ce->k >= 0) {
-        uint16_t k = (uint16_t)ce->k;
-        const pxmpp_field_desc *f = &pd->fields[k];
-        bool single = !(f->flags & PXMPP_FF_LIST);
-        size_t have = parent->counts[k];
-        switch (f->kind) {
-        case PXMPP_F_CHILD: {
-            const pxmpp_type_desc *cd = f->child;
-            fr->field = f;
-            fr->field_index = k;
-            fr->occurrence = have + 1;
-            fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
-            if ((single && have >= 1) || (f->max_occurs && have >= f->max_occurs)) {
-                violation(b, b->depth, NULL, "more than %u <%.60s/> element%s", f->max_occurs ? f->max_occurs : 1,
-                          local, (f->max_occurs > 1) ? "s" : "");
-                fr->field = NULL;
-                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-                return rc ? (b->fatal = rc) : 0;
-            }
-            rc = open_typed(b, fr, cd, attrs, nattrs);
-            return rc ? (b->fatal = rc) : 0;
-        }
-        case PXMPP_F_TEXT_CHILD:
-        case PXMPP_F_FLAG:
-        case PXMPP_F_LANG_TEXT: {
-            fr->field = f;
-            fr->field_index = k;
-            fr->occurrence = have + 1;
-            fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
-            bool full = (f->max_occurs && have >= f->max_occurs) || (single && have >= 1);
-            if (!full && f->value_attr)
-                return start_value_attr(b, fr, parent, f, attrs, nattrs);
-            if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
-                if (full)
-                    violation(b, b->depth, NULL, "more than %u <%.60s/> element%s",
-                              f->max_occurs ? f->max_occurs : 1, local, f->max_occurs > 1 ? "s" : "");
-                else
-                    violation(b, b->depth, NULL, "unexpected attribute on <%.60s/>", local);
-                fr->field = NULL;
-                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-                return rc ? (b->fatal = rc) : 0;
-            }
-            if (f->kind == PXMPP_F_LANG_TEXT) {
-                fr->mode = M_LANG_TEXT;
-                pxmpp_lang_text *lt = pxmpp__arena_zalloc(b->a, sizeof *lt);
-                if (!lt)
-                    return b->fatal = PXMPP_ERR_NOMEM;
-                fr->obj = lt;
-                for (size_t i = 0; i < nattrs; i++) {
-                    size_t vlen;
-                    char *v = attr_value(b->a, attrs[i].value, attrs[i].len, &vlen);
-                    if (!v)
-                        return b->fatal = PXMPP_ERR_NOMEM;
-                    if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 &&
-                        strcmp(attrs[i].local, "lang") == 0) {
-                        lt->lang = v;
-                        fr->lang = v;
-                        continue;
-                    }
-                    pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
-                    if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
-                        return b->fatal = PXMPP_ERR_NOMEM;
-                }
-            } else {
-                fr->mode = f->kind == PXMPP_F_FLAG ? M_FLAG : M_TEXT_CHILD;
-            }
-            return 0;
-        }
-        case PXMPP_F_CONDITION: {
-            int v = ce->v;
-            fr->field = f;
-            fr->field_index = k;
-            fr->occurrence = 1;
-            if (have >= 1 || nattrs > 0) {
-                violation(b, b->depth, NULL, have ? "more than one defined condition"
-                                                         : "unexpected attribute on a condition");
-                fr->field = NULL;
-                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-                return rc ? (b->fatal = rc) : 0;
-            }
-            memcpy((char *)parent->obj + f->offset, &v, sizeof v);
-            fr->mode = M_CONDITION;
-            return 0;
-        }
-        default:
-            break;
-        }
-    }
-    /* not a field: a payload of an extension point, or an unknown child */
-    if (pd->point) {
-        uint16_t k = (uint16_t)ce->v;
-        fr->field = &pd->fields[k];
-        fr->field_index = k;
-        fr->occurrence = parent->counts[k] + 1;
-        const pxmpp_type_desc *d = ce->payload;
-        if (d) {
-            fr->payload_root = true;
-            rc = open_typed(b, fr, d, attrs, nattrs);
-        } else {
-            rc = open_generic(b, fr, G_PAYLOAD, attrs, nattrs);
-        }
-        return rc ? (b->fatal = rc) : 0;
-    }
-    rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-    return rc ? (b->fatal = rc) : 0;
+    return fail(b, rc);
 }
 
 int pxmpp__decoder_text(pxmpp__decoder *b, const char *s, size_t len)
@@ -1073,8 +1127,7 @@ int pxmpp__decoder_text(pxmpp__decoder *b, const char *s, size_t len)
         return b->fatal;
     if (!b->depth)
         return 0;
-    int rc = text_append(b, s, len);
-    return rc ? (b->fatal = rc) : 0;
+    return fail(b, text_append(b, s, len));
 }
 
 /* ---- element end ---------------------------------------------------------- */
@@ -1376,7 +1429,7 @@ static void check_deferred(pxmpp__decoder *b, const frame *fr)
                 continue;
             if (!pt && total > TYPES_SCAN) {
                 if (sort_payload_types(b, fr, total, &sorted)) {
-                    b->fatal = PXMPP_ERR_NOMEM;
+                    fail(b, PXMPP_ERR_NOMEM);
                     return;
                 }
                 pt = &sorted;
@@ -1450,150 +1503,191 @@ static int text_child_as_extra(pxmpp__decoder *b, frame *fr, frame *parent, cons
     return 0;
 }
 
+/* A TYPED child ends: stored in its field of the parent, or as a payload. */
+static int end_typed(pxmpp__decoder *b, frame *fr, frame *parent)
+{
+    int rc = finish_typed(b, fr);
+    if (rc)
+        return rc;
+    if (fr->payload_root) {
+        pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
+        if (!p)
+            return PXMPP_ERR_NOMEM;
+        /* a payload that broke its schema stays typed, with the diagnostic */
+        p->type = fr->desc;
+        p->data = fr->obj;
+        p->invalid = fr->diag;
+        if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+    } else if (fr->field->flags & PXMPP_FF_LIST) {
+        if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+    } else {
+        pxmpp__set_ptr(parent->obj, fr->field->offset, fr->obj);
+        parent->counts[fr->field_index] = 1;
+    }
+    return add_order(b, parent, fr->field_index);
+}
+
+/* A GENERIC element ends: a child node, an extra node or an unknown payload. */
+static int end_generic(pxmpp__decoder *b, frame *fr, frame *parent)
+{
+    pxmpp_node *n = finish_generic(b, fr);
+    if (!n)
+        return PXMPP_ERR_NOMEM;
+    switch ((enum gdest)fr->gdest) {
+    case G_CHILD:
+        return push_item(b, T_NODE, n, &parent->n_nodes);
+    case G_PAYLOAD: {
+        pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
+        if (!p)
+            return PXMPP_ERR_NOMEM;
+        p->node = n;
+        if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+        return add_order(b, parent, fr->field_index);
+    }
+    case G_EXTRA:
+        break;
+    }
+    /* the parent is TYPED or a LANG_TEXT */
+    if (push_item(b, T_NODE, n, &parent->n_nodes))
+        return PXMPP_ERR_NOMEM;
+    if (parent->mode == M_LANG_TEXT)
+        return 0;
+    return add_order(b, parent, PXMPP_ORDER_EXTRA);
+}
+
+/* A text-like child that broke its schema: recorded, then kept as a generic extra node. */
+static int end_rejected(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    int rc = text_child_as_extra(b, fr, parent, tx, tlen);
+    b->text_len = fr->text_start;
+    return rc;
+}
+
+/* A TEXT_CHILD whose value came in its attribute (stored at the start): the element is empty. */
+static int end_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    const pxmpp_field_desc *f = fr->field;
+    if (!pxmpp__is_space_only(tx, tlen)) {
+        violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
+        if (!(f->flags & PXMPP_FF_LIST))
+            memset((char *)parent->obj + f->offset, 0, pxmpp__value_size(f)); /* kept raw instead */
+        return end_rejected(b, fr, parent, tx, tlen);
+    }
+    b->text_len = fr->text_start;
+    if (f->flags & PXMPP_FF_LIST) {
+        /* a list of strings holds the strings themselves (see gather), others their slots */
+        void *item = fr->obj;
+        if (pxmpp__value_is_string(f))
+            item = (void *)(uintptr_t)pxmpp__get_ptr(fr->obj, 0);
+        if (push_item(b, fr->field_index, item, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+    } else {
+        parent->counts[fr->field_index] = 1;
+        ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
+    }
+    return add_order(b, parent, fr->field_index);
+}
+
+/* A TEXT_CHILD: its text is the value, parsed into the parent's field. */
+static int end_text_child(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    const pxmpp_field_desc *f = fr->field;
+    if (f->value_attr)
+        return end_value_attr(b, fr, parent, tx, tlen);
+    const char *why = NULL;
+    if (f->maxlen && tlen > f->maxlen)
+        why = "text longer than the schema allows";
+    if (f->flags & PXMPP_FF_LIST) {
+        bool str = pxmpp__value_is_string(f);
+        const char *v = NULL;
+        void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, pxmpp__value_size(f));
+        if (!dst)
+            return PXMPP_ERR_NOMEM;
+        if (!why)
+            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, dst, false);
+        if (!why) {
+            if (push_item(b, fr->field_index, str ? (void *)(uintptr_t)v : dst, &parent->counts[fr->field_index]))
+                return PXMPP_ERR_NOMEM;
+        }
+    } else if (!why) {
+        why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset, false);
+        if (!why) {
+            parent->counts[fr->field_index] = 1;
+            ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
+        }
+    }
+    if (why) {
+        violation(b, b->depth, NULL, "%s in <%.60s/>: '%.60s'", why, fr->local, tx);
+        return end_rejected(b, fr, parent, tx, tlen);
+    }
+    b->text_len = fr->text_start;
+    return add_order(b, parent, fr->field_index);
+}
+
+static int end_lang_text(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    pxmpp_lang_text *lt = fr->obj;
+    if (!(lt->text = pxmpp__arena_strndup(b->a, tx, tlen)))
+        return PXMPP_ERR_NOMEM;
+    b->text_len = fr->text_start;
+    int rc = finish_meta(b, fr, &lt->meta);
+    if (rc)
+        return rc;
+    if (push_item(b, fr->field_index, lt, &parent->counts[fr->field_index]))
+        return PXMPP_ERR_NOMEM;
+    return add_order(b, parent, fr->field_index);
+}
+
+static int end_flag(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    if (!pxmpp__is_space_only(tx, tlen)) {
+        violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
+        return end_rejected(b, fr, parent, tx, tlen);
+    }
+    b->text_len = fr->text_start;
+    bool t = true;
+    memcpy((char *)parent->obj + fr->field->offset, &t, sizeof t);
+    parent->counts[fr->field_index] = 1;
+    return add_order(b, parent, fr->field_index);
+}
+
+/* A CONDITION (its value was stored at the start); its text is the condition's text. */
+static int end_condition(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    if (tlen) {
+        const char *s = pxmpp__arena_strndup(b->a, tx, tlen);
+        if (!s)
+            return PXMPP_ERR_NOMEM;
+        pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);
+    }
+    b->text_len = fr->text_start;
+    parent->counts[fr->field_index] = 1;
+    return add_order(b, parent, fr->field_index);
+}
+
+/* The end of an element below the top-level one, by the kind of its frame. */
 static int end_inner(pxmpp__decoder *b)
 {
     frame *fr = top(b);
     frame *parent = &b->frames[b->depth - 2];
     size_t tlen = b->text_len - fr->text_start;
     const char *tx = b->text ? b->text + fr->text_start : "";
-    int rc = 0;
-    switch (fr->mode) {
-    case M_TYPED: {
-        if ((rc = finish_typed(b, fr)))
-            return rc;
-        if (fr->payload_root) {
-            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
-            if (!p)
-                return PXMPP_ERR_NOMEM;
-            /* a payload that broke its schema stays typed, with the diagnostic */
-            p->type = fr->desc;
-            p->data = fr->obj;
-            p->invalid = fr->diag;
-            if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
-                return PXMPP_ERR_NOMEM;
-        } else if (fr->field->flags & PXMPP_FF_LIST) {
-            if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
-                return PXMPP_ERR_NOMEM;
-        } else {
-            pxmpp__set_ptr(parent->obj, fr->field->offset, fr->obj);
-            parent->counts[fr->field_index] = 1;
-        }
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_GENERIC: {
-        pxmpp_node *n = finish_generic(b, fr);
-        if (!n)
-            return PXMPP_ERR_NOMEM;
-        if (fr->gdest == G_CHILD)
-            return push_item(b, T_NODE, n, &parent->n_nodes);
-        if (fr->gdest == G_PAYLOAD) {
-            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
-            if (!p)
-                return PXMPP_ERR_NOMEM;
-            p->node = n;
-            if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
-                return PXMPP_ERR_NOMEM;
-            return add_order(b, parent, fr->field_index);
-        }
-        /* G_EXTRA: the parent is TYPED or a LANG_TEXT */
-        if (push_item(b, T_NODE, n, &parent->n_nodes))
-            return PXMPP_ERR_NOMEM;
-        if (parent->mode == M_LANG_TEXT)
-            return 0;
-        return add_order(b, parent, PXMPP_ORDER_EXTRA);
-    }
-    case M_TEXT_CHILD: {
-        const pxmpp_field_desc *f = fr->field;
-        const char *why = NULL;
-        if (f->maxlen && tlen > f->maxlen)
-            why = "text longer than the schema allows";
-        if (f->value_attr) {
-            /* the value came in the attribute (stored at the start); the element is empty */
-            if (!pxmpp__is_space_only(tx, tlen)) {
-                violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
-                if (!(f->flags & PXMPP_FF_LIST))
-                    memset((char *)parent->obj + f->offset, 0, pxmpp__value_size(f)); /* kept raw instead */
-                rc = text_child_as_extra(b, fr, parent, tx, tlen);
-                b->text_len = fr->text_start;
-                return rc;
-            }
-            b->text_len = fr->text_start;
-            if (f->flags & PXMPP_FF_LIST) {
-                /* a list of strings holds the strings themselves (see gather), others their slots */
-                void *item = fr->obj;
-                if (pxmpp__value_is_string(f))
-                    item = (void *)(uintptr_t)pxmpp__get_ptr(fr->obj, 0);
-                if (push_item(b, fr->field_index, item, &parent->counts[fr->field_index]))
-                    return PXMPP_ERR_NOMEM;
-            } else {
-                parent->counts[fr->field_index] = 1;
-                ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
-            }
-            return add_order(b, parent, fr->field_index);
-        }
-        if (f->flags & PXMPP_FF_LIST) {
-            bool str = pxmpp__value_is_string(f);
-            const char *v = NULL;
-            void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, pxmpp__value_size(f));
-            if (!dst)
-                return PXMPP_ERR_NOMEM;
-            if (!why)
-                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, dst, false);
-            if (!why) {
-                if (push_item(b, fr->field_index, str ? (void *)(uintptr_t)v : dst, &parent->counts[fr->field_index]))
-                    return PXMPP_ERR_NOMEM;
-            }
-        } else if (!why) {
-            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset, false);
-            if (!why) {
-                parent->counts[fr->field_index] = 1;
-                ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
-            }
-        }
-        if (why) {
-            violation(b, b->depth, NULL, "%s in <%.60s/>: '%.60s'", why, fr->local, tx);
-            rc = text_child_as_extra(b, fr, parent, tx, tlen);
-            b->text_len = fr->text_start;
-            return rc;
-        }
-        b->text_len = fr->text_start;
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_LANG_TEXT: {
-        pxmpp_lang_text *lt = fr->obj;
-        if (!(lt->text = pxmpp__arena_strndup(b->a, tx, tlen)))
-            return PXMPP_ERR_NOMEM;
-        b->text_len = fr->text_start;
-        if ((rc = finish_meta(b, fr, &lt->meta)))
-            return rc;
-        if (push_item(b, fr->field_index, lt, &parent->counts[fr->field_index]))
-            return PXMPP_ERR_NOMEM;
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_FLAG: {
-        if (!pxmpp__is_space_only(tx, tlen)) {
-            violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
-            rc = text_child_as_extra(b, fr, parent, tx, tlen);
-            b->text_len = fr->text_start;
-            return rc;
-        }
-        b->text_len = fr->text_start;
-        bool t = true;
-        memcpy((char *)parent->obj + fr->field->offset, &t, sizeof t);
-        parent->counts[fr->field_index] = 1;
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_CONDITION: {
-        if (tlen) {
-            const char *s = pxmpp__arena_strndup(b->a, tx, tlen);
-            if (!s)
-                return PXMPP_ERR_NOMEM;
-            pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);
-        }
-        b->text_len = fr->text_start;
-        parent->counts[fr->field_index] = 1;
-        return add_order(b, parent, fr->field_index);
-    }
+    switch ((enum frame_kind)fr->mode) {
+    case M_TYPED:
+        return end_typed(b, fr, parent);
+    case M_GENERIC:
+        return end_generic(b, fr, parent);
+    case M_TEXT_CHILD:
+        return end_text_child(b, fr, parent, tx, tlen);
+    case M_LANG_TEXT:
+        return end_lang_text(b, fr, parent, tx, tlen);
+    case M_FLAG:
+        return end_flag(b, fr, parent, tx, tlen);
+    case M_CONDITION:
+        return end_condition(b, fr, parent, tx, tlen);
     }
     return 0;
 }
@@ -1604,11 +1698,11 @@ int pxmpp__decoder_end(pxmpp__decoder *b, pxmpp__decoded *out)
         return b->fatal;
     if (!b->depth)
         return PXMPP_ERR_STATE;
-    int rc;
     if (b->depth == 1) {
         frame *fr = top(b);
-        if ((rc = finish_typed(b, fr)))
-            return b->fatal = rc;
+        int rc = finish_typed(b, fr);
+        if (rc)
+            return fail(b, rc);
         if (b->fatal)
             return b->fatal;
         out->type = fr->desc;
@@ -1618,11 +1712,11 @@ int pxmpp__decoder_end(pxmpp__decoder *b, pxmpp__decoded *out)
         b->text_len = 0;
         return 1;
     }
-    rc = end_inner(b);
+    int rc = end_inner(b);
     b->depth--;
     if (rc)
-        return b->fatal = rc;
-    return b->fatal ? b->fatal : 0;
+        return fail(b, rc);
+    return b->fatal;
 }
 
 bool pxmpp__type_local_is(const pxmpp_type_desc *d, const char *local)
