@@ -3,7 +3,7 @@
  * fuzz_stream.c caps its inputs at 8 KiB; a cost that grows faster than the input
  * (comparing every pair of children, counting every payload for each payload) shows
  * only in stanzas near the size limit.  This target feeds up to a whole stanza limit
- * (262,144 bytes) and checks that the builder's work stays linear.
+ * (262,144 bytes) and checks that the decoder's work stays linear.
  *
  * Input layout:
  *   byte 0     options: bit 0 expand (below); bits 1-3 the largest chunk piece (1, 2, 3,
@@ -19,7 +19,7 @@
  *
  * Every element delivered is written back with pxmpp_write (leniently when invalid).
  *
- * Oracle (abort() on violation): the builder's steps (pxmpp__work.steps: items gathered,
+ * Oracle (abort() on violation): the decoder's steps (pxmpp__work.steps: items gathered,
  * fields searched, payloads counted by rules, languages compared, ...) stay below
  * STEPS_PER_BYTE per byte fed plus STEPS_BASE.  The ratio is also reported to libFuzzer
  * as extra coverage (one counter per power of two of steps per byte), so that inputs that

@@ -1,4 +1,4 @@
-/* libFuzzer target for the stream: parser, builder, validation and writer.
+/* libFuzzer target for the stream: parser, decoder, validation and writer.
  *
  * Input layout:
  *   byte 0     flags (F_* below): role, content-only mode, small limits, ...

@@ -157,7 +157,7 @@ int pxmpp__emit_typed_in(pxmpp__sink *s, const pxmpp_type_desc *d, const void *o
                          const char *parent_ns);
 int pxmpp__emit_node(pxmpp__sink *s, const pxmpp_node *n);
 
-/* ---- the builder: turns element events into typed structs ---- */
+/* ---- the decoder: turns element events into typed structs ---- */
 typedef struct pxmpp__rattr {
     const char *ns;    /* NULL when unqualified */
     const char *local;
@@ -165,13 +165,13 @@ typedef struct pxmpp__rattr {
     size_t len;
 } pxmpp__rattr;
 
-typedef struct pxmpp__builder pxmpp__builder;
+typedef struct pxmpp__decoder pxmpp__decoder;
 
 /* What building stanzas cost, counted in steps that do not depend on the machine (for
-   the tests and the fuzzer's cost oracle; a stream's builder keeps them for its life). */
+   the tests and the fuzzer's cost oracle; a stream's decoder keeps them for its life). */
 typedef struct pxmpp__work {
     uint64_t lang_compares; /* two languages compared by the one-per-xml:lang check */
-    /* every step of the builder's and the rules' loops whose length the input decides:
+    /* every step of the decoder's and the rules' loops whose length the input decides:
        items gathered into lists, order records, fields searched for a child or an
        attribute, frames of a path, payloads counted or checked by a rule, languages
        compared (each step a small constant amount of work; what is linear in the bytes
@@ -179,31 +179,31 @@ typedef struct pxmpp__work {
     uint64_t steps;
 } pxmpp__work;
 
-typedef struct pxmpp__built {
+typedef struct pxmpp__decoded {
     const pxmpp_type_desc *type;
     void *obj;
     const pxmpp_diag *diag; /* non-NULL: stanza-level violation */
-} pxmpp__built;
+} pxmpp__decoded;
 
-int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
+int pxmpp__decoder_new(pxmpp__decoder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
                        size_t max_depth);
-void pxmpp__builder_free(pxmpp__builder *b);
+void pxmpp__decoder_free(pxmpp__decoder *b);
 /* Starts a top-level element of type d in arena a.  content_ns is the stream's.  Returns
    0, or PXMPP_ERR_NOMEM when the lookup tables, allocated with the first element, could
    not be (then every call for this element returns it too, until the next begin). */
-int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
+int pxmpp__decoder_begin(pxmpp__decoder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
                          const char *content_ns, const char *stream_lang);
-int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
+int pxmpp__decoder_start(pxmpp__decoder *b, const char *ns, const char *local,
                          const pxmpp__rattr *attrs, size_t nattrs);
-int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len);
+int pxmpp__decoder_text(pxmpp__decoder *b, const char *s, size_t len);
 /* Returns 1 when the top-level element is complete (then *out is filled), 0 otherwise. */
-int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out);
-size_t pxmpp__builder_depth(const pxmpp__builder *b);
-void pxmpp__builder_abort(pxmpp__builder *b);
-size_t pxmpp__builder_held(const pxmpp__builder *b);
+int pxmpp__decoder_end(pxmpp__decoder *b, pxmpp__decoded *out);
+size_t pxmpp__decoder_depth(const pxmpp__decoder *b);
+void pxmpp__decoder_abort(pxmpp__decoder *b);
+size_t pxmpp__decoder_held(const pxmpp__decoder *b);
 /* Forgets lookups keyed by libxml2 name pointers (call when the parser context changes). */
-void pxmpp__builder_clear_cache(pxmpp__builder *b);
-const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b);
+void pxmpp__decoder_clear_cache(pxmpp__decoder *b);
+const pxmpp__work *pxmpp__decoder_work(const pxmpp__decoder *b);
 
 /* The type of element {ns}local that the registry knows at an extension point (point: a
    PXMPP_PAYLOAD_OF_* bit, PXMPP_PAYLOAD_OF_ANY for every payload or top-level type) or at
@@ -259,7 +259,7 @@ struct pxmpp_stream;
 void pxmpp__stream_wipe_output(struct pxmpp_stream *s);
 /* The stream error a fatal error code is reported with (ABSENT for codes that send none). */
 int pxmpp__stream_condition_for(int code); /* a pxmpp_stream_error_condition */
-/* What the stream's builder has done so far (see pxmpp__work). */
+/* What the stream's decoder has done so far (see pxmpp__work). */
 const pxmpp__work *pxmpp__stream_work(const struct pxmpp_stream *s);
 
 /* ---- the client session (client.c) ---- */

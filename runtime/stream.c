@@ -36,7 +36,7 @@ struct pxmpp_stream {
 
     xmlParserCtxtPtr ctxt;
     xmlSAXHandler sax;
-    pxmpp__builder *builder;
+    pxmpp__decoder *decoder;
     pxmpp_arena *arena;
     pxmpp_buf out;
 
@@ -617,7 +617,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         s->stanza_offset = cur_offset(s);
         pxmpp_arena_reset(s->arena);
         pxmpp_arena_set_limit(s->arena, s->limits.max_stanza_bytes * 8 + 65536);
-        pxmpp__builder_begin(s->builder, s->arena, d, s->content_ns, s->has_peer_lang ? s->peer_lang : NULL);
+        pxmpp__decoder_begin(s->decoder, s->arena, d, s->content_ns, s->has_peer_lang ? s->peer_lang : NULL);
     }
     size_t total = (size_t)na + nc;
     pxmpp__rattr stack_attrs[16];
@@ -660,7 +660,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         if (v)
             v++;
     }
-    rc = pxmpp__builder_start(s->builder, (const char *)uri, (const char *)local, ra, total);
+    rc = pxmpp__decoder_start(s->decoder, (const char *)uri, (const char *)local, ra, total);
     if (rc == PXMPP_ERR_LIMIT)
         FAIL(s, PXMPP_ERR_LIMIT, "elements nested deeper than %zu", s->limits.max_depth);
     else if (rc == PXMPP_ERR_UNSUPPORTED_STANZA)
@@ -669,7 +669,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         FAIL(s, rc, "%s", rc == PXMPP_ERR_NOMEM && pxmpp_arena_hit_limit(s->arena) ? "stanza too large" : pxmpp_strerror(rc));
 }
 
-static void deliver(pxmpp_stream *s, const pxmpp__built *b)
+static void deliver(pxmpp_stream *s, const pxmpp__decoded *b)
 {
     uint64_t off = s->stanza_offset;
     if (b->diag) {
@@ -710,8 +710,8 @@ static void on_end(void *user, const xmlChar *local, const xmlChar *prefix, cons
             s->cb.closed(s->user);
         return;
     }
-    pxmpp__built b;
-    int rc = pxmpp__builder_end(s->builder, &b);
+    pxmpp__decoded b;
+    int rc = pxmpp__decoder_end(s->decoder, &b);
     s->depth--;
     if (rc < 0) {
         FAIL(s, rc, "%s", rc == PXMPP_ERR_NOMEM && pxmpp_arena_hit_limit(s->arena) ? "stanza too large" : pxmpp_strerror(rc));
@@ -742,7 +742,7 @@ static void on_chars(void *user, const xmlChar *ch, int len)
             FAIL(s, PXMPP_ERR_XML, "not well-formed: text outside of a stanza");
         return;
     }
-    int rc = pxmpp__builder_text(s->builder, (const char *)ch, (size_t)len);
+    int rc = pxmpp__decoder_text(s->decoder, (const char *)ch, (size_t)len);
     if (rc)
         FAIL(s, rc, "%s", pxmpp_strerror(rc));
 }
@@ -760,8 +760,8 @@ static int new_parser(pxmpp_stream *s)
     s->ctxt = xmlCreatePushParserCtxt(&s->sax, s, NULL, 0, NULL);
     if (!s->ctxt)
         return PXMPP_ERR_NOMEM;
-    if (s->builder)
-        pxmpp__builder_clear_cache(s->builder); /* its keys are pointers into the old dictionary */
+    if (s->decoder)
+        pxmpp__decoder_clear_cache(s->decoder); /* its keys are pointers into the old dictionary */
     xmlCtxtUseOptions(s->ctxt, XML_PARSE_NONET);
     s->ctxt->replaceEntities = 0;
     s->depth = 0;
@@ -891,7 +891,7 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     }
     int rc = pxmpp_arena_new(&s->arena, mem, 8192);
     if (!rc)
-        rc = pxmpp__builder_new(&s->builder, mem, s->reg, s->limits.max_depth);
+        rc = pxmpp__decoder_new(&s->decoder, mem, s->reg, s->limits.max_depth);
     if (!rc)
         rc = new_parser(s);
     if (rc) {
@@ -908,7 +908,7 @@ void pxmpp_stream_free(pxmpp_stream *s)
         return;
     if (s->ctxt)
         xmlFreeParserCtxt(s->ctxt);
-    pxmpp__builder_free(s->builder);
+    pxmpp__decoder_free(s->decoder);
     pxmpp_arena_free(s->arena);
     pxmpp_buf_free(&s->out);
     pxmpp_buf_free(&s->resume_hdr);
@@ -1096,7 +1096,7 @@ static void text_deliver(pxmpp_stream *s, const char *t, size_t len)
 {
     if (len == 0 || s->err || s->restart_pending || s->state == ST_CLOSED || s->depth <= 1)
         return;
-    int rc = pxmpp__builder_text(s->builder, t, len);
+    int rc = pxmpp__decoder_text(s->decoder, t, len);
     if (rc)
         fail_at(s, rc, s->fed, "%s", pxmpp_strerror(rc));
 }
@@ -2201,7 +2201,7 @@ int pxmpp_stream_finish(pxmpp_stream *s)
         return s->err;
     if (s->state == ST_CLOSED)
         return 0;
-    if ((s->flags & PXMPP_STREAM_CONTENT_ONLY) && s->depth == 1 && pxmpp__builder_depth(s->builder) == 0 &&
+    if ((s->flags & PXMPP_STREAM_CONTENT_ONLY) && s->depth == 1 && pxmpp__decoder_depth(s->decoder) == 0 &&
         s->lx == LX_TEXT && s->hold_len == 0) {
         /* make sure libxml2 has no half-parsed construct pending */
         s->in_parse = true;
@@ -2361,7 +2361,7 @@ size_t pxmpp_stream_memory(const pxmpp_stream *s)
 {
     if (!s)
         return 0;
-    return sizeof *s + pxmpp_arena_held(s->arena) + pxmpp__builder_held(s->builder) + s->out.cap + s->hold_cap +
+    return sizeof *s + pxmpp_arena_held(s->arena) + pxmpp__decoder_held(s->decoder) + s->out.cap + s->hold_cap +
            s->resume_hdr.cap + s->cuts_cap * (sizeof *s->cuts + sizeof *s->brk) + s->stage_cap +
            (s->limits.max_depth + 1) * sizeof *s->dns;
 }
@@ -2374,4 +2374,4 @@ void pxmpp__stream_wipe_output(pxmpp_stream *s)
         s->out.len = 0;
 }
 
-const pxmpp__work *pxmpp__stream_work(const pxmpp_stream *s) { return pxmpp__builder_work(s->builder); }
+const pxmpp__work *pxmpp__stream_work(const pxmpp_stream *s) { return pxmpp__decoder_work(s->decoder); }

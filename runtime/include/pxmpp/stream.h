@@ -266,7 +266,7 @@ int pxmpp_stream_last_error(const pxmpp_stream *s, const char **reason, uint64_t
 /** Bytes fed so far (the offset of the next byte). */
 uint64_t pxmpp_stream_offset(const pxmpp_stream *s);
 
-/** Bytes of memory pxmpp holds for this stream right now (its struct, arena, builder, buffers),
+/** Bytes of memory pxmpp holds for this stream right now (its struct, arena, decoder, buffers),
     all allocated through its allocator hooks; libxml2's parser context (about 16 KB) is not counted. */
 size_t pxmpp_stream_memory(const pxmpp_stream *s);
 

@@ -1,4 +1,4 @@
-/* The builder: element events (from the stream's SAX handlers) -> typed structs.
+/* The decoder: element events (from the stream's SAX handlers) -> typed structs.
  *
  * One frame per open element.  A frame is TYPED (a generated struct described by a
  * pxmpp_type_desc), or fills one field of its TYPED parent (TEXT_CHILD, LANG_TEXT,
@@ -6,6 +6,11 @@
  * pxmpp_node).  Every piece of input ends up either in a typed field or in the
  * meta/extras of the nearest typed element, so nothing is lost; a value that
  * fails its type is kept raw in the extras and a diagnostic is recorded.
+ *
+ * An element's start goes by the kind of its parent's frame (start_top, start_in_typed
+ * and the start_* of each kind of field, start_in_value, open_generic), its end by the
+ * kind of its own (end_typed, end_generic, end_text_child, ...).  An error that ends the
+ * stanza (no memory) is set by fail() alone; a schema violation is only a diagnostic.
  */
 #include "internal.h"
 
@@ -16,14 +21,15 @@
 #include <emmintrin.h>
 #endif
 
-enum fmode { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
+/* The kinds of frame (frame.mode). */
+enum frame_kind { M_TYPED, M_GENERIC, M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION };
 
 /* Where a GENERIC frame's node goes when it ends. */
 enum gdest { G_CHILD, G_EXTRA, G_PAYLOAD };
 
 typedef struct frame {
-    uint8_t mode;
-    uint8_t gdest;
+    uint8_t mode;                  /* enum frame_kind */
+    uint8_t gdest;                 /* enum gdest */
     bool payload_root;
     const pxmpp_type_desc *desc;   /* TYPED */
     const pxmpp_field_desc *field; /* field of the parent this frame fills */
@@ -58,16 +64,21 @@ struct item {
     uint32_t tag;
 };
 
+/* Values of a lookup (struct lcache): no field matches; the entry is an attribute's. */
+enum { FIELD_NONE = -1, CACHE_ATTR = -7 };
+
 #define ITEMS_KEEP 256 /* items kept between stanzas (a larger stack is freed) */
 #define LANG_SCAN 16   /* lang texts compared pairwise; more are sorted (see first_repeated_lang) */
 #define TYPES_SCAN 8   /* payloads counted one by one; more are sorted by type (see check_deferred) */
 #define SORT_KEEP 256  /* entries of the sorting scratch kept between stanzas */
 
+#define REASON_MAX 256 /* bytes of a diagnostic's reason, with its NUL */
+
 #define CACHE_BITS 7 /* 128 lookups */
 #define NAMES_BITS 7 /* 128 slots for at most 64 names */
 #define NAMES_BYTES 2048
 
-struct pxmpp__builder {
+struct pxmpp__decoder {
     pxmpp_mem mem;
     const pxmpp_registry *reg;
     pxmpp_arena *a;
@@ -77,14 +88,14 @@ struct pxmpp__builder {
     char *text;
     size_t text_len, text_cap;
     pxmpp_diag *stanza_diag;
-    int fatal; /* sticky error (NOMEM) for the current element */
+    int fatal; /* sticky error (NOMEM) of the current stanza, set by fail() only */
     const char *stream_lang; /* xml:lang of the peer's stream header, inherited by stanzas */
     const pxmpp_type_desc *top; /* type of the top-level element being built */
     struct item *items;
     size_t items_len, items_cap;
     uintptr_t *sort;         /* scratch of the sorts (see heap_sort) */
     size_t sort_cap;
-    pxmpp__work work;        /* what building cost (see pxmpp__builder_work) */
+    pxmpp__work work;        /* what building cost (see pxmpp__decoder_work) */
     struct hot *hot; /* the lookup tables, allocated with the first element (see struct hot) */
     /* Copies of the names of generic elements and kept attributes, by libxml2's name
        pointer: made once per parser context instead of once per element.  They live
@@ -100,18 +111,19 @@ struct pxmpp__builder {
     } names;
 };
 
-/* The builder's lookup tables (6.6 KB): allocated with the first top-level element, so
+/* The decoder's lookup tables (6.6 KB): allocated with the first top-level element, so
    that a stream that has received nothing but the peer's header does not hold them. */
 struct hot {
     /* Lookups keyed by libxml2's interned name pointers (valid for one parser context;
-       cleared by pxmpp__builder_clear_cache when the context changes). */
+       cleared by pxmpp__decoder_clear_cache when the context changes). */
     struct lcache {
         const void *d;
         const char *local, *ns;
-        int32_t k, v;
+        int32_t k, v; /* the field (or FIELD_NONE) and, for a child, its value (see match_child);
+                         v is CACHE_ATTR for an attribute lookup */
         const pxmpp_type_desc *payload;
     } cache[1u << CACHE_BITS];
-    /* What the builder needs to know of a type, by d->id (checked against d). */
+    /* What the decoder needs to know of a type, by d->id (checked against d). */
     struct tinfo {
         const pxmpp_type_desc *d;
         uint32_t defaults; /* fields with a default value to set */
@@ -120,12 +132,12 @@ struct hot {
     } tinfo[64];
 };
 
-int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
+int pxmpp__decoder_new(pxmpp__decoder **out, const pxmpp_mem *mem, const pxmpp_registry *reg,
                        size_t max_depth)
 {
     if (!mem)
         mem = pxmpp_mem_default();
-    pxmpp__builder *b = mem->malloc(sizeof *b, mem->ud);
+    pxmpp__decoder *b = mem->malloc(sizeof *b, mem->ud);
     if (!b)
         return PXMPP_ERR_NOMEM;
     memset(b, 0, sizeof *b);
@@ -136,7 +148,7 @@ int pxmpp__builder_new(pxmpp__builder **out, const pxmpp_mem *mem, const pxmpp_r
     return 0;
 }
 
-void pxmpp__builder_free(pxmpp__builder *b)
+void pxmpp__decoder_free(pxmpp__decoder *b)
 {
     if (!b)
         return;
@@ -150,9 +162,9 @@ void pxmpp__builder_free(pxmpp__builder *b)
     b->mem.free(b, b->mem.ud);
 }
 
-size_t pxmpp__builder_depth(const pxmpp__builder *b) { return b->depth; }
+size_t pxmpp__decoder_depth(const pxmpp__decoder *b) { return b->depth; }
 
-const pxmpp__work *pxmpp__builder_work(const pxmpp__builder *b) { return &b->work; }
+const pxmpp__work *pxmpp__decoder_work(const pxmpp__decoder *b) { return &b->work; }
 
 static void names_forget(struct names *n)
 {
@@ -161,7 +173,7 @@ static void names_forget(struct names *n)
     n->count = 0;
 }
 
-void pxmpp__builder_clear_cache(pxmpp__builder *b)
+void pxmpp__decoder_clear_cache(pxmpp__decoder *b)
 {
     if (b->hot)
         memset(b->hot->cache, 0, sizeof b->hot->cache);
@@ -172,7 +184,7 @@ void pxmpp__builder_clear_cache(pxmpp__builder *b)
 /* The cached lookup of {ns}local in d (an attribute lookup when attr, else a child
    one), or NULL with *slot set to where the caller stores it.  Two ways per set: a new
    entry takes the first, whose old entry moves to the second. */
-static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *local, const char *ns, bool attr,
+static struct lcache *cache_find(pxmpp__decoder *b, const void *d, const char *local, const char *ns, bool attr,
                                  struct lcache **slot)
 {
     /* libxml2 packs its names a few bytes apart: every bit of the pointers counts, so the
@@ -181,14 +193,14 @@ static struct lcache *cache_find(pxmpp__builder *b, const void *d, const char *l
                  0x9E3779B97F4A7C15ull;
     struct lcache *e = &b->hot->cache[(h >> (64 - CACHE_BITS)) & ~(size_t)1];
     for (int w = 0; w < 2; w++)
-        if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == -7) == attr)
+        if (e[w].d == d && e[w].local == local && e[w].ns == ns && (e[w].v == CACHE_ATTR) == attr)
             return &e[w];
     e[1] = e[0];
     *slot = &e[0];
     return NULL;
 }
 
-size_t pxmpp__builder_held(const pxmpp__builder *b)
+size_t pxmpp__decoder_held(const pxmpp__decoder *b)
 {
     return sizeof *b + (b->hot ? sizeof *b->hot : 0) + b->cap * sizeof(frame) + b->items_cap * sizeof(struct item) +
            b->text_cap +
@@ -196,7 +208,7 @@ size_t pxmpp__builder_held(const pxmpp__builder *b)
            (b->names.arena ? pxmpp_arena_held(b->names.arena) : 0);
 }
 
-void pxmpp__builder_abort(pxmpp__builder *b)
+void pxmpp__decoder_abort(pxmpp__decoder *b)
 {
     b->depth = 0;
     b->items_len = 0;
@@ -208,7 +220,16 @@ void pxmpp__builder_abort(pxmpp__builder *b)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int text_append(pxmpp__builder *b, const char *s, size_t len)
+/* Ends the current stanza with the error rc (none when rc is 0): the one place that sets
+   b->fatal, which every later event then returns until begin() or abort().  Returns rc. */
+static inline int fail(pxmpp__decoder *b, int rc)
+{
+    if (rc)
+        b->fatal = rc;
+    return rc;
+}
+
+static int text_append(pxmpp__decoder *b, const char *s, size_t len)
 {
     if (b->text_cap - b->text_len < len + 1) {
         size_t ncap = b->text_cap ? b->text_cap : 256;
@@ -361,7 +382,7 @@ static const struct tinfo *type_info_fill(struct tinfo *t, const pxmpp_type_desc
 }
 
 /* Read at once: another type with the same id % 64 takes the slot. */
-static inline const struct tinfo *type_info(pxmpp__builder *b, const pxmpp_type_desc *d)
+static inline const struct tinfo *type_info(pxmpp__decoder *b, const pxmpp_type_desc *d)
 {
     struct tinfo *t = &b->hot->tinfo[d->id % (sizeof b->hot->tinfo / sizeof b->hot->tinfo[0])];
     return t->d == d ? t : type_info_fill(t, d);
@@ -378,15 +399,15 @@ static uint16_t field_from(const pxmpp_type_desc *d, uint32_t mask, uint32_t k)
 }
 
 /* The field holding the element's own text, or NULL. */
-static const pxmpp_field_desc *text_field(pxmpp__builder *b, const pxmpp_type_desc *d)
+static const pxmpp_field_desc *text_field(pxmpp__decoder *b, const pxmpp_type_desc *d)
 {
     int32_t k = type_info(b, d)->text;
     return k < 0 ? NULL : &d->fields[k];
 }
 
-static frame *top(pxmpp__builder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
+static frame *top(pxmpp__decoder *b) { return b->depth ? &b->frames[b->depth - 1] : NULL; }
 
-static int push_frame(pxmpp__builder *b, frame **out)
+static int push_frame(pxmpp__decoder *b, frame **out)
 {
     if (b->depth >= b->max_depth)
         return PXMPP_ERR_LIMIT;
@@ -408,7 +429,7 @@ static int push_frame(pxmpp__builder *b, frame **out)
 
 /* The per-field counts of a typed frame, allocated when its first child starts
    (most elements have none). */
-static int ensure_counts(pxmpp__builder *b, frame *fr)
+static int ensure_counts(pxmpp__decoder *b, frame *fr)
 {
     if (fr->counts || !fr->desc->fields_count)
         return 0;
@@ -418,7 +439,7 @@ static int ensure_counts(pxmpp__builder *b, frame *fr)
 
 static size_t count_of(const frame *fr, uint16_t k) { return fr->counts ? fr->counts[k] : 0; }
 
-static int grow_items(pxmpp__builder *b)
+static int grow_items(pxmpp__decoder *b)
 {
     size_t ncap = b->items_cap ? b->items_cap * 2 : 32;
     struct item *n = ncap <= SIZE_MAX / sizeof *n ? b->mem.realloc(b->items, ncap * sizeof *n, b->mem.ud) : NULL;
@@ -430,7 +451,7 @@ static int grow_items(pxmpp__builder *b)
 }
 
 /* Adds an item for the frame on top of the stack of items, and counts it in *count. */
-static inline int push_item(pxmpp__builder *b, uint32_t tag, void *ptr, size_t *count)
+static inline int push_item(pxmpp__decoder *b, uint32_t tag, void *ptr, size_t *count)
 {
     if (b->items_len == b->items_cap && grow_items(b))
         return PXMPP_ERR_NOMEM;
@@ -443,7 +464,7 @@ enum gather_as { AS_VALUE, AS_PTR, AS_U16 };
 
 /* The count items of frame fr tagged tag, as a new array of elem-byte elements: copies of
    what they point to (AS_VALUE), the pointers (AS_PTR) or the numbers they hold (AS_U16). */
-static void *gather(pxmpp__builder *b, const frame *fr, uint32_t tag, size_t count, size_t elem, enum gather_as as)
+static void *gather(pxmpp__decoder *b, const frame *fr, uint32_t tag, size_t count, size_t elem, enum gather_as as)
 {
     if (!count)
         return NULL;
@@ -471,7 +492,7 @@ static void *gather(pxmpp__builder *b, const frame *fr, uint32_t tag, size_t cou
 /* Notes that a child was stored in field idx (or PXMPP_ORDER_EXTRA).  While the
    children follow the declaration order nothing is recorded (the writer's default
    order is right); the first child out of order writes down the order so far. */
-static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
+static int add_order(pxmpp__decoder *b, frame *fr, uint16_t idx)
 {
     if (!fr->ordered) {
         if (idx != PXMPP_ORDER_EXTRA && idx >= fr->last_field) {
@@ -493,7 +514,7 @@ static int add_order(pxmpp__builder *b, frame *fr, uint16_t idx)
 }
 
 /* Path of the current element stack, plus an optional suffix ("/@type"). */
-static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
+static const char *make_path(pxmpp__decoder *b, size_t upto, const char *suffix)
 {
     size_t need = 1 + (suffix ? strlen(suffix) : 0);
     b->work.steps += upto;
@@ -516,11 +537,11 @@ static const char *make_path(pxmpp__builder *b, size_t upto, const char *suffix)
 }
 
 /* Records a violation at the current position (upto frames deep). */
-static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const char *fmt, ...)
+static void violation(pxmpp__decoder *b, size_t upto, const char *suffix, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #include <stdarg.h>
-static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const char *fmt, ...)
+static void violation(pxmpp__decoder *b, size_t upto, const char *suffix, const char *fmt, ...)
 {
     pxmpp_diag **slot = &b->stanza_diag;
     for (size_t i = upto; i-- > 0;) {
@@ -532,14 +553,14 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
     if (*slot)
         return; /* the first violation is reported */
     pxmpp_diag *d = pxmpp__arena_zalloc(b->a, sizeof *d);
-    char *reason = pxmpp__arena_zalloc(b->a, 256);
+    char *reason = pxmpp__arena_zalloc(b->a, REASON_MAX);
     if (!d || !reason) {
-        b->fatal = PXMPP_ERR_NOMEM;
+        fail(b, PXMPP_ERR_NOMEM);
         return;
     }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, 256, fmt, ap);
+    vsnprintf(reason, REASON_MAX, fmt, ap);
     va_end(ap);
     d->code = PXMPP_ERR_STANZA_INVALID;
     d->reason = reason;
@@ -549,7 +570,7 @@ static void violation(pxmpp__builder *b, size_t upto, const char *suffix, const 
 
 /* ---- field storage ------------------------------------------------------ */
 
-static void set_defaults(pxmpp__builder *b, const pxmpp_type_desc *d, void *obj)
+static void set_defaults(pxmpp__decoder *b, const pxmpp_type_desc *d, void *obj)
 {
     uint32_t mask = type_info(b, d)->defaults;
     for (uint16_t i = field_from(d, mask, 0); i < d->fields_count; i = field_from(d, mask, i + 1u)) {
@@ -584,7 +605,7 @@ static pxmpp_attr *new_attr(pxmpp_arena *a, const char *ns, const char *local, c
    the one made earlier in this parser context, or a new one.  Namespace names come
    from xmlns attribute values, where libxml2 keeps '&' as "&#38;" (other names cannot
    hold a '&').  NULL when s is NULL or no memory is left. */
-static const char *dup_name(pxmpp__builder *b, const char *s)
+static const char *dup_name(pxmpp__decoder *b, const char *s)
 {
     if (!s)
         return NULL;
@@ -617,7 +638,7 @@ static const char *dup_name(pxmpp__builder *b, const char *s)
 }
 
 /* An attribute kept as is, with copies of its names; NULL when the arena is full. */
-static pxmpp_attr *copy_attr(pxmpp__builder *b, const char *ns, const char *local, const char *value)
+static pxmpp_attr *copy_attr(pxmpp__decoder *b, const char *ns, const char *local, const char *value)
 {
     const char *n = dup_name(b, ns), *l = dup_name(b, local);
     if ((ns && !n) || !l)
@@ -626,7 +647,7 @@ static pxmpp_attr *copy_attr(pxmpp__builder *b, const char *ns, const char *loca
 }
 
 /* Attributes of a TYPED element. */
-static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
+static int typed_attrs(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
 {
     const pxmpp_type_desc *d = fr->desc;
     pxmpp_meta *meta = fr->obj;
@@ -640,12 +661,12 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
         uint16_t fi = 0;
         struct lcache *slot, *e = cache_find(b, d, ra->local, ra->ns, true, &slot);
         if (e) {
-            if (e->k >= 0) {
+            if (e->k != FIELD_NONE) {
                 fi = (uint16_t)e->k;
                 f = &d->fields[fi];
             }
         } else {
-            int found = -1;
+            int found = FIELD_NONE;
             b->work.steps += d->fields_count;
             for (uint16_t k = 0; k < d->fields_count; k++) {
                 const pxmpp_field_desc *c = &d->fields[k];
@@ -654,8 +675,8 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
                     break;
                 }
             }
-            *slot = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = -7 };
-            if (found >= 0) {
+            *slot = (struct lcache){ .d = d, .local = ra->local, .ns = ra->ns, .k = found, .v = CACHE_ATTR };
+            if (found != FIELD_NONE) {
                 fi = (uint16_t)found;
                 f = &d->fields[fi];
             }
@@ -689,7 +710,7 @@ static int typed_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, 
     return 0;
 }
 
-static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
+static int generic_attrs(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t vlen;
@@ -705,7 +726,7 @@ static int generic_attrs(pxmpp__builder *b, frame *fr, const pxmpp__rattr *attrs
     return 0;
 }
 
-static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, const pxmpp__rattr *attrs,
+static int open_typed(pxmpp__decoder *b, frame *fr, const pxmpp_type_desc *d, const pxmpp__rattr *attrs,
                       size_t n)
 {
     fr->mode = M_TYPED;
@@ -726,7 +747,7 @@ static int open_typed(pxmpp__builder *b, frame *fr, const pxmpp_type_desc *d, co
     return typed_attrs(b, fr, attrs, n);
 }
 
-static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp__rattr *attrs, size_t n)
+static int open_generic(pxmpp__decoder *b, frame *fr, uint8_t dest, const pxmpp__rattr *attrs, size_t n)
 {
     fr->mode = M_GENERIC;
     fr->gdest = dest;
@@ -740,7 +761,7 @@ static int open_generic(pxmpp__builder *b, frame *fr, uint8_t dest, const pxmpp_
 
 /* Flushes pending text of frame fr: GENERIC keeps it as a text node; TYPED keeps
    non-whitespace text as an extra text node. */
-static int flush_text(pxmpp__builder *b, frame *fr)
+static int flush_text(pxmpp__decoder *b, frame *fr)
 {
     size_t len = b->text_len - fr->text_start;
     if (len == 0)
@@ -769,9 +790,9 @@ static int flush_text(pxmpp__builder *b, frame *fr)
     return 0;
 }
 
-/* ---- public builder API ------------------------------------------------- */
+/* ---- public decoder API ------------------------------------------------- */
 
-int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
+int pxmpp__decoder_begin(pxmpp__decoder *b, pxmpp_arena *a, const pxmpp_type_desc *d,
                          const char *content_ns, const char *stream_lang)
 {
     if (b->names.stale) {
@@ -805,13 +826,13 @@ int pxmpp__builder_begin(pxmpp__builder *b, pxmpp_arena *a, const pxmpp_type_des
     return 0;
 }
 
-/* Which field of the typed element pd a child {ns}local fills (k = -1: none; then, when
+/* Which field of the typed element pd a child {ns}local fills (k = FIELD_NONE: none; then, when
    pd is an extension point, v is its PAYLOADS field and `payload` the child's type if a
    schema knows it). */
-static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
+static struct lcache match_child(pxmpp__decoder *b, const pxmpp_type_desc *pd, const char *parent_ns, const char *ns,
                                  const char *local)
 {
-    struct lcache r = { .d = pd, .local = local, .ns = ns, .k = -1, .v = 0 };
+    struct lcache r = { .d = pd, .local = local, .ns = ns, .k = FIELD_NONE, .v = 0 };
     b->work.steps += pd->fields_count;
     for (uint16_t k = 0; k < pd->fields_count; k++) {
         const pxmpp_field_desc *f = &pd->fields[k];
@@ -859,7 +880,7 @@ static struct lcache match_child(pxmpp__builder *b, const pxmpp_type_desc *pd, c
 
 /* A text-child whose value is one attribute of the child (`<status code='110'/>`): the value
    is parsed now (stored in the parent, or for a list in fr->obj until the element ends). */
-static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const pxmpp_field_desc *f,
+static int start_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp_field_desc *f,
                             const pxmpp__rattr *attrs, size_t nattrs)
 {
     const pxmpp__rattr *ra = nattrs == 1 && !attrs[0].ns && strcmp(attrs[0].local, f->value_attr) == 0 ? attrs : NULL;
@@ -869,7 +890,7 @@ static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const p
     if (!ra) {
         why = nattrs ? "unexpected attribute" : "missing attribute";
     } else if (!(v = attr_value(b->a, ra->value, ra->len, &vlen))) {
-        return b->fatal = PXMPP_ERR_NOMEM;
+        return PXMPP_ERR_NOMEM;
     } else if (f->maxlen && vlen > f->maxlen) {
         why = "value longer than the schema allows";
     } else {
@@ -877,7 +898,7 @@ static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const p
         if (f->flags & PXMPP_FF_LIST) {
             size_t vs = pxmpp__value_size(f);
             if (!(dst = fr->obj = pxmpp__arena_zalloc(b->a, vs)))
-                return b->fatal = PXMPP_ERR_NOMEM;
+                return PXMPP_ERR_NOMEM;
         }
         why = pxmpp__value_parse(b->a, f, f->vtype, v, vlen, dst, true);
     }
@@ -887,215 +908,247 @@ static int start_value_attr(pxmpp__builder *b, frame *fr, frame *parent, const p
         else
             violation(b, b->depth, NULL, "%s for attribute %.60s of <%.60s/>: '%.60s'", why, f->value_attr, fr->local, v);
         fr->field = NULL;
-        int rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
+        return open_generic(b, fr, G_EXTRA, attrs, nattrs);
     }
     fr->mode = M_TEXT_CHILD;
     fr->attr_raw = v;
     return 0;
 }
 
-int pxmpp__builder_start(pxmpp__builder *b, const char *ns, const char *local,
+/* A child that breaks its schema (one too many, an unexpected attribute): kept as a
+   generic extra node of its parent, after the violation was recorded. */
+static int start_rejected(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fr->field = NULL;
+    return open_generic(b, fr, G_EXTRA, attrs, nattrs);
+}
+
+static void violation_too_many(pxmpp__decoder *b, const pxmpp_field_desc *f, const char *local)
+{
+    violation(b, b->depth, NULL, "more than %u <%.60s/> element%s", f->max_occurs ? f->max_occurs : 1, local,
+              f->max_occurs > 1 ? "s" : "");
+}
+
+/* The top-level element: the caller told the type through begin(); find it again. */
+static int start_top(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const char *ns = fr->ns, *local = fr->local;
+    const pxmpp_type_desc *d = b->top ? b->top : pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
+    if (!d)
+        return PXMPP_ERR_UNSUPPORTED_STANZA;
+    fr->local = d->names ? local : d->local; /* open_typed takes a one-of element's name from its enum */
+    return fail(b, open_typed(b, fr, d, attrs, nattrs));
+}
+
+/* An element inside a text-like child (TEXT_CHILD, LANG_TEXT, FLAG, CONDITION): the
+   parent is demoted to a generic element, or for a LANG_TEXT keeps it in its meta. */
+static int start_in_value(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    violation(b, b->depth - 1, NULL, "element <%.60s> is not allowed inside <%.60s>", fr->local, parent->local);
+    if (parent->mode == M_LANG_TEXT)
+        return open_generic(b, fr, G_EXTRA, attrs, nattrs); /* lang texts have a meta */
+    const pxmpp_field_desc *pf = parent->field;
+    if (pf && (parent->attr_raw || parent->mode == M_CONDITION) && b->depth >= 3) {
+        /* the value stored when it started is kept raw in the node instead */
+        frame *owner = &b->frames[b->depth - 3];
+        if (!(pf->flags & PXMPP_FF_LIST))
+            memset((char *)owner->obj + pf->offset, 0, pxmpp__value_size(pf));
+        if (parent->attr_raw) {
+            pxmpp_attr *at = new_attr(b->a, NULL, pf->value_attr, parent->attr_raw);
+            if (!at || push_item(b, T_ATTR, at, &parent->n_attrs))
+                return PXMPP_ERR_NOMEM;
+            parent->attr_raw = NULL;
+        }
+    }
+    parent->mode = M_GENERIC;
+    parent->gdest = G_EXTRA;
+    const char *pns = parent->ns;
+    parent->ns = dup_name(b, pns);
+    parent->local = dup_name(b, parent->local);
+    parent->field = NULL;
+    if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
+        return PXMPP_ERR_NOMEM;
+    fr->text_start = b->text_len;
+    fr->mark = b->items_len; /* the parent's text node came after fr began */
+    return open_generic(b, fr, G_CHILD, attrs, nattrs);
+}
+
+/* Field k of the typed parent is the one fr fills, as its (have + 1)th element. */
+static void fill_field(frame *fr, const pxmpp_field_desc *f, uint16_t k, size_t have)
+{
+    fr->field = f;
+    fr->field_index = k;
+    fr->occurrence = have + 1;
+    fr->path_index = ((f->flags & PXMPP_FF_LIST) || fr->occurrence > 1) ? fr->occurrence : 0;
+}
+
+/* A CHILD field: a typed element of its own. */
+static int start_child(pxmpp__decoder *b, frame *fr, const pxmpp_field_desc *f, uint16_t k, size_t have,
+                       const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fill_field(fr, f, k, have);
+    if ((!(f->flags & PXMPP_FF_LIST) && have >= 1) || (f->max_occurs && have >= f->max_occurs)) {
+        violation_too_many(b, f, fr->local);
+        return start_rejected(b, fr, attrs, nattrs);
+    }
+    return open_typed(b, fr, f->child, attrs, nattrs);
+}
+
+/* A LANG_TEXT: its attributes go to its meta, its xml:lang to the text. */
+static int start_lang_text(pxmpp__decoder *b, frame *fr, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fr->mode = M_LANG_TEXT;
+    pxmpp_lang_text *lt = pxmpp__arena_zalloc(b->a, sizeof *lt);
+    if (!lt)
+        return PXMPP_ERR_NOMEM;
+    fr->obj = lt;
+    for (size_t i = 0; i < nattrs; i++) {
+        size_t vlen;
+        char *v = attr_value(b->a, attrs[i].value, attrs[i].len, &vlen);
+        if (!v)
+            return PXMPP_ERR_NOMEM;
+        if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 && strcmp(attrs[i].local, "lang") == 0) {
+            lt->lang = v;
+            fr->lang = v;
+            continue;
+        }
+        pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
+        if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
+            return PXMPP_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* A TEXT_CHILD, FLAG or LANG_TEXT field: a value of the parent. */
+static int start_text_like(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp_field_desc *f, uint16_t k,
+                           size_t have, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fill_field(fr, f, k, have);
+    bool full = (f->max_occurs && have >= f->max_occurs) || (!(f->flags & PXMPP_FF_LIST) && have >= 1);
+    if (!full && f->value_attr)
+        return start_value_attr(b, fr, parent, f, attrs, nattrs);
+    if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
+        if (full)
+            violation_too_many(b, f, fr->local);
+        else
+            violation(b, b->depth, NULL, "unexpected attribute on <%.60s/>", fr->local);
+        return start_rejected(b, fr, attrs, nattrs);
+    }
+    if (f->kind == PXMPP_F_LANG_TEXT)
+        return start_lang_text(b, fr, attrs, nattrs);
+    fr->mode = f->kind == PXMPP_F_FLAG ? M_FLAG : M_TEXT_CHILD;
+    return 0;
+}
+
+/* A CONDITION field: the element's name is the value (v, from the lookup). */
+static int start_condition(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp_field_desc *f, uint16_t k,
+                           size_t have, int v, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    fr->field = f;
+    fr->field_index = k;
+    fr->occurrence = 1;
+    if (have >= 1 || nattrs > 0) {
+        violation(b, b->depth, NULL, have ? "more than one defined condition" : "unexpected attribute on a condition");
+        return start_rejected(b, fr, attrs, nattrs);
+    }
+    memcpy((char *)parent->obj + f->offset, &v, sizeof v);
+    fr->mode = M_CONDITION;
+    return 0;
+}
+
+/* Not a field: a payload of an extension point (typed when a schema knows it). */
+static int start_payload(pxmpp__decoder *b, frame *fr, frame *parent, const struct lcache *ce,
+                         const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const pxmpp_type_desc *pd = parent->desc;
+    uint16_t k = (uint16_t)ce->v;
+    fr->field = &pd->fields[k];
+    fr->field_index = k;
+    fr->occurrence = parent->counts[k] + 1;
+    if (!ce->payload)
+        return open_generic(b, fr, G_PAYLOAD, attrs, nattrs);
+    fr->payload_root = true;
+    return open_typed(b, fr, ce->payload, attrs, nattrs);
+}
+
+/* A child of a TYPED element: the field it fills, a payload, or an unknown child. */
+static int start_in_typed(pxmpp__decoder *b, frame *fr, frame *parent, const pxmpp__rattr *attrs, size_t nattrs)
+{
+    const pxmpp_type_desc *pd = parent->desc;
+    if (ensure_counts(b, parent))
+        return PXMPP_ERR_NOMEM;
+    struct lcache *slot, *ce = cache_find(b, pd, fr->local, fr->ns, false, &slot);
+    if (!ce) {
+        *slot = match_child(b, pd, parent->ns, fr->ns, fr->local);
+        ce = slot;
+    }
+    if (ce->k != FIELD_NONE) {
+        uint16_t k = (uint16_t)ce->k;
+        const pxmpp_field_desc *f = &pd->fields[k];
+        size_t have = parent->counts[k];
+        switch (f->kind) {
+        case PXMPP_F_CHILD:
+            return start_child(b, fr, f, k, have, attrs, nattrs);
+        case PXMPP_F_TEXT_CHILD:
+        case PXMPP_F_FLAG:
+        case PXMPP_F_LANG_TEXT:
+            return start_text_like(b, fr, parent, f, k, have, attrs, nattrs);
+        case PXMPP_F_CONDITION:
+            return start_condition(b, fr, parent, f, k, have, ce->v, attrs, nattrs);
+        default:
+            break;
+        }
+    }
+    if (pd->point)
+        return start_payload(b, fr, parent, ce, attrs, nattrs);
+    return open_generic(b, fr, G_EXTRA, attrs, nattrs);
+}
+
+int pxmpp__decoder_start(pxmpp__decoder *b, const char *ns, const char *local,
                          const pxmpp__rattr *attrs, size_t nattrs)
 {
     if (b->fatal)
         return b->fatal;
     frame *parent = top(b);
-    if (parent) {
-        int rc = flush_text(b, parent);
-        if (rc)
-            return b->fatal = rc;
-    }
+    int rc;
+    if (parent && (rc = flush_text(b, parent)))
+        return fail(b, rc);
     frame *fr;
-    int rc = push_frame(b, &fr);
-    if (rc)
-        return rc == PXMPP_ERR_NOMEM ? (b->fatal = rc) : rc;
+    if ((rc = push_frame(b, &fr)))
+        return rc == PXMPP_ERR_NOMEM ? fail(b, rc) : rc; /* PXMPP_ERR_LIMIT leaves the stanza open */
     fr->ns = ns;
     fr->local = local;
     parent = b->depth >= 2 ? &b->frames[b->depth - 2] : NULL; /* push_frame may have moved the frames */
     fr->lang = parent ? parent->lang : b->stream_lang;
-
-    if (!parent) {
-        /* top-level: the caller told us the type through begin(); find it again */
-        const pxmpp_type_desc *d = b->top ? b->top : pxmpp__registry_find(b->reg, ns, local, b->content_ns, 0, true);
-        if (!d)
-            return PXMPP_ERR_UNSUPPORTED_STANZA;
-        fr->ns = ns;
-        fr->local = d->names ? local : d->local; /* open_typed takes a one-of element's name from its enum */
-        rc = open_typed(b, fr, d, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
-    }
-
-    if (parent->mode == M_GENERIC) {
+    if (!parent)
+        return start_top(b, fr, attrs, nattrs);
+    switch (parent->mode) {
+    case M_TYPED:
+        rc = start_in_typed(b, fr, parent, attrs, nattrs);
+        break;
+    case M_GENERIC:
         rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
+        break;
+    default: /* M_TEXT_CHILD, M_LANG_TEXT, M_FLAG, M_CONDITION */
+        rc = start_in_value(b, fr, parent, attrs, nattrs);
+        break;
     }
-    if (parent->mode != M_TYPED) {
-        /* an element inside a text-like child: demote the parent to a generic element */
-        const char *what = parent->local;
-        violation(b, b->depth - 1, NULL, "element <%.60s> is not allowed inside <%.60s>", local, what);
-        if (parent->mode == M_LANG_TEXT) {
-            /* lang texts have a meta: keep the element there */
-            rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-            return rc ? (b->fatal = rc) : 0;
-        }
-        const pxmpp_field_desc *pf = parent->field;
-        if (pf && (parent->attr_raw || parent->mode == M_CONDITION) && b->depth >= 3) {
-            /* the value stored when it started is kept raw in the node instead */
-            frame *owner = &b->frames[b->depth - 3];
-            if (!(pf->flags & PXMPP_FF_LIST))
-                memset((char *)owner->obj + pf->offset, 0, pxmpp__value_size(pf));
-            if (parent->attr_raw) {
-                pxmpp_attr *at = new_attr(b->a, NULL, pf->value_attr, parent->attr_raw);
-                if (!at || push_item(b, T_ATTR, at, &parent->n_attrs))
-                    return b->fatal = PXMPP_ERR_NOMEM;
-                parent->attr_raw = NULL;
-            }
-        }
-        parent->mode = M_GENERIC;
-        parent->gdest = G_EXTRA;
-        const char *pns = parent->ns;
-        parent->ns = dup_name(b, pns);
-        parent->local = dup_name(b, parent->local);
-        parent->field = NULL;
-        if (!parent->local || (pns && !parent->ns) || flush_text(b, parent))
-            return b->fatal = PXMPP_ERR_NOMEM;
-        fr->text_start = b->text_len;
-        fr->mark = b->items_len; /* the parent's text node came after fr began */
-        rc = open_generic(b, fr, G_CHILD, attrs, nattrs);
-        return rc ? (b->fatal = rc) : 0;
-    }
-
-    /* parent is TYPED: find the field this child fills */
-    const pxmpp_type_desc *pd = parent->desc;
-    if (ensure_counts(b, parent))
-        return b->fatal = PXMPP_ERR_NOMEM;
-    struct lcache *slot, *ce = cache_find(b, pd, local, ns, false, &slot);
-    if (!ce) {
-        *slot = match_child(b, pd, parent->ns, ns, local);
-        ce = slot;
-    }
-    if (ce->k >= 0) {
-        uint16_t k = (uint16_t)ce->k;
-        const pxmpp_field_desc *f = &pd->fields[k];
-        bool single = !(f->flags & PXMPP_FF_LIST);
-        size_t have = parent->counts[k];
-        switch (f->kind) {
-        case PXMPP_F_CHILD: {
-            const pxmpp_type_desc *cd = f->child;
-            fr->field = f;
-            fr->field_index = k;
-            fr->occurrence = have + 1;
-            fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
-            if ((single && have >= 1) || (f->max_occurs && have >= f->max_occurs)) {
-                violation(b, b->depth, NULL, "more than %u <%.60s/> element%s", f->max_occurs ? f->max_occurs : 1,
-                          local, (f->max_occurs > 1) ? "s" : "");
-                fr->field = NULL;
-                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-                return rc ? (b->fatal = rc) : 0;
-            }
-            rc = open_typed(b, fr, cd, attrs, nattrs);
-            return rc ? (b->fatal = rc) : 0;
-        }
-        case PXMPP_F_TEXT_CHILD:
-        case PXMPP_F_FLAG:
-        case PXMPP_F_LANG_TEXT: {
-            fr->field = f;
-            fr->field_index = k;
-            fr->occurrence = have + 1;
-            fr->path_index = (!single || fr->occurrence > 1) ? fr->occurrence : 0;
-            bool full = (f->max_occurs && have >= f->max_occurs) || (single && have >= 1);
-            if (!full && f->value_attr)
-                return start_value_attr(b, fr, parent, f, attrs, nattrs);
-            if (full || (f->kind != PXMPP_F_LANG_TEXT && nattrs > 0)) {
-                if (full)
-                    violation(b, b->depth, NULL, "more than %u <%.60s/> element%s",
-                              f->max_occurs ? f->max_occurs : 1, local, f->max_occurs > 1 ? "s" : "");
-                else
-                    violation(b, b->depth, NULL, "unexpected attribute on <%.60s/>", local);
-                fr->field = NULL;
-                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-                return rc ? (b->fatal = rc) : 0;
-            }
-            if (f->kind == PXMPP_F_LANG_TEXT) {
-                fr->mode = M_LANG_TEXT;
-                pxmpp_lang_text *lt = pxmpp__arena_zalloc(b->a, sizeof *lt);
-                if (!lt)
-                    return b->fatal = PXMPP_ERR_NOMEM;
-                fr->obj = lt;
-                for (size_t i = 0; i < nattrs; i++) {
-                    size_t vlen;
-                    char *v = attr_value(b->a, attrs[i].value, attrs[i].len, &vlen);
-                    if (!v)
-                        return b->fatal = PXMPP_ERR_NOMEM;
-                    if (attrs[i].ns && strcmp(attrs[i].ns, PXMPP_NS_XML) == 0 &&
-                        strcmp(attrs[i].local, "lang") == 0) {
-                        lt->lang = v;
-                        fr->lang = v;
-                        continue;
-                    }
-                    pxmpp_attr *at = copy_attr(b, attrs[i].ns, attrs[i].local, v);
-                    if (!at || push_item(b, T_ATTR, at, &fr->n_attrs))
-                        return b->fatal = PXMPP_ERR_NOMEM;
-                }
-            } else {
-                fr->mode = f->kind == PXMPP_F_FLAG ? M_FLAG : M_TEXT_CHILD;
-            }
-            return 0;
-        }
-        case PXMPP_F_CONDITION: {
-            int v = ce->v;
-            fr->field = f;
-            fr->field_index = k;
-            fr->occurrence = 1;
-            if (have >= 1 || nattrs > 0) {
-                violation(b, b->depth, NULL, have ? "more than one defined condition"
-                                                         : "unexpected attribute on a condition");
-                fr->field = NULL;
-                rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-                return rc ? (b->fatal = rc) : 0;
-            }
-            memcpy((char *)parent->obj + f->offset, &v, sizeof v);
-            fr->mode = M_CONDITION;
-            return 0;
-        }
-        default:
-            break;
-        }
-    }
-    /* not a field: a payload of an extension point, or an unknown child */
-    if (pd->point) {
-        uint16_t k = (uint16_t)ce->v;
-        fr->field = &pd->fields[k];
-        fr->field_index = k;
-        fr->occurrence = parent->counts[k] + 1;
-        const pxmpp_type_desc *d = ce->payload;
-        if (d) {
-            fr->payload_root = true;
-            rc = open_typed(b, fr, d, attrs, nattrs);
-        } else {
-            rc = open_generic(b, fr, G_PAYLOAD, attrs, nattrs);
-        }
-        return rc ? (b->fatal = rc) : 0;
-    }
-    rc = open_generic(b, fr, G_EXTRA, attrs, nattrs);
-    return rc ? (b->fatal = rc) : 0;
+    return fail(b, rc);
 }
 
-int pxmpp__builder_text(pxmpp__builder *b, const char *s, size_t len)
+int pxmpp__decoder_text(pxmpp__decoder *b, const char *s, size_t len)
 {
     if (b->fatal)
         return b->fatal;
     if (!b->depth)
         return 0;
-    int rc = text_append(b, s, len);
-    return rc ? (b->fatal = rc) : 0;
+    return fail(b, text_append(b, s, len));
 }
 
 /* ---- element end ---------------------------------------------------------- */
 
 /* The meta of a TYPED or LANG_TEXT frame from its items, which it then takes off the stack. */
-static int finish_meta(pxmpp__builder *b, frame *fr, pxmpp_meta *m)
+static int finish_meta(pxmpp__decoder *b, frame *fr, pxmpp_meta *m)
 {
     if (fr->n_attrs) {
         if (!(m->extra_attrs = gather(b, fr, T_ATTR, fr->n_attrs, sizeof(pxmpp_attr), AS_VALUE)))
@@ -1124,7 +1177,7 @@ static const char *effective_lang(const pxmpp_lang_text *lt, const char *inherit
 /* ---- sorting (for checks that would otherwise compare every pair) ---------------- */
 
 /* The scratch of the sorts: room for n values, or NULL (no memory). */
-static uintptr_t *sort_scratch(pxmpp__builder *b, size_t n)
+static uintptr_t *sort_scratch(pxmpp__decoder *b, size_t n)
 {
     if (b->sort_cap < n) {
         uintptr_t *t = n <= SIZE_MAX / sizeof *t ? b->mem.realloc(b->sort, n * sizeof *t, b->mem.ud) : NULL;
@@ -1137,7 +1190,7 @@ static uintptr_t *sort_scratch(pxmpp__builder *b, size_t n)
 }
 
 /* After a sort: a large scratch is not kept for the small ones. */
-static void sort_done(pxmpp__builder *b)
+static void sort_done(pxmpp__decoder *b)
 {
     if (b->sort_cap > SORT_KEEP) {
         b->mem.free(b->sort, b->mem.ud);
@@ -1148,7 +1201,7 @@ static void sort_done(pxmpp__builder *b)
 
 typedef bool (*before_fn)(const void *ctx, uintptr_t x, uintptr_t y);
 
-static void sift(pxmpp__builder *b, uintptr_t *v, size_t k, size_t n, before_fn before, const void *ctx)
+static void sift(pxmpp__decoder *b, uintptr_t *v, size_t k, size_t n, before_fn before, const void *ctx)
 {
     for (;;) {
         size_t c = 2 * k + 1;
@@ -1168,7 +1221,7 @@ static void sift(pxmpp__builder *b, uintptr_t *v, size_t k, size_t n, before_fn 
 
 /* Heap sort of v[0, n) by the strict order `before`: at most about 2 n log2 n comparisons
    whatever the input, no memory of its own. */
-static void heap_sort(pxmpp__builder *b, uintptr_t *v, size_t n, before_fn before, const void *ctx)
+static void heap_sort(pxmpp__decoder *b, uintptr_t *v, size_t n, before_fn before, const void *ctx)
 {
     for (size_t k = n / 2; k-- > 0;)
         sift(b, v, k, n, before, ctx);
@@ -1201,7 +1254,7 @@ static bool lang_before(const void *ctx, uintptr_t x, uintptr_t y)
    A few are compared pairwise; more are heap-sorted by (language, position), and the
    answer is the smallest second position among the runs of one language.  *rc:
    PXMPP_ERR_NOMEM when the scratch could not grow. */
-static size_t first_repeated_lang(pxmpp__builder *b, const pxmpp_lang_text *arr, size_t n, const char *inh, int *rc)
+static size_t first_repeated_lang(pxmpp__decoder *b, const pxmpp_lang_text *arr, size_t n, const char *inh, int *rc)
 {
     *rc = 0;
     if (n <= LANG_SCAN) {
@@ -1234,9 +1287,9 @@ static size_t first_repeated_lang(pxmpp__builder *b, const pxmpp_lang_text *arr,
     return first;
 }
 
-static void check_deferred(pxmpp__builder *b, const frame *fr);
+static void check_deferred(pxmpp__decoder *b, const frame *fr);
 
-static int finish_typed(pxmpp__builder *b, frame *fr)
+static int finish_typed(pxmpp__decoder *b, frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
     pxmpp_meta *m = fr->obj;
@@ -1351,7 +1404,7 @@ static bool type_before(const void *ctx, uintptr_t x, uintptr_t y)
 /* The payloads of the stanza fr, each as its type, sorted (into the sort scratch), so that
    a rule of each payload counts those of a type by binary search: counting them one by
    one for each payload would cost the square of their number.  0 or PXMPP_ERR_NOMEM. */
-static int sort_payload_types(pxmpp__builder *b, const frame *fr, size_t total, pxmpp__payload_types *pt)
+static int sort_payload_types(pxmpp__decoder *b, const frame *fr, size_t total, pxmpp__payload_types *pt)
 {
     uintptr_t *v = sort_scratch(b, total);
     if (!v)
@@ -1370,7 +1423,7 @@ static int sort_payload_types(pxmpp__builder *b, const frame *fr, size_t total, 
     return 0;
 }
 
-static void check_deferred(pxmpp__builder *b, const frame *fr)
+static void check_deferred(pxmpp__decoder *b, const frame *fr)
 {
     const pxmpp_type_desc *d = fr->desc;
     size_t total = 0;
@@ -1391,7 +1444,7 @@ static void check_deferred(pxmpp__builder *b, const frame *fr)
                 continue;
             if (!pt && total > TYPES_SCAN) {
                 if (sort_payload_types(b, fr, total, &sorted)) {
-                    b->fatal = PXMPP_ERR_NOMEM;
+                    fail(b, PXMPP_ERR_NOMEM);
                     return;
                 }
                 pt = &sorted;
@@ -1411,7 +1464,7 @@ done:
         sort_done(b);
 }
 
-static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
+static pxmpp_node *finish_generic(pxmpp__decoder *b, frame *fr)
 {
     if (flush_text(b, fr))
         return NULL;
@@ -1438,7 +1491,7 @@ static pxmpp_node *finish_generic(pxmpp__builder *b, frame *fr)
 
 
 /* A text-like child that could not be stored typed becomes a generic extra node. */
-static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+static int text_child_as_extra(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
 {
     pxmpp_node *n = pxmpp__arena_zalloc(b->a, sizeof *n);
     if (!n || !(n->local = dup_name(b, fr->local)))
@@ -1465,165 +1518,206 @@ static int text_child_as_extra(pxmpp__builder *b, frame *fr, frame *parent, cons
     return 0;
 }
 
-static int end_inner(pxmpp__builder *b)
+/* A TYPED child ends: stored in its field of the parent, or as a payload. */
+static int end_typed(pxmpp__decoder *b, frame *fr, frame *parent)
+{
+    int rc = finish_typed(b, fr);
+    if (rc)
+        return rc;
+    if (fr->payload_root) {
+        pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
+        if (!p)
+            return PXMPP_ERR_NOMEM;
+        /* a payload that broke its schema stays typed, with the diagnostic */
+        p->type = fr->desc;
+        p->data = fr->obj;
+        p->invalid = fr->diag;
+        if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+    } else if (fr->field->flags & PXMPP_FF_LIST) {
+        if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+    } else {
+        pxmpp__set_ptr(parent->obj, fr->field->offset, fr->obj);
+        parent->counts[fr->field_index] = 1;
+    }
+    return add_order(b, parent, fr->field_index);
+}
+
+/* A GENERIC element ends: a child node, an extra node or an unknown payload. */
+static int end_generic(pxmpp__decoder *b, frame *fr, frame *parent)
+{
+    pxmpp_node *n = finish_generic(b, fr);
+    if (!n)
+        return PXMPP_ERR_NOMEM;
+    switch ((enum gdest)fr->gdest) {
+    case G_CHILD:
+        return push_item(b, T_NODE, n, &parent->n_nodes);
+    case G_PAYLOAD: {
+        pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
+        if (!p)
+            return PXMPP_ERR_NOMEM;
+        p->node = n;
+        if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+        return add_order(b, parent, fr->field_index);
+    }
+    case G_EXTRA:
+        break;
+    }
+    /* the parent is TYPED or a LANG_TEXT */
+    if (push_item(b, T_NODE, n, &parent->n_nodes))
+        return PXMPP_ERR_NOMEM;
+    if (parent->mode == M_LANG_TEXT)
+        return 0;
+    return add_order(b, parent, PXMPP_ORDER_EXTRA);
+}
+
+/* A text-like child that broke its schema: recorded, then kept as a generic extra node. */
+static int end_rejected(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    int rc = text_child_as_extra(b, fr, parent, tx, tlen);
+    b->text_len = fr->text_start;
+    return rc;
+}
+
+/* A TEXT_CHILD whose value came in its attribute (stored at the start): the element is empty. */
+static int end_value_attr(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    const pxmpp_field_desc *f = fr->field;
+    if (!pxmpp__is_space_only(tx, tlen)) {
+        violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
+        if (!(f->flags & PXMPP_FF_LIST))
+            memset((char *)parent->obj + f->offset, 0, pxmpp__value_size(f)); /* kept raw instead */
+        return end_rejected(b, fr, parent, tx, tlen);
+    }
+    b->text_len = fr->text_start;
+    if (f->flags & PXMPP_FF_LIST) {
+        /* a list of strings holds the strings themselves (see gather), others their slots */
+        void *item = fr->obj;
+        if (pxmpp__value_is_string(f))
+            item = (void *)(uintptr_t)pxmpp__get_ptr(fr->obj, 0);
+        if (push_item(b, fr->field_index, item, &parent->counts[fr->field_index]))
+            return PXMPP_ERR_NOMEM;
+    } else {
+        parent->counts[fr->field_index] = 1;
+        ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
+    }
+    return add_order(b, parent, fr->field_index);
+}
+
+/* A TEXT_CHILD: its text is the value, parsed into the parent's field. */
+static int end_text_child(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    const pxmpp_field_desc *f = fr->field;
+    if (f->value_attr)
+        return end_value_attr(b, fr, parent, tx, tlen);
+    const char *why = NULL;
+    if (f->maxlen && tlen > f->maxlen)
+        why = "text longer than the schema allows";
+    if (f->flags & PXMPP_FF_LIST) {
+        bool str = pxmpp__value_is_string(f);
+        const char *v = NULL;
+        void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, pxmpp__value_size(f));
+        if (!dst)
+            return PXMPP_ERR_NOMEM;
+        if (!why)
+            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, dst, false);
+        if (!why) {
+            if (push_item(b, fr->field_index, str ? (void *)(uintptr_t)v : dst, &parent->counts[fr->field_index]))
+                return PXMPP_ERR_NOMEM;
+        }
+    } else if (!why) {
+        why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset, false);
+        if (!why) {
+            parent->counts[fr->field_index] = 1;
+            ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
+        }
+    }
+    if (why) {
+        violation(b, b->depth, NULL, "%s in <%.60s/>: '%.60s'", why, fr->local, tx);
+        return end_rejected(b, fr, parent, tx, tlen);
+    }
+    b->text_len = fr->text_start;
+    return add_order(b, parent, fr->field_index);
+}
+
+static int end_lang_text(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    pxmpp_lang_text *lt = fr->obj;
+    if (!(lt->text = pxmpp__arena_strndup(b->a, tx, tlen)))
+        return PXMPP_ERR_NOMEM;
+    b->text_len = fr->text_start;
+    int rc = finish_meta(b, fr, &lt->meta);
+    if (rc)
+        return rc;
+    if (push_item(b, fr->field_index, lt, &parent->counts[fr->field_index]))
+        return PXMPP_ERR_NOMEM;
+    return add_order(b, parent, fr->field_index);
+}
+
+static int end_flag(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    if (!pxmpp__is_space_only(tx, tlen)) {
+        violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
+        return end_rejected(b, fr, parent, tx, tlen);
+    }
+    b->text_len = fr->text_start;
+    bool t = true;
+    memcpy((char *)parent->obj + fr->field->offset, &t, sizeof t);
+    parent->counts[fr->field_index] = 1;
+    return add_order(b, parent, fr->field_index);
+}
+
+/* A CONDITION (its value was stored at the start); its text is the condition's text. */
+static int end_condition(pxmpp__decoder *b, frame *fr, frame *parent, const char *tx, size_t tlen)
+{
+    if (tlen) {
+        const char *s = pxmpp__arena_strndup(b->a, tx, tlen);
+        if (!s)
+            return PXMPP_ERR_NOMEM;
+        pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);
+    }
+    b->text_len = fr->text_start;
+    parent->counts[fr->field_index] = 1;
+    return add_order(b, parent, fr->field_index);
+}
+
+/* The end of an element below the top-level one, by the kind of its frame. */
+static int end_inner(pxmpp__decoder *b)
 {
     frame *fr = top(b);
     frame *parent = &b->frames[b->depth - 2];
     size_t tlen = b->text_len - fr->text_start;
     const char *tx = b->text ? b->text + fr->text_start : "";
-    int rc = 0;
-    switch (fr->mode) {
-    case M_TYPED: {
-        if ((rc = finish_typed(b, fr)))
-            return rc;
-        if (fr->payload_root) {
-            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
-            if (!p)
-                return PXMPP_ERR_NOMEM;
-            /* a payload that broke its schema stays typed, with the diagnostic */
-            p->type = fr->desc;
-            p->data = fr->obj;
-            p->invalid = fr->diag;
-            if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
-                return PXMPP_ERR_NOMEM;
-        } else if (fr->field->flags & PXMPP_FF_LIST) {
-            if (push_item(b, fr->field_index, fr->obj, &parent->counts[fr->field_index]))
-                return PXMPP_ERR_NOMEM;
-        } else {
-            pxmpp__set_ptr(parent->obj, fr->field->offset, fr->obj);
-            parent->counts[fr->field_index] = 1;
-        }
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_GENERIC: {
-        pxmpp_node *n = finish_generic(b, fr);
-        if (!n)
-            return PXMPP_ERR_NOMEM;
-        if (fr->gdest == G_CHILD)
-            return push_item(b, T_NODE, n, &parent->n_nodes);
-        if (fr->gdest == G_PAYLOAD) {
-            pxmpp_payload *p = pxmpp__arena_zalloc(b->a, sizeof *p);
-            if (!p)
-                return PXMPP_ERR_NOMEM;
-            p->node = n;
-            if (push_item(b, fr->field_index, p, &parent->counts[fr->field_index]))
-                return PXMPP_ERR_NOMEM;
-            return add_order(b, parent, fr->field_index);
-        }
-        /* G_EXTRA: the parent is TYPED or a LANG_TEXT */
-        if (push_item(b, T_NODE, n, &parent->n_nodes))
-            return PXMPP_ERR_NOMEM;
-        if (parent->mode == M_LANG_TEXT)
-            return 0;
-        return add_order(b, parent, PXMPP_ORDER_EXTRA);
-    }
-    case M_TEXT_CHILD: {
-        const pxmpp_field_desc *f = fr->field;
-        const char *why = NULL;
-        if (f->maxlen && tlen > f->maxlen)
-            why = "text longer than the schema allows";
-        if (f->value_attr) {
-            /* the value came in the attribute (stored at the start); the element is empty */
-            if (!pxmpp__is_space_only(tx, tlen)) {
-                violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
-                if (!(f->flags & PXMPP_FF_LIST))
-                    memset((char *)parent->obj + f->offset, 0, pxmpp__value_size(f)); /* kept raw instead */
-                rc = text_child_as_extra(b, fr, parent, tx, tlen);
-                b->text_len = fr->text_start;
-                return rc;
-            }
-            b->text_len = fr->text_start;
-            if (f->flags & PXMPP_FF_LIST) {
-                /* a list of strings holds the strings themselves (see gather), others their slots */
-                void *item = fr->obj;
-                if (pxmpp__value_is_string(f))
-                    item = (void *)(uintptr_t)pxmpp__get_ptr(fr->obj, 0);
-                if (push_item(b, fr->field_index, item, &parent->counts[fr->field_index]))
-                    return PXMPP_ERR_NOMEM;
-            } else {
-                parent->counts[fr->field_index] = 1;
-                ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
-            }
-            return add_order(b, parent, fr->field_index);
-        }
-        if (f->flags & PXMPP_FF_LIST) {
-            bool str = pxmpp__value_is_string(f);
-            const char *v = NULL;
-            void *dst = str ? (void *)&v : pxmpp__arena_zalloc(b->a, pxmpp__value_size(f));
-            if (!dst)
-                return PXMPP_ERR_NOMEM;
-            if (!why)
-                why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, dst, false);
-            if (!why) {
-                if (push_item(b, fr->field_index, str ? (void *)(uintptr_t)v : dst, &parent->counts[fr->field_index]))
-                    return PXMPP_ERR_NOMEM;
-            }
-        } else if (!why) {
-            why = pxmpp__value_parse(b->a, f, f->vtype, tx, tlen, (char *)parent->obj + f->offset, false);
-            if (!why) {
-                parent->counts[fr->field_index] = 1;
-                ((pxmpp_meta *)parent->obj)->present |= 1u << fr->field_index;
-            }
-        }
-        if (why) {
-            violation(b, b->depth, NULL, "%s in <%.60s/>: '%.60s'", why, fr->local, tx);
-            rc = text_child_as_extra(b, fr, parent, tx, tlen);
-            b->text_len = fr->text_start;
-            return rc;
-        }
-        b->text_len = fr->text_start;
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_LANG_TEXT: {
-        pxmpp_lang_text *lt = fr->obj;
-        if (!(lt->text = pxmpp__arena_strndup(b->a, tx, tlen)))
-            return PXMPP_ERR_NOMEM;
-        b->text_len = fr->text_start;
-        if ((rc = finish_meta(b, fr, &lt->meta)))
-            return rc;
-        if (push_item(b, fr->field_index, lt, &parent->counts[fr->field_index]))
-            return PXMPP_ERR_NOMEM;
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_FLAG: {
-        if (!pxmpp__is_space_only(tx, tlen)) {
-            violation(b, b->depth, NULL, "unexpected text in <%.60s/>", fr->local);
-            rc = text_child_as_extra(b, fr, parent, tx, tlen);
-            b->text_len = fr->text_start;
-            return rc;
-        }
-        b->text_len = fr->text_start;
-        bool t = true;
-        memcpy((char *)parent->obj + fr->field->offset, &t, sizeof t);
-        parent->counts[fr->field_index] = 1;
-        return add_order(b, parent, fr->field_index);
-    }
-    case M_CONDITION: {
-        if (tlen) {
-            const char *s = pxmpp__arena_strndup(b->a, tx, tlen);
-            if (!s)
-                return PXMPP_ERR_NOMEM;
-            pxmpp__set_ptr(parent->obj, fr->field->aux_offset, s);
-        }
-        b->text_len = fr->text_start;
-        parent->counts[fr->field_index] = 1;
-        return add_order(b, parent, fr->field_index);
-    }
+    switch ((enum frame_kind)fr->mode) {
+    case M_TYPED:
+        return end_typed(b, fr, parent);
+    case M_GENERIC:
+        return end_generic(b, fr, parent);
+    case M_TEXT_CHILD:
+        return end_text_child(b, fr, parent, tx, tlen);
+    case M_LANG_TEXT:
+        return end_lang_text(b, fr, parent, tx, tlen);
+    case M_FLAG:
+        return end_flag(b, fr, parent, tx, tlen);
+    case M_CONDITION:
+        return end_condition(b, fr, parent, tx, tlen);
     }
     return 0;
 }
 
-int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
+int pxmpp__decoder_end(pxmpp__decoder *b, pxmpp__decoded *out)
 {
     if (b->fatal)
         return b->fatal;
     if (!b->depth)
         return PXMPP_ERR_STATE;
-    int rc;
     if (b->depth == 1) {
         frame *fr = top(b);
-        if ((rc = finish_typed(b, fr)))
-            return b->fatal = rc;
+        int rc = finish_typed(b, fr);
+        if (rc)
+            return fail(b, rc);
         if (b->fatal)
             return b->fatal;
         out->type = fr->desc;
@@ -1633,11 +1727,11 @@ int pxmpp__builder_end(pxmpp__builder *b, pxmpp__built *out)
         b->text_len = 0;
         return 1;
     }
-    rc = end_inner(b);
+    int rc = end_inner(b);
     b->depth--;
     if (rc)
-        return b->fatal = rc;
-    return b->fatal ? b->fatal : 0;
+        return fail(b, rc);
+    return b->fatal;
 }
 
 bool pxmpp__type_local_is(const pxmpp_type_desc *d, const char *local)
