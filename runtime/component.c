@@ -37,26 +37,15 @@ struct pxmpp_component {
 static void report(pxmpp_component *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(pxmpp_component *c, int code, const char *fmt, ...)
 {
-    if (code < 0 && c->err)
-        return;
-    char text[sizeof c->reason];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    bool failed = pxmpp__session_report(&c->err, c->reason, sizeof c->reason, c->s, c->cb.log, c->user,
+                                        c->guard.free_pending, code, fmt, ap);
     va_end(ap);
-    bool quiet = c->guard.free_pending; /* nothing is delivered once a free was requested */
-    if (code < 0) {
-        c->err = code;
-        c->state = PXMPP_COMPONENT_FAILED;
-        memcpy(c->reason, text, sizeof text);
-        (void)pxmpp_stream_close(c->s); /* no-op when our side is closed already */
-    }
-    if (c->cb.log && !quiet) {
-        char line[sizeof text + 16];
-        snprintf(line, sizeof line, "%s%s", code < 0 ? "failed: " : "", text);
-        c->cb.log(c->user, line);
-    }
-    if (code < 0 && c->cb.failed && !quiet)
+    if (!failed)
+        return;
+    c->state = PXMPP_COMPONENT_FAILED;
+    if (c->cb.failed && !c->guard.free_pending) /* nothing is delivered once a free was requested */
         c->cb.failed(c->user, code, c->stream_cond, c->reason);
 }
 #define clog_(c, ...) report((c), 0, __VA_ARGS__)

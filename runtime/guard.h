@@ -6,7 +6,9 @@
 #ifndef PXMPP_GUARD_H
 #define PXMPP_GUARD_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <pxmpp/stream.h>
 
@@ -37,5 +39,15 @@ static inline bool pxmpp__guard_leave(pxmpp__guard *g) { return --g->depth == 0 
             return PXMPP_ERR_INVALID_ARGUMENT;                                                                   \
         (obj)->guard.depth++;                                                                                    \
     } while (0)
+
+/* The common part of a session's report (server, component): formats the text; for a
+   failure (@p code < 0) when none was recorded yet, records @p code in *err and the text in
+   @p reason (@p cap bytes) and closes our side of the stream @p s; logs the text (a failure
+   prefixed "failed: ") through @p log unless @p quiet (a free was requested).  Returns true
+   when this was a new failure: the caller then sets its state and reports it to the app.
+   A failure after the first is ignored (false, nothing logged). */
+bool pxmpp__session_report(int *err, char *reason, size_t cap, pxmpp_stream *s, void (*log)(void *, const char *),
+                           void *user, bool quiet, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 9, 0)));
 
 #endif

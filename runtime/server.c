@@ -58,28 +58,16 @@ static void went_away(pxmpp_server *v);
 static void report(pxmpp_server *v, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(pxmpp_server *v, int code, const char *fmt, ...)
 {
-    if (code < 0 && v->err)
-        return;
-    char text[sizeof v->reason];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    bool failed = pxmpp__session_report(&v->err, v->reason, sizeof v->reason, v->s, v->cb.log, v->user,
+                                        v->guard.free_pending, code, fmt, ap);
     va_end(ap);
-    bool quiet = v->guard.free_pending;
-    if (code < 0) {
-        v->err = code;
-        v->state = PXMPP_SERVER_FAILED;
-        memcpy(v->reason, text, sizeof text);
-        (void)pxmpp_stream_close(v->s); /* no-op when our side is closed already */
-    }
-    if (v->cb.log && !quiet) {
-        char line[sizeof text + 16];
-        snprintf(line, sizeof line, "%s%s", code < 0 ? "failed: " : "", text);
-        v->cb.log(v->user, line);
-    }
-    if (code < 0)
-        went_away(v);
-    if (code < 0 && v->cb.failed && !quiet)
+    if (!failed)
+        return;
+    v->state = PXMPP_SERVER_FAILED;
+    went_away(v);
+    if (v->cb.failed && !v->guard.free_pending)
         v->cb.failed(v->user, code, v->stream_cond, v->reason);
 }
 #define slog(v, ...) report((v), 0, __VA_ARGS__)
