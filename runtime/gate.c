@@ -799,9 +799,14 @@ static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
                         rb++;
                     if (gt == from + rb)
                         rb += g->lx_rb;
-                    if (rb >= 2)
+                    if (rb >= 2) {
+                        /* the text before it is delivered as it would be had the
+                           '>' come in a later chunk */
+                        if (gt > run && ((rc = gate_text(g, p, n, &emit, run, gt, cr, &done)) || done))
+                            return rc;
                         return lex_error(g, p, n, emit, gt, tag_start, PXMPP_ERR_XML,
                                          "not well-formed: ']]>' in text");
+                    }
                     g->lx_rb = 0;
                     from = gt + 1;
                     i = from;
