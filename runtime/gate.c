@@ -10,6 +10,36 @@
 #include <emmintrin.h>
 #endif
 
+/* The byte classes of the gate.  B_NAME_START may begin an ASCII name, B_NAME may
+   continue one; B_XNAME_START and B_XNAME the same with every byte >= 0x80 (the
+   lexer leaves checking non-ASCII names to libxml2); B_SPACE is XML white space;
+   for ns_cuttable, B_SCHEME letters, digits, "+-."; B_HOST letters, digits, ".-";
+   B_PATH letters, digits, "-._:/"; B_ALPHA letters. */
+enum {
+    B_NAME_START = 1, B_NAME = 2, B_SPACE = 4, B_SCHEME = 8, B_HOST = 16, B_PATH = 32, B_ALPHA = 64,
+    B_XNAME_START = 128, B_XNAME = 256
+};
+static const uint16_t byte_class[256] = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   4,   4,   0,   0,   4,   0,   0,
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+      4,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   8,   0, 314, 314,  32,
+    314, 314, 314, 314, 314, 314, 314, 314, 314, 314, 419,   0,   0,   0,   0,   0,
+      0, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507,
+    507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507,   0,   0,   0,   0, 419,
+      0, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507,
+    507, 507, 507, 507, 507, 507, 507, 507, 507, 507, 507,   0,   0,   0,   0,   0,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+    384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384, 384,
+};
+static inline bool is(char c, unsigned cls) { return byte_class[(unsigned char)c] & cls; }
+static inline bool is_space(char c) { return is(c, B_SPACE); }
+
 #define RESTARTED PXMPP__GATE_RESTARTED
 #define PAUSED PXMPP__GATE_PAUSED
 
@@ -266,12 +296,6 @@ static int lex_error(pxmpp__gate *g, const char *p, size_t n, size_t emit, size_
     return gate_fail(g, code, off, what);
 }
 
-static bool name_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
-           c == '-' || c == '.' || c >= 0x80;
-}
-
 /* Classifies a complete reference "&...;" collected in lx_buf (without & and ;). */
 int pxmpp__gate_ref_value(const char *r, uint32_t *cp)
 {
@@ -329,7 +353,7 @@ static size_t ref_end(const char *p, size_t i, size_t stop)
     char r[sizeof ((pxmpp__gate *)0)->lx_buf];
     size_t n = 0;
     for (i++; i < stop && p[i] != ';'; i++) {
-        if ((!name_char((unsigned char)p[i]) && p[i] != '#') || n >= sizeof r - 1)
+        if ((!is(p[i], B_XNAME) && p[i] != '#') || n >= sizeof r - 1)
             return 0;
         r[n++] = p[i];
     }
@@ -411,31 +435,6 @@ static void tag_closed(pxmpp__gate *g, size_t i)
    and its attribute values hold no reference.  Returns the index after its '>' (with
    lx_end_tag and lx_slash set as the state machine would), or 0: the state machine
    then takes the tag byte by byte and reports what is wrong with it, if anything. */
-/* Byte classes for cut_tag: N_START may begin an ASCII name, N_CHAR may continue
-   one, N_SPACE is XML white space. */
-enum { N_START = 1, N_CHAR = 2, N_SPACE = 4 };
-static const uint8_t name_class[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 0, 0, 4, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 0, 0, 0, 0, 0,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-};
-static inline bool plain_name_start(char c) { return name_class[(unsigned char)c] & N_START; }
-static inline bool plain_name_char(char c) { return name_class[(unsigned char)c] & N_CHAR; }
-static inline bool plain_space(char c) { return name_class[(unsigned char)c] & N_SPACE; }
-
 /* The first quote q, '<' or '&' in p[i, stop), or stop; *ws: the bytes before it
    hold a tab, LF or CR (the only bytes below 0x20 the UTF-8 check lets through). */
 static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q, bool *ws)
@@ -486,18 +485,23 @@ static size_t value_end(const char *p, size_t v, size_t stop, char q, bool *ws, 
     }
 }
 
-/* What the attribute whose name starts at p[k] is: 1 a namespace declaration
-   (libxml2 needs its value), 2 xml:lang or another xml: attribute (left to
-   libxml2), 3 any other (its value can be cut).  The name ends before q. */
-static int attr_kind(const char *p, size_t k, size_t q)
+/* What an attribute is, by its name. */
+enum attr_kind {
+    ATTR_NSDECL, /* a namespace declaration: libxml2 needs its value */
+    ATTR_XML,    /* xml:lang or another xml: attribute: left to libxml2 */
+    ATTR_OTHER,  /* any other: its value can be cut */
+};
+
+/* The kind of the attribute whose name starts at p[k] and ends before q. */
+static enum attr_kind attr_kind(const char *p, size_t k, size_t q)
 {
     if (q - k < 4 || p[k] != 'x' || p[k + 1] != 'm' || p[k + 2] != 'l')
-        return 3;
+        return ATTR_OTHER;
     if (p[k + 3] == ':')
-        return 2;
-    if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || plain_space(p[k + 5])))
-        return 1;
-    return 3;
+        return ATTR_XML;
+    if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || is_space(p[k + 5])))
+        return ATTR_NSDECL;
+    return ATTR_OTHER;
 }
 
 /* A default namespace the gate may cut: one whose value libxml2 surely accepts
@@ -506,47 +510,24 @@ static int attr_kind(const char *p, size_t k, size_t q)
    with at most one "#" (e.g. "jabber:client", "urn:xmpp:delay",
    "http://jabber.org/protocol/disco#info"), and not one of the two namespaces XML
    reserves. */
-/* Byte classes for ns_cuttable: U_SCHEME letters, digits, "+-."; U_HOST letters,
-   digits, ".-"; U_PATH letters, digits, "-._:/"; U_ALPHA letters. */
-enum { U_SCHEME = 1, U_HOST = 2, U_PATH = 4, U_ALPHA = 8 };
-static const uint8_t uri_class[256] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  0,  7,  7,  4,
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  4,  0,  0,  0,  0,  0,
-     0, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  0,  0,  0,  0,  4,
-     0, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-};
-
 static bool ns_cuttable(const char *v, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)v;
     size_t i = 1;
-    if (n == 0 || !(uri_class[u[0]] & U_ALPHA))
+    if (n == 0 || !(is(v[0], B_ALPHA)))
         return false;
-    while (i < n && (uri_class[u[i]] & U_SCHEME))
+    while (i < n && is(v[i], B_SCHEME))
         i++;
-    if (i == n || u[i] != ':')
+    if (i == n || v[i] != ':')
         return false;
     i++;
-    if (n - i >= 2 && u[i] == '/' && u[i + 1] == '/') {
-        for (i += 2; i < n && u[i] != '/' && u[i] != '#'; i++)
-            if (!(uri_class[u[i]] & U_HOST))
+    if (n - i >= 2 && v[i] == '/' && v[i + 1] == '/') {
+        for (i += 2; i < n && v[i] != '/' && v[i] != '#'; i++)
+            if (!is(v[i], B_HOST))
                 return false;
     }
     int hashes = 0;
     for (; i < n; i++)
-        if (!(uri_class[u[i]] & U_PATH) && (u[i] != '#' || hashes++))
+        if (!is(v[i], B_PATH) && (v[i] != '#' || hashes++))
             return false;
     static const char xml_ns[] = "http://www.w3.org/XML/1998/namespace", xmlns_ns[] = "http://www.w3.org/2000/xmlns/";
     return !(n == sizeof xml_ns - 1 && memcmp(v, xml_ns, n) == 0) &&
@@ -564,13 +545,13 @@ static size_t cut_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
     size_t t = g->cuts_n, j = i + 1, attrs = 0;
     int default_ns = 0;
     g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = i, .kind = CUT_TAG };
-    if (j >= stop || !plain_name_start(p[j]))
+    if (j >= stop || !is(p[j], B_NAME_START))
         goto no;
-    while (j < stop && plain_name_char(p[j]))
+    while (j < stop && is(p[j], B_NAME))
         j++;
     for (;;) {
         size_t sp = j;
-        while (j < stop && plain_space(p[j]))
+        while (j < stop && is_space(p[j]))
             j++;
         if (j >= stop)
             goto no;
@@ -582,19 +563,19 @@ static size_t cut_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
         }
         /* (past 32 attributes the check for repeated names would cost more than
            libxml2's parsing saves: the tag is left to it) */
-        if (j == sp || ++attrs > g->max_attrs || attrs > 32 || !plain_name_start(p[j]))
+        if (j == sp || ++attrs > g->max_attrs || attrs > 32 || !is(p[j], B_NAME_START))
             goto no;
         size_t ns = j;
         bool colon = false;
-        for (; j < stop && plain_name_char(p[j]); j++)
+        for (; j < stop && is(p[j], B_NAME); j++)
             if (p[j] == ':')
                 colon = true;
         size_t ne = j;
-        while (j < stop && plain_space(p[j]))
+        while (j < stop && is_space(p[j]))
             j++;
         if (j >= stop || p[j] != '=')
             goto no;
-        for (j++; j < stop && plain_space(p[j]); j++)
+        for (j++; j < stop && is_space(p[j]); j++)
             ;
         if (j >= stop || (p[j] != '\'' && p[j] != '"'))
             goto no;
@@ -654,7 +635,7 @@ static size_t fast_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
     }
     unsigned char c = (unsigned char)p[i + 1];
     bool end = c == '/';
-    if (!(end || c == ':' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) ||
+    if (!(end || is((char)c, B_XNAME_START)) ||
         (end && g->lx_depth == 0))
         return 0;
     /* a start tag inside the stream element: its plain values are cut (see struct pxmpp__cut) */
@@ -688,21 +669,21 @@ static size_t fast_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
             size_t k = from;
             if (attrs == 1) {
                 k = v - 1;
-                while (k > from && (plain_space(p[k - 1]) || p[k - 1] == '='))
+                while (k > from && (is_space(p[k - 1]) || p[k - 1] == '='))
                     k--;
-                while (k > from && !plain_space(p[k - 1]))
+                while (k > from && !is_space(p[k - 1]))
                     k--;
             } else {
-                while (k < v && plain_space(p[k]))
+                while (k < v && is_space(p[k]))
                     k++;
             }
-            int kind = attr_kind(p, k, v - 1);
-            if (kind == 1 && !ws && !refs && p[k + 5] != ':' && ns_cuttable(p + v, j - v))
+            enum attr_kind kind = attr_kind(p, k, v - 1);
+            if (kind == ATTR_NSDECL && !ws && !refs && p[k + 5] != ':' && ns_cuttable(p + v, j - v))
                 g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = v, .len = (uint32_t)(j - v), .vlen = (uint32_t)(j - v), .kind = CUT_NS };
-            else if (kind != 1)
+            else if (kind != ATTR_NSDECL)
                 g->cuts[g->cuts_n++] = (struct pxmpp__cut){
                     .off = v, .len = (uint32_t)(j - v),
-                    .kind = kind == 2 ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
+                    .kind = kind == ATTR_XML ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
                 };
         }
         j++;
@@ -770,7 +751,7 @@ static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
         case LX_TEXT:
             if (g->lx_depth <= 1) {
                 /* outside stanzas only whitespace may appear (RFC 6120 §4.2: keepalives) */
-                while (i < stop && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+                while (i < stop && is_space(p[i]))
                     i++;
                 if (i < stop && p[i] != '<') {
                     if ((unsigned char)p[i] == 0x4C && g->lx_doc_start && g->lexed + i == g->boundary)
@@ -856,8 +837,7 @@ static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
                 g->lx_n = 0;
             } else if (c == 0 && g->lx_doc_start) {
                 return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
-            } else if (c == '/' || c == ':' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       c >= 0x80) {
+            } else if (c == '/' || is((char)c, B_XNAME_START)) {
                 g->lx_end_tag = c == '/';
                 g->lx = LX_TAG;
             } else {
@@ -934,7 +914,7 @@ static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
             i++;
             if (g->lx_n == 4) {
                 bool xml = memcmp(g->lx_buf, "xml", 3) == 0 &&
-                           (g->lx_buf[3] == ' ' || g->lx_buf[3] == '\t' || g->lx_buf[3] == '\n' || g->lx_buf[3] == '\r');
+                           is_space(g->lx_buf[3]);
                 if (xml && !g->lx_doc_start)
                     return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
                                      "not well-formed: XML declaration not at the start of the stream");
@@ -996,7 +976,7 @@ static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
                 }
                 continue;
             }
-            if ((!name_char(c) && c != '#') || g->lx_n >= sizeof g->lx_buf - 1)
+            if ((!is((char)c, B_XNAME) && c != '#') || g->lx_n >= sizeof g->lx_buf - 1)
                 return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
             g->lx_buf[g->lx_n++] = (char)c;
             i++;
@@ -1196,7 +1176,7 @@ static size_t utf8_scan(pxmpp__gate *g, const unsigned char *p, size_t n)
 int pxmpp__gate_after_close(pxmpp__gate *g, const char *p, size_t n)
 {
     size_t i = 0;
-    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+    while (i < n && is_space(p[i]))
         i++;
     if (i < n)
         return gate_fail(g, PXMPP_ERR_XML, g->lexed + i, "not well-formed: data after the end of the stream");
