@@ -721,349 +721,398 @@ static int cut_room(pxmpp__gate *g, const char *p, size_t n, size_t *emit, size_
     return 0;
 }
 
-static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
+/* One run of gate_lex over p[0, n). */
+struct lex {
+    const char *p;
+    size_t n;
+    size_t i;         /* the next byte to lex */
+    size_t emit;      /* p[emit, i) is not handed on yet */
+    size_t stop;      /* the first byte over the size limit, or n */
+    size_t tag_start; /* index in p where the current tag began, if in p; else SIZE_MAX */
+    bool done;        /* a restart lexed the rest of p already */
+};
+
+/* What a state function returns to go on lexing (anything else ends gate_lex). */
+enum { LEX_NEXT = 3 };
+
+/* Text: white space outside stanzas, character data inside, up to a tag or a reference. */
+static int lex_text(pxmpp__gate *g, struct lex *x)
 {
-    /* the entries of the previous input were all used when its tags went to libxml2 */
-    g->cuts_n = g->cuts_fed = g->cuts_used = 0;
-    g->cut_base = p;
-    size_t i = 0, emit = 0;
-    size_t tag_start = SIZE_MAX; /* index in p where the current tag began, if in p */
-    bool done = false;
+    const char *p = x->p;
+    size_t n = x->n;
     int rc;
-    while (i < n) {
-        if (g->lx_closed)
-            break;
-        uint64_t cap = g->lx_depth == 0 ? g->max_header : g->max_stanza;
-        uint64_t limit = g->boundary + cap; /* app offset of the first byte over the limit */
-        size_t stop = n;
-        if (limit < g->lexed + n)
-            stop = limit > g->lexed ? (size_t)(limit - g->lexed) : 0;
-        if (i >= stop) {
-            char what[96];
-            snprintf(what, sizeof what, "%s larger than %zu bytes",
-                     g->lx_depth == 0 ? "stream header" : "top-level element", (size_t)cap);
-            if (g->lx == LX_BANG || g->lx == LX_PI_NAME)
-                return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
-            return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_LIMIT, what);
+    if (g->lx_depth <= 1) {
+        /* outside stanzas only whitespace may appear (RFC 6120 §4.2: keepalives) */
+        while (x->i < x->stop && is_space(p[x->i]))
+            x->i++;
+        if (x->i < x->stop && p[x->i] != '<') {
+            if ((unsigned char)p[x->i] == 0x4C && g->lx_doc_start && g->lexed + x->i == g->boundary)
+                return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_ENCODING,
+                                 "unsupported encoding: the stream is not UTF-8 (EBCDIC?)");
+            return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML,
+                             "not well-formed: text outside of a stanza");
         }
-        unsigned char c = (unsigned char)p[i];
-        switch (g->lx) {
-        case LX_TEXT:
-            if (g->lx_depth <= 1) {
-                /* outside stanzas only whitespace may appear (RFC 6120 §4.2: keepalives) */
-                while (i < stop && is_space(p[i]))
-                    i++;
-                if (i < stop && p[i] != '<') {
-                    if ((unsigned char)p[i] == 0x4C && g->lx_doc_start && g->lexed + i == g->boundary)
-                        return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_ENCODING,
-                                         "unsupported encoding: the stream is not UTF-8 (EBCDIC?)");
-                    return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_XML,
-                                     "not well-formed: text outside of a stanza");
-                }
-                if (i > 0 || g->lexed > g->boundary)
-                    g->lx_doc_start = g->lx_doc_start && g->lexed + i == g->boundary;
-            } else {
-                size_t from = i, run = i;
-                bool cr = false;
-                for (;;) {
-                    i = find4(p, i, stop, '<', '&', '>', '\r');
-                    if (i >= stop || p[i] == '<' || p[i] == '&')
-                        break;
-                    if (p[i] == '\r') {
-                        cr = true;
-                        i++;
-                        continue;
-                    }
-                    /* "]]>" may not appear in text */
-                    size_t gt = i, rb = 0;
-                    while (gt > from + rb && rb < 2 && p[gt - 1 - rb] == ']')
-                        rb++;
-                    if (gt == from + rb)
-                        rb += g->lx_rb;
-                    if (rb >= 2) {
-                        /* the text before it is delivered as it would be had the
-                           '>' come in a later chunk */
-                        if (gt > run && ((rc = gate_text(g, p, n, &emit, run, gt, cr, &done)) || done))
-                            return rc;
-                        return lex_error(g, p, n, emit, gt, tag_start, PXMPP_ERR_XML,
-                                         "not well-formed: ']]>' in text");
-                    }
-                    g->lx_rb = 0;
-                    from = gt + 1;
-                    i = from;
-                }
-                /* remember trailing ']' for a '>' in the next chunk */
-                size_t rb = 0;
-                while (i > from + rb && rb < 2 && p[i - 1 - rb] == ']')
-                    rb++;
-                g->lx_rb = (uint8_t)(i == from + rb ? (rb + g->lx_rb > 2 ? 2 : rb + g->lx_rb) : rb);
-                if (i > run && ((rc = gate_text(g, p, n, &emit, run, i, cr, &done)) || done))
-                    return rc;
-            }
-            if (i >= stop)
+        if (x->i > 0 || g->lexed > g->boundary)
+            g->lx_doc_start = g->lx_doc_start && g->lexed + x->i == g->boundary;
+    } else {
+        size_t from = x->i, run = x->i;
+        bool cr = false;
+        for (;;) {
+            x->i = find4(p, x->i, x->stop, '<', '&', '>', '\r');
+            if (x->i >= x->stop || p[x->i] == '<' || p[x->i] == '&')
+                break;
+            if (p[x->i] == '\r') {
+                cr = true;
+                x->i++;
                 continue;
+            }
+            /* "]]>" may not appear in text */
+            size_t gt = x->i, rb = 0;
+            while (gt > from + rb && rb < 2 && p[gt - 1 - rb] == ']')
+                rb++;
+            if (gt == from + rb)
+                rb += g->lx_rb;
+            if (rb >= 2) {
+                /* the text before it is delivered as it would be had the
+                   '>' come in a later chunk */
+                if (gt > run && ((rc = gate_text(g, p, n, &x->emit, run, gt, cr, &x->done)) || x->done))
+                    return rc;
+                return lex_error(g, p, n, x->emit, gt, x->tag_start, PXMPP_ERR_XML,
+                                 "not well-formed: ']]>' in text");
+            }
             g->lx_rb = 0;
-            g->lx_cr = false;
-            if (p[i] == '&') {
-                /* the tags before it go to libxml2; the reference itself is the gate's */
-                if ((rc = emit_range(g, p, n, &emit, i, &done)) || done || ERR(g))
-                    return gate_err(g, rc);
-                g->lx = LX_REF;
-                g->lx_ret = LX_TEXT;
-                g->lx_n = 0;
-            } else {
-                if (g->lx_depth >= 1 && ((rc = cut_room(g, p, n, &emit, i, &done)) || done))
-                    return rc;
-                size_t e = fast_tag(g, p, i, stop);
-                if (e) {
-                    tag_closed(g, e);
-                    i = e;
-                    continue;
-                }
-                g->lx = LX_LT;
-                tag_start = i;
-                g->lx_end_tag = false;
-                g->lx_slash = false;
-                g->lx_attrs = 0;
-            }
-            i++;
-            continue;
-        case LX_LT:
-            if (c == '!') {
-                g->lx = LX_BANG;
-                g->lx_n = 0;
-            } else if (c == '?') {
-                g->lx = LX_PI_NAME;
-                g->lx_n = 0;
-            } else if (c == 0 && g->lx_doc_start) {
-                return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
-            } else if (c == '/' || is((char)c, B_XNAME_START)) {
-                g->lx_end_tag = c == '/';
-                g->lx = LX_TAG;
-            } else {
-                return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: invalid element name");
-            }
-            i++;
-            continue;
-        case LX_BANG:
-            g->lx_buf[g->lx_n++] = (char)c;
-            i++;
-            if (g->lx_buf[0] == '-')
-                return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_RESTRICTED_XML,
-                                 "restricted XML: comment not allowed (RFC 6120 §11.1)");
-            if (g->lx_buf[0] != '[')
-                return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_RESTRICTED_XML,
-                                 "restricted XML: document type or entity declaration not allowed (RFC 6120 §11.1)");
-            if (g->lx_n == 7) {
-                if (memcmp(g->lx_buf, "[CDATA[", 7) != 0)
-                    return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
-                if (g->lx_depth <= 1)
-                    return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
-                                     "not well-formed: text outside of a stanza");
-                /* a CDATA section is text the gate delivers itself: the tags before it go
-                   to libxml2, the "<![CDATA[" marker is skipped */
-                if (g->hold_len) {
-                    g->fed += g->hold_len;
-                    g->skipped += g->hold_len;
-                    g->hold_len = 0;
-                } else if ((rc = emit_range(g, p, n, &emit, tag_start, &done)) || done || ERR(g)) {
-                    return gate_err(g, rc);
-                }
-                gate_skip(g, &emit, i);
-                g->lx = LX_CDATA;
-                g->lx_n = 0;
-                tag_start = SIZE_MAX;
-            }
-            continue;
-        case LX_CDATA: {
-            /* lx_n counts the ']' seen last and not delivered yet: they may begin "]]>" */
-            size_t a = i, prev = g->lx_n;
-            bool end = false;
-            while (i < stop) {
-                char ch = p[i++];
-                if (ch == ']') {
-                    if (g->lx_n < 2)
-                        g->lx_n++;
-                } else if (ch == '>' && g->lx_n == 2) {
-                    end = true;
-                    break;
-                } else {
-                    g->lx_n = 0;
-                }
-            }
-            /* the content seen is prev ']' then p[a, i) (without the '>' at the end);
-               its last lx_n bytes (all ']') wait for what follows */
-            size_t seen = prev + (i - a) - (end ? 1 : 0), keep = g->lx_n;
-            size_t give = seen - keep, from_prev = give < prev ? give : prev;
-            if (from_prev) {
-                g->lx_cr = false;
-                text_deliver(g, "]]", from_prev);
-            }
-            if ((rc = gate_text(g, p, n, &emit, a, a + (give - from_prev), true, &done)) || done)
-                return rc;
-            gate_skip(g, &emit, i);
-            if (end) {
-                g->lx = LX_TEXT;
-                g->lx_n = 0;
-                g->lx_cr = false;
-            }
-            continue;
+            from = gt + 1;
+            x->i = from;
         }
-        case LX_PI_NAME:
-            g->lx_buf[g->lx_n++] = (char)c;
-            i++;
-            if (g->lx_n == 4) {
-                bool xml = memcmp(g->lx_buf, "xml", 3) == 0 &&
-                           is_space(g->lx_buf[3]);
-                if (xml && !g->lx_doc_start)
-                    return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_XML,
-                                     "not well-formed: XML declaration not at the start of the stream");
-                if (!xml)
-                    return lex_error(g, p, n, emit, i - 1, tag_start, PXMPP_ERR_RESTRICTED_XML,
-                                     "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
-                g->lx = LX_XMLDECL;
-                g->lx_n = 0;
-                tag_start = SIZE_MAX;
-                if ((rc = flush_hold(g, p, n, i, &emit, &done)) || done)
-                    return rc;
-            }
-            continue;
-        case LX_XMLDECL:
-            while (i < stop) {
-                char ch = p[i++];
-                if (ch == '>' && g->lx_n == 1) {
-                    g->lx = LX_TEXT;
-                    g->lx_n = 0;
-                    break;
-                }
-                g->lx_n = ch == '?';
-            }
-            continue;
-        case LX_TQ1:
-        case LX_TQ2: {
-            i = find4(p, i, stop, g->lx == LX_TQ1 ? '\'' : '"', '<', '&', '&');
-            if (i >= stop)
-                continue;
-            if (p[i] == '<')
-                return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
-            if (p[i] == '&') {
-                g->lx_ret = g->lx;
-                g->lx = LX_REF;
-                g->lx_n = 0;
-            } else {
-                g->lx = LX_TAG;
-            }
-            i++;
-            continue;
+        /* remember trailing ']' for a '>' in the next chunk */
+        size_t rb = 0;
+        while (x->i > from + rb && rb < 2 && p[x->i - 1 - rb] == ']')
+            rb++;
+        g->lx_rb = (uint8_t)(x->i == from + rb ? (rb + g->lx_rb > 2 ? 2 : rb + g->lx_rb) : rb);
+        if (x->i > run && ((rc = gate_text(g, p, n, &x->emit, run, x->i, cr, &x->done)) || x->done))
+            return rc;
+    }
+    if (x->i >= x->stop)
+        return LEX_NEXT;
+    g->lx_rb = 0;
+    g->lx_cr = false;
+    if (p[x->i] == '&') {
+        /* the tags before it go to libxml2; the reference itself is the gate's */
+        if ((rc = emit_range(g, p, n, &x->emit, x->i, &x->done)) || x->done || ERR(g))
+            return gate_err(g, rc);
+        g->lx = LX_REF;
+        g->lx_ret = LX_TEXT;
+        g->lx_n = 0;
+    } else {
+        if (g->lx_depth >= 1 && ((rc = cut_room(g, p, n, &x->emit, x->i, &x->done)) || x->done))
+            return rc;
+        size_t e = fast_tag(g, p, x->i, x->stop);
+        if (e) {
+            tag_closed(g, e);
+            x->i = e;
+            return LEX_NEXT;
         }
-        case LX_REF:
-            if (c == ';') {
-                uint32_t cp = 0;
-                int r = g->lx_n ? check_ref(g, &cp) : PXMPP_ERR_XML;
-                if (r)
-                    return lex_error(g, p, n, emit, i, tag_start, r,
-                                     r == PXMPP_ERR_RESTRICTED_XML
-                                         ? "restricted XML: entity reference other than the predefined ones"
-                                         : "not well-formed: malformed character or entity reference");
-                g->lx = g->lx_ret;
-                i++;
-                if (g->lx == LX_TEXT) {
-                    char u[4];
-                    text_deliver(g, u, pxmpp__utf8_put(u, cp));
-                    gate_skip(g, &emit, i);
-                    if (ERR(g))
-                        return ERR(g);
-                }
-                continue;
-            }
-            if ((!is((char)c, B_XNAME) && c != '#') || g->lx_n >= sizeof g->lx_buf - 1)
-                return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
-            g->lx_buf[g->lx_n++] = (char)c;
-            i++;
-            continue;
-        case LX_TAG: {
-            size_t from = i;
-            i = find4(p, i, stop, '>', '\'', '"', '"');
-            if (i > from)
-                g->lx_slash = p[i - 1] == '/'; /* "<x/>": the byte before '>' */
-            if (i >= stop)
-                continue;
-            if (p[i] != '>') {
-                if (++g->lx_attrs > g->max_attrs) /* one quoted value per attribute */
-                    return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_LIMIT, "too many attributes on one element");
-                g->lx = p[i] == '\'' ? LX_TQ1 : LX_TQ2;
-                g->lx_slash = false;
-                i++;
-                continue;
-            }
-            /* a complete tag (still "in the tag" for lex_error: libxml2 never gets it) */
-            if (g->lx_end_tag && g->lx_depth == 0)
-                return lex_error(g, p, n, emit, i, tag_start, PXMPP_ERR_XML,
-                                 "not well-formed: end tag without a start tag");
-            bool start_in = !g->lx_end_tag && g->lx_depth >= 1;
-            if (start_in) /* on_start takes libxml2's values for it */
-                g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = tag_start == SIZE_MAX ? 0 : tag_start, .len = 0, .kind = CUT_TAG };
-            uint32_t depth_before = g->lx_depth;
-            i++;
-            tag_closed(g, i);
-            if (g->hold_len) {
-                /* the tag began in an earlier chunk: hand it over whole */
-                if ((rc = hold_append(g, p, i)))
-                    return gate_fail(g, rc, g->lexed + i, "out of memory");
-                size_t used = 0;
-                size_t hl = g->hold_len;
-                g->hold_len = 0;
-                /* whole now, it is cut as if it had come in one chunk (it is the
-                   first tag of this input: its TAG entry is the only one) */
-                size_t cut_at = SIZE_MAX;
-                const char *cbase = g->cut_base;
-                if (start_in && g->cuts_n == 1) {
-                    bool e = g->lx_end_tag, sl = g->lx_slash;
-                    uint32_t d = g->lx_depth;
-                    g->cuts_n = 0;
-                    g->lx_depth = depth_before;
-                    g->cut_base = g->hold;
-                    if (fast_tag(g, g->hold, 0, hl))
-                        cut_at = 0;
-                    else
-                        g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = 0, .len = 0, .kind = CUT_TAG };
-                    g->lx_end_tag = e;
-                    g->lx_slash = sl;
-                    g->lx_depth = d;
-                }
-                rc = feed_parser(g, g->hold, hl, &used, cut_at);
-                g->cut_base = cbase;
-                g->cuts_n = g->cuts_fed = g->cuts_used = 0;
-                if (rc == RESTARTED)
-                    return gate_restart(g, g->hold + used, hl - used, p + i, n - i);
-                if (rc)
-                    return rc;
-                emit = i;
-            }
-            tag_start = SIZE_MAX;
-            continue;
+        g->lx = LX_LT;
+        x->tag_start = x->i;
+        g->lx_end_tag = false;
+        g->lx_slash = false;
+        g->lx_attrs = 0;
+    }
+    x->i++;
+    return LEX_NEXT;
+}
+
+/* The byte after a '<'. */
+static int lex_lt(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    unsigned char c = (unsigned char)x->p[x->i];
+    if (c == '!') {
+        g->lx = LX_BANG;
+        g->lx_n = 0;
+    } else if (c == '?') {
+        g->lx = LX_PI_NAME;
+        g->lx_n = 0;
+    } else if (c == 0 && g->lx_doc_start) {
+        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
+    } else if (c == '/' || is((char)c, B_XNAME_START)) {
+        g->lx_end_tag = c == '/';
+        g->lx = LX_TAG;
+    } else {
+        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML, "not well-formed: invalid element name");
+    }
+    x->i++;
+    return LEX_NEXT;
+}
+
+/* "<!": only "<![CDATA[" inside a stanza is allowed. */
+static int lex_bang(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    unsigned char c = (unsigned char)x->p[x->i];
+    int rc;
+    g->lx_buf[g->lx_n++] = (char)c;
+    x->i++;
+    if (g->lx_buf[0] == '-')
+        return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_RESTRICTED_XML,
+                         "restricted XML: comment not allowed (RFC 6120 §11.1)");
+    if (g->lx_buf[0] != '[')
+        return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_RESTRICTED_XML,
+                         "restricted XML: document type or entity declaration not allowed (RFC 6120 §11.1)");
+    if (g->lx_n == 7) {
+        if (memcmp(g->lx_buf, "[CDATA[", 7) != 0)
+            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
+        if (g->lx_depth <= 1)
+            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_XML,
+                             "not well-formed: text outside of a stanza");
+        /* a CDATA section is text the gate delivers itself: the tags before it go
+           to libxml2, the "<![CDATA[" marker is skipped */
+        if (g->hold_len) {
+            g->fed += g->hold_len;
+            g->skipped += g->hold_len;
+            g->hold_len = 0;
+        } else if ((rc = emit_range(g, p, n, &x->emit, x->tag_start, &x->done)) || x->done || ERR(g)) {
+            return gate_err(g, rc);
         }
+        gate_skip(g, &x->emit, x->i);
+        g->lx = LX_CDATA;
+        g->lx_n = 0;
+        x->tag_start = SIZE_MAX;
+    }
+    return LEX_NEXT;
+}
+
+/* Inside a CDATA section: its text is delivered as it comes. */
+static int lex_cdata(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    int rc;
+    /* lx_n counts the ']' seen last and not delivered yet: they may begin "]]>" */
+    size_t a = x->i, prev = g->lx_n;
+    bool end = false;
+    while (x->i < x->stop) {
+        char ch = p[x->i++];
+        if (ch == ']') {
+            if (g->lx_n < 2)
+                g->lx_n++;
+        } else if (ch == '>' && g->lx_n == 2) {
+            end = true;
+            break;
+        } else {
+            g->lx_n = 0;
         }
     }
-    /* end of the input: feed what is complete, keep a partial tag */
+    /* the content seen is prev ']' then p[a, x->i) (without the '>' at the end);
+       its last lx_n bytes (all ']') wait for what follows */
+    size_t seen = prev + (x->i - a) - (end ? 1 : 0), keep = g->lx_n;
+    size_t give = seen - keep, from_prev = give < prev ? give : prev;
+    if (from_prev) {
+        g->lx_cr = false;
+        text_deliver(g, "]]", from_prev);
+    }
+    if ((rc = gate_text(g, p, n, &x->emit, a, a + (give - from_prev), true, &x->done)) || x->done)
+        return rc;
+    gate_skip(g, &x->emit, x->i);
+    if (end) {
+        g->lx = LX_TEXT;
+        g->lx_n = 0;
+        g->lx_cr = false;
+    }
+    return LEX_NEXT;
+}
+
+/* "<?": only the XML declaration at the start of the stream is allowed. */
+static int lex_pi_name(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    unsigned char c = (unsigned char)x->p[x->i];
+    int rc;
+    g->lx_buf[g->lx_n++] = (char)c;
+    x->i++;
+    if (g->lx_n == 4) {
+        bool xml = memcmp(g->lx_buf, "xml", 3) == 0 &&
+                   is_space(g->lx_buf[3]);
+        if (xml && !g->lx_doc_start)
+            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_XML,
+                             "not well-formed: XML declaration not at the start of the stream");
+        if (!xml)
+            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_RESTRICTED_XML,
+                             "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
+        g->lx = LX_XMLDECL;
+        g->lx_n = 0;
+        x->tag_start = SIZE_MAX;
+        if ((rc = flush_hold(g, p, n, x->i, &x->emit, &x->done)) || x->done)
+            return rc;
+    }
+    return LEX_NEXT;
+}
+
+/* Inside the XML declaration: handed to libxml2 as it comes. */
+static int lex_xmldecl(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    while (x->i < x->stop) {
+        char ch = p[x->i++];
+        if (ch == '>' && g->lx_n == 1) {
+            g->lx = LX_TEXT;
+            g->lx_n = 0;
+            break;
+        }
+        g->lx_n = ch == '?';
+    }
+    return LEX_NEXT;
+}
+
+/* Inside a quoted attribute value of a tag read byte by byte. */
+static int lex_quoted(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    x->i = find4(p, x->i, x->stop, g->lx == LX_TQ1 ? '\'' : '"', '<', '&', '&');
+    if (x->i >= x->stop)
+        return LEX_NEXT;
+    if (p[x->i] == '<')
+        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
+    if (p[x->i] == '&') {
+        g->lx_ret = g->lx;
+        g->lx = LX_REF;
+        g->lx_n = 0;
+    } else {
+        g->lx = LX_TAG;
+    }
+    x->i++;
+    return LEX_NEXT;
+}
+
+/* Inside a reference "&...;", in text or in an attribute value. */
+static int lex_ref(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    unsigned char c = (unsigned char)x->p[x->i];
+    if (c == ';') {
+        uint32_t cp = 0;
+        int r = g->lx_n ? check_ref(g, &cp) : PXMPP_ERR_XML;
+        if (r)
+            return lex_error(g, p, n, x->emit, x->i, x->tag_start, r,
+                             r == PXMPP_ERR_RESTRICTED_XML
+                                 ? "restricted XML: entity reference other than the predefined ones"
+                                 : "not well-formed: malformed character or entity reference");
+        g->lx = g->lx_ret;
+        x->i++;
+        if (g->lx == LX_TEXT) {
+            char u[4];
+            text_deliver(g, u, pxmpp__utf8_put(u, cp));
+            gate_skip(g, &x->emit, x->i);
+            if (ERR(g))
+                return ERR(g);
+        }
+        return LEX_NEXT;
+    }
+    if ((!is((char)c, B_XNAME) && c != '#') || g->lx_n >= sizeof g->lx_buf - 1)
+        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
+    g->lx_buf[g->lx_n++] = (char)c;
+    x->i++;
+    return LEX_NEXT;
+}
+
+/* Inside a tag read byte by byte (one that began in an earlier chunk, or one
+   fast_tag did not take), up to its '>'. */
+static int lex_tag(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    int rc;
+    size_t from = x->i;
+    x->i = find4(p, x->i, x->stop, '>', '\'', '"', '"');
+    if (x->i > from)
+        g->lx_slash = p[x->i - 1] == '/'; /* "<x/>": the byte before '>' */
+    if (x->i >= x->stop)
+        return LEX_NEXT;
+    if (p[x->i] != '>') {
+        if (++g->lx_attrs > g->max_attrs) /* one quoted value per attribute */
+            return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_LIMIT, "too many attributes on one element");
+        g->lx = p[x->i] == '\'' ? LX_TQ1 : LX_TQ2;
+        g->lx_slash = false;
+        x->i++;
+        return LEX_NEXT;
+    }
+    /* a complete tag (still "in the tag" for lex_error: libxml2 never gets it) */
+    if (g->lx_end_tag && g->lx_depth == 0)
+        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML,
+                         "not well-formed: end tag without a start tag");
+    bool start_in = !g->lx_end_tag && g->lx_depth >= 1;
+    if (start_in) /* on_start takes libxml2's values for it */
+        g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = x->tag_start == SIZE_MAX ? 0 : x->tag_start, .len = 0, .kind = CUT_TAG };
+    uint32_t depth_before = g->lx_depth;
+    x->i++;
+    tag_closed(g, x->i);
+    if (g->hold_len) {
+        /* the tag began in an earlier chunk: hand it over whole */
+        if ((rc = hold_append(g, p, x->i)))
+            return gate_fail(g, rc, g->lexed + x->i, "out of memory");
+        size_t used = 0;
+        size_t hl = g->hold_len;
+        g->hold_len = 0;
+        /* whole now, it is cut as if it had come in one chunk (it is the
+           first tag of this input: its TAG entry is the only one) */
+        size_t cut_at = SIZE_MAX;
+        const char *cbase = g->cut_base;
+        if (start_in && g->cuts_n == 1) {
+            bool e = g->lx_end_tag, sl = g->lx_slash;
+            uint32_t d = g->lx_depth;
+            g->cuts_n = 0;
+            g->lx_depth = depth_before;
+            g->cut_base = g->hold;
+            if (fast_tag(g, g->hold, 0, hl))
+                cut_at = 0;
+            else
+                g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = 0, .len = 0, .kind = CUT_TAG };
+            g->lx_end_tag = e;
+            g->lx_slash = sl;
+            g->lx_depth = d;
+        }
+        rc = feed_parser(g, g->hold, hl, &used, cut_at);
+        g->cut_base = cbase;
+        g->cuts_n = g->cuts_fed = g->cuts_used = 0;
+        if (rc == RESTARTED)
+            return gate_restart(g, g->hold + used, hl - used, p + x->i, n - x->i);
+        if (rc)
+            return rc;
+        x->emit = x->i;
+    }
+    x->tag_start = SIZE_MAX;
+    return LEX_NEXT;
+}
+
+/* The end of the input: what is complete is handed on, a partial tag is held. */
+static int lex_finish(pxmpp__gate *g, struct lex *x)
+{
+    const char *p = x->p;
+    size_t n = x->n;
+    int rc;
     if (in_tag(g->lx, g->lx_ret) && !g->lx_closed) {
         if (g->hold_len) {
-            if ((rc = hold_append(g, p + emit, n - emit)))
+            if ((rc = hold_append(g, p + x->emit, n - x->emit)))
                 return gate_fail(g, rc, g->lexed + n, "out of memory");
         } else {
-            size_t ts = tag_start == SIZE_MAX ? emit : tag_start;
-            if ((rc = emit_range(g, p, n, &emit, ts, &done)) || done || ERR(g))
+            size_t ts = x->tag_start == SIZE_MAX ? x->emit : x->tag_start;
+            if ((rc = emit_range(g, p, n, &x->emit, ts, &x->done)) || x->done || ERR(g))
                 return gate_err(g, rc);
             if ((rc = hold_append(g, p + ts, n - ts)))
                 return gate_fail(g, rc, g->lexed + n, "out of memory");
         }
     } else if (g->lx == LX_REF) {
-        gate_skip(g, &emit, n); /* a reference in text, continued in the next chunk */
+        gate_skip(g, &x->emit, n); /* a reference in text, continued in the next chunk */
     } else {
         size_t upto = g->lx_closed ? (size_t)(g->boundary - g->lexed) : n;
         if (upto > n)
             upto = n;
-        if ((rc = emit_range(g, p, n, &emit, upto, &done)) || done || ERR(g))
+        if ((rc = emit_range(g, p, n, &x->emit, upto, &x->done)) || x->done || ERR(g))
             return gate_err(g, rc);
         if (g->lx_closed) {
             g->lexed = g->fed = g->boundary; /* gate() checks the bytes after the close tag */
@@ -1072,6 +1121,65 @@ static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
     }
     g->lexed += n;
     return 0;
+}
+
+static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
+{
+    /* the entries of the previous input were all used when its tags went to libxml2 */
+    g->cuts_n = g->cuts_fed = g->cuts_used = 0;
+    g->cut_base = p;
+    struct lex lx = { .p = p, .n = n, .tag_start = SIZE_MAX }, *x = &lx;
+    while (x->i < n) {
+        if (g->lx_closed)
+            break;
+        uint64_t cap = g->lx_depth == 0 ? g->max_header : g->max_stanza;
+        uint64_t limit = g->boundary + cap; /* app offset of the first byte over the limit */
+        x->stop = n;
+        if (limit < g->lexed + n)
+            x->stop = limit > g->lexed ? (size_t)(limit - g->lexed) : 0;
+        if (x->i >= x->stop) {
+            char what[96];
+            snprintf(what, sizeof what, "%s larger than %zu bytes",
+                     g->lx_depth == 0 ? "stream header" : "top-level element", (size_t)cap);
+            if (g->lx == LX_BANG || g->lx == LX_PI_NAME)
+                return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
+            return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_LIMIT, what);
+        }
+        int rc = LEX_NEXT;
+        switch ((enum pxmpp__lx)g->lx) {
+        case LX_TEXT:
+            rc = lex_text(g, x);
+            break;
+        case LX_LT:
+            rc = lex_lt(g, x);
+            break;
+        case LX_BANG:
+            rc = lex_bang(g, x);
+            break;
+        case LX_CDATA:
+            rc = lex_cdata(g, x);
+            break;
+        case LX_PI_NAME:
+            rc = lex_pi_name(g, x);
+            break;
+        case LX_XMLDECL:
+            rc = lex_xmldecl(g, x);
+            break;
+        case LX_TQ1:
+        case LX_TQ2:
+            rc = lex_quoted(g, x);
+            break;
+        case LX_REF:
+            rc = lex_ref(g, x);
+            break;
+        case LX_TAG:
+            rc = lex_tag(g, x);
+            break;
+        }
+        if (rc != LEX_NEXT)
+            return rc;
+    }
+    return lex_finish(g, x);
 }
 
 /* Index of the first byte of p[0, n) that makes the input invalid UTF-8 or an XML

@@ -440,6 +440,50 @@ static const xmlChar *intern_name(pxmpp_stream *s, const char *v, size_t len)
     return d;
 }
 
+/* The gate's entries for the start tag on_start got: the values it cut, the names
+   it cut whole and the default namespace it cut (these interned here, as libxml2
+   would have, before the names are counted; *nc, *nw: attributes and namespace
+   declarations cut whole).  Returns the tag's entry, or NULL when libxml2 saw the
+   tag whole or on a failure (then the sticky error is set). */
+static struct pxmpp__cut *take_cuts(pxmpp_stream *s, const xmlChar *local, int na, const xmlChar **cut_ns, size_t *nc,
+                                    size_t *nw)
+{
+    pxmpp__gate *g = &s->gate;
+    if (s->depth < 1 || g->cuts_used >= g->cuts_n || g->cuts[g->cuts_used].kind != CUT_TAG)
+        return NULL;
+    struct pxmpp__cut *tag = &g->cuts[g->cuts_used];
+    g->cuts_used += 1 + (size_t)tag->len;
+    uint32_t nv = 0;
+    for (uint32_t k = 1; k <= tag->len; k++) {
+        struct pxmpp__cut *c = &tag[k];
+        if (c->kind == CUT_NS || c->kind == CUT_NSW) {
+            *cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)g->cut_base + c->off + c->voff, (int)c->vlen);
+            if (c->kind == CUT_NSW)
+                (*nw)++;
+            if (!*cut_ns) {
+                FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+                return NULL;
+            }
+        } else if (c->kind == CUT_ATTR || c->kind == CUT_ATTRX) {
+            c->name = intern_name(s, g->cut_base + c->off + c->noff, c->nlen);
+            if (!c->name) {
+                FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+                return NULL;
+            }
+            (*nc)++;
+        } else {
+            nv++;
+        }
+    }
+    if (tag->len == 0)
+        return NULL; /* lexed byte by byte: libxml2 saw it whole */
+    if (nv != (uint32_t)na) {
+        FAIL(s, PXMPP_ERR_XML, "not well-formed: attributes of <%.60s/>", (const char *)local);
+        return NULL;
+    }
+    return tag;
+}
+
 static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
                      const xmlChar **nss, int na, int nd, const xmlChar **attrs)
 {
@@ -447,43 +491,11 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     (void)nd;
     if (s->err || s->restart_pending || s->state == ST_CLOSED)
         return;
-    /* the gate's entry for this tag: the values it cut, and the default namespace it
-       cut (interned here, as libxml2 would have, before the names are counted) */
-    struct pxmpp__cut *tag = NULL;
     const xmlChar *cut_ns = NULL;
     size_t nc = 0, nw = 0; /* attributes and namespace declarations cut whole */
-    if (s->depth >= 1 && s->gate.cuts_used < s->gate.cuts_n && s->gate.cuts[s->gate.cuts_used].kind == CUT_TAG) {
-        tag = &s->gate.cuts[s->gate.cuts_used];
-        s->gate.cuts_used += 1 + (size_t)tag->len;
-        uint32_t nv = 0;
-        for (uint32_t k = 1; k <= tag->len; k++) {
-            struct pxmpp__cut *c = &tag[k];
-            if (c->kind == CUT_NS || c->kind == CUT_NSW) {
-                cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)s->gate.cut_base + c->off + c->voff, (int)c->vlen);
-                if (c->kind == CUT_NSW)
-                    nw++;
-                if (!cut_ns) {
-                    FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
-                    return;
-                }
-            } else if (c->kind == CUT_ATTR || c->kind == CUT_ATTRX) {
-                c->name = intern_name(s, s->gate.cut_base + c->off + c->noff, c->nlen);
-                if (!c->name) {
-                    FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
-                    return;
-                }
-                nc++;
-            } else {
-                nv++;
-            }
-        }
-        if (tag->len == 0) {
-            tag = NULL; /* lexed byte by byte: libxml2 saw it whole */
-        } else if (nv != (uint32_t)na) {
-            FAIL(s, PXMPP_ERR_XML, "not well-formed: attributes of <%.60s/>", (const char *)local);
-            return;
-        }
-    }
+    struct pxmpp__cut *tag = take_cuts(s, local, na, &cut_ns, &nc, &nw);
+    if (s->err)
+        return;
     if (s->ctxt->dict && (size_t)xmlDictSize(s->ctxt->dict) > s->limits.max_names) {
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu distinct names in the stream", s->limits.max_names);
         return;
