@@ -20,7 +20,7 @@ ALWAYS = [
     "roster_20k_over_5k", "roster_100k_over_20k",
     "parse_vs_floor", "serialize_vs_parse",
     "idle_stream_bytes", "idle_stream_pxmpp_bytes", "idle_stream_libxml2_bytes",
-    "idle_after_corpus_bytes", "allocs_per_stanza", "allocs_per_stanza_pxmpp",
+    "idle_after_corpus_bytes", "idle_after_trim_bytes", "allocs_per_stanza", "allocs_per_stanza_pxmpp",
     "allocs_per_stanza_libxml2", "peak_heap_bytes", "floor_idle_bytes", "floor_peak_heap_bytes",
     "floor_allocs_per_stanza",
 ]
@@ -42,7 +42,7 @@ LIBSTROPHE += [k + suffix for k in TIMED_LIBSTROPHE for suffix in ("_ms_min", "_
 TARGETS = [
     "parse_vs_floor", "parse_vs_libstrophe", "serialize_vs_libstrophe", "serialize_vs_parse",
     "roster_20k_over_5k", "roster_100k_over_20k", "allocs_per_stanza", "idle_stream_bytes",
-    "idle_after_corpus_bytes",
+    "idle_after_trim_bytes",
 ]
 
 

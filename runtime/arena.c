@@ -113,6 +113,19 @@ void pxmpp_arena_reset(pxmpp_arena *a)
     a->hit_limit = 0;
 }
 
+void pxmpp__arena_release(pxmpp_arena *a)
+{
+    pxmpp__chunk *c = a->head;
+    while (c) {
+        pxmpp__chunk *n = c->next;
+        a->mem.free(c, a->mem.ud);
+        c = n;
+    }
+    a->head = a->first = NULL;
+    a->held = 0;
+    a->hit_limit = 0;
+}
+
 void pxmpp_arena_set_limit(pxmpp_arena *a, size_t max_bytes) { a->limit = max_bytes; }
 
 size_t pxmpp_arena_held(const pxmpp_arena *a) { return a->held; }

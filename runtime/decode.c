@@ -162,6 +162,19 @@ void pxmpp__decoder_free(pxmpp__decoder *b)
     b->mem.free(b, b->mem.ud);
 }
 
+void pxmpp__decoder_trim(pxmpp__decoder *b)
+{
+    b->mem.free(b->hot, b->mem.ud);
+    b->mem.free(b->items, b->mem.ud);
+    b->mem.free(b->sort, b->mem.ud);
+    b->mem.free(b->text, b->mem.ud);
+    b->hot = NULL;
+    b->items = NULL;
+    b->sort = NULL;
+    b->text = NULL;
+    b->items_cap = b->items_len = b->sort_cap = b->text_cap = b->text_len = 0;
+}
+
 size_t pxmpp__decoder_depth(const pxmpp__decoder *b) { return b->depth; }
 
 const pxmpp__work *pxmpp__decoder_work(const pxmpp__decoder *b) { return &b->work; }

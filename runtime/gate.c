@@ -1337,6 +1337,25 @@ void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, const pxmpp__gate_si
     g->max_attrs = max_attrs;
 }
 
+void pxmpp__gate_trim(pxmpp__gate *g)
+{
+    if (!pxmpp__gate_idle(g))
+        return; /* a tag in the middle: its held bytes and cut entries are still needed */
+    {
+        g->mem.free(g->hold, g->mem.ud);
+        g->hold = NULL;
+        g->hold_cap = 0;
+    }
+    g->mem.free(g->cuts, g->mem.ud);
+    g->mem.free(g->brk, g->mem.ud);
+    g->mem.free(g->stage, g->mem.ud);
+    g->cuts = NULL;
+    g->brk = NULL;
+    g->stage = NULL;
+    g->cuts_cap = g->stage_cap = 0;
+    g->cuts_n = g->cuts_fed = g->cuts_used = 0;
+}
+
 void pxmpp__gate_free(pxmpp__gate *g)
 {
     g->mem.free(g->hold, g->mem.ud);

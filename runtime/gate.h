@@ -145,6 +145,9 @@ int pxmpp__gate_after_close(pxmpp__gate *g, const char *p, size_t n);
 uint64_t pxmpp__gate_offset(const pxmpp__gate *g, long consumed);
 /* Heap bytes the gate holds. */
 size_t pxmpp__gate_memory(const pxmpp__gate *g);
+/* Frees the scratch buffers of a feed (cut entries, break points, stage, hold) when the gate
+   is idle (no tag in the middle); they come back when needed.  Only between feeds. */
+void pxmpp__gate_trim(pxmpp__gate *g);
 /* Nothing is pending in the gate: no partial tag, reference or section. */
 static inline bool pxmpp__gate_idle(const pxmpp__gate *g) { return g->lx == LX_TEXT && g->hold_len == 0; }
 

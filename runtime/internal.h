@@ -82,6 +82,9 @@ struct pxmpp_arena {
 
 /* The general case of pxmpp__arena_alloc_raw: a new chunk, limits, size 0. */
 void *pxmpp__arena_alloc_slow(pxmpp_arena *a, size_t size);
+/* pxmpp_arena_reset() that keeps no chunk either: the arena holds nothing until its next
+   allocation (pxmpp_stream_trim()). */
+void pxmpp__arena_release(pxmpp_arena *a);
 
 /* Arena allocation without zero-filling (for bytes that are overwritten at once). */
 static inline void *pxmpp__arena_alloc_raw(pxmpp_arena *a, size_t size)
@@ -201,6 +204,10 @@ int pxmpp__decoder_end(pxmpp__decoder *b, pxmpp__decoded *out);
 size_t pxmpp__decoder_depth(const pxmpp__decoder *b);
 void pxmpp__decoder_abort(pxmpp__decoder *b);
 size_t pxmpp__decoder_held(const pxmpp__decoder *b);
+/* Frees what the decoder keeps between top-level elements to avoid allocating per stanza
+   (lookup tables, items, text, sort scratch); they come back with the next element.  Only
+   between elements (depth 0). */
+void pxmpp__decoder_trim(pxmpp__decoder *b);
 /* Forgets lookups keyed by libxml2 name pointers (call when the parser context changes). */
 void pxmpp__decoder_clear_cache(pxmpp__decoder *b);
 const pxmpp__work *pxmpp__decoder_work(const pxmpp__decoder *b);

@@ -1084,6 +1084,21 @@ size_t pxmpp_stream_memory(const pxmpp_stream *s)
            (s->limits.max_depth + 1) * sizeof *s->dns;
 }
 
+int pxmpp_stream_trim(pxmpp_stream *s)
+{
+    if (!s)
+        return PXMPP_ERR_INVALID_ARGUMENT;
+    if (s->in_parse || pxmpp__decoder_depth(s->decoder) != 0)
+        return PXMPP_ERR_STATE;
+    pxmpp__arena_release(s->arena);
+    pxmpp__decoder_trim(s->decoder);
+    pxmpp__gate_trim(&s->gate);
+    pxmpp__stream_wipe_output(s); /* it may have held a SASL message */
+    pxmpp_buf_free(&s->out);
+    pxmpp_buf_init(&s->out, &s->mem);
+    return 0;
+}
+
 void pxmpp__stream_wipe_output(pxmpp_stream *s)
 {
     if (s && s->out.data && s->out.cap)

@@ -1144,9 +1144,64 @@ static void test_memory_flat(void **state)
     pxmpp_stream_free(s);
 }
 
+/* pxmpp_stream_trim(): an idle stream gives back what it keeps for the next stanza; parsing
+   goes on as before (also across a trim between two pieces of one tag or stanza, where it
+   trims nothing the stanza needs); refused from a callback and in the middle of a stanza. */
+typedef struct trim_peer {
+    pxmpp_stream *s;
+    int messages, trim_in_callback;
+    char last_body[64];
+} trim_peer;
+
+static void trim_message(void *user, const pxmpp_message *m)
+{
+    trim_peer *p = user;
+    p->messages++;
+    snprintf(p->last_body, sizeof p->last_body, "%s", m->bodies_count ? m->bodies[0].text : "");
+    p->trim_in_callback = pxmpp_stream_trim(p->s);
+}
+
+static void test_trim(void **state)
+{
+    (void)state;
+    pxmpp_stream_callbacks cb = { .message = trim_message };
+    trim_peer p = { 0 };
+    assert_int_equal(pxmpp_stream_new(&p.s, PXMPP_ROLE_CLIENT, &cb, NULL, &p), 0);
+    assert_int_equal(pxmpp_stream_trim(NULL), PXMPP_ERR_INVALID_ARGUMENT);
+    assert_int_equal(pxmpp_stream_feed(p.s, HDR, strlen(HDR)), 0);
+    const char *st = "<message to='a@b' type='chat' id='x'><body xml:lang='en'>hello</body>"
+                     "<active xmlns='http://jabber.org/protocol/chatstates'/></message>";
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(pxmpp_stream_feed(p.s, st, strlen(st)), 0);
+    assert_int_equal(p.trim_in_callback, PXMPP_ERR_STATE);
+    size_t busy = pxmpp_stream_memory(p.s);
+    assert_int_equal(pxmpp_stream_trim(p.s), 0);
+    size_t trimmed = pxmpp_stream_memory(p.s);
+    assert_true(trimmed + 16 * 1024 < busy);
+    assert_int_equal(pxmpp_stream_trim(p.s), 0); /* twice is fine */
+    assert_int_equal(pxmpp_stream_memory(p.s), trimmed);
+    /* a stanza in pieces, trimmed between each: in the middle of a tag (nothing to give
+       back then), inside the stanza (refused) */
+    const char *pieces[] = { "<message to='a@b' ty", "pe='chat'><bo", "dy>after trim</body>", "</message>" };
+    int want[] = { 0, PXMPP_ERR_STATE, PXMPP_ERR_STATE, 0 };
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pxmpp_stream_feed(p.s, pieces[i], strlen(pieces[i])), 0);
+        assert_int_equal(pxmpp_stream_trim(p.s), want[i]);
+    }
+    assert_int_equal(p.messages, 101);
+    assert_string_equal(p.last_body, "after trim");
+    /* and it gets back to its steady state: no memory growth, same footprint as before */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(pxmpp_stream_feed(p.s, st, strlen(st)), 0);
+    assert_int_equal(p.messages, 201);
+    assert_true(pxmpp_stream_memory(p.s) <= busy);
+    pxmpp_stream_free(p.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trim),
         cmocka_unit_test(test_sample_stream_content),
         cmocka_unit_test(test_roundtrip_valid_files),
         cmocka_unit_test(test_stanza_level_violations),

@@ -270,6 +270,18 @@ uint64_t pxmpp_stream_offset(const pxmpp_stream *s);
     all allocated through its allocator hooks; libxml2's parser context (about 16 KB) is not counted. */
 size_t pxmpp_stream_memory(const pxmpp_stream *s);
 
+/**
+ * Gives back the memory the stream keeps between stanzas so that a busy stream allocates
+ * nothing per stanza (the stanza arena's chunk, the decoder's lookup tables and buffers, the
+ * gate's scratch buffers, the output buffer): for a connection that goes idle.  The next
+ * stanza allocates them again (a few allocations, once).  What pxmpp_stream_memory() counts
+ * after it is the stream's floor (about 20 KB with libxml2's context).  Not from inside a
+ * callback of this stream.
+ * @return 0; PXMPP_ERR_INVALID_ARGUMENT (@p s NULL); PXMPP_ERR_STATE (called from a callback,
+ *         or in the middle of a stanza).
+ */
+int pxmpp_stream_trim(pxmpp_stream *s);
+
 #ifdef __cplusplus
 }
 #endif
