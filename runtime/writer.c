@@ -659,7 +659,8 @@ typedef struct bsink {
                       SIZE_MAX in a dry pass */
     bool dry, hoisting;
     const char *dns[BSINK_DEPTH + 1]; /* default namespace in scope at each depth */
-    int32_t epfx[BSINK_DEPTH];        /* the prefix binding of each element's name, or -1 */
+    int32_t epfx[BSINK_DEPTH];        /* the prefix binding of each element's name, or -1
+                                         (set and read in the second pass only) */
     const char *local[BSINK_DEPTH];
     size_t llen[BSINK_DEPTH];
 } bsink;
@@ -921,6 +922,16 @@ static void ns_count(bsink *b, ns_entry *e, size_t bytes)
     }
 }
 
+/* Counts a default declaration of ns (neither NULL nor empty) that took bytes. */
+__attribute__((noinline)) static int count_default(bsink *b, const char *ns, size_t bytes)
+{
+    int rc = 0;
+    ns_entry *e = ns_find(b, ns, true, &rc);
+    if (e)
+        ns_count(b, e, bytes);
+    return rc;
+}
+
 /* The prefix binding in scope of an element's namespace ns in the second pass: the one
    the root declares for a namespace declared more than once, else -1. */
 __attribute__((noinline)) static int32_t element_prefix(bsink *b, const char *ns)
@@ -1014,18 +1025,16 @@ static int bs_start(pxmpp__sink *s, const char *ns, const char *local, unsigned 
         if ((rc = put_decl(b, ns, -1, local, NULL)))
             return rc;
         /* counted once the declarations pass the budget (those before it are not) */
-        if ((b->declared += out->len - at) > REDECLARE_FREE && !b->hoisting && ns && *ns) {
-            ns_entry *e = ns_find(b, ns, true, &rc);
-            if (!e)
-                return rc;
-            ns_count(b, e, out->len - at);
-        }
+        if ((b->declared += out->len - at) > REDECLARE_FREE && !b->hoisting && ns && *ns &&
+            (rc = count_default(b, ns, out->len - at)))
+            return rc;
     }
     if (__builtin_expect(b->hoisting, 0) && d == 0 && (rc = declare_hoisted(b, local)))
         return rc;
     b->local[d] = local;
     b->llen[d] = ll;
-    b->epfx[d] = pfx;
+    if (__builtin_expect(b->hoisting, 0))
+        b->epfx[d] = pfx;
     b->depth = d + 1;
     b->dns[d + 1] = pfx < 0 ? ns : b->dns[d];
     b->open = true;
@@ -1165,7 +1174,7 @@ static int bs_end(pxmpp__sink *s)
     char *p = out->data + out->len;
     *p++ = '<';
     *p++ = '/';
-    if (b->epfx[d] >= 0) {
+    if (__builtin_expect(b->hoisting, 0) && b->epfx[d] >= 0) {
         p += put_prefix(p, (uint32_t)b->epfx[d]);
         *p++ = ':';
     }
@@ -1209,7 +1218,7 @@ static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigne
 /* Writes the typed d/obj, or the node n, with the sink: a first pass that keeps its
    output unless it declares namespaces again past the budget (see writer.h), then a
    second one that declares those namespaces on the root. */
-static int bsink_walk(bsink *b, const pxmpp_type_desc *d, const void *obj, const pxmpp_node *n, const char *content_ns)
+static inline int bsink_walk(bsink *b, const pxmpp_type_desc *d, const void *obj, const pxmpp_node *n, const char *content_ns)
 {
     int rc = d ? pxmpp__emit_typed(&b->base, d, obj, content_ns) : pxmpp__emit_node(&b->base, n);
     if (rc || !b->dry)
