@@ -19,13 +19,19 @@
  *
  * Every element delivered is written back with pxmpp_write (leniently when invalid).
  *
- * Oracle (abort() on violation): the decoder's steps (pxmpp__work.steps: items gathered,
- * fields searched, payloads counted by rules, languages compared, ...) stay below
- * STEPS_PER_BYTE per byte fed plus STEPS_BASE.  The ratio is also reported to libFuzzer
- * as extra coverage (one counter per power of two of steps per byte), so that inputs that
- * cost more per byte are kept and mutated further.
+ * Oracles (abort() on violation):
+ *  - the writer's amplification bound (writer.h): the bytes written back stay below
+ *    PXMPP_WRITE_AMPLIFICATION_K per byte fed plus, for each element written,
+ *    PXMPP_WRITE_AMPLIFICATION_C and K per byte of the stream header (whose declarations
+ *    are in scope of every element);
+ *  - the decoder's steps (pxmpp__work.steps: items gathered, fields searched, payloads
+ *    counted by rules, languages compared, ...) stay below STEPS_PER_BYTE per byte fed
+ *    plus STEPS_BASE.  The ratio is also reported to libFuzzer as extra coverage (one
+ *    counter per power of two of steps per byte), so that inputs that cost more per byte
+ *    are kept and mutated further.
  *
- * PXMPP_FUZZ_VERBOSE=1 prints, for each input, the bytes fed, the steps and the ratio.
+ * PXMPP_FUZZ_VERBOSE=1 prints, for each input, the bytes fed, the steps and the ratio, and
+ * the bytes written back.
  */
 #include <pxmpp/pxmpp.h>
 
@@ -108,14 +114,16 @@ static void expand(input *in, const uint8_t *p, size_t n, size_t count)
 
 typedef struct run {
     pxmpp_buf out; /* what pxmpp_write wrote of the elements, reused */
-    size_t written;
+    size_t written, elements;
 } run;
 
 static void write_back(run *r, const pxmpp_type_desc *d, const void *obj, unsigned flags)
 {
     r->out.len = 0;
-    if (pxmpp_write(&r->out, d, obj, PXMPP_NS_CLIENT, flags) == 0)
+    if (pxmpp_write(&r->out, d, obj, PXMPP_NS_CLIENT, flags) == 0) {
         r->written += r->out.len;
+        r->elements++;
+    }
 }
 
 static void cb_element(void *user, const pxmpp_type_desc *d, const void *obj, uint64_t offset)
@@ -215,6 +223,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "cost oracle: %llu steps for %llu bytes fed (%.1f per byte, at most %d allowed)\n",
                 (unsigned long long)steps, (unsigned long long)fed, fed ? (double)steps / (double)fed : 0.0,
                 STEPS_PER_BYTE);
+        abort();
+    }
+    uint64_t header = (opts & O_CLIENT) ? sizeof HDR - 1 : 0;
+    uint64_t allowed = (uint64_t)PXMPP_WRITE_AMPLIFICATION_K * fed +
+                       (uint64_t)r.elements * (PXMPP_WRITE_AMPLIFICATION_C + PXMPP_WRITE_AMPLIFICATION_K * header);
+    if (r.written > allowed) {
+        fprintf(stderr, "amplification oracle: %zu bytes written back for %llu bytes fed in %zu elements (%llu allowed)\n",
+                r.written, (unsigned long long)fed, r.elements, (unsigned long long)allowed);
         abort();
     }
     pxmpp_stream_free(s);

@@ -596,6 +596,27 @@ typedef struct seen_attr {
     const char *ns, *local;
 } seen_attr;
 
+#define NS_INLINE 16     /* distinct namespaces and prefix bindings kept inline; more go to the heap */
+#define NS_IX_INLINE 64  /* slots of the inline hash index of the namespaces */
+#define REDECLARE_FREE 512 /* bytes of namespaces declared again that a write may always spend */
+
+/* A namespace the write declared (as a default or a prefix). */
+typedef struct ns_entry {
+    const char *ns;
+    uint32_t hash;
+    int32_t bound;     /* the number of its prefix binding in scope (prefix "ns<number>"), or -1 */
+    uint32_t declared; /* declarations of it written by the first pass */
+    bool hoist;        /* the second pass declares it on the root (declared more than once) */
+} ns_entry;
+
+/* A prefix binding in scope: the namespace (index in ns) and the depth of the element that
+   declares it.  Its number is its position on the stack, so that no two bindings in scope
+   have the same prefix. */
+typedef struct ns_binding {
+    uint32_t entry;
+    uint32_t depth;
+} ns_binding;
+
 /* Only depth, open, declare_root, dns[0] and the fields bsink_init sets are set up front;
    the per-depth arrays are written by bs_start before they are read. */
 typedef struct bsink {
@@ -617,10 +638,31 @@ typedef struct bsink {
     uint32_t *seen_ix;
     size_t seen_ix_size;
     bool seen_ix_used;
+    /* the namespaces declared so far (ns, with a hash index: 1 + position in ns, 0: empty
+       slot) and the prefix bindings in scope (bind, a stack); the heap arrays come from
+       out's allocator */
+    ns_entry ns_inl[NS_INLINE];
+    ns_entry *ns;
+    size_t ns_n, ns_cap;
+    uint32_t ns_ix_inl[NS_IX_INLINE];
+    uint32_t *ns_ix;
+    size_t ns_ix_size;
+    ns_binding bind_inl[NS_INLINE];
+    ns_binding *bind;
+    size_t bind_n, bind_cap;
+    /* the amplification bound (see writer.h): bytes of declarations of a namespace declared
+       before in this write; over the budget the first pass goes on without keeping its
+       output (dry) to count the declarations, and a second one (hoisting) declares the
+       namespaces declared more than once on the root */
+    size_t mark, declared, redeclared;
+    size_t end_at; /* bs_end has more to do below this depth: the innermost binding's, or
+                      SIZE_MAX in a dry pass */
+    bool dry, hoisting;
     const char *dns[BSINK_DEPTH + 1]; /* default namespace in scope at each depth */
+    int32_t epfx[BSINK_DEPTH];        /* the prefix binding of each element's name, or -1
+                                         (set and read in the second pass only) */
     const char *local[BSINK_DEPTH];
     size_t llen[BSINK_DEPTH];
-    unsigned nprefix[BSINK_DEPTH];
 } bsink;
 
 static bool same_ns(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
@@ -661,22 +703,34 @@ static void seen_index(bsink *b, size_t k)
     b->seen_ix[i] = (uint32_t)(k + 1);
 }
 
+/* Doubles the capacity *cap of the array *arr of elements of `size` bytes, which starts
+   inline (at inl) and moves to the heap (m) when it first grows; limit caps *cap.
+   Returns 0 or PXMPP_ERR_NOMEM (the array as it was). */
+static int grow_array(const pxmpp_mem *m, void **arr, void *inl, size_t *cap, size_t size, size_t limit)
+{
+    size_t ncap = *cap * 2;
+    if (ncap > limit || ncap > SIZE_MAX / size)
+        return PXMPP_ERR_NOMEM;
+    void *n = m->realloc(*arr == inl ? NULL : *arr, ncap * size, m->ud);
+    if (!n)
+        return PXMPP_ERR_NOMEM;
+    if (*arr == inl)
+        memcpy(n, inl, *cap * size);
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
 /* Makes room for one more attribute of the open start tag past SEEN_INLINE: the array
    grows and the index is (re)built at four slots per attribute. */
 __attribute__((noinline)) static int seen_grow(bsink *b)
 {
     const pxmpp_mem *m = &b->out->mem;
     if (b->seen_n == b->seen_cap) {
-        size_t cap = b->seen_cap * 2;
-        if (cap > UINT32_MAX / 4 || cap > SIZE_MAX / sizeof *b->seen)
+        void *a = b->seen;
+        if (grow_array(m, &a, b->seen_inl, &b->seen_cap, sizeof *b->seen, UINT32_MAX / 4))
             return PXMPP_ERR_NOMEM;
-        seen_attr *n = m->realloc(b->seen == b->seen_inl ? NULL : b->seen, cap * sizeof *n, m->ud);
-        if (!n)
-            return PXMPP_ERR_NOMEM;
-        if (b->seen == b->seen_inl)
-            memcpy(n, b->seen_inl, sizeof b->seen_inl);
-        b->seen = n;
-        b->seen_cap = cap;
+        b->seen = a;
     }
     if (b->seen_ix_used && (b->seen_n + 1) * 2 <= b->seen_ix_size)
         return 0;
@@ -720,6 +774,185 @@ static int seen_add(bsink *b, const char *ns, const char *local, bool check)
     }
     b->seen[b->seen_n] = (seen_attr){ ns, local };
     seen_index(b, b->seen_n++);
+    return 0;
+}
+
+/* ---- namespaces declared: a hash table of the namespaces, a stack of prefix bindings ---- */
+
+static uint32_t ns_hash(const char *ns)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)ns; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h ^ (h >> 15);
+}
+
+/* Grows the table so that one more namespace fits, with the index at four slots or more
+   per namespace. */
+__attribute__((noinline)) static int ns_grow(bsink *b)
+{
+    const pxmpp_mem *m = &b->out->mem;
+    if (b->ns_n == b->ns_cap) {
+        void *a = b->ns;
+        if (grow_array(m, &a, b->ns_inl, &b->ns_cap, sizeof *b->ns, UINT32_MAX / 8))
+            return PXMPP_ERR_NOMEM;
+        b->ns = a;
+    }
+    if ((b->ns_n + 1) * 4 <= b->ns_ix_size)
+        return 0;
+    size_t size = b->ns_ix_size * 2;
+    uint32_t *ix = m->realloc(b->ns_ix == b->ns_ix_inl ? NULL : b->ns_ix, size * sizeof *ix, m->ud);
+    if (!ix)
+        return PXMPP_ERR_NOMEM;
+    memset(ix, 0, size * sizeof *ix);
+    b->ns_ix = ix;
+    b->ns_ix_size = size;
+    for (size_t k = 0; k < b->ns_n; k++) {
+        size_t i = b->ns[k].hash & (size - 1);
+        while (ix[i])
+            i = (i + 1) & (size - 1);
+        ix[i] = (uint32_t)(k + 1);
+    }
+    return 0;
+}
+
+/* The entry of the namespace ns (neither NULL nor empty): the one there, else a new one
+   (with add; none declared yet, no binding) or NULL (without add, or PXMPP_ERR_NOMEM in
+   *rc).  The pointer holds until the next call that adds. */
+static ns_entry *ns_find(bsink *b, const char *ns, bool add, int *rc)
+{
+    if (!b->ns_n) {
+        if (!add)
+            return NULL;
+        memset(b->ns_ix_inl, 0, sizeof b->ns_ix_inl);
+    }
+    uint32_t h = ns_hash(ns);
+    size_t mask = b->ns_ix_size - 1, i = h & mask;
+    for (; b->ns_ix[i]; i = (i + 1) & mask) {
+        ns_entry *e = &b->ns[b->ns_ix[i] - 1];
+        if (e->hash == h && (e->ns == ns || strcmp(e->ns, ns) == 0))
+            return e;
+    }
+    if (!add)
+        return NULL;
+    if (b->ns_n == b->ns_cap || (b->ns_n + 1) * 4 > b->ns_ix_size) {
+        if ((*rc = ns_grow(b)))
+            return NULL;
+        mask = b->ns_ix_size - 1;
+        for (i = h & mask; b->ns_ix[i]; i = (i + 1) & mask)
+            ;
+    }
+    ns_entry *e = &b->ns[b->ns_n];
+    *e = (ns_entry){ ns, h, -1, 0, false };
+    b->ns_ix[i] = (uint32_t)(++b->ns_n);
+    return e;
+}
+
+/* Binds the next prefix to e on the element at depth (1 + its index); returns the
+   prefix's number or PXMPP_ERR_NOMEM. */
+static int32_t ns_bind(bsink *b, ns_entry *e, size_t depth)
+{
+    if (b->bind_n == b->bind_cap) {
+        void *a = b->bind;
+        if (grow_array(&b->out->mem, &a, b->bind_inl, &b->bind_cap, sizeof *b->bind, INT32_MAX))
+            return PXMPP_ERR_NOMEM;
+        b->bind = a;
+    }
+    b->bind[b->bind_n] = (ns_binding){ (uint32_t)(e - b->ns), (uint32_t)depth };
+    e->bound = (int32_t)b->bind_n;
+    b->end_at = b->dry ? SIZE_MAX : depth;
+    return (int32_t)b->bind_n++;
+}
+
+/* Writes "ns" and the decimal n at p; returns the length (at most 12). */
+static size_t put_prefix(char *p, uint32_t n)
+{
+    char digits[10];
+    size_t nd = 0, l = 2;
+    do {
+        digits[nd++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    p[0] = 'n';
+    p[1] = 's';
+    while (nd)
+        p[l++] = digits[--nd];
+    return l;
+}
+
+/* Writes the declaration of ns: " xmlns='ns'" (prefix < 0) or " xmlns:ns<prefix>='ns'".
+   element and attribute name what is written, for the fault. */
+static inline int put_decl(bsink *b, const char *ns, int32_t prefix, const char *element, const char *attribute)
+{
+    pxmpp_buf *out = b->out;
+    if (buf_reserve(out, 8 + 12 + 1))
+        return PXMPP_ERR_NOMEM;
+    char *p = out->data + out->len;
+    memcpy(p, " xmlns", 6);
+    p += 6;
+    if (prefix >= 0) {
+        *p++ = ':';
+        p += put_prefix(p, (uint32_t)prefix);
+    }
+    *p++ = '=';
+    *p++ = '\'';
+    out->len = (size_t)(p - out->data);
+    size_t bad;
+    int rc;
+    if (ns && (rc = put_escaped(out, ns, SIZE_MAX, esc_attr_z, false, &bad)))
+        return rc == PXMPP_ERR_INVALID_CHAR ? bs_fault(b, rc, "namespace name",
+                                                       "invalid UTF-8 or a character XML does not allow",
+                                                       element, attribute, bad)
+                                            : rc;
+    out->data[out->len++] = '\'';
+    return 0;
+}
+
+/* Counts, in the first pass, a declaration of e that took bytes: one of a namespace
+   declared before counts against the budget, and past it the pass goes on dry. */
+static void ns_count(bsink *b, ns_entry *e, size_t bytes)
+{
+    if (e->declared++ && !b->dry) {
+        b->redeclared += bytes;
+        size_t total = b->out->len - b->mark;
+        if (b->redeclared > REDECLARE_FREE && b->redeclared > total - b->redeclared) {
+            b->dry = true;
+            b->end_at = SIZE_MAX;
+        }
+    }
+}
+
+/* Counts a default declaration of ns (neither NULL nor empty) that took bytes. */
+__attribute__((noinline)) static int count_default(bsink *b, const char *ns, size_t bytes)
+{
+    int rc = 0;
+    ns_entry *e = ns_find(b, ns, true, &rc);
+    if (e)
+        ns_count(b, e, bytes);
+    return rc;
+}
+
+/* The prefix binding in scope of an element's namespace ns in the second pass: the one
+   the root declares for a namespace declared more than once, else -1. */
+__attribute__((noinline)) static int32_t element_prefix(bsink *b, const char *ns)
+{
+    int rc = 0;
+    const ns_entry *e = ns_find(b, ns, false, &rc);
+    return e && e->hoist ? e->bound : -1;
+}
+
+/* The root's declarations in the second pass: a prefix for each namespace declared more
+   than once by the first. */
+__attribute__((noinline)) static int declare_hoisted(bsink *b, const char *local)
+{
+    for (size_t k = 0; k < b->ns_n; k++) {
+        if (!b->ns[k].hoist)
+            continue;
+        int32_t n = ns_bind(b, &b->ns[k], 1);
+        int rc = n < 0 ? n : put_decl(b, b->ns[k].ns, n, local, NULL);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -767,38 +1000,43 @@ static int bs_start(pxmpp__sink *s, const char *ns, const char *local, unsigned 
     int rc;
     if (names && (rc = check_element(b, ns, local)))
         return rc;
+    bool declare = !same_ns(ns, b->dns[d]) || (d == 0 && b->declare_root && ns);
+    int32_t pfx = __builtin_expect(b->hoisting, 0) && declare && d && ns && *ns ? element_prefix(b, ns) : -1;
     size_t ll = strlen(local);
-    if (buf_reserve(out, ll + 2))
+    if (buf_reserve(out, ll + 2 + 13))
         return PXMPP_ERR_NOMEM;
     char *p = out->data + out->len;
     if (b->open)
         *p++ = '>';
     *p++ = '<';
+    if (pfx >= 0) {
+        p += put_prefix(p, (uint32_t)pfx);
+        *p++ = ':';
+    }
     memcpy(p, local, ll);
     out->len = (size_t)(p + ll - out->data);
-    if (!same_ns(ns, b->dns[d]) || (d == 0 && b->declare_root && ns)) {
+    if (declare && pfx < 0) {
         /* the content namespace given to the call is checked here, where it is written
            (a name checked above, or a generated type's namespace, is known to be fine) */
         if (!names && ns == b->dns[0] && (same_ns(ns, PXMPP_NS_XML) || same_ns(ns, NS_XMLNS)))
             return bs_fault(b, PXMPP_ERR_INVALID_NAME, "namespace name",
                             "a reserved namespace that cannot be a default namespace", local, NULL, 0);
-        if (buf_reserve(out, 9))
-            return PXMPP_ERR_NOMEM;
-        memcpy(out->data + out->len, " xmlns='", 8);
-        out->len += 8;
-        size_t bad;
-        if (ns && (rc = put_escaped(out, ns, SIZE_MAX, esc_attr_z, false, &bad)))
-            return rc == PXMPP_ERR_INVALID_CHAR ? bs_fault(b, rc, "namespace name",
-                                                           "invalid UTF-8 or a character XML does not allow",
-                                                           local, NULL, bad)
-                                                : rc;
-        out->data[out->len++] = '\'';
+        size_t at = out->len;
+        if ((rc = put_decl(b, ns, -1, local, NULL)))
+            return rc;
+        /* counted once the declarations pass the budget (those before it are not) */
+        if ((b->declared += out->len - at) > REDECLARE_FREE && !b->hoisting && ns && *ns &&
+            (rc = count_default(b, ns, out->len - at)))
+            return rc;
     }
+    if (__builtin_expect(b->hoisting, 0) && d == 0 && (rc = declare_hoisted(b, local)))
+        return rc;
     b->local[d] = local;
     b->llen[d] = ll;
-    b->nprefix[d] = 0;
+    if (__builtin_expect(b->hoisting, 0))
+        b->epfx[d] = pfx;
     b->depth = d + 1;
-    b->dns[d + 1] = ns;
+    b->dns[d + 1] = pfx < 0 ? ns : b->dns[d];
     b->open = true;
     b->record = checks & PXMPP__CHECK_ATTRS;
     b->seen_n = 0;
@@ -806,6 +1044,30 @@ static int bs_start(pxmpp__sink *s, const char *ns, const char *local, unsigned 
         memset(b->seen_ix, 0, b->seen_ix_size * sizeof *b->seen_ix);
         b->seen_ix_used = false;
     }
+    return 0;
+}
+
+/* The prefix of an attribute {ns}local (ns not the xml namespace), "ns<number>:" into
+   prefix (16 bytes) and its length into *pl: the one in scope for ns, else a new one
+   declared on the open element. */
+__attribute__((noinline)) static int attr_prefix(bsink *b, const char *ns, const char *local, char *prefix, size_t *pl)
+{
+    int rc = 0;
+    ns_entry *e = ns_find(b, ns, true, &rc);
+    if (!e)
+        return rc;
+    int32_t n = e->bound;
+    if (n < 0) {
+        size_t at = b->out->len;
+        if ((n = ns_bind(b, e, b->depth)) < 0)
+            return n;
+        if ((rc = put_decl(b, ns, n, b->local[b->depth - 1], local)))
+            return rc;
+        if (!b->hoisting)
+            ns_count(b, e, b->out->len - at);
+    }
+    *pl = put_prefix(prefix, (uint32_t)n);
+    prefix[(*pl)++] = ':';
     return 0;
 }
 
@@ -826,32 +1088,8 @@ static int bs_attr(pxmpp__sink *s, const char *ns, const char *local, const char
         memcpy(prefix, "xml:", 4);
         pl = 4;
     } else if (ns) {
-        /* "ns" and the decimal number of the prefix on this element */
-        unsigned n = b->nprefix[b->depth - 1]++;
-        char digits[12];
-        size_t nd = 0;
-        do {
-            digits[nd++] = (char)('0' + n % 10);
-            n /= 10;
-        } while (n);
-        prefix[pl++] = 'n';
-        prefix[pl++] = 's';
-        while (nd)
-            prefix[pl++] = digits[--nd];
-        if (buf_reserve(out, 7 + pl + 2))
-            return PXMPP_ERR_NOMEM;
-        char *p = out->data + out->len;
-        memcpy(p, " xmlns:", 7);
-        memcpy(p + 7, prefix, pl);
-        memcpy(p + 7 + pl, "='", 2);
-        out->len += 7 + pl + 2;
-        if ((rc = put_escaped(out, ns, SIZE_MAX, esc_attr_z, false, &bad)))
-            return rc == PXMPP_ERR_INVALID_CHAR ? bs_fault(b, rc, "namespace name",
-                                                           "invalid UTF-8 or a character XML does not allow",
-                                                           b->local[b->depth - 1], local, bad)
-                                                : rc;
-        out->data[out->len++] = '\'';
-        prefix[pl++] = ':';
+        if ((rc = attr_prefix(b, ns, local, prefix, &pl)))
+            return rc;
     }
     size_t ll = strlen(local);
     /* the clean head of the value, usually all of it */
@@ -903,11 +1141,25 @@ static int bs_text(pxmpp__sink *s, const char *text, size_t len)
     return rc;
 }
 
+/* Ends the scope of the bindings the element at depth d declared; in a dry pass, drops
+   the output so far (only the counts of the first pass are kept). */
+static void end_scope(bsink *b, size_t d)
+{
+    while (b->bind_n && b->bind[b->bind_n - 1].depth > d)
+        b->ns[b->bind[--b->bind_n].entry].bound = -1;
+    if (b->dry)
+        b->out->len = b->mark;
+    else
+        b->end_at = b->bind_n ? b->bind[b->bind_n - 1].depth : 0;
+}
+
 static int bs_end(pxmpp__sink *s)
 {
     bsink *b = (bsink *)s;
     pxmpp_buf *out = b->out;
     size_t d = --b->depth;
+    if (b->end_at > d)
+        end_scope(b, d);
     if (b->open) {
         b->open = false;
         if (buf_reserve(out, 2))
@@ -917,14 +1169,18 @@ static int bs_end(pxmpp__sink *s)
         return 0;
     }
     size_t ll = b->llen[d];
-    if (buf_reserve(out, ll + 3))
+    if (buf_reserve(out, ll + 3 + 13))
         return PXMPP_ERR_NOMEM;
     char *p = out->data + out->len;
-    p[0] = '<';
-    p[1] = '/';
-    memcpy(p + 2, b->local[d], ll);
-    p[2 + ll] = '>';
-    out->len += ll + 3;
+    *p++ = '<';
+    *p++ = '/';
+    if (__builtin_expect(b->hoisting, 0) && b->epfx[d] >= 0) {
+        p += put_prefix(p, (uint32_t)b->epfx[d]);
+        *p++ = ':';
+    }
+    memcpy(p, b->local[d], ll);
+    p[ll] = '>';
+    out->len = (size_t)(p + ll + 1 - out->data);
     return 0;
 }
 
@@ -945,7 +1201,39 @@ static void bsink_init(bsink *b, pxmpp_buf *out, const char *content_ns, unsigne
     b->seen_ix = NULL;
     b->seen_ix_size = 0;
     b->seen_ix_used = false;
+    b->ns = b->ns_inl;
+    b->ns_n = 0;
+    b->ns_cap = NS_INLINE;
+    b->ns_ix = b->ns_ix_inl;
+    b->ns_ix_size = NS_IX_INLINE; /* cleared when the first namespace is added */
+    b->bind = b->bind_inl;
+    b->bind_n = 0;
+    b->bind_cap = NS_INLINE;
+    b->mark = out->len;
+    b->declared = b->redeclared = b->end_at = 0;
+    b->dry = b->hoisting = false;
     b->dns[0] = content_ns;
+}
+
+/* Writes the typed d/obj, or the node n, with the sink: a first pass that keeps its
+   output unless it declares namespaces again past the budget (see writer.h), then a
+   second one that declares those namespaces on the root. */
+static inline int bsink_walk(bsink *b, const pxmpp_type_desc *d, const void *obj, const pxmpp_node *n, const char *content_ns)
+{
+    int rc = d ? pxmpp__emit_typed(&b->base, d, obj, content_ns) : pxmpp__emit_node(&b->base, n);
+    if (rc || !b->dry)
+        return rc;
+    for (size_t k = 0; k < b->ns_n; k++) {
+        b->ns[k].hoist = b->ns[k].declared > 1;
+        b->ns[k].bound = -1;
+    }
+    b->bind_n = b->end_at = 0;
+    b->depth = 0;
+    b->open = false;
+    b->dry = false;
+    b->hoisting = true;
+    b->out->len = b->mark;
+    return d ? pxmpp__emit_typed(&b->base, d, obj, content_ns) : pxmpp__emit_node(&b->base, n);
 }
 
 static inline int bsink_finish(bsink *b, size_t mark, int rc)
@@ -955,6 +1243,12 @@ static inline int bsink_finish(bsink *b, size_t mark, int rc)
         out->mem.free(b->seen, out->mem.ud);
     if (b->seen_ix)
         out->mem.free(b->seen_ix, out->mem.ud);
+    if (b->ns != b->ns_inl)
+        out->mem.free(b->ns, out->mem.ud);
+    if (b->ns_ix != b->ns_ix_inl)
+        out->mem.free(b->ns_ix, out->mem.ud);
+    if (b->bind != b->bind_inl)
+        out->mem.free(b->bind, out->mem.ud);
     if (rc)
         out->len = mark;
     buf_terminate(out);
@@ -973,7 +1267,7 @@ int pxmpp_write_ex(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, co
     bsink b;
     size_t mark = out->len;
     bsink_init(&b, out, content_ns, flags, fault);
-    return bsink_finish(&b, mark, pxmpp__emit_typed(&b.base, d, obj, content_ns));
+    return bsink_finish(&b, mark, bsink_walk(&b, d, obj, NULL, content_ns));
 }
 
 int pxmpp_write(pxmpp_buf *out, const pxmpp_type_desc *d, const void *obj, const char *content_ns,
@@ -992,7 +1286,7 @@ int pxmpp_write_node_ex(pxmpp_buf *out, const pxmpp_node *n, const char *content
     bsink b;
     size_t mark = out->len;
     bsink_init(&b, out, content_ns, flags, fault);
-    return bsink_finish(&b, mark, pxmpp__emit_node(&b.base, n));
+    return bsink_finish(&b, mark, bsink_walk(&b, NULL, NULL, n, content_ns));
 }
 
 int pxmpp_write_node(pxmpp_buf *out, const pxmpp_node *n, const char *content_ns)

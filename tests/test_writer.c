@@ -526,6 +526,165 @@ static void test_stream_writes(void **state)
     }
 }
 
+/* ---- namespaces and the amplification bound ------------------------------------------ */
+
+/* The bound of writer.h: what is parsed and written back takes at most
+   AMP_K bytes a byte of input plus AMP_C. */
+#define AMP_K PXMPP_WRITE_AMPLIFICATION_K
+#define AMP_C PXMPP_WRITE_AMPLIFICATION_C
+
+typedef struct relay {
+    pxmpp_buf out; /* what was written back */
+} relay;
+
+static void relay_element(void *user, const pxmpp_type_desc *d, const void *obj, uint64_t offset)
+{
+    (void)offset;
+    relay *r = user;
+    assert_int_equal(pxmpp_write(&r->out, d, obj, CLIENT, 0), 0);
+}
+
+static void relay_message(void *user, const pxmpp_message *m) { relay_element(user, &pxmpp_message_desc, m, 0); }
+
+/* Parses the content-only stream in and writes its one element back into out (which the
+   caller frees). */
+static void relay_one(const char *in, size_t len, pxmpp_buf *out)
+{
+    relay r;
+    pxmpp_buf_init(&r.out, NULL);
+    pxmpp_stream_callbacks cb = { .write = sink_write, .element = relay_element, .message = relay_message };
+    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
+    pxmpp_stream *s;
+    assert_int_equal(pxmpp_stream_new(&s, PXMPP_ROLE_CLIENT, &cb, &cfg, &r), 0);
+    assert_int_equal(pxmpp_stream_feed(s, in, len), 0);
+    assert_int_equal(pxmpp_stream_last_error(s, NULL, NULL), 0);
+    pxmpp_stream_free(s);
+    assert_true(r.out.len > 0);
+    assert_true(well_formed(r.out.data, r.out.len));
+    *out = r.out;
+}
+
+/* Counts the elements and attributes of the tree at n in namespace ns. */
+static void count_ns(xmlNodePtr n, const char *ns, size_t *elements, size_t *attributes)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (n->ns && strcmp((const char *)n->ns->href, ns) == 0)
+            ++*elements;
+        for (xmlAttrPtr a = n->properties; a; a = a->next)
+            if (a->ns && strcmp((const char *)a->ns->href, ns) == 0)
+                ++*attributes;
+        count_ns(n->children, ns, elements, attributes);
+    }
+}
+
+/* Checks that xml has `elements` elements and `attributes` attributes in ns. */
+static void assert_ns_count(const pxmpp_buf *xml, const char *ns, size_t elements, size_t attributes)
+{
+    xmlDocPtr d = xmlReadMemory(xml->data, (int)xml->len, "w.xml", "UTF-8", XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                                                                   XML_PARSE_NOWARNING);
+    assert_non_null(d);
+    size_t e = 0, a = 0;
+    count_ns(xmlDocGetRootElement(d), ns, &e, &a);
+    xmlFreeDoc(d);
+    assert_int_equal(e, elements);
+    assert_int_equal(a, attributes);
+}
+
+/* Builds <message><x xmlns='urn:example:a' xmlns:p='NS'>UNIT x count</x></message>, NS a
+   namespace of ns_len characters, into b. */
+static void repeated(pxmpp_buf *b, size_t ns_len, const char *unit, size_t count, char **ns)
+{
+    pxmpp_buf_init(b, NULL);
+    *ns = malloc(ns_len + 1);
+    assert_non_null(*ns);
+    memcpy(*ns, "urn:", 4);
+    memset(*ns + 4, 'n', ns_len - 4);
+    (*ns)[ns_len] = '\0';
+    assert_int_equal(pxmpp_buf_append(b, "<message><x xmlns='urn:example:a' xmlns:p='", 43), 0);
+    assert_int_equal(pxmpp_buf_append(b, *ns, ns_len), 0);
+    assert_int_equal(pxmpp_buf_append(b, "'>", 2), 0);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal(pxmpp_buf_append(b, unit, strlen(unit)), 0);
+    assert_int_equal(pxmpp_buf_append(b, "</x></message>", 14), 0);
+}
+
+static void test_attribute_prefixes_scoped(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        /* one declaration for two attributes of one namespace */
+        { "<message><x xmlns='urn:a' xmlns:p='urn:p' p:a='1' p:b='2'/></message>",
+          "<message><x xmlns='urn:a' xmlns:ns0='urn:p' ns0:a='1' ns0:b='2'/></message>" },
+        /* a descendant takes the prefix of an ancestor; another namespace gets another one */
+        { "<message><x xmlns='urn:a' xmlns:p='urn:p' xmlns:q='urn:q' p:a='1'><y p:b='2' q:c='3'><z q:d='4' p:e='5'/>"
+          "</y><y q:f='6'/></x></message>",
+          "<message><x xmlns='urn:a' xmlns:ns0='urn:p' ns0:a='1'><y ns0:b='2' xmlns:ns1='urn:q' ns1:c='3'>"
+          "<z ns1:d='4' ns0:e='5'/></y><y xmlns:ns1='urn:q' ns1:f='6'/></x></message>" },
+        /* siblings each declare what they use while that stays cheap */
+        { "<message><x xmlns='urn:a' xmlns:p='urn:p'><y p:a='1'/><y p:a='2'/><p:z/><w/><p:z/></x></message>",
+          "<message><x xmlns='urn:a'><y xmlns:ns0='urn:p' ns0:a='1'/><y xmlns:ns0='urn:p' ns0:a='2'/>"
+          "<z xmlns='urn:p'/><w/><z xmlns='urn:p'/></x></message>" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pxmpp_buf out;
+        relay_one(cases[i].in, strlen(cases[i].in), &out);
+        assert_string_equal(out.data, cases[i].out);
+        pxmpp_buf_free(&out);
+    }
+}
+
+static void test_amplification_bounded(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *unit;
+        size_t ns_len, count, elements, attributes; /* elements and attributes in the namespace a unit */
+    } cases[] = {
+        { "<p:y p:a=''/>", 1000, 4600, 1, 1 },            /* 150 times larger before the bound */
+        { "<y p:a='1'/>", 1000, 5000, 0, 1 },             /* one attribute a child */
+        { "<y p:a='1' p:b='2'/>", 1000, 3000, 0, 2 },     /* two of one namespace */
+        { "<p:y/><z/>", 1000, 6000, 1, 0 },               /* children of two namespaces in turn */
+        { "<p:y><z/></p:y>", 1000, 4000, 1, 0 },          /* and nested */
+        { "<z><p:y p:a='1'><z/></p:y></z>", 1000, 1700, 1, 1 },
+        { "<y p:a='1'/>", 60, 5000, 0, 1 },               /* a namespace of ordinary length */
+        { "<p:y/><z/>", 60, 6000, 1, 0 }, 
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pxmpp_buf in, out;
+        char *ns;
+        repeated(&in, cases[i].ns_len, cases[i].unit, cases[i].count, &ns);
+        relay_one(in.data, in.len, &out);
+        print_message("%s x %zu, namespace of %zu: %zu bytes in, %zu out (%.2f)\n", cases[i].unit, cases[i].count,
+                      cases[i].ns_len, in.len, out.len, (double)out.len / (double)in.len);
+        assert_true(out.len <= AMP_K * in.len + AMP_C);
+        assert_ns_count(&out, ns, cases[i].elements * cases[i].count, cases[i].attributes * cases[i].count);
+        free(ns);
+        pxmpp_buf_free(&in);
+        pxmpp_buf_free(&out);
+    }
+
+    /* many distinct namespaces, each used twice: the writer's work stays linear */
+    pxmpp_buf in, out;
+    pxmpp_buf_init(&in, NULL);
+    assert_int_equal(pxmpp_buf_append(&in, "<message><x xmlns='urn:a'>", 26), 0);
+    enum { DISTINCT = 2000 };
+    for (int k = 0; k < DISTINCT; k++) {
+        char unit[96];
+        int n = snprintf(unit, sizeof unit, "<y xmlns:p='urn:example:%d'><p:z p:a='1'/><p:z p:a='2'/></y>", k);
+        assert_int_equal(pxmpp_buf_append(&in, unit, (size_t)n), 0);
+    }
+    assert_int_equal(pxmpp_buf_append(&in, "</x></message>", 14), 0);
+    relay_one(in.data, in.len, &out);
+    assert_true(out.len <= AMP_K * in.len + AMP_C);
+    assert_ns_count(&out, "urn:example:1999", 2, 2);
+    pxmpp_buf_free(&in);
+    pxmpp_buf_free(&out);
+}
+
 /* What the replacement policy writes parses again as the same text (valid XML). */
 static void test_replaced_output_parses(void **state)
 {
@@ -560,6 +719,8 @@ int main(void)
         cmocka_unit_test(test_buf_append_escaped),
         cmocka_unit_test(test_stream_writes),
         cmocka_unit_test(test_replaced_output_parses),
+        cmocka_unit_test(test_attribute_prefixes_scoped),
+        cmocka_unit_test(test_amplification_bounded),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

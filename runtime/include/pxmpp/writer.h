@@ -6,8 +6,30 @@
  * written in document order when the struct came from the parser (meta.order),
  * otherwise in schema declaration order with unknown children last.  Values are
  * written in their canonical lexical form (booleans as true/false, integers in
- * decimal without leading zeros or '+').  Namespaces are declared as default
- * namespaces (xmlns='...'); attributes in a namespace get a generated prefix.
+ * decimal without leading zeros or '+').
+ *
+ * Namespaces.  An element is written unprefixed: a namespace other than the default in
+ * scope is declared as the default on it (xmlns='...').  An attribute in a namespace
+ * (other than xml) takes a prefix: the one in scope for its namespace (declared on its
+ * element or an ancestor), else a new one declared on its element.  Prefixes are named
+ * ns0, ns1, ...: the number is the count of prefixes in scope where it is declared, so
+ * that a prefix never names two namespaces at once.
+ *
+ * Amplification bound.  A namespace declared again (on an element whose ancestors no
+ * longer have it in scope) costs its whole length, where the input may have used a short
+ * prefix declared once on a common ancestor.  Once the declarations written pass 512
+ * bytes, each declaration of a namespace declared before in the write is counted; when
+ * those bytes exceed both 512 and the rest of the output, the write starts over (what
+ * it wrote so far is dropped as it goes, so memory stays bounded too) and declares each
+ * namespace that the first attempt declared more than once with a prefix on the root
+ * element.  Elements and attributes in those namespaces then use that prefix wherever
+ * the namespace is not the default in scope (an element's namespace is otherwise always
+ * the default one: re-declaring it is cheap unless it is repeated far more than the
+ * rest of the output).  Ordinary stanzas stay far below the budget and are written as
+ * described above.  The result: for any element the stream parser accepts, written back,
+ *   output bytes <= PXMPP_WRITE_AMPLIFICATION_K * input bytes + PXMPP_WRITE_AMPLIFICATION_C
+ * where input bytes are the element's own bytes and those of the stream header whose
+ * declarations are in scope (a namespace the element uses may be declared there).
  *
  * The writer never produces XML that is not well-formed or not namespace-well-formed,
  * whatever the strings it is given:
@@ -42,6 +64,16 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/** The bound above, bytes out a byte in.  Without the namespaces declared again, no byte
+    of input takes more than 6 bytes of output (an attribute value's ' between double
+    quotes is written &apos;; the first declaration of a namespace, escaped the same way,
+    is paid for by the input's declaration of it); the namespaces declared again add at
+    most as much as the rest of the output, or a second attempt leaves them out. */
+#define PXMPP_WRITE_AMPLIFICATION_K 12
+/** The bound above, bytes out besides: the budget of namespaces declared again (512) and
+    the declarations written before they are counted (512). */
+#define PXMPP_WRITE_AMPLIFICATION_C 1024
 
 /** A growable byte buffer.  Owns @c data; free it with pxmpp_buf_free(). */
 typedef struct pxmpp_buf {
