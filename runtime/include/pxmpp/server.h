@@ -325,7 +325,8 @@ bool pxmpp_server_tls_up(const pxmpp_server *srv);
 /** How many top-level elements (stanzas, SASL and STARTTLS elements, invalid ones too) the
     client sent so far: for rate limits.  0 for NULL. */
 uint64_t pxmpp_server_stanza_count(const pxmpp_server *srv);
-/** The underlying stream (ids and statistics; do not feed it directly). */
+/** The underlying stream (ids and statistics, pxmpp_stream_trim() for an idle connection; do not
+    feed it directly). */
 pxmpp_stream *pxmpp_server_stream(pxmpp_server *srv);
 
 /* ---- subscriptions (RFC 6121 §3, Appendix A) --------------------------------------------- */
