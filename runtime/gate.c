@@ -953,6 +953,7 @@ static int lex_pi_name(pxmpp__gate *g, struct lex *x)
                              "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
         g->lx = LX_XMLDECL;
         g->lx_n = 0;
+        g->decl_len = 0;
         x->tag_start = SIZE_MAX;
         if ((rc = flush_hold(g, p, n, x->i, &x->emit, &x->done)) || x->done)
             return rc;
@@ -960,7 +961,50 @@ static int lex_pi_name(pxmpp__gate *g, struct lex *x)
     return LEX_NEXT;
 }
 
-/* Inside the XML declaration: handed to libxml2 as it comes. */
+/* Whether v[0, n) is "UTF-8" in any case (XML 1.0 §4.3.3: encoding names are case-insensitive). */
+static bool is_utf8_name(const char *v, size_t n)
+{
+    static const char want[] = "utf-8";
+    if (n != 5)
+        return false;
+    for (size_t i = 0; i < 5; i++) {
+        char c = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
+        if (c != want[i])
+            return false;
+    }
+    return true;
+}
+
+/* The value of the encoding pseudo-attribute the declaration collected so far ends with
+   (its closing quote is the last byte), or NULL: "encoding" S? "=" S? quote value quote. */
+static const char *decl_encoding(const pxmpp__gate *g, size_t *len)
+{
+    size_t e = g->decl_len;
+    if (e < 2)
+        return NULL;
+    char q = g->decl[e - 1];
+    size_t v = e - 1;
+    while (v > 0 && g->decl[v - 1] != q)
+        v--;
+    if (v == 0)
+        return NULL;
+    size_t k = v - 1; /* the opening quote */
+    while (k > 0 && is_space(g->decl[k - 1]))
+        k--;
+    if (k == 0 || g->decl[k - 1] != '=')
+        return NULL;
+    k--;
+    while (k > 0 && is_space(g->decl[k - 1]))
+        k--;
+    if (k < 8 || memcmp(g->decl + k - 8, "encoding", 8) != 0 || (k > 8 && !is_space(g->decl[k - 9])))
+        return NULL;
+    *len = e - 1 - v;
+    return g->decl + v;
+}
+
+/* Inside the XML declaration: handed to libxml2 as it comes, except an encoding other than
+   UTF-8 (RFC 6120 §11.6), refused here at its closing quote: libxml2's own outcome for it
+   depends on how the declaration was chunked. */
 static int lex_xmldecl(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;
@@ -972,6 +1016,19 @@ static int lex_xmldecl(pxmpp__gate *g, struct lex *x)
             break;
         }
         g->lx_n = ch == '?';
+        if (g->decl_len < sizeof g->decl)
+            g->decl[g->decl_len++] = ch;
+        size_t vl = 0;
+        const char *v = (ch == '\'' || ch == '"') && g->decl_len < sizeof g->decl ? decl_encoding(g, &vl) : NULL;
+        if (v && !is_utf8_name(v, vl)) {
+            char name[33], what[128];
+            size_t k;
+            for (k = 0; k < vl && k < sizeof name - 1; k++) /* printable ASCII only in the reason */
+                name[k] = v[k] > ' ' && v[k] < 0x7f ? v[k] : '?';
+            name[k] = '\0';
+            snprintf(what, sizeof what, "unsupported encoding: the XML declaration names '%s' (XMPP is UTF-8)", name);
+            return lex_error(g, p, x->n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_ENCODING, what);
+        }
     }
     return LEX_NEXT;
 }

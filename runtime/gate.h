@@ -108,6 +108,8 @@ typedef struct pxmpp__gate {
     uint8_t lx, lx_ret;     /* state (enum pxmpp__lx), state to return to after a reference */
     uint8_t lx_n;           /* bytes collected in lx_buf */
     char lx_buf[44];
+    uint8_t decl_len;       /* bytes of the XML declaration collected in decl (up to its size) */
+    char decl[96];          /* the XML declaration after "<?xml", for its encoding */
     bool lx_end_tag, lx_slash, lx_closed, lx_doc_start, paused;
     uint32_t lx_attrs;      /* quoted values seen in the current tag */
     uint32_t lx_depth;      /* element depth as lexed (1 = the stream element) */

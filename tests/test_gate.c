@@ -409,6 +409,13 @@ static const struct gate_case gate_cases[] = {
       "error: xml at 16: not well-formed: end tag without a start tag\n", true, 0 },
     { "white space before the header", " \r\n\t<?xml version='1.0'?><stream:stream xmlns='jabber:client'>",
       "tags: <?xml version='1.0'?><stream:stream xmlns='jabber:client'>\nend: lexed 62, idle\n", true, 0 },
+    /* an encoding other than UTF-8 is refused at the closing quote of its name, before
+       libxml2 (whose own outcome depends on the chunking) gets it; UTF-8 in any case passes */
+    { "encoding UTF-32 declared", "<?xml version='1.0' encoding='UTF-32'?><stream:stream>",
+      "tags: <?xml version='1.0' encoding='UTF-32\n"
+      "error: encoding at 36: unsupported encoding: the XML declaration names 'UTF-32' (XMPP is UTF-8)\n", true, 0 },
+    { "encoding utf-8 declared", "<?xml version='1.0' encoding = \"utf-8\"?><stream:stream>",
+      "tags: <?xml version='1.0' encoding = \"utf-8\"?><stream:stream>\nend: lexed 55, idle\n", true, 0 },
     { "long text and values",
       "<message id='0123456789abcdefghijklmnopqrstuvwxyz0123456789' xml:lang='0123456789abcdefghijklmnopqrstuvwxyz'>"
       "<body>0123456789abcdefghijklmnopqrstuvwxyz0123456789 &amp; 0123456789abcdefghijklmnopqrstu]]</body></message>",
