@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <idna.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -140,11 +141,8 @@ static void mfree(const pxmpp_mem *m, char *s, bool secret)
 {
     if (!s)
         return;
-    if (secret) {
-        volatile char *v = s;
-        while (*v)
-            *v++ = 0;
-    }
+    if (secret)
+        OPENSSL_cleanse(s, strlen(s)); /* like the core library: the compiler cannot drop it */
     m->free(s, m->ud);
 }
 
