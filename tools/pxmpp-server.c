@@ -408,22 +408,22 @@ static void deliver_presence_to_account(account *ac, const pxmpp_presence *p, co
             deliver(c, &pxmpp_presence_desc, p);
 }
 
-/* Pushes the item of @p ac for @p jid (removed when @p it is NULL) to its interested sessions. */
-static void push_item(account *ac, const item *it, const char *jid)
+/* Sends a roster push of @p r at version @p ver to each session of @p ac that asked for the
+   roster (RFC 6121 §2.1.6). */
+static void push_to_interested(account *ac, const pxmpp_roster_item *r, const char *ver)
 {
-    pxmpp_roster_item r;
-    if (it) {
-        r = item_view(it);
-    } else {
-        memset(&r, 0, sizeof r);
-        r.jid = jid;
-        r.subscription = PXMPP_ROSTER_SUBSCRIPTION_REMOVE;
-    }
+    for (conn *c = g_conns; ac && c; c = c->next)
+        if (c->acct == ac && session_live(c) && pxmpp_server_roster_interested(c->srv))
+            (void)pxmpp_server_push_roster(c->srv, r, ver);
+}
+
+/* Pushes the stored item @p it of @p ac at the account's current version. */
+static void push_item(account *ac, const item *it)
+{
+    pxmpp_roster_item r = item_view(it);
     char ver[32];
     ver_str(ac, ver, sizeof ver);
-    for (conn *c = g_conns; c; c = c->next)
-        if (c->acct == ac && session_live(c) && pxmpp_server_roster_interested(c->srv))
-            (void)pxmpp_server_push_roster(c->srv, &r, ver);
+    push_to_interested(ac, &r, ver);
 }
 
 /* ---- routing (RFC 6121) ----------------------------------------------------------------------- */
@@ -493,7 +493,7 @@ static void item_state(account *ac, item *it, unsigned state, bool push)
     if (push && it->listed) {
         ac->ver++;
         mark_dirty();
-        push_item(ac, it, it->jid);
+        push_item(ac, it);
     }
 }
 
@@ -686,22 +686,29 @@ static const pxmpp_message *with_delay(pxmpp_arena *a, const pxmpp_message *m)
     return c;
 }
 
-/* Stores @p m for @p ac.  Returns 0, or -1 when the storage is full or out of memory. */
-static int store_offline(account *ac, const pxmpp_message *m)
+/* A new, zeroed slot at the end of @p ac's stored messages (not counted yet), or NULL. */
+static stored *offline_slot(account *ac)
 {
-    if (ac->noffline >= g_opt.offline_limit || ac->offline_bytes >= OFFLINE_MAX_BYTES)
-        return -1;
     if (ac->noffline == ac->capoffline) {
         size_t cap = ac->capoffline ? 2 * ac->capoffline : 8;
         stored *n = realloc(ac->offline, cap * sizeof *n);
         if (!n)
-            return -1;
+            return NULL;
         ac->offline = n;
         ac->capoffline = cap;
     }
     stored *s = &ac->offline[ac->noffline];
     memset(s, 0, sizeof *s);
-    if (pxmpp_arena_new(&s->a, NULL, 1024) != 0)
+    return s;
+}
+
+/* Stores @p m for @p ac.  Returns 0, or -1 when the storage is full or out of memory. */
+static int store_offline(account *ac, const pxmpp_message *m)
+{
+    if (ac->noffline >= g_opt.offline_limit || ac->offline_bytes >= OFFLINE_MAX_BYTES)
+        return -1;
+    stored *s = offline_slot(ac);
+    if (!s || pxmpp_arena_new(&s->a, NULL, 1024) != 0)
         return -1;
     s->obj = with_delay(s->a, m);
     if (!s->obj) {
@@ -973,10 +980,7 @@ static int cb_roster_set(void *user, const char *bare, pxmpp_roster_item *ri, ch
 static void cb_roster_push(void *user, const char *bare, const pxmpp_roster_item *ri, const char *ver)
 {
     (void)user;
-    account *ac = account_of(bare);
-    for (conn *c = g_conns; ac && c; c = c->next)
-        if (c->acct == ac && session_live(c) && pxmpp_server_roster_interested(c->srv))
-            (void)pxmpp_server_push_roster(c->srv, ri, ver);
+    push_to_interested(account_of(bare), ri, ver);
 }
 
 static void cb_failed(void *user, int code, pxmpp_stream_error_condition cond, const char *reason)
@@ -1410,19 +1414,8 @@ static void load_message(void *user, const pxmpp_message *m)
         say("%s: skipping a stored message to %s (no such account)", l->path, m->to ? m->to : "?");
         return;
     }
-    if (ac->noffline == ac->capoffline) {
-        size_t cap = ac->capoffline ? 2 * ac->capoffline : 8;
-        stored *n = realloc(ac->offline, cap * sizeof *n);
-        if (!n) {
-            l->err = -1;
-            return;
-        }
-        ac->offline = n;
-        ac->capoffline = cap;
-    }
-    stored *s = &ac->offline[ac->noffline];
-    memset(s, 0, sizeof *s);
-    if (stored_keep(s, &pxmpp_message_desc, m) != 0) {
+    stored *s = offline_slot(ac);
+    if (!s || stored_keep(s, &pxmpp_message_desc, m) != 0) {
         l->err = -1;
         snprintf(l->why, sizeof l->why, "out of memory");
         return;
