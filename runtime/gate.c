@@ -1,7 +1,9 @@
-/* The gate: a byte-level lexer in front of libxml2 (see gate.h).  It hands libxml2
-   only complete tags (linear cost whatever the chunking), enforces the size limits
-   byte-exactly, and rejects restricted XML and malformed references as soon as
-   they start. */
+/* The gate: a byte-level lexer in front of libxml2 (see gate.h).  It hands on
+   complete tags only (libxml2's cost stays linear whatever the chunking) and the
+   character data of stanzas, decoded, enforces the size limits byte-exactly, and
+   rejects restricted XML and malformed references as soon as they start.  It is
+   pulled: pxmpp__gate_next returns one event and the bytes it consumed, and calls
+   nothing but the allocator. */
 #include "gate.h"
 
 #include <stdio.h>
@@ -39,262 +41,6 @@ static const uint16_t byte_class[256] = {
 };
 static inline bool is(char c, unsigned cls) { return byte_class[(unsigned char)c] & cls; }
 static inline bool is_space(char c) { return is(c, B_SPACE); }
-
-#define RESTARTED PXMPP__GATE_RESTARTED
-#define PAUSED PXMPP__GATE_PAUSED
-
-#define ERR(g) ((g)->sink->error((g)->user))
-
-/* The sticky error when there is one, otherwise rc. */
-static int gate_err(pxmpp__gate *g, int rc)
-{
-    int e = ERR(g);
-    return e ? e : rc;
-}
-
-static int gate_fail(pxmpp__gate *g, int code, uint64_t off, const char *what)
-{
-    return g->sink->fail(g->user, code, off, what);
-}
-
-/* One parse call: libxml2 gets data[0, n), which stands for the next app_len
-   app bytes (start: app offset where the whole feed began).  Returns 0, the
-   sticky error, or RESTARTED with *used = app bytes of the feed consumed before
-   the restart point. */
-static int parse_piece(pxmpp__gate *g, const char *data, size_t n, size_t app_len, uint64_t start, size_t *used)
-{
-    uint64_t before = g->fed;
-    g->fed += app_len;
-    int rc = g->sink->parse(g->user, data, n);
-    g->lib_fed += n;
-    if (rc == RESTARTED) {
-        uint64_t at = g->restart_at < before ? before : g->restart_at > g->fed ? g->fed : g->restart_at;
-        *used = (size_t)(at - start);
-        g->fed = at;
-    }
-    return rc;
-}
-
-/* Gives libxml2 a copy of the range without the values cut from its tags (base:
-   offset of p in cut_base); see feed_parser. */
-static int feed_cut(pxmpp__gate *g, const char *p, size_t len, size_t *used, size_t base)
-{
-    size_t need = len;
-    for (size_t k = g->cuts_fed; k < g->cuts_n && g->cuts[k].off < base + len; k++)
-        if (g->cuts[k].kind >= CUT_VAL)
-            need -= g->cuts[k].len;
-    if (g->stage_cap < need) {
-        size_t cap = g->stage_cap ? g->stage_cap : 2048; /* a chunk's tags, without their attributes */
-        while (cap < need)
-            cap *= 2;
-        char *st = g->mem.realloc(g->stage, cap, g->mem.ud);
-        if (!st)
-            return gate_fail(g, PXMPP_ERR_NOMEM, g->fed, "out of memory");
-        g->stage = st;
-        g->stage_cap = cap;
-    }
-    size_t o = 0, from = base;
-    uint64_t cum = 0;
-    g->brk_n = 0;
-    while (g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < base + len) {
-        const struct pxmpp__cut *c = &g->cuts[g->cuts_fed++];
-        if (c->kind < CUT_VAL)
-            continue;
-        memcpy(g->stage + o, p + (from - base), c->off - from);
-        o += c->off - from;
-        from = c->off + c->len;
-        cum += c->len;
-        g->brk[g->brk_n++] = (struct pxmpp__brk){ g->lib_fed + o, cum };
-    }
-    memcpy(g->stage + o, p + (from - base), base + len - from);
-    o += base + len - from;
-    int rc = parse_piece(g, g->stage, o, len, g->fed, used);
-    g->skipped += cum;
-    g->brk_n = 0;
-    return rc;
-}
-
-/* Gives libxml2 `len` bytes whose first byte is at app offset g->fed (base: their
-   offset in cut_base when values cut from their tags must be left out, SIZE_MAX for
-   held bytes, which never hold any).  Returns 0, the sticky error, or RESTARTED with
-   *used = bytes consumed before the restart point (the rest must be lexed again for
-   the new document). */
-static int feed_parser(pxmpp__gate *g, const char *p, size_t len, size_t *used, size_t base)
-{
-    if (base != SIZE_MAX) {
-        while (g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < base + len && g->cuts[g->cuts_fed].kind < CUT_VAL)
-            g->cuts_fed++;
-        if (g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < base + len)
-            return feed_cut(g, p, len, used, base);
-    }
-    const uint64_t start = g->fed;
-    while (len > 0) {
-        size_t n = len > (1u << 30) ? (1u << 30) : len;
-        int rc = parse_piece(g, p, n, n, start, used);
-        if (rc)
-            return rc;
-        p += n;
-        len -= n;
-    }
-    return 0;
-}
-
-static int hold_append(pxmpp__gate *g, const char *p, size_t n)
-{
-    if (g->hold_cap - g->hold_len < n) {
-        size_t cap = g->hold_cap ? g->hold_cap : 256;
-        while (cap - g->hold_len < n)
-            cap *= 2;
-        char *h = g->mem.realloc(g->hold, cap, g->mem.ud);
-        if (!h)
-            return PXMPP_ERR_NOMEM;
-        g->hold = h;
-        g->hold_cap = cap;
-    }
-    memcpy(g->hold + g->hold_len, p, n);
-    g->hold_len += n;
-    return 0;
-}
-
-static bool in_tag(uint8_t lx, uint8_t ret)
-{
-    return lx == LX_LT || lx == LX_TAG || lx == LX_TQ1 || lx == LX_TQ2 || lx == LX_BANG || lx == LX_PI_NAME ||
-           (lx == LX_REF && ret != LX_TEXT);
-}
-
-static int gate_lex(pxmpp__gate *g, const char *p, size_t n);
-
-/* Restart handling: the bytes after the restart point go through a fresh lexer. */
-static int gate_restart(pxmpp__gate *g, const char *a, size_t alen, const char *b, size_t blen)
-{
-    /* a and b may point into the held tag, which the fresh lexer reuses */
-    char *tmp = g->mem.malloc(alen + blen + 1, g->mem.ud);
-    if (!tmp)
-        return gate_fail(g, PXMPP_ERR_NOMEM, g->fed, "out of memory");
-    if (alen)
-        memcpy(tmp, a, alen);
-    if (blen)
-        memcpy(tmp + alen, b, blen);
-    g->lexed = g->fed;
-    int rc = g->sink->restart(g->user); /* pxmpp__gate_reset, unless paused */
-    if (rc == PAUSED)
-        g->paused = true; /* the rest of the input stays unread */
-    else if (!rc)
-        rc = gate_lex(g, tmp, alen + blen); /* these bytes were checked as UTF-8 already */
-    g->mem.free(tmp, g->mem.ud);
-    return rc;
-}
-
-/* Feeds p[emit, upto) (plus nothing held).  On restart, re-lexes the remainder of p. */
-static int emit_range(pxmpp__gate *g, const char *p, size_t n, size_t *emit, size_t upto, bool *done)
-{
-    if (upto <= *emit)
-        return 0;
-    size_t used = 0;
-    int rc = feed_parser(g, p + *emit, upto - *emit, &used, *emit);
-    if (rc == RESTARTED) {
-        *done = true;
-        return gate_restart(g, p + *emit + used, n - *emit - used, NULL, 0);
-    }
-    *emit = upto;
-    return rc;
-}
-
-/* Text inside a stanza goes from the gate to the stream, which gives it to the
-   decoder: libxml2 never sees it.  The gate has checked it already (UTF-8, XML
-   characters, "]]>", references), so what remains is decoding references and
-   XML's end-of-line rule (XML 1.0 §2.11: CR LF and a lone CR are read as LF).
-   The tags before the text are given to libxml2 first, so the element the text
-   belongs to is the decoder's current one. */
-static void text_deliver(pxmpp__gate *g, const char *t, size_t len)
-{
-    if (len)
-        (void)g->sink->text(g->user, t, len);
-}
-
-/* The gate consumed p[*emit, upto) itself: libxml2 never gets these bytes. */
-static void gate_skip(pxmpp__gate *g, size_t *emit, size_t upto)
-{
-    g->fed += upto - *emit;
-    g->skipped += upto - *emit;
-    *emit = upto;
-}
-
-/* Delivers the text p[a, b) (no '<' or '&' in it; cr: it may hold a CR). */
-static int gate_text(pxmpp__gate *g, const char *p, size_t n, size_t *emit, size_t a, size_t b, bool cr, bool *done)
-{
-    int rc = emit_range(g, p, n, emit, a, done);
-    if (rc || *done || ERR(g))
-        return gate_err(g, rc);
-    const char *t = p + a;
-    size_t len = b - a;
-    if (g->lx_cr && len && *t == '\n') {
-        t++;
-        len--;
-    }
-    g->lx_cr = false;
-    if (!cr) {
-        text_deliver(g, t, len);
-        len = 0;
-    }
-    while (len) {
-        const char *r = memchr(t, '\r', len);
-        if (!r) {
-            text_deliver(g, t, len);
-            break;
-        }
-        size_t k = (size_t)(r - t);
-        text_deliver(g, t, k);
-        text_deliver(g, "\n", 1);
-        k++;
-        if (k < len && t[k] == '\n')
-            k++;
-        else if (k == len)
-            g->lx_cr = true;
-        t += k;
-        len -= k;
-    }
-    gate_skip(g, emit, b);
-    return ERR(g);
-}
-
-/* Leaving the held states for a pass-through one (CDATA, XML declaration): a
-   construct that began in an earlier chunk is handed over now. */
-static int flush_hold(pxmpp__gate *g, const char *p, size_t n, size_t i, size_t *emit, bool *done)
-{
-    if (!g->hold_len)
-        return 0;
-    int rc = hold_append(g, p + *emit, i - *emit);
-    if (rc)
-        return gate_fail(g, rc, g->lexed + i, "out of memory");
-    size_t used = 0, hl = g->hold_len;
-    g->hold_len = 0;
-    rc = feed_parser(g, g->hold, hl, &used, SIZE_MAX);
-    *emit = i;
-    if (rc == RESTARTED) {
-        *done = true;
-        return gate_restart(g, g->hold + used, hl - used, p + i, n - i);
-    }
-    return rc;
-}
-
-/* A violation found by the gate at p[at].  What came before it is delivered first,
-   except the bytes of an unfinished tag: libxml2 never sees a partial tag, so the
-   outcome is the same however the input was chunked. */
-static int lex_error(pxmpp__gate *g, const char *p, size_t n, size_t emit, size_t at, size_t tag_start, int code,
-                     const char *what)
-{
-    bool done = false;
-    uint64_t off = g->lexed + at;
-    if (!in_tag(g->lx, g->lx_ret) || g->hold_len == 0) {
-        /* (the bytes of a reference in text are the gate's: they are not given to libxml2) */
-        size_t upto = in_tag(g->lx, g->lx_ret) ? (tag_start == SIZE_MAX ? emit : tag_start) : g->lx == LX_REF ? emit : at;
-        int rc = emit_range(g, p, n, &emit, upto, &done);
-        if (rc || done || ERR(g))
-            return gate_err(g, rc);
-    }
-    return gate_fail(g, code, off, what);
-}
 
 /* Classifies a complete reference "&...;" collected in lx_buf (without & and ;). */
 int pxmpp__gate_ref_value(const char *r, uint32_t *cp)
@@ -692,88 +438,248 @@ static size_t fast_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
     return 0;
 }
 
-/* Before a tag at p[i] inside the stream element: room in the cut table for it, and
-   at most 64 KiB waiting for libxml2 (which bounds the staging copy).  When either
-   runs short, what comes before p[i] goes to libxml2 first, which uses up the table. */
-static int cut_room(pxmpp__gate *g, const char *p, size_t n, size_t *emit, size_t i, bool *done)
-{
-    size_t need = 2 + g->max_attrs;
-    if (g->cuts_cap - g->cuts_n >= need && i - *emit <= 65536)
-        return 0;
-    if (g->cuts_n || i - *emit > 65536) {
-        int rc = emit_range(g, p, n, emit, i, done);
-        if (rc || *done || ERR(g))
-            return gate_err(g, rc);
-        g->cuts_n = g->cuts_fed = g->cuts_used = 0;
-    }
-    if (g->cuts_cap < need) {
-        size_t cap = need + 16;
-        struct pxmpp__cut *c = g->mem.realloc(g->cuts, cap * sizeof *c, g->mem.ud);
-        if (!c)
-            return gate_fail(g, PXMPP_ERR_NOMEM, g->lexed + i, "out of memory");
-        g->cuts = c;
-        struct pxmpp__brk *b = g->mem.realloc(g->brk, cap * sizeof *b, g->mem.ud);
-        if (!b)
-            return gate_fail(g, PXMPP_ERR_NOMEM, g->lexed + i, "out of memory");
-        g->brk = b;
-        g->cuts_cap = cap;
-    }
-    return 0;
-}
+/* ---- the round's events ------------------------------------------------------- */
 
-/* One run of gate_lex over p[0, n). */
+/* One round of the lexer over p[0, n) (n: up to the first byte the UTF-8 scan
+   refused).  It stops as soon as it has queued an event, so that what follows is
+   lexed after the event was used: after a restart, for the new context. */
 struct lex {
     const char *p;
     size_t n;
+    uint64_t base;    /* app offset of p[0] (g->lexed) */
     size_t i;         /* the next byte to lex */
     size_t emit;      /* p[emit, i) is not handed on yet */
     size_t stop;      /* the first byte over the size limit, or n */
     size_t tag_start; /* index in p where the current tag began, if in p; else SIZE_MAX */
-    bool done;        /* a restart lexed the rest of p already */
+    size_t end;       /* the round consumed p[0, end) */
 };
 
-/* What a state function returns to go on lexing (anything else ends gate_lex). */
-enum { LEX_NEXT = 3 };
+/* A new event of the round, consumed up to app offset upto when it is handed on (the
+   last one of a round: up to where the round stopped).  A round queues at most three. */
+static pxmpp__gate_event *queue(pxmpp__gate *g, enum pxmpp__gate_ev kind, uint64_t upto)
+{
+    struct pxmpp__gate_q *q = &g->q[g->q_n < sizeof g->q / sizeof g->q[0] ? g->q_n++ : g->q_n - 1];
+    memset(q, 0, sizeof *q);
+    q->ev.kind = kind;
+    q->upto = upto;
+    return &q->ev;
+}
+
+/* A violation at app offset off: the round's last event. */
+static void queue_fail(pxmpp__gate *g, int code, uint64_t off, const char *what)
+{
+    snprintf(g->fail_what, sizeof g->fail_what, "%s", what);
+    pxmpp__gate_event *e = queue(g, PXMPP__GATE_FAIL, off);
+    e->code = code;
+    e->at = off;
+    e->what = g->fail_what;
+}
+
+static int hold_append(pxmpp__gate *g, const char *p, size_t n)
+{
+    if (g->hold_cap - g->hold_len < n) {
+        size_t cap = g->hold_cap ? g->hold_cap : 256;
+        while (cap - g->hold_len < n)
+            cap *= 2;
+        char *h = g->mem.realloc(g->hold, cap, g->mem.ud);
+        if (!h)
+            return PXMPP_ERR_NOMEM;
+        g->hold = h;
+        g->hold_cap = cap;
+    }
+    memcpy(g->hold + g->hold_len, p, n);
+    g->hold_len += n;
+    return 0;
+}
+
+/* Tags for libxml2: d[0, len), standing for app bytes [at, end).  cbase: the offset of
+   d in cut_base, when the cut entries of its tags must be left out (SIZE_MAX: none
+   among them).  libxml2 then gets a copy without the cut values (stage), and brk[]
+   says where the gaps are. */
+static void queue_tags_of(pxmpp__gate *g, const char *d, size_t len, size_t cbase, uint64_t at, uint64_t end,
+                          uint64_t upto)
+{
+    g->brk_n = 0;
+    if (cbase != SIZE_MAX) {
+        while (g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < cbase + len &&
+               g->cuts[g->cuts_fed].kind < CUT_VAL)
+            g->cuts_fed++;
+    }
+    if (cbase != SIZE_MAX && g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < cbase + len) {
+        size_t need = len;
+        for (size_t k = g->cuts_fed; k < g->cuts_n && g->cuts[k].off < cbase + len; k++)
+            if (g->cuts[k].kind >= CUT_VAL)
+                need -= g->cuts[k].len;
+        if (g->stage_cap < need) {
+            size_t cap = g->stage_cap ? g->stage_cap : 2048; /* a chunk's tags, without their attributes */
+            while (cap < need)
+                cap *= 2;
+            char *st = g->mem.realloc(g->stage, cap, g->mem.ud);
+            if (!st) {
+                queue_fail(g, PXMPP_ERR_NOMEM, at, "out of memory");
+                return;
+            }
+            g->stage = st;
+            g->stage_cap = cap;
+        }
+        size_t o = 0, from = cbase;
+        uint64_t cum = 0;
+        while (g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < cbase + len) {
+            const struct pxmpp__cut *c = &g->cuts[g->cuts_fed++];
+            if (c->kind < CUT_VAL)
+                continue;
+            memcpy(g->stage + o, d + (from - cbase), c->off - from);
+            o += c->off - from;
+            from = c->off + c->len;
+            cum += c->len;
+            g->brk[g->brk_n++] = (struct pxmpp__brk){ o, cum };
+        }
+        memcpy(g->stage + o, d + (from - cbase), cbase + len - from);
+        o += cbase + len - from;
+        d = g->stage;
+        len = o;
+    }
+    pxmpp__gate_event *e = queue(g, PXMPP__GATE_TAGS, upto);
+    e->data = d;
+    e->len = len;
+    e->at = at;
+    e->end = end;
+}
+
+/* The tags p[emit, upto) of the round's input. */
+static void queue_tags(pxmpp__gate *g, struct lex *x, size_t upto)
+{
+    if (upto <= x->emit)
+        return;
+    size_t from = x->emit;
+    x->emit = upto;
+    queue_tags_of(g, x->p + from, upto - from, from, x->base + from, x->base + upto, x->base + upto);
+}
+
+/* Character data t[0, len) at app offset at.  The gate has checked it already (UTF-8,
+   XML characters, "]]>", references); a LF right after a CR handed on last is dropped
+   (XML 1.0 §2.11: CR LF is read as LF). */
+static void queue_text(pxmpp__gate *g, const char *t, size_t len, uint64_t at, uint64_t upto)
+{
+    if (g->lx_cr && len && *t == '\n') {
+        t++;
+        len--;
+        at++;
+    }
+    g->lx_cr = false;
+    if (!len)
+        return;
+    pxmpp__gate_event *e = queue(g, PXMPP__GATE_TEXT, upto);
+    e->data = t;
+    e->len = len;
+    e->at = at;
+}
+
+/* The text p[a, b) (no '<', '&' or CR in it) after the tags before it, and when cr,
+   the LF the CR at p[b] stands for (XML 1.0 §2.11: a CR is read as LF). */
+static void text_out(pxmpp__gate *g, struct lex *x, size_t a, size_t b, bool cr)
+{
+    queue_tags(g, x, a);
+    queue_text(g, x->p + a, b - a, x->base + a, x->base + b);
+    x->emit = b;
+    if (cr) {
+        pxmpp__gate_event *e = queue(g, PXMPP__GATE_TEXT, x->base + b + 1);
+        e->data = "\n";
+        e->len = 1;
+        e->at = x->base + b;
+        g->lx_cr = true;
+        x->emit = b + 1;
+    }
+}
+
+static bool in_tag(uint8_t lx, uint8_t ret)
+{
+    return lx == LX_LT || lx == LX_TAG || lx == LX_TQ1 || lx == LX_TQ2 || lx == LX_BANG || lx == LX_PI_NAME ||
+           (lx == LX_REF && ret != LX_TEXT);
+}
+
+/* A violation found by the gate at p[at].  What came before it is handed on first,
+   except the bytes of an unfinished tag (libxml2 never sees a partial tag, so the
+   outcome is the same however the input was chunked) and of a reference in text
+   (the gate's own). */
+static void lex_error(pxmpp__gate *g, struct lex *x, size_t at, int code, const char *what)
+{
+    bool tag = in_tag(g->lx, g->lx_ret);
+    if (!tag || g->hold_len == 0)
+        queue_tags(g, x, tag ? (x->tag_start == SIZE_MAX ? x->emit : x->tag_start) : g->lx == LX_REF ? x->emit : at);
+    queue_fail(g, code, x->base + at, what);
+}
+
+/* Before a tag at p[i] inside the stream element: room in the cut table for it, and
+   at most 64 KiB waiting for libxml2 (which bounds the staging copy).  When either
+   runs short, what comes before p[i] is handed on first and the round ends there: the
+   next one starts with an empty table. */
+static void cut_room(pxmpp__gate *g, struct lex *x)
+{
+    size_t need = 2 + g->max_attrs;
+    if (g->cuts_cap - g->cuts_n >= need && x->i - x->emit <= 65536)
+        return;
+    if (x->emit < x->i) {
+        queue_tags(g, x, x->i);
+        return;
+    }
+    g->cuts_n = g->cuts_fed = g->cuts_used = 0; /* (entries of tags handed on already) */
+    if (g->cuts_cap < need) {
+        size_t cap = need + 16;
+        struct pxmpp__cut *c = g->mem.realloc(g->cuts, cap * sizeof *c, g->mem.ud);
+        if (!c) {
+            queue_fail(g, PXMPP_ERR_NOMEM, x->base + x->i, "out of memory");
+            return;
+        }
+        g->cuts = c;
+        struct pxmpp__brk *b = g->mem.realloc(g->brk, cap * sizeof *b, g->mem.ud);
+        if (!b) {
+            queue_fail(g, PXMPP_ERR_NOMEM, x->base + x->i, "out of memory");
+            return;
+        }
+        g->brk = b;
+        g->cuts_cap = cap;
+    }
+}
 
 /* Text: white space outside stanzas, character data inside, up to a tag or a reference. */
-static int lex_text(pxmpp__gate *g, struct lex *x)
+static void lex_text(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;
-    size_t n = x->n;
-    int rc;
     if (g->lx_depth <= 1) {
         /* outside stanzas only whitespace may appear (RFC 6120 §4.2: keepalives) */
         size_t ws_from = x->i;
         while (x->i < x->stop && is_space(p[x->i]))
             x->i++;
         if (x->i > ws_from && g->lx_depth == 0 && g->lx_doc_start && x->emit == ws_from &&
-            g->lexed + ws_from == g->boundary) {
+            x->base + ws_from == g->boundary) {
             /* white space before a stream header (after a restart: the line feed a peer wrote
                after its last element of the old stream) is dropped, so that the header and
                its XML declaration start the document */
-            gate_skip(g, &x->emit, x->i);
-            g->boundary = g->lexed + x->i;
+            x->emit = x->i;
+            g->boundary = x->base + x->i;
         }
         if (x->i < x->stop && p[x->i] != '<') {
-            if ((unsigned char)p[x->i] == 0x4C && g->lx_doc_start && g->lexed + x->i == g->boundary)
-                return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_ENCODING,
-                                 "unsupported encoding: the stream is not UTF-8 (EBCDIC?)");
-            return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML,
-                             "not well-formed: text outside of a stanza");
+            if ((unsigned char)p[x->i] == 0x4C && g->lx_doc_start && x->base + x->i == g->boundary)
+                lex_error(g, x, x->i, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8 (EBCDIC?)");
+            else
+                lex_error(g, x, x->i, PXMPP_ERR_XML, "not well-formed: text outside of a stanza");
+            return;
         }
-        if (x->i > 0 || g->lexed > g->boundary)
-            g->lx_doc_start = g->lx_doc_start && g->lexed + x->i == g->boundary;
+        if (x->i > 0 || x->base > g->boundary)
+            g->lx_doc_start = g->lx_doc_start && x->base + x->i == g->boundary;
     } else {
         size_t from = x->i, run = x->i;
-        bool cr = false;
         for (;;) {
             x->i = find4(p, x->i, x->stop, '<', '&', '>', '\r');
             if (x->i >= x->stop || p[x->i] == '<' || p[x->i] == '&')
                 break;
             if (p[x->i] == '\r') {
-                cr = true;
+                /* the text so far, then the LF the CR stands for; the round ends after it */
+                g->lx_rb = 0;
+                text_out(g, x, run, x->i, true);
                 x->i++;
-                continue;
+                return;
             }
             /* "]]>" may not appear in text */
             size_t gt = x->i, rb = 0;
@@ -782,12 +688,10 @@ static int lex_text(pxmpp__gate *g, struct lex *x)
             if (gt == from + rb)
                 rb += g->lx_rb;
             if (rb >= 2) {
-                /* the text before it is delivered as it would be had the
-                   '>' come in a later chunk */
-                if (gt > run && ((rc = gate_text(g, p, n, &x->emit, run, gt, cr, &x->done)) || x->done))
-                    return rc;
-                return lex_error(g, p, n, x->emit, gt, x->tag_start, PXMPP_ERR_XML,
-                                 "not well-formed: ']]>' in text");
+                /* the text before it is handed on as it would be had the '>' come in a later chunk */
+                text_out(g, x, run, gt, false);
+                lex_error(g, x, gt, PXMPP_ERR_XML, "not well-formed: ']]>' in text");
+                return;
             }
             g->lx_rb = 0;
             from = gt + 1;
@@ -798,28 +702,33 @@ static int lex_text(pxmpp__gate *g, struct lex *x)
         while (x->i > from + rb && rb < 2 && p[x->i - 1 - rb] == ']')
             rb++;
         g->lx_rb = (uint8_t)(x->i == from + rb ? (rb + g->lx_rb > 2 ? 2 : rb + g->lx_rb) : rb);
-        if (x->i > run && ((rc = gate_text(g, p, n, &x->emit, run, x->i, cr, &x->done)) || x->done))
-            return rc;
+        if (x->i > run) {
+            text_out(g, x, run, x->i, false);
+            if (g->q_n)
+                return;
+        }
     }
     if (x->i >= x->stop)
-        return LEX_NEXT;
+        return;
     g->lx_rb = 0;
     g->lx_cr = false;
     if (p[x->i] == '&') {
-        /* the tags before it go to libxml2; the reference itself is the gate's */
-        if ((rc = emit_range(g, p, n, &x->emit, x->i, &x->done)) || x->done || ERR(g))
-            return gate_err(g, rc);
+        /* the tags before it are handed on; the reference itself is the gate's */
+        queue_tags(g, x, x->i);
         g->lx = LX_REF;
         g->lx_ret = LX_TEXT;
         g->lx_n = 0;
     } else {
-        if (g->lx_depth >= 1 && ((rc = cut_room(g, p, n, &x->emit, x->i, &x->done)) || x->done))
-            return rc;
+        if (g->lx_depth >= 1) {
+            cut_room(g, x);
+            if (g->q_n)
+                return;
+        }
         size_t e = fast_tag(g, p, x->i, x->stop);
         if (e) {
             tag_closed(g, e);
             x->i = e;
-            return LEX_NEXT;
+            return;
         }
         g->lx = LX_LT;
         x->tag_start = x->i;
@@ -828,14 +737,11 @@ static int lex_text(pxmpp__gate *g, struct lex *x)
         g->lx_attrs = 0;
     }
     x->i++;
-    return LEX_NEXT;
 }
 
 /* The byte after a '<'. */
-static int lex_lt(pxmpp__gate *g, struct lex *x)
+static void lex_lt(pxmpp__gate *g, struct lex *x)
 {
-    const char *p = x->p;
-    size_t n = x->n;
     unsigned char c = (unsigned char)x->p[x->i];
     if (c == '!') {
         g->lx = LX_BANG;
@@ -844,66 +750,70 @@ static int lex_lt(pxmpp__gate *g, struct lex *x)
         g->lx = LX_PI_NAME;
         g->lx_n = 0;
     } else if (c == 0 && g->lx_doc_start) {
-        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
+        lex_error(g, x, x->i, PXMPP_ERR_ENCODING, "unsupported encoding: the stream is not UTF-8");
+        return;
     } else if (c == '/' || is((char)c, B_XNAME_START)) {
         g->lx_end_tag = c == '/';
         g->lx = LX_TAG;
     } else {
-        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML, "not well-formed: invalid element name");
+        lex_error(g, x, x->i, PXMPP_ERR_XML, "not well-formed: invalid element name");
+        return;
     }
     x->i++;
-    return LEX_NEXT;
 }
 
 /* "<!": only "<![CDATA[" inside a stanza is allowed. */
-static int lex_bang(pxmpp__gate *g, struct lex *x)
+static void lex_bang(pxmpp__gate *g, struct lex *x)
 {
-    const char *p = x->p;
-    size_t n = x->n;
     unsigned char c = (unsigned char)x->p[x->i];
-    int rc;
     g->lx_buf[g->lx_n++] = (char)c;
     x->i++;
-    if (g->lx_buf[0] == '-')
-        return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_RESTRICTED_XML,
-                         "restricted XML: comment not allowed (RFC 6120 §11.1)");
-    if (g->lx_buf[0] != '[')
-        return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_RESTRICTED_XML,
-                         "restricted XML: document type or entity declaration not allowed (RFC 6120 §11.1)");
-    if (g->lx_n == 7) {
-        if (memcmp(g->lx_buf, "[CDATA[", 7) != 0)
-            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
-        if (g->lx_depth <= 1)
-            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_XML,
-                             "not well-formed: text outside of a stanza");
-        /* a CDATA section is text the gate delivers itself: the tags before it go
-           to libxml2, the "<![CDATA[" marker is skipped */
-        if (g->hold_len) {
-            g->fed += g->hold_len;
-            g->skipped += g->hold_len;
-            g->hold_len = 0;
-        } else if ((rc = emit_range(g, p, n, &x->emit, x->tag_start, &x->done)) || x->done || ERR(g)) {
-            return gate_err(g, rc);
-        }
-        gate_skip(g, &x->emit, x->i);
-        g->lx = LX_CDATA;
-        g->lx_n = 0;
-        x->tag_start = SIZE_MAX;
+    if (g->lx_buf[0] == '-') {
+        lex_error(g, x, x->i - 1, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment not allowed (RFC 6120 §11.1)");
+        return;
     }
-    return LEX_NEXT;
+    if (g->lx_buf[0] != '[') {
+        lex_error(g, x, x->i - 1, PXMPP_ERR_RESTRICTED_XML,
+                  "restricted XML: document type or entity declaration not allowed (RFC 6120 §11.1)");
+        return;
+    }
+    if (g->lx_n < 7)
+        return;
+    if (memcmp(g->lx_buf, "[CDATA[", 7) != 0) {
+        lex_error(g, x, x->i - 1, PXMPP_ERR_XML, "not well-formed: bad '<![' section");
+        return;
+    }
+    if (g->lx_depth <= 1) {
+        lex_error(g, x, x->i - 1, PXMPP_ERR_XML, "not well-formed: text outside of a stanza");
+        return;
+    }
+    /* a CDATA section is text the gate hands on itself: the tags before it go to
+       libxml2, the "<![CDATA[" marker is consumed (held, when it began in an earlier
+       chunk: dropped) */
+    if (g->hold_len)
+        g->hold_len = 0;
+    else
+        queue_tags(g, x, x->tag_start);
+    x->emit = x->i;
+    g->lx = LX_CDATA;
+    g->lx_n = 0;
+    x->tag_start = SIZE_MAX;
 }
 
-/* Inside a CDATA section: its text is delivered as it comes. */
-static int lex_cdata(pxmpp__gate *g, struct lex *x)
+/* Inside a CDATA section: its text is handed on as it comes, a CR as a LF. */
+static void lex_cdata(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;
-    size_t n = x->n;
-    int rc;
-    /* lx_n counts the ']' seen last and not delivered yet: they may begin "]]>" */
+    /* lx_n counts the ']' seen last and not handed on yet: they may begin "]]>" */
     size_t a = x->i, prev = g->lx_n;
-    bool end = false;
+    bool end = false, cr = false;
     while (x->i < x->stop) {
-        char ch = p[x->i++];
+        char ch = p[x->i];
+        if (ch == '\r') {
+            cr = true;
+            break;
+        }
+        x->i++;
         if (ch == ']') {
             if (g->lx_n < 2)
                 g->lx_n++;
@@ -914,52 +824,72 @@ static int lex_cdata(pxmpp__gate *g, struct lex *x)
             g->lx_n = 0;
         }
     }
+    if (cr)
+        g->lx_n = 0; /* the ']' before a CR cannot begin "]]>": they are text */
     /* the content seen is prev ']' then p[a, x->i) (without the '>' at the end);
        its last lx_n bytes (all ']') wait for what follows */
     size_t seen = prev + (x->i - a) - (end ? 1 : 0), keep = g->lx_n;
     size_t give = seen - keep, from_prev = give < prev ? give : prev;
-    if (from_prev) {
-        g->lx_cr = false;
-        text_deliver(g, "]]", from_prev);
+    if (from_prev)
+        queue_text(g, "]]", from_prev, x->base + a, x->base + a);
+    queue_text(g, p + a, give - from_prev, x->base + a, x->base + a + (give - from_prev));
+    x->emit = x->i;
+    if (cr) {
+        pxmpp__gate_event *e = queue(g, PXMPP__GATE_TEXT, x->base + x->i + 1);
+        e->data = "\n";
+        e->len = 1;
+        e->at = x->base + x->i;
+        g->lx_cr = true;
+        x->emit = ++x->i;
     }
-    if ((rc = gate_text(g, p, n, &x->emit, a, a + (give - from_prev), true, &x->done)) || x->done)
-        return rc;
-    gate_skip(g, &x->emit, x->i);
     if (end) {
         g->lx = LX_TEXT;
         g->lx_n = 0;
         g->lx_cr = false;
     }
-    return LEX_NEXT;
+}
+
+/* Bytes held from an earlier chunk (a "<?xml " that began there) are handed on, with
+   p[emit, i) after them. */
+static void flush_hold(pxmpp__gate *g, struct lex *x)
+{
+    if (!g->hold_len)
+        return;
+    if (hold_append(g, x->p + x->emit, x->i - x->emit)) {
+        queue_fail(g, PXMPP_ERR_NOMEM, x->base + x->i, "out of memory");
+        return;
+    }
+    size_t hl = g->hold_len;
+    g->hold_len = 0;
+    x->emit = x->i;
+    queue_tags_of(g, g->hold, hl, SIZE_MAX, g->hold_at, x->base + x->i, x->base + x->i);
 }
 
 /* "<?": only the XML declaration at the start of the stream is allowed. */
-static int lex_pi_name(pxmpp__gate *g, struct lex *x)
+static void lex_pi_name(pxmpp__gate *g, struct lex *x)
 {
-    const char *p = x->p;
-    size_t n = x->n;
     unsigned char c = (unsigned char)x->p[x->i];
-    int rc;
     g->lx_buf[g->lx_n++] = (char)c;
     x->i++;
-    if (g->lx_n == 4) {
-        bool xml = memcmp(g->lx_buf, "xml", 3) == 0 &&
-                   is_space(g->lx_buf[3]);
-        if (xml && !g->lx_doc_start)
-            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_XML,
-                             "not well-formed: XML declaration not at the start of the stream");
-        if (!xml)
-            return lex_error(g, p, n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_RESTRICTED_XML,
-                             "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
-        g->lx = LX_XMLDECL;
-        g->lx_n = 0;
-        g->decl_len = 0;
-        x->tag_start = SIZE_MAX;
-        if ((rc = flush_hold(g, p, n, x->i, &x->emit, &x->done)) || x->done)
-            return rc;
+    if (g->lx_n < 4)
+        return;
+    bool xml = memcmp(g->lx_buf, "xml", 3) == 0 && is_space(g->lx_buf[3]);
+    if (xml && !g->lx_doc_start) {
+        lex_error(g, x, x->i - 1, PXMPP_ERR_XML, "not well-formed: XML declaration not at the start of the stream");
+        return;
     }
-    return LEX_NEXT;
+    if (!xml) {
+        lex_error(g, x, x->i - 1, PXMPP_ERR_RESTRICTED_XML,
+                  "restricted XML: processing instruction not allowed (RFC 6120 §11.1)");
+        return;
+    }
+    g->lx = LX_XMLDECL;
+    g->lx_n = 0;
+    g->decl_len = 0;
+    x->tag_start = SIZE_MAX;
+    flush_hold(g, x);
 }
+
 
 /* Whether v[0, n) is "UTF-8" in any case (XML 1.0 §4.3.3: encoding names are case-insensitive). */
 static bool is_utf8_name(const char *v, size_t n)
@@ -1005,7 +935,7 @@ static const char *decl_encoding(const pxmpp__gate *g, size_t *len)
 /* Inside the XML declaration: handed to libxml2 as it comes, except an encoding other than
    UTF-8 (RFC 6120 §11.6), refused here at its closing quote: libxml2's own outcome for it
    depends on how the declaration was chunked. */
-static int lex_xmldecl(pxmpp__gate *g, struct lex *x)
+static void lex_xmldecl(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;
     while (x->i < x->stop) {
@@ -1027,22 +957,23 @@ static int lex_xmldecl(pxmpp__gate *g, struct lex *x)
                 name[k] = v[k] > ' ' && v[k] < 0x7f ? v[k] : '?';
             name[k] = '\0';
             snprintf(what, sizeof what, "unsupported encoding: the XML declaration names '%s' (XMPP is UTF-8)", name);
-            return lex_error(g, p, x->n, x->emit, x->i - 1, x->tag_start, PXMPP_ERR_ENCODING, what);
+            lex_error(g, x, x->i - 1, PXMPP_ERR_ENCODING, what);
+            return;
         }
     }
-    return LEX_NEXT;
 }
 
 /* Inside a quoted attribute value of a tag read byte by byte. */
-static int lex_quoted(pxmpp__gate *g, struct lex *x)
+static void lex_quoted(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;
-    size_t n = x->n;
     x->i = find4(p, x->i, x->stop, g->lx == LX_TQ1 ? '\'' : '"', '<', '&', '&');
     if (x->i >= x->stop)
-        return LEX_NEXT;
-    if (p[x->i] == '<')
-        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
+        return;
+    if (p[x->i] == '<') {
+        lex_error(g, x, x->i, PXMPP_ERR_XML, "not well-formed: '<' in an attribute value");
+        return;
+    }
     if (p[x->i] == '&') {
         g->lx_ret = g->lx;
         g->lx = LX_REF;
@@ -1051,202 +982,199 @@ static int lex_quoted(pxmpp__gate *g, struct lex *x)
         g->lx = LX_TAG;
     }
     x->i++;
-    return LEX_NEXT;
 }
 
 /* Inside a reference "&...;", in text or in an attribute value. */
-static int lex_ref(pxmpp__gate *g, struct lex *x)
+static void lex_ref(pxmpp__gate *g, struct lex *x)
 {
-    const char *p = x->p;
-    size_t n = x->n;
     unsigned char c = (unsigned char)x->p[x->i];
     if (c == ';') {
         uint32_t cp = 0;
         int r = g->lx_n ? check_ref(g, &cp) : PXMPP_ERR_XML;
-        if (r)
-            return lex_error(g, p, n, x->emit, x->i, x->tag_start, r,
-                             r == PXMPP_ERR_RESTRICTED_XML
-                                 ? "restricted XML: entity reference other than the predefined ones"
-                                 : "not well-formed: malformed character or entity reference");
+        if (r) {
+            lex_error(g, x, x->i, r,
+                      r == PXMPP_ERR_RESTRICTED_XML ? "restricted XML: entity reference other than the predefined ones"
+                                                    : "not well-formed: malformed character or entity reference");
+            return;
+        }
         g->lx = g->lx_ret;
         x->i++;
         if (g->lx == LX_TEXT) {
-            char u[4];
-            text_deliver(g, u, pxmpp__utf8_put(u, cp));
-            gate_skip(g, &x->emit, x->i);
-            if (ERR(g))
-                return ERR(g);
+            queue_text(g, g->ref_text, pxmpp__utf8_put(g->ref_text, cp), x->base + x->emit, x->base + x->i);
+            x->emit = x->i;
         }
-        return LEX_NEXT;
+        return;
     }
-    if ((!is((char)c, B_XNAME) && c != '#') || g->lx_n >= sizeof g->lx_buf - 1)
-        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
+    if ((!is((char)c, B_XNAME) && c != '#') || g->lx_n >= sizeof g->lx_buf - 1) {
+        lex_error(g, x, x->i, PXMPP_ERR_XML, "not well-formed: '&' not followed by a reference");
+        return;
+    }
     g->lx_buf[g->lx_n++] = (char)c;
     x->i++;
-    return LEX_NEXT;
+}
+
+/* A tag that began in an earlier chunk is whole at p[i - 1]: it is handed on from the
+   hold, cut as if it had come in one chunk (start_in: a start tag inside the stream
+   element, whose TAG entry is the round's only one so far). */
+static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in, uint32_t depth_before)
+{
+    if (hold_append(g, x->p, x->i)) {
+        queue_fail(g, PXMPP_ERR_NOMEM, x->base + x->i, "out of memory");
+        return;
+    }
+    size_t hl = g->hold_len;
+    g->hold_len = 0;
+    size_t cut_at = SIZE_MAX;
+    if (start_in && g->cuts_n == 1) {
+        bool e = g->lx_end_tag, sl = g->lx_slash;
+        uint32_t d = g->lx_depth;
+        g->cuts_n = 0;
+        g->lx_depth = depth_before;
+        g->cut_base = g->hold; /* for the rest of the round, which ends with this event */
+        if (fast_tag(g, g->hold, 0, hl))
+            cut_at = 0;
+        else
+            g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = 0, .len = 0, .kind = CUT_TAG };
+        g->lx_end_tag = e;
+        g->lx_slash = sl;
+        g->lx_depth = d;
+    }
+    x->emit = x->i;
+    queue_tags_of(g, g->hold, hl, cut_at, g->hold_at, x->base + x->i, x->base + x->i);
 }
 
 /* Inside a tag read byte by byte (one that began in an earlier chunk, or one
    fast_tag did not take), up to its '>'. */
-static int lex_tag(pxmpp__gate *g, struct lex *x)
+static void lex_tag(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;
-    size_t n = x->n;
-    int rc;
     size_t from = x->i;
     x->i = find4(p, x->i, x->stop, '>', '\'', '"', '"');
     if (x->i > from)
         g->lx_slash = p[x->i - 1] == '/'; /* "<x/>": the byte before '>' */
     if (x->i >= x->stop)
-        return LEX_NEXT;
+        return;
     if (p[x->i] != '>') {
-        if (++g->lx_attrs > g->max_attrs) /* one quoted value per attribute */
-            return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_LIMIT, "too many attributes on one element");
+        if (++g->lx_attrs > g->max_attrs) { /* one quoted value per attribute */
+            lex_error(g, x, x->i, PXMPP_ERR_LIMIT, "too many attributes on one element");
+            return;
+        }
         g->lx = p[x->i] == '\'' ? LX_TQ1 : LX_TQ2;
         g->lx_slash = false;
         x->i++;
-        return LEX_NEXT;
+        return;
     }
     /* a complete tag (still "in the tag" for lex_error: libxml2 never gets it) */
-    if (g->lx_end_tag && g->lx_depth == 0)
-        return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_XML,
-                         "not well-formed: end tag without a start tag");
+    if (g->lx_end_tag && g->lx_depth == 0) {
+        lex_error(g, x, x->i, PXMPP_ERR_XML, "not well-formed: end tag without a start tag");
+        return;
+    }
     bool start_in = !g->lx_end_tag && g->lx_depth >= 1;
     if (start_in) /* on_start takes libxml2's values for it */
         g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = x->tag_start == SIZE_MAX ? 0 : x->tag_start, .len = 0, .kind = CUT_TAG };
     uint32_t depth_before = g->lx_depth;
     x->i++;
     tag_closed(g, x->i);
-    if (g->hold_len) {
-        /* the tag began in an earlier chunk: hand it over whole */
-        if ((rc = hold_append(g, p, x->i)))
-            return gate_fail(g, rc, g->lexed + x->i, "out of memory");
-        size_t used = 0;
-        size_t hl = g->hold_len;
-        g->hold_len = 0;
-        /* whole now, it is cut as if it had come in one chunk (it is the
-           first tag of this input: its TAG entry is the only one) */
-        size_t cut_at = SIZE_MAX;
-        const char *cbase = g->cut_base;
-        if (start_in && g->cuts_n == 1) {
-            bool e = g->lx_end_tag, sl = g->lx_slash;
-            uint32_t d = g->lx_depth;
-            g->cuts_n = 0;
-            g->lx_depth = depth_before;
-            g->cut_base = g->hold;
-            if (fast_tag(g, g->hold, 0, hl))
-                cut_at = 0;
-            else
-                g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = 0, .len = 0, .kind = CUT_TAG };
-            g->lx_end_tag = e;
-            g->lx_slash = sl;
-            g->lx_depth = d;
-        }
-        rc = feed_parser(g, g->hold, hl, &used, cut_at);
-        g->cut_base = cbase;
-        g->cuts_n = g->cuts_fed = g->cuts_used = 0;
-        if (rc == RESTARTED)
-            return gate_restart(g, g->hold + used, hl - used, p + x->i, n - x->i);
-        if (rc)
-            return rc;
-        x->emit = x->i;
-    }
+    if (g->hold_len)
+        held_tag_out(g, x, start_in, depth_before);
     x->tag_start = SIZE_MAX;
-    return LEX_NEXT;
 }
 
-/* The end of the input: what is complete is handed on, a partial tag is held. */
-static int lex_finish(pxmpp__gate *g, struct lex *x)
+/* The end of the round's input: what is complete is handed on, a partial tag is held. */
+static void lex_finish(pxmpp__gate *g, struct lex *x)
 {
-    const char *p = x->p;
-    size_t n = x->n;
-    int rc;
-    if (in_tag(g->lx, g->lx_ret) && !g->lx_closed) {
-        if (g->hold_len) {
-            if ((rc = hold_append(g, p + x->emit, n - x->emit)))
-                return gate_fail(g, rc, g->lexed + n, "out of memory");
-        } else {
-            size_t ts = x->tag_start == SIZE_MAX ? x->emit : x->tag_start;
-            if ((rc = emit_range(g, p, n, &x->emit, ts, &x->done)) || x->done || ERR(g))
-                return gate_err(g, rc);
-            if ((rc = hold_append(g, p + ts, n - ts)))
-                return gate_fail(g, rc, g->lexed + n, "out of memory");
+    if (in_tag(g->lx, g->lx_ret)) {
+        size_t from = x->emit;
+        if (!g->hold_len) {
+            from = x->tag_start == SIZE_MAX ? x->emit : x->tag_start;
+            queue_tags(g, x, from);
+            g->hold_at = x->base + from;
         }
-    } else if (g->lx == LX_REF) {
-        gate_skip(g, &x->emit, n); /* a reference in text, continued in the next chunk */
-    } else {
-        size_t upto = g->lx_closed ? (size_t)(g->boundary - g->lexed) : n;
-        if (upto > n)
-            upto = n;
-        if ((rc = emit_range(g, p, n, &x->emit, upto, &x->done)) || x->done || ERR(g))
-            return gate_err(g, rc);
-        if (g->lx_closed) {
-            g->lexed = g->fed = g->boundary; /* gate() checks the bytes after the close tag */
-            return 0;
-        }
+        if (hold_append(g, x->p + from, x->n - from))
+            queue_fail(g, PXMPP_ERR_NOMEM, x->base + x->n, "out of memory");
+    } else if (g->lx != LX_REF) {
+        queue_tags(g, x, x->n);
     }
-    g->lexed += n;
-    return 0;
+    /* (a reference in text, continued in the next chunk, is the gate's: lx_buf holds it) */
+    x->emit = x->end = x->n;
 }
 
-static int gate_lex(pxmpp__gate *g, const char *p, size_t n)
+/* The peer closed its stream in this round: the tags up to its close tag are handed
+   on, the bytes after it are checked on their own (after_close). */
+static void close_out(pxmpp__gate *g, struct lex *x)
 {
-    /* the entries of the previous input were all used when its tags went to libxml2 */
+    size_t upto = (size_t)(g->boundary - x->base);
+    queue_tags(g, x, upto);
+    x->end = upto;
+}
+
+/* One round: lexes p[x->i, x->n) until there is an event to hand on or the input ends. */
+static void lex_round(pxmpp__gate *g, struct lex *x)
+{
+    /* the entries of the previous round were all used when its tags were parsed */
     g->cuts_n = g->cuts_fed = g->cuts_used = 0;
-    g->cut_base = p;
-    struct lex lx = { .p = p, .n = n, .tag_start = SIZE_MAX }, *x = &lx;
-    while (x->i < n) {
-        if (g->lx_closed)
-            break;
+    g->cut_base = x->p;
+    for (;;) {
+        if (g->q_n) {
+            x->end = x->i;
+            return;
+        }
+        if (g->lx_closed) {
+            close_out(g, x);
+            return;
+        }
+        if (x->i >= x->n) {
+            lex_finish(g, x);
+            return;
+        }
         uint64_t cap = g->lx_depth == 0 ? g->max_header : g->max_stanza;
         uint64_t limit = g->boundary + cap; /* app offset of the first byte over the limit */
-        x->stop = n;
-        if (limit < g->lexed + n)
-            x->stop = limit > g->lexed ? (size_t)(limit - g->lexed) : 0;
+        x->stop = x->n;
+        if (limit < x->base + x->n)
+            x->stop = limit > x->base ? (size_t)(limit - x->base) : 0;
         if (x->i >= x->stop) {
             char what[96];
             snprintf(what, sizeof what, "%s larger than %zu bytes",
                      g->lx_depth == 0 ? "stream header" : "top-level element", (size_t)cap);
             if (g->lx == LX_BANG || g->lx == LX_PI_NAME)
-                return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
-            return lex_error(g, p, n, x->emit, x->i, x->tag_start, PXMPP_ERR_LIMIT, what);
+                lex_error(g, x, x->i, PXMPP_ERR_RESTRICTED_XML, "restricted XML: comment or processing instruction");
+            else
+                lex_error(g, x, x->i, PXMPP_ERR_LIMIT, what);
+            continue;
         }
-        int rc = LEX_NEXT;
         switch ((enum pxmpp__lx)g->lx) {
         case LX_TEXT:
-            rc = lex_text(g, x);
+            lex_text(g, x);
             break;
         case LX_LT:
-            rc = lex_lt(g, x);
+            lex_lt(g, x);
             break;
         case LX_BANG:
-            rc = lex_bang(g, x);
+            lex_bang(g, x);
             break;
         case LX_CDATA:
-            rc = lex_cdata(g, x);
+            lex_cdata(g, x);
             break;
         case LX_PI_NAME:
-            rc = lex_pi_name(g, x);
+            lex_pi_name(g, x);
             break;
         case LX_XMLDECL:
-            rc = lex_xmldecl(g, x);
+            lex_xmldecl(g, x);
             break;
         case LX_TQ1:
         case LX_TQ2:
-            rc = lex_quoted(g, x);
+            lex_quoted(g, x);
             break;
         case LX_REF:
-            rc = lex_ref(g, x);
+            lex_ref(g, x);
             break;
         case LX_TAG:
-            rc = lex_tag(g, x);
+            lex_tag(g, x);
             break;
         }
-        if (rc != LEX_NEXT)
-            return rc;
     }
-    return lex_finish(g, x);
 }
+
 
 /* Index of the first byte of p[0, n) that makes the input invalid UTF-8 or an XML
    character that is not allowed (C0 controls but tab, LF, CR; surrogates; U+FFFE,
@@ -1342,53 +1270,115 @@ static size_t utf8_scan(pxmpp__gate *g, const unsigned char *p, size_t n)
     return i;
 }
 
+/* ---- the pull interface --------------------------------------------------------- */
+
+/* The next queued event of the round. */
+static size_t pop(pxmpp__gate *g, pxmpp__gate_event *ev)
+{
+    const struct pxmpp__gate_q *q = &g->q[g->q_at++];
+    size_t used = q->upto > g->lexed ? (size_t)(q->upto - g->lexed) : 0;
+    g->lexed += used;
+    *ev = q->ev;
+    if (ev->kind == PXMPP__GATE_TAGS) {
+        /* libxml2's bytes from lib_fed on stand for this event's app bytes */
+        g->map_base = (int64_t)ev->at - (int64_t)g->lib_fed;
+        g->map_lib = g->lib_fed;
+        g->map_end = ev->end;
+        g->lib_fed += ev->len;
+    } else if (ev->kind == PXMPP__GATE_FAIL) {
+        g->failed = true;
+        g->fail = *ev;
+    }
+    if (g->q_at == g->q_n)
+        g->q_n = g->q_at = 0;
+    return used;
+}
+
+/* How many bytes of p[0, n) (at app offset g->lexed) the lexer may see: up to the
+   first byte the UTF-8 scan refuses.  Each byte is scanned once. */
+static size_t scan(pxmpp__gate *g, const char *p, size_t n)
+{
+    const uint64_t base = g->lexed;
+    if (!g->scan_bad && g->scanned < base + n) {
+        size_t k = (size_t)(g->scanned - base);
+        size_t ok = utf8_scan(g, (const unsigned char *)p + k, n - k);
+        g->scanned += ok;
+        g->scan_bad = k + ok < n;
+    }
+    return g->scanned - base < n ? (size_t)(g->scanned - base) : n;
+}
+
+/* The byte at p[0] is one the UTF-8 scan refused. */
+static void utf8_fail(pxmpp__gate *g, const char *p)
+{
+    unsigned char bad = (unsigned char)p[0];
+    bool first = g->lx_doc_start && g->lexed == g->boundary;
+    if ((first && (bad == 0xFE || bad == 0xFF || bad == 0x00)) || /* a UTF-16/32 BOM, or "\0<" */
+        (bad == 0 && g->lx_doc_start && g->lexed == g->boundary + 1)) /* "<\0": UTF-16/32 without a BOM */
+        queue_fail(g, PXMPP_ERR_ENCODING, g->lexed, "unsupported encoding: the stream is not UTF-8");
+    else
+        queue_fail(g, PXMPP_ERR_XML, g->lexed, "not well-formed: invalid UTF-8 or a character not allowed in XML");
+}
+
 /* The bytes p[0, n) that follow the peer's </stream:stream> (or its empty stream
    element).  The document is over: XML allows white space after it (XML 1.0 §2.1,
    document ::= prolog element Misc*; the comments and processing instructions of Misc
-   are restricted in XMPP), so white space is counted and dropped, and anything else is
-   the sticky PXMPP_ERR_XML at its first byte. */
-int pxmpp__gate_after_close(pxmpp__gate *g, const char *p, size_t n)
+   are restricted in XMPP), so white space is consumed and dropped, and anything else
+   is a FAIL at its first byte. */
+static size_t after_close(pxmpp__gate *g, const char *p, size_t n, pxmpp__gate_event *ev)
 {
     size_t i = 0;
     while (i < n && is_space(p[i]))
         i++;
-    if (i < n)
-        return gate_fail(g, PXMPP_ERR_XML, g->lexed + i, "not well-formed: data after the end of the stream");
+    if (i < n) {
+        queue_fail(g, PXMPP_ERR_XML, g->lexed + i, "not well-formed: data after the end of the stream");
+        return pop(g, ev);
+    }
     g->lexed += n;
-    g->fed = g->lexed;
-    return 0;
+    memset(ev, 0, sizeof *ev);
+    ev->kind = PXMPP__GATE_MORE;
+    return n;
 }
 
-int pxmpp__gate_feed(pxmpp__gate *g, const char *p, size_t n)
+size_t pxmpp__gate_next(pxmpp__gate *g, const char *p, size_t n, pxmpp__gate_event *ev)
 {
-    const uint64_t start = g->lexed;
-    size_t ok = utf8_scan(g, (const unsigned char *)p, n);
-    int rc = gate_lex(g, p, ok);
-    if (!rc && !ERR(g) && g->lx_closed) {
-        /* the peer closed the stream in this input: what follows its close tag (up to n,
-           bytes the UTF-8 scan refused included) is checked as trailing data */
-        size_t after = (size_t)(g->lexed - start);
-        return pxmpp__gate_after_close(g, p + after, n - after);
+    if (g->q_n)
+        return pop(g, ev);
+    if (g->failed) {
+        *ev = g->fail;
+        return 0;
     }
-    if (rc || ok == n || ERR(g) || g->lx_closed || g->paused)
-        return rc;
-    unsigned char bad = (unsigned char)p[ok];
-    bool first = g->lx_doc_start && g->lexed == g->boundary;
-    if ((first && (bad == 0xFE || bad == 0xFF || bad == 0x00)) || /* a UTF-16/32 BOM, or "\0<" */
-        (bad == 0 && g->lx_doc_start && g->lexed == g->boundary + 1)) /* "<\0": UTF-16/32 without a BOM */
-        return gate_fail(g, PXMPP_ERR_ENCODING, g->lexed, "unsupported encoding: the stream is not UTF-8");
-    return gate_fail(g, PXMPP_ERR_XML, g->lexed, "not well-formed: invalid UTF-8 or a character not allowed in XML");
+    size_t used = 0;
+    for (;;) {
+        if (used == n) {
+            memset(ev, 0, sizeof *ev);
+            ev->kind = PXMPP__GATE_MORE;
+            return used;
+        }
+        if (g->lx_closed)
+            return used + after_close(g, p + used, n - used, ev);
+        size_t lim = scan(g, p + used, n - used);
+        if (lim == 0) {
+            utf8_fail(g, p + used);
+            return used + pop(g, ev);
+        }
+        struct lex x = { .p = p + used, .n = lim, .base = g->lexed, .tag_start = SIZE_MAX };
+        lex_round(g, &x);
+        if (g->q_n) {
+            g->q[g->q_n - 1].upto = x.base + x.end;
+            return used + pop(g, ev);
+        }
+        g->lexed += x.end; /* all of it lexed, nothing to hand on yet (white space, a held tag) */
+        used += x.end;
+    }
 }
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
-void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, const pxmpp__gate_sink *sink, void *user,
-                      size_t max_header, size_t max_stanza, size_t max_attrs)
+void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, size_t max_header, size_t max_stanza, size_t max_attrs)
 {
     memset(g, 0, sizeof *g);
     g->mem = *mem;
-    g->sink = sink;
-    g->user = user;
     g->max_header = max_header;
     g->max_stanza = max_stanza;
     g->max_attrs = max_attrs;
@@ -1398,19 +1388,15 @@ void pxmpp__gate_trim(pxmpp__gate *g)
 {
     if (!pxmpp__gate_idle(g))
         return; /* a tag in the middle: its held bytes and cut entries are still needed */
-    {
-        g->mem.free(g->hold, g->mem.ud);
-        g->hold = NULL;
-        g->hold_cap = 0;
-    }
+    g->mem.free(g->hold, g->mem.ud);
     g->mem.free(g->cuts, g->mem.ud);
     g->mem.free(g->brk, g->mem.ud);
     g->mem.free(g->stage, g->mem.ud);
+    g->hold = g->stage = NULL;
     g->cuts = NULL;
     g->brk = NULL;
-    g->stage = NULL;
-    g->cuts_cap = g->stage_cap = 0;
-    g->cuts_n = g->cuts_fed = g->cuts_used = 0;
+    g->hold_cap = g->cuts_cap = g->stage_cap = 0;
+    g->cuts_n = g->cuts_fed = g->cuts_used = g->brk_n = 0;
 }
 
 void pxmpp__gate_free(pxmpp__gate *g)
@@ -1424,50 +1410,60 @@ void pxmpp__gate_free(pxmpp__gate *g)
     g->brk = NULL;
 }
 
-void pxmpp__gate_reset(pxmpp__gate *g, bool resume, bool content_only)
+void pxmpp__gate_reset(pxmpp__gate *g, uint64_t at, bool resume, bool content_only)
 {
-    g->ctxt_base = g->fed;
-    g->prefix_len = 0;
-    g->skipped = 0;
-    g->lib_fed = 0;
-    g->lx_cr = false;
-    g->cuts_n = g->cuts_fed = g->cuts_used = 0;
+    if (at > g->lexed)
+        at = g->lexed;
+    g->lexed = g->scanned = g->ctxt_base = g->boundary = at;
+    g->scan_bad = false;
+    g->u8_need = g->u8_cp = g->u8_min = 0; /* a new context begins after a tag or a new document */
+    g->q_n = g->q_at = 0;
+    g->failed = false;
+    g->lib_fed = g->map_lib = 0;
+    g->map_base = (int64_t)at;
+    g->map_end = at;
     g->brk_n = 0;
+    g->cuts_n = g->cuts_fed = g->cuts_used = 0;
     g->hold_len = 0;
-    g->paused = false;
     g->lx = LX_TEXT;
     g->lx_n = 0;
+    g->lx_rb = 0;
+    g->lx_cr = false;
     g->lx_closed = false;
     /* resume: same stream, fresh context, at a stanza boundary: the bytes after it
        are lexed again inside the stream element */
     g->lx_doc_start = !resume && !content_only;
     g->lx_depth = resume || content_only ? 1 : 0;
-    g->boundary = g->lexed;
 }
 
 void pxmpp__gate_prefix(pxmpp__gate *g, size_t hlen)
 {
-    g->prefix_len = hlen;
     g->lib_fed = hlen;
+    g->map_base = (int64_t)g->ctxt_base - (int64_t)hlen;
 }
 
 uint64_t pxmpp__gate_offset(const pxmpp__gate *g, long c)
 {
-    if (c < 0 || (uint64_t)c < g->prefix_len)
+    if (c < 0)
         return g->ctxt_base;
     uint64_t cut = 0;
-    size_t lo = 0, hi = g->brk_n; /* the last breakpoint at or before c */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (g->brk[mid].lib <= (uint64_t)c)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if ((uint64_t)c >= g->map_lib) {
+        uint64_t rel = (uint64_t)c - g->map_lib;
+        size_t lo = 0, hi = g->brk_n; /* the last break point at or before c */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (g->brk[mid].lib <= rel)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo)
+            cut = g->brk[lo - 1].cum;
     }
-    if (lo)
-        cut = g->brk[lo - 1].cum;
-    uint64_t off = g->ctxt_base + ((uint64_t)c - g->prefix_len) + g->skipped + cut;
-    return off > g->fed ? g->fed : off;
+    int64_t off = g->map_base + (int64_t)c + (int64_t)cut;
+    if (off < (int64_t)g->ctxt_base)
+        return g->ctxt_base;
+    return (uint64_t)off > g->map_end ? g->map_end : (uint64_t)off;
 }
 
 size_t pxmpp__gate_memory(const pxmpp__gate *g)

@@ -1,33 +1,49 @@
 /* The gate: the byte-level lexer the stream runs in front of libxml2.  Internal,
    not installed.
 
-       app bytes ──> pxmpp__gate_feed
+       app bytes ──> pxmpp__gate_next(g, p, n, &ev) ──> bytes consumed + one event
                        │ utf8_scan: UTF-8 and XML characters, byte-exact
-                       │ gate_lex:  text, tags, references, CDATA, limits
-                       ├──> sink.parse   complete tags (values cut out) ──> libxml2
-                       │                   └──> SAX handlers of stream.c ──> decoder
-                       ├──> sink.text    character data of stanzas ──────> decoder
-                       └──> sink.fail    a violation, at its app offset
+                       │ lex round: text, tags, references, CDATA, limits
+                       ▼
+       the stream's loop (pxmpp_stream_feed_partial), one event at a time:
+         TAGS  complete tags (values cut out) ──> xmlParseChunk ──> SAX handlers ──> decoder
+               a callback asked for a new context (restart, renewal, pause) at app
+               offset `at`: pxmpp__gate_reset(g, at, ..) and the loop goes on from `at`
+         TEXT  character data of the current element ──────────────────────> decoder
+         FAIL  a violation at an app offset (sticky: nothing more comes)
+         MORE  all of p is consumed (a partial tag is held): feed more
 
    libxml2 gets complete tags only, so its cost is linear however the input is
    chunked.  A tag that begins in one feed and ends in a later one is held until
-   it is whole.  When a callback asks for a new parser context (stream restart,
-   renewed context, pause), the parse call says so and the gate hands the rest of
-   its input, lexed afresh, to the new context.
+   it is whole.  The gate never calls out: each call lexes until it has something
+   to hand on (one round), queues the round's events (at most four: tags, text,
+   the line feed of a CR, an error) and hands them out one per call.
 
-   Offsets: the gate counts app bytes (the bytes given to pxmpp_stream_feed, from
-   0); every uint64_t offset below is one of them, except lib_fed and brk[].lib,
-   which count the bytes given to the current libxml2 context. */
+   Offsets: every uint64_t offset is an app offset (bytes given to the gate, from
+   0).  One counter is in libxml2's space: lib_fed, the bytes given to the current
+   libxml2 context; pxmpp__gate_offset maps libxml2's position back. */
 #ifndef PXMPP_GATE_H
 #define PXMPP_GATE_H
 
 #include "internal.h"
 
-/* What the gate and its sink return besides 0 and the (negative) error codes. */
-enum pxmpp__gate_rc {
-    PXMPP__GATE_RESTARTED = 1, /* sink.parse: a callback asked for a new context (restart_at says where) */
-    PXMPP__GATE_PAUSED = 2,    /* sink.restart, pxmpp__gate_feed: stopped, the rest unread */
+/* What pxmpp__gate_next hands on. */
+enum pxmpp__gate_ev {
+    PXMPP__GATE_MORE, /* all of the input is consumed: feed more */
+    PXMPP__GATE_TAGS, /* complete tags for libxml2: data[0, len) (cut values left out; see cuts) */
+    PXMPP__GATE_TEXT, /* character data of the current element: data[0, len), references decoded */
+    PXMPP__GATE_FAIL, /* a violation: code, at, what; every later call returns it again */
 };
+
+typedef struct pxmpp__gate_event {
+    enum pxmpp__gate_ev kind;
+    const char *data; /* TAGS, TEXT: valid until the next call */
+    size_t len;
+    uint64_t at;      /* TAGS, TEXT: app offset of the first byte it stands for; FAIL: of the violation */
+    uint64_t end;     /* TAGS: app offset after its last byte */
+    int code;         /* FAIL: PXMPP_ERR_XML, _RESTRICTED_XML, _ENCODING, _LIMIT or _NOMEM */
+    const char *what; /* FAIL: the reason (the gate's own buffer) */
+} pxmpp__gate_event;
 
 /* The lexer's states. */
 enum pxmpp__lx {
@@ -53,8 +69,8 @@ enum pxmpp__cut_kind {
    libxml2 does not see it; on_start interns the name and hands it to the
    decoder with the others, in document order).  So libxml2 parses element
    names, prefixed names and structure, and neither allocates nor parses URIs
-   for each stanza.  Offsets are into cut_base, the input of the running
-   gate_lex (or the held tag); every entry is used before it returns. */
+   for each stanza.  Offsets are into cut_base, the input of the round (or the
+   held tag); the entries are used while libxml2 parses the round's TAGS. */
 struct pxmpp__cut {
     size_t off;          /* TAG: the tag's '<'; ATTR: the space before the name; others: the value */
     const unsigned char *name; /* ATTR: the name, interned by on_start */
@@ -65,63 +81,58 @@ struct pxmpp__cut {
     uint8_t kind;
 };
 
-/* What the gate hands its output to (the stream).  Each call returns the
-   stream's sticky error when there is one. */
-typedef struct pxmpp__gate_sink {
-    /* libxml2 parses d[0, n): 0, the sticky error, or PXMPP__GATE_RESTARTED
-       (restart_at set by the callback that asked) */
-    int (*parse)(void *user, const char *d, size_t n);
-    /* character data of the current element: 0 or the sticky error */
-    int (*text)(void *user, const char *t, size_t n);
-    /* a violation at app offset off: makes it the sticky error and returns it */
-    int (*fail)(void *user, int code, uint64_t off, const char *what);
-    /* after PXMPP__GATE_RESTARTED: PXMPP__GATE_PAUSED (nothing more is read),
-       0 (a new parser context: pxmpp__gate_reset was called) or an error */
-    int (*restart)(void *user);
-    /* the sticky error, or 0 */
-    int (*error)(void *user);
-} pxmpp__gate_sink;
+/* One event of a round, with the app offset the gate has consumed once it is handed on. */
+struct pxmpp__gate_q {
+    pxmpp__gate_event ev;
+    uint64_t upto;
+};
 
 typedef struct pxmpp__gate {
-    const pxmpp__gate_sink *sink;
-    void *user;
     pxmpp_mem mem;
     size_t max_header, max_stanza, max_attrs;
 
     /* offsets, in app bytes */
-    uint64_t fed;           /* the next byte to give to libxml2 */
-    uint64_t lexed;         /* the next byte to lex (bytes accepted from the app) */
-    uint64_t ctxt_base;     /* the first byte given to the current parser */
-    uint64_t skipped;       /* bytes kept from the current parser (text the gate delivered itself) */
+    uint64_t lexed;         /* consumed: the next byte the caller passes (during a round: p[0]) */
+    uint64_t scanned;       /* checked as UTF-8 up to here (scan_bad: the byte here is refused) */
     uint64_t boundary;      /* after the last header or top-level element */
-    uint64_t restart_at;    /* where the restarted parser begins (set by the stream's callbacks) */
-    /* in bytes given to the current parser */
-    size_t prefix_len;      /* synthetic bytes given before app bytes */
-    uint64_t lib_fed;       /* all bytes given, synthetic header included */
-    /* Where cut bytes lie in what libxml2 is parsing: from libxml2 offset `lib` on,
-       `cum` more app bytes than libxml2 bytes (this feed only; see pxmpp__gate_offset). */
-    struct pxmpp__brk {
+    uint64_t ctxt_base;     /* the first byte of the current libxml2 context */
+    uint64_t hold_at;       /* where the held bytes began */
+    /* libxml2's position: its byte c stands for app offset map_base + c + (cut bytes
+       before c, brk[]), at most map_end (the end of the last TAGS handed on) */
+    uint64_t lib_fed;       /* bytes given to the current context, synthetic header included */
+    uint64_t map_lib;       /* libxml2 offset of the first byte of the last TAGS (brk[] counts from it) */
+    int64_t map_base;
+    uint64_t map_end;
+    struct pxmpp__brk {     /* from libxml2 offset map_lib + lib on, `cum` app bytes were cut before it */
         uint64_t lib, cum;
     } *brk;
     size_t brk_n;
+
+    /* the events of the current round, handed out one per call */
+    struct pxmpp__gate_q q[4];
+    uint8_t q_n, q_at;
+    bool failed;            /* a FAIL was handed out: it is the answer from now on */
+    pxmpp__gate_event fail;
+    char fail_what[160];
+    char ref_text[4];       /* TEXT of a reference in text (its UTF-8) */
 
     uint8_t lx, lx_ret;     /* state (enum pxmpp__lx), state to return to after a reference */
     uint8_t lx_n;           /* bytes collected in lx_buf */
     char lx_buf[44];
     uint8_t decl_len;       /* bytes of the XML declaration collected in decl (up to its size) */
     char decl[96];          /* the XML declaration after "<?xml", for its encoding */
-    bool lx_end_tag, lx_slash, lx_closed, lx_doc_start, paused;
+    bool lx_end_tag, lx_slash, lx_closed, lx_doc_start, scan_bad;
     uint32_t lx_attrs;      /* quoted values seen in the current tag */
     uint32_t lx_depth;      /* element depth as lexed (1 = the stream element) */
     uint32_t u8_need, u8_cp, u8_min; /* UTF-8 sequence in progress across feeds */
     uint8_t lx_rb;          /* ']' just before the current text position (0..2): "]]>" check */
-    bool lx_cr;             /* the text delivered last ended with a CR (a LF right after it is dropped) */
+    bool lx_cr;             /* the text handed on last ended with a CR (a LF right after it is dropped) */
     char *hold;             /* a tag that began in an earlier chunk */
     size_t hold_len, hold_cap;
 
     struct pxmpp__cut *cuts;
     size_t cuts_n, cuts_cap;
-    size_t cuts_fed;        /* entries whose bytes went to libxml2 */
+    size_t cuts_fed;        /* entries whose bytes are in the round's TAGS */
     size_t cuts_used;       /* entries on_start has taken */
     const char *cut_base;
     char *stage;            /* a range of input with the cut values taken out, for libxml2 */
@@ -129,20 +140,24 @@ typedef struct pxmpp__gate {
 } pxmpp__gate;
 
 /* A gate at app offset 0 (all zero but what is set here). */
-void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, const pxmpp__gate_sink *sink, void *user,
-                      size_t max_header, size_t max_stanza, size_t max_attrs);
+void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, size_t max_header, size_t max_stanza, size_t max_attrs);
 void pxmpp__gate_free(pxmpp__gate *g);
-/* A new parser context from the current offset on: a new document (resume false),
-   or the same stream at a stanza boundary (resume true, or content_only: lexing
-   inside the stream element). */
-void pxmpp__gate_reset(pxmpp__gate *g, bool resume, bool content_only);
+/* A new parser context from app offset `at` on (at most g->lexed; what the gate
+   had lexed or queued after it is forgotten, and the caller passes the bytes from
+   `at` again): a new document (resume false), or the same stream at a stanza
+   boundary (resume true, or content_only: lexing inside the stream element). */
+void pxmpp__gate_reset(pxmpp__gate *g, uint64_t at, bool resume, bool content_only);
 /* hlen synthetic bytes were given to the new context before any app byte. */
 void pxmpp__gate_prefix(pxmpp__gate *g, size_t hlen);
-/* Lexes data[0, n): 0, the sticky error, or PXMPP__GATE_PAUSED (g->lexed says
-   how far it read). */
-int pxmpp__gate_feed(pxmpp__gate *g, const char *data, size_t n);
-/* The bytes after the peer's close tag: white space only. */
-int pxmpp__gate_after_close(pxmpp__gate *g, const char *p, size_t n);
+/* The next event for the input p[0, n) (the rest of the caller's bytes, at app offset
+   g->lexed): returns how many bytes of p it consumed with it; the caller passes
+   p + that next time.  MORE comes only with all of p consumed.  TAGS and TEXT must be
+   used before the next call: their data may point into p, the gate's buffers or the
+   cut entries the stream takes while libxml2 parses the tags. */
+size_t pxmpp__gate_next(pxmpp__gate *g, const char *p, size_t n, pxmpp__gate_event *ev);
+/* The peer's stream is over by other means (the stream closed it): later bytes are
+   checked as what follows a close tag (white space only). */
+static inline void pxmpp__gate_close(pxmpp__gate *g) { g->lx_closed = true; }
 /* The app offset of libxml2's byte `consumed` of the current context. */
 uint64_t pxmpp__gate_offset(const pxmpp__gate *g, long consumed);
 /* Heap bytes the gate holds. */

@@ -38,7 +38,8 @@ struct pxmpp_stream {
     size_t depth;          /* element depth in the current document (1 = stream element) */
     bool we_opened;        /* our header was written */
     bool we_closed;        /* our close tag was written */
-    bool restart_pending;
+    bool restart_pending;  /* a callback asked for a new context at restart_at (an app offset) */
+    uint64_t restart_at;
     bool in_parse;         /* inside xmlParseChunk: callbacks may be running */
     bool refresh_pending;  /* the pending restart only renews libxml2's context (same stream) */
     bool pause_pending;    /* stop reading after the current element (pxmpp_stream_pause) */
@@ -73,8 +74,6 @@ struct pxmpp_stream {
 /* Distinct names after which libxml2's context is renewed at the next stanza boundary. */
 #define PXMPP_REFRESH_NAMES 2000
 
-static const pxmpp__gate_sink stream_sink;
-
 static const char synthetic_header[] =
     "<stream:stream xmlns='%s' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 
@@ -83,7 +82,7 @@ static const char synthetic_header[] =
 static uint64_t cur_offset(pxmpp_stream *s)
 {
     if (!s->ctxt)
-        return s->gate.fed;
+        return s->gate.lexed;
     return pxmpp__gate_offset(&s->gate, xmlByteConsumed(s->ctxt));
 }
 
@@ -652,7 +651,7 @@ static void on_end(void *user, const xmlChar *local, const xmlChar *prefix, cons
                between stanzas so that memory stays flat on a long stream */
             s->refresh_pending = true;
             s->restart_pending = true;
-            s->gate.restart_at = cur_offset(s);
+            s->restart_at = cur_offset(s);
         }
         if (s->restart_pending && s->ctxt)
             xmlStopParser(s->ctxt);
@@ -676,7 +675,25 @@ static void on_chars(void *user, const xmlChar *ch, int len)
 
 /* ---- parser lifecycle ---------------------------------------------------------- */
 
-static int new_parser(pxmpp_stream *s)
+/* libxml2 parses d[0, n) in the current context, with the SAX handlers above: the
+   only place that calls it (the feed loop's tags, a synthetic header, the close of a
+   content-only stream).  Pieces of at most 1 GiB (its length is an int); it stops
+   early when a callback failed or asked for a new context. */
+static void lib_parse(pxmpp_stream *s, const char *d, size_t n)
+{
+    s->in_parse = true;
+    do {
+        size_t k = n > (1u << 30) ? (1u << 30) : n;
+        xmlParseChunk(s->ctxt, d, (int)k, 0);
+        d += k;
+        n -= k;
+    } while (n && !s->err && !s->restart_pending);
+    s->in_parse = false;
+}
+
+/* A new libxml2 context from app offset `at` on: a new document, or the same stream
+   renewed (refresh_pending) at a stanza boundary. */
+static int new_parser(pxmpp_stream *s, uint64_t at)
 {
     bool resume = s->refresh_pending;
     s->refresh_pending = false;
@@ -696,7 +713,7 @@ static int new_parser(pxmpp_stream *s)
     memset(s->tops, 0, sizeof s->tops);
     if (!resume)
         s->state = ST_HEADER;
-    pxmpp__gate_reset(&s->gate, resume, (s->flags & PXMPP_STREAM_CONTENT_ONLY) != 0);
+    pxmpp__gate_reset(&s->gate, at, resume, (s->flags & PXMPP_STREAM_CONTENT_ONLY) != 0);
     const char *hdr = NULL;
     size_t hlen = 0;
     char buf[256];
@@ -713,9 +730,7 @@ static int new_parser(pxmpp_stream *s)
     if (hdr) {
         pxmpp__gate_prefix(&s->gate, hlen);
         s->resuming = resume;
-        s->in_parse = true;
-        xmlParseChunk(s->ctxt, hdr, (int)hlen, 0);
-        s->in_parse = false;
+        lib_parse(s, hdr, hlen);
         s->resuming = false;
         if (s->err)
             return s->err;
@@ -758,7 +773,7 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!s->reg) s->reg = &pxmpp_generated_registry;
     pxmpp_buf_init(&s->out, mem);
     pxmpp_buf_init(&s->resume_hdr, mem);
-    pxmpp__gate_init(&s->gate, mem, &stream_sink, s, s->limits.max_header_bytes, s->limits.max_stanza_bytes,
+    pxmpp__gate_init(&s->gate, mem, s->limits.max_header_bytes, s->limits.max_stanza_bytes,
                      s->limits.max_attrs);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -795,7 +810,7 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!rc)
         rc = pxmpp__decoder_new(&s->decoder, mem, s->reg, s->limits.max_depth);
     if (!rc)
-        rc = new_parser(s);
+        rc = new_parser(s, 0);
     if (rc) {
         pxmpp_stream_free(s);
         return rc;
@@ -819,54 +834,6 @@ void pxmpp_stream_free(pxmpp_stream *s)
     s->mem.free(s, s->mem.ud);
 }
 
-/* ---- the gate's sink ------------------------------------------------------------- */
-
-static int sink_parse(void *user, const char *d, size_t n)
-{
-    pxmpp_stream *s = user;
-    s->in_parse = true;
-    xmlParseChunk(s->ctxt, d, (int)n, 0);
-    s->in_parse = false;
-    if (s->err)
-        return s->err;
-    return s->restart_pending ? PXMPP__GATE_RESTARTED : 0;
-}
-
-static int sink_text(void *user, const char *t, size_t len)
-{
-    pxmpp_stream *s = user;
-    if (s->err || s->restart_pending || s->state == ST_CLOSED || s->depth <= 1)
-        return s->err;
-    int rc = pxmpp__decoder_text(s->decoder, t, len);
-    if (rc)
-        fail_at(s, rc, s->gate.fed, "%s", pxmpp_strerror(rc));
-    return s->err;
-}
-
-static int sink_fail(void *user, int code, uint64_t off, const char *what)
-{
-    return fail_at(user, code, off, "%s", what);
-}
-
-static int sink_restart(void *user)
-{
-    pxmpp_stream *s = user;
-    s->restart_pending = false;
-    if (s->pause_pending) {
-        /* pxmpp_stream_pause(): the rest of the input stays unread */
-        s->pause_pending = false;
-        s->paused = true;
-        return PXMPP__GATE_PAUSED;
-    }
-    int rc = new_parser(s);
-    return rc ? fail_at(s, rc, s->gate.fed, "%s", pxmpp_strerror(rc)) : 0;
-}
-
-static int sink_error(void *user) { return ((pxmpp_stream *)user)->err; }
-
-static const pxmpp__gate_sink stream_sink = { sink_parse, sink_text, sink_fail, sink_restart, sink_error };
-
-
 int pxmpp_stream_feed(pxmpp_stream *s, const void *data, size_t len)
 {
     size_t consumed;
@@ -884,8 +851,42 @@ int pxmpp_stream_pause(pxmpp_stream *s)
         return PXMPP_ERR_STATE;
     s->pause_pending = true;
     s->restart_pending = true;
-    s->gate.restart_at = cur_offset(s);
+    s->restart_at = cur_offset(s);
     return 0;
+}
+
+/* ---- the feed loop ----------------------------------------------------------------- */
+
+/* Character data the gate handed on: the decoder's, inside a stanza. */
+static void on_gate_text(pxmpp_stream *s, const pxmpp__gate_event *ev)
+{
+    if (s->state == ST_CLOSED || s->depth <= 1)
+        return;
+    int rc = pxmpp__decoder_text(s->decoder, ev->data, ev->len);
+    if (rc)
+        fail_at(s, rc, ev->at, "%s", pxmpp_strerror(rc));
+}
+
+/* A callback asked for a new context while libxml2 parsed the tags of ev: from app
+   offset `at` (clamped to the event and this feed) on, the input is read again for
+   it.  Returns the offset, or UINT64_MAX when the stream paused there. */
+static uint64_t restart_now(pxmpp_stream *s, const pxmpp__gate_event *ev, uint64_t start)
+{
+    uint64_t at = s->restart_at;
+    uint64_t lo = ev->at > start ? ev->at : start;
+    at = at < lo ? lo : at > s->gate.lexed ? s->gate.lexed : at;
+    s->restart_pending = false;
+    if (s->pause_pending) {
+        /* pxmpp_stream_pause(): the rest of the input stays unread */
+        s->pause_pending = false;
+        s->paused = true;
+        pxmpp__gate_reset(&s->gate, at, false, (s->flags & PXMPP_STREAM_CONTENT_ONLY) != 0);
+        return UINT64_MAX;
+    }
+    int rc = new_parser(s, at);
+    if (rc)
+        fail_at(s, rc, at, "%s", pxmpp_strerror(rc));
+    return at;
 }
 
 int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, size_t *consumed)
@@ -897,18 +898,44 @@ int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, siz
         return s->err;
     if (s->paused)
         return PXMPP_ERR_STATE;
-    if (s->state == ST_CLOSED || s->gate.lx_closed) {
-        *consumed = len;
-        return pxmpp__gate_after_close(&s->gate, data, len);
+    if (s->state == ST_CLOSED)
+        pxmpp__gate_close(&s->gate); /* what follows is checked as trailing white space */
+    const char *p = data;
+    size_t n = len;
+    const uint64_t start = s->gate.lexed;
+    for (;;) {
+        pxmpp__gate_event ev;
+        size_t used = pxmpp__gate_next(&s->gate, p, n, &ev);
+        p += used;
+        n -= used;
+        switch (ev.kind) {
+        case PXMPP__GATE_MORE:
+            *consumed = len;
+            return 0;
+        case PXMPP__GATE_TEXT:
+            on_gate_text(s, &ev);
+            break;
+        case PXMPP__GATE_FAIL:
+            fail_at(s, ev.code, ev.at, "%s", ev.what);
+            break;
+        case PXMPP__GATE_TAGS:
+            lib_parse(s, ev.data, ev.len);
+            if (!s->err && s->restart_pending) {
+                uint64_t at = restart_now(s, &ev, start);
+                if (at == UINT64_MAX) {
+                    *consumed = (size_t)(s->gate.lexed - start);
+                    return 0;
+                }
+                p = (const char *)data + (at - start);
+                n = len - (size_t)(at - start);
+            }
+            break;
+        }
+        if (s->err) {
+            *consumed = len;
+            return s->err;
+        }
     }
-    uint64_t start = s->gate.lexed;
-    int rc = pxmpp__gate_feed(&s->gate, data, len);
-    if (rc == PXMPP__GATE_PAUSED) {
-        *consumed = (size_t)(s->gate.lexed - start);
-        return 0;
-    }
-    *consumed = len;
-    return rc ? rc : s->err;
 }
 
 int pxmpp_stream_finish(pxmpp_stream *s)
@@ -922,9 +949,7 @@ int pxmpp_stream_finish(pxmpp_stream *s)
     if ((s->flags & PXMPP_STREAM_CONTENT_ONLY) && s->depth == 1 && pxmpp__decoder_depth(s->decoder) == 0 &&
         pxmpp__gate_idle(&s->gate)) {
         /* make sure libxml2 has no half-parsed construct pending */
-        s->in_parse = true;
-        xmlParseChunk(s->ctxt, "</stream:stream>", 16, 0);
-        s->in_parse = false;
+        lib_parse(s, "</stream:stream>", 16);
         if (s->err)
             return s->err;
         if (s->state == ST_CLOSED)
@@ -989,13 +1014,12 @@ int pxmpp_stream_restart(pxmpp_stream *s)
     if (s->in_parse) {
         /* called from a callback: the parser is running; restart after the current element */
         s->restart_pending = true;
-        s->gate.restart_at = cur_offset(s);
+        s->restart_at = cur_offset(s);
         return 0;
     }
     s->paused = false;
-    s->gate.fed = s->gate.lexed; /* a partial tag of the old document is dropped */
-    int rc = new_parser(s);
-    return rc ? fail_at(s, rc, s->gate.fed, "%s", pxmpp_strerror(rc)) : 0;
+    int rc = new_parser(s, s->gate.lexed); /* a partial tag of the old document is dropped */
+    return rc ? fail_at(s, rc, s->gate.lexed, "%s", pxmpp_strerror(rc)) : 0;
 }
 
 int pxmpp_stream_send(pxmpp_stream *s, const pxmpp_type_desc *type, const void *data)
@@ -1057,7 +1081,7 @@ int pxmpp_stream_send_error_app(pxmpp_stream *s, pxmpp_stream_error_condition co
     if (!s->err) {
         s->err = PXMPP_ERR_CLOSED;
         snprintf(s->reason, sizeof s->reason, "stream error sent: %s", pxmpp_stream_error_condition_str(cond));
-        s->err_offset = s->gate.fed;
+        s->err_offset = s->gate.lexed;
     }
     return rc;
 }

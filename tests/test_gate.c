@@ -22,7 +22,7 @@
 
 #include "gate.h"
 
-/* ---- the logging sink ------------------------------------------------------------ */
+/* ---- the log ----------------------------------------------------------------------- */
 
 enum ev { EV_NONE, EV_TAGS, EV_TEXT };
 
@@ -131,9 +131,8 @@ static void log_tag_cuts(struct logger *l)
 /* What libxml2 would do with d[0, n): the gate gives it tags, white space, the
    XML declaration and text before an error; every start tag inside the stream
    element has its entry, ready when the tag's last byte is given. */
-static int sink_parse(void *user, const char *d, size_t n)
+static void log_tags(struct logger *l, const char *d, size_t n)
 {
-    struct logger *l = user;
     begin(l, EV_TAGS);
     assert_true(l->tags_len + n <= sizeof l->tags);
     memcpy(l->tags + l->tags_len, d, n);
@@ -162,15 +161,12 @@ static int sink_parse(void *user, const char *d, size_t n)
         }
         l->prev = c;
     }
-    return l->err;
 }
 
-static int sink_text(void *user, const char *t, size_t n)
+static void log_text(struct logger *l, const char *t, size_t n)
 {
-    struct logger *l = user;
     begin(l, EV_TEXT);
     put_escaped(l->log, sizeof l->log, &l->len, t, n);
-    return l->err;
 }
 
 static const char *code_name(int code)
@@ -185,27 +181,12 @@ static const char *code_name(int code)
     }
 }
 
-static int sink_fail(void *user, int code, uint64_t off, const char *what)
+static void log_fail(struct logger *l, int code, uint64_t off, const char *what)
 {
-    struct logger *l = user;
-    if (l->err)
-        return l->err;
     flush_run(l);
     put(l->log, sizeof l->log, &l->len, "error: %s at %llu: %s\n", code_name(code), (unsigned long long)off, what);
     l->err = code;
-    return code;
 }
-
-static int sink_restart(void *user)
-{
-    (void)user;
-    fail_msg("no restart was asked for");
-    return PXMPP_ERR_STATE;
-}
-
-static int sink_error(void *user) { return ((struct logger *)user)->err; }
-
-static const pxmpp__gate_sink logging_sink = { sink_parse, sink_text, sink_fail, sink_restart, sink_error };
 
 /* ---- the cases ----------------------------------------------------------------- */
 
@@ -220,20 +201,48 @@ struct gate_case {
 static void logger_start(struct logger *l, const struct gate_case *c)
 {
     memset(l, 0, sizeof *l);
-    pxmpp__gate_init(&l->g, pxmpp_mem_default(), &logging_sink, l, 8192, c->max_stanza ? c->max_stanza : 262144, 64);
-    pxmpp__gate_reset(&l->g, false, !c->whole_stream);
+    pxmpp__gate_init(&l->g, pxmpp_mem_default(), 8192, c->max_stanza ? c->max_stanza : 262144, 64);
+    pxmpp__gate_reset(&l->g, 0, false, !c->whole_stream);
     l->depth = c->whole_stream ? 0 : 1;
 }
 
-/* Feeds p[0, n) as the stream does. */
+/* Feeds p[0, n) as the stream does: one event at a time until the gate wants more.
+   Every call consumes bytes or hands on an event, and the bytes consumed add up. */
 static void logger_feed(struct logger *l, const char *p, size_t n)
 {
     if (l->err)
         return;
-    if (l->g.lx_closed)
-        (void)pxmpp__gate_after_close(&l->g, p, n);
-    else
-        (void)pxmpp__gate_feed(&l->g, p, n);
+    const uint64_t start = l->g.lexed;
+    size_t total = 0;
+    for (;;) {
+        pxmpp__gate_event ev;
+        size_t used = pxmpp__gate_next(&l->g, p + total, n - total, &ev);
+        assert_true(used <= n - total);
+        total += used;
+        assert_true(l->g.lexed == start + total);
+        switch (ev.kind) {
+        case PXMPP__GATE_MORE:
+            assert_int_equal(total, n);
+            return;
+        case PXMPP__GATE_TAGS:
+            assert_true(ev.len > 0);
+            assert_true(ev.at < ev.end && ev.end <= l->g.lexed);
+            log_tags(l, ev.data, ev.len);
+            break;
+        case PXMPP__GATE_TEXT:
+            assert_true(ev.len > 0);
+            log_text(l, ev.data, ev.len);
+            break;
+        case PXMPP__GATE_FAIL:
+            log_fail(l, ev.code, ev.at, ev.what);
+            /* the error is sticky */
+            pxmpp__gate_event again;
+            assert_int_equal(pxmpp__gate_next(&l->g, p + total, n - total, &again), 0);
+            assert_int_equal(again.kind, PXMPP__GATE_FAIL);
+            assert_int_equal(again.code, ev.code);
+            return;
+        }
+    }
 }
 
 static const char *logger_end(struct logger *l)
