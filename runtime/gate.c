@@ -231,25 +231,6 @@ static size_t value_end(const char *p, size_t v, size_t stop, char q, bool *ws, 
     }
 }
 
-/* What an attribute is, by its name. */
-enum attr_kind {
-    ATTR_NSDECL, /* a namespace declaration: libxml2 needs its value */
-    ATTR_XML,    /* xml:lang or another xml: attribute: left to libxml2 */
-    ATTR_OTHER,  /* any other: its value can be cut */
-};
-
-/* The kind of the attribute whose name starts at p[k] and ends before q. */
-static enum attr_kind attr_kind(const char *p, size_t k, size_t q)
-{
-    if (q - k < 4 || p[k] != 'x' || p[k + 1] != 'm' || p[k + 2] != 'l')
-        return ATTR_OTHER;
-    if (p[k + 3] == ':')
-        return ATTR_XML;
-    if (q - k >= 6 && p[k + 3] == 'n' && p[k + 4] == 's' && (p[k + 5] == ':' || p[k + 5] == '=' || is_space(p[k + 5])))
-        return ATTR_NSDECL;
-    return ATTR_OTHER;
-}
-
 /* A default namespace the gate may cut: one whose value libxml2 surely accepts
    without a word, so that only its interning is left to do.  That is an absolute
    URI of a plain shape: scheme ":" ["//" host] then letters, digits and "-._:/",
@@ -281,16 +262,39 @@ static bool ns_cuttable(const char *v, size_t n)
 }
 
 
-/* A start tag inside the stream element at p[i], read in full: ASCII names, white
-   space where XML wants it, no name given twice.  Its unprefixed attributes are cut
-   whole (libxml2 gets the tag without them), the others as fast_tag does.  Returns
-   the index after its '>', or 0 when the tag is not of that shape (fast_tag or the
-   state machine then takes it). */
-static size_t cut_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
+/* The tag scanner: the tag at p[i] == '<', when it ends before stop and is of plain
+   shape, read in one pass: ASCII names, white space where XML wants it, values without
+   '<' and with only references the gate accepts, at most max_attrs attributes.  Inside
+   the stream element a start tag is cut on the way (see struct pxmpp__cut): its
+   unprefixed attributes whole (libxml2 gets the tag without them), the values of
+   prefixed ones but xml:*, and a default namespace of plain shape whole; there no name
+   may come twice and at most 32 attributes (past that the check for repeated names would
+   cost more than libxml2's parsing saves).  Returns the index after its '>' with
+   lx_end_tag and lx_slash set, or 0.  Then the byte-by-byte mode (lex_lt, lex_tag,
+   lex_quoted, lex_ref) takes the tag: it holds a tag that runs on into the next chunk
+   and hands it back here whole, and it finds what is wrong with one that is not plain
+   (libxml2 gets such a tag uncut and says what it thinks of it). */
+static size_t scan_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
 {
+    const bool cut = g->lx_depth >= 1;
     size_t t = g->cuts_n, j = i + 1, attrs = 0;
     int default_ns = 0;
-    g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = i, .kind = CUT_TAG };
+    if (j < stop && p[j] == '/') {
+        /* an end tag: "</" Name S? ">" (libxml2 matches it with its start tag) */
+        if (g->lx_depth == 0 || ++j >= stop || !is(p[j], B_NAME_START))
+            return 0;
+        while (j < stop && is(p[j], B_NAME))
+            j++;
+        while (j < stop && is_space(p[j]))
+            j++;
+        if (j >= stop || p[j] != '>')
+            return 0;
+        g->lx_end_tag = true;
+        g->lx_slash = false;
+        return j + 1;
+    }
+    if (cut)
+        g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = i, .kind = CUT_TAG };
     if (j >= stop || !is(p[j], B_NAME_START))
         goto no;
     while (j < stop && is(p[j], B_NAME))
@@ -304,12 +308,11 @@ static size_t cut_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
         if (p[j] == '>' || (p[j] == '/' && j + 1 < stop && p[j + 1] == '>')) {
             g->lx_end_tag = false;
             g->lx_slash = p[j] == '/';
-            g->cuts[t].len = (uint32_t)(g->cuts_n - t - 1);
+            if (cut)
+                g->cuts[t].len = (uint32_t)(g->cuts_n - t - 1);
             return j + (g->lx_slash ? 2 : 1);
         }
-        /* (past 32 attributes the check for repeated names would cost more than
-           libxml2's parsing saves: the tag is left to it) */
-        if (j == sp || ++attrs > g->max_attrs || attrs > 32 || !is(p[j], B_NAME_START))
+        if (j == sp || ++attrs > g->max_attrs || (cut && attrs > 32) || !is(p[j], B_NAME_START))
             goto no;
         size_t ns = j;
         bool colon = false;
@@ -330,22 +333,23 @@ static size_t cut_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
         j = value_end(p, v, stop, p[j], &ws, &refs);
         if (j >= stop || j + 1 - sp > UINT32_MAX || ne - ns > UINT16_MAX)
             goto no;
-        size_t nl = ne - ns;
+        j++;
+        if (!cut)
+            continue;
+        size_t nl = ne - ns, vl = j - 1 - v;
         if (nl >= 5 && memcmp(p + ns, "xmlns", 5) == 0 && (nl == 5 || p[ns + 5] == ':')) {
             /* a default namespace is cut whole (on_start keeps it in scope); a
-               second one is libxml2's to refuse */
+               second one is libxml2's to refuse; a prefixed one libxml2 needs */
             if (nl == 5 && default_ns++)
                 goto no;
-            if (nl == 5 && !ws && !refs && ns_cuttable(p + v, j - v))
-                g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = sp,
-                                                     .len = (uint32_t)(j + 1 - sp),
-                                                     .voff = (uint32_t)(v - sp),
-                                                     .vlen = (uint32_t)(j - v),
-                                                     .kind = CUT_NSW };
+            if (nl == 5 && !ws && !refs && ns_cuttable(p + v, vl))
+                g->cuts[g->cuts_n++] = (struct pxmpp__cut){
+                    .off = sp, .len = (uint32_t)(j - sp), .voff = (uint32_t)(v - sp), .vlen = (uint32_t)vl, .kind = CUT_NSW
+                };
         } else if (colon) {
             bool keep = nl > 4 && memcmp(p + ns, "xml:", 4) == 0;
             g->cuts[g->cuts_n++] = (struct pxmpp__cut){
-                .off = v, .len = (uint32_t)(j - v), .kind = keep ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
+                .off = v, .len = (uint32_t)vl, .kind = keep ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
             };
         } else {
             /* libxml2 would refuse a name given twice: let it see the tag */
@@ -356,84 +360,15 @@ static size_t cut_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
                         goto no;
                 }
             g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = sp,
-                                                 .len = (uint32_t)(j + 1 - sp),
+                                                 .len = (uint32_t)(j - sp),
                                                  .voff = (uint32_t)(v - sp),
-                                                 .vlen = (uint32_t)(j - v),
+                                                 .vlen = (uint32_t)vl,
                                                  .noff = (uint32_t)(ns - sp),
                                                  .nlen = (uint16_t)nl,
                                                  .kind = ws || refs ? CUT_ATTRX : CUT_ATTR };
         }
-        j++;
     }
 no:
-    g->cuts_n = t;
-    return 0;
-}
-
-static size_t fast_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
-{
-    if (stop - i < 3)
-        return 0;
-    if (p[i + 1] != '/' && g->lx_depth >= 1) {
-        size_t e = cut_tag(g, p, i, stop);
-        if (e)
-            return e;
-    }
-    unsigned char c = (unsigned char)p[i + 1];
-    bool end = c == '/';
-    if (!(end || is((char)c, B_XNAME_START)) ||
-        (end && g->lx_depth == 0))
-        return 0;
-    /* a start tag inside the stream element: its plain values are cut (see struct pxmpp__cut) */
-    bool cut = !end && g->lx_depth >= 1;
-    size_t t = g->cuts_n;
-    if (cut)
-        g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = i, .len = 0, .kind = CUT_TAG };
-    size_t j = i + 2, attrs = 0;
-    for (;;) {
-        size_t from = j;
-        j = find4(p, j, stop, '>', '\'', '"', '"');
-        if (j >= stop)
-            break;
-        if (p[j] == '>') {
-            g->lx_end_tag = end;
-            g->lx_slash = j > from && p[j - 1] == '/';
-            if (cut)
-                g->cuts[t].len = (uint32_t)(g->cuts_n - t - 1);
-            return j + 1;
-        }
-        if (++attrs > g->max_attrs || end)
-            break;
-        size_t v = j + 1;
-        bool ws, refs;
-        j = value_end(p, v, stop, p[j], &ws, &refs);
-        if (j >= stop || j - v > UINT32_MAX)
-            break;
-        if (cut) {
-            /* the attribute's name: back from the '=' before the quote (first
-               attribute, after the element name) or after the previous value */
-            size_t k = from;
-            if (attrs == 1) {
-                k = v - 1;
-                while (k > from && (is_space(p[k - 1]) || p[k - 1] == '='))
-                    k--;
-                while (k > from && !is_space(p[k - 1]))
-                    k--;
-            } else {
-                while (k < v && is_space(p[k]))
-                    k++;
-            }
-            enum attr_kind kind = attr_kind(p, k, v - 1);
-            if (kind == ATTR_NSDECL && !ws && !refs && p[k + 5] != ':' && ns_cuttable(p + v, j - v))
-                g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = v, .len = (uint32_t)(j - v), .vlen = (uint32_t)(j - v), .kind = CUT_NS };
-            else if (kind != ATTR_NSDECL)
-                g->cuts[g->cuts_n++] = (struct pxmpp__cut){
-                    .off = v, .len = (uint32_t)(j - v),
-                    .kind = kind == ATTR_XML ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
-                };
-        }
-        j++;
-    }
     g->cuts_n = t;
     return 0;
 }
@@ -724,7 +659,7 @@ static void lex_text(pxmpp__gate *g, struct lex *x)
             if (g->q_n)
                 return;
         }
-        size_t e = fast_tag(g, p, x->i, x->stop);
+        size_t e = scan_tag(g, p, x->i, x->stop);
         if (e) {
             tag_closed(g, e);
             x->i = e;
@@ -1031,7 +966,7 @@ static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in, uint32_t 
         g->cuts_n = 0;
         g->lx_depth = depth_before;
         g->cut_base = g->hold; /* for the rest of the round, which ends with this event */
-        if (fast_tag(g, g->hold, 0, hl))
+        if (scan_tag(g, g->hold, 0, hl))
             cut_at = 0;
         else
             g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = 0, .len = 0, .kind = CUT_TAG };
@@ -1044,7 +979,7 @@ static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in, uint32_t 
 }
 
 /* Inside a tag read byte by byte (one that began in an earlier chunk, or one
-   fast_tag did not take), up to its '>'. */
+   scan_tag did not take), up to its '>'. */
 static void lex_tag(pxmpp__gate *g, struct lex *x)
 {
     const char *p = x->p;

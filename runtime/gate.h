@@ -52,30 +52,29 @@ enum pxmpp__lx {
 
 /* see struct pxmpp__cut; libxml2 does not get the bytes of VAL and after */
 enum pxmpp__cut_kind {
-    CUT_TAG, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NS, CUT_NSW, CUT_ATTR, CUT_ATTRX
+    CUT_TAG, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NSW, CUT_ATTR, CUT_ATTRX
 };
 
-/* Attribute values the gate keeps out of libxml2's sight.  For every start tag
-   inside the stream element the gate records a TAG entry; for a tag it lexed
-   in one pass (fast_tag) the entry is followed by one entry per attribute
-   other than a namespace declaration: VAL (its value was cut: libxml2 gets
-   the tag with an empty value, on_start takes the value from here), VALX (the
-   same for a value with references or white space, which on_start decodes:
-   read_value) or KEEP (xml:lang, xml:space: left to libxml2), plus NS for a
-   default namespace declaration whose value was cut (libxml2 gets xmlns='')
-   or NSW for one cut whole (libxml2 does not see it); on_start keeps the
-   default namespace in scope itself (see dns).  In a tag of plain shape
-   (cut_tag) an unprefixed attribute is cut whole, name and all (ATTR, ATTRX:
-   libxml2 does not see it; on_start interns the name and hands it to the
-   decoder with the others, in document order).  So libxml2 parses element
-   names, prefixed names and structure, and neither allocates nor parses URIs
-   for each stanza.  Offsets are into cut_base, the input of the round (or the
-   held tag); the entries are used while libxml2 parses the round's TAGS. */
+/* Attributes the gate keeps out of libxml2's sight.  For every start tag inside the
+   stream element the gate records a TAG entry; when the tag scanner (scan_tag) read
+   the tag in one pass the entry is followed by one entry per attribute other than a
+   prefixed namespace declaration, in document order: ATTR for an unprefixed attribute
+   cut whole, name and all (libxml2 does not see it; on_start interns the name and hands
+   it to the decoder with the others), ATTRX the same for a value with references or
+   white space, which on_start decodes (read_value); VAL for the value of a prefixed
+   attribute (libxml2 gets the name with an empty value, on_start takes the value from
+   here), VALX the same to decode; KEEP for xml:lang, xml:space (left to libxml2); NSW
+   for a default namespace declaration cut whole (on_start keeps the default namespace
+   in scope itself, see dns).  A tag read byte by byte has a TAG entry of length 0:
+   libxml2 saw it whole.  So libxml2 parses element names, prefixed names and
+   structure, and neither allocates nor parses URIs for each stanza.  Offsets are into
+   cut_base, the input of the round (or the held tag); the entries are used while
+   libxml2 parses the round's TAGS. */
 struct pxmpp__cut {
     size_t off;          /* TAG: the tag's '<'; ATTR: the space before the name; others: the value */
     const unsigned char *name; /* ATTR: the name, interned by on_start */
     uint32_t len;        /* TAG: entries that follow (0: take libxml2's values); others: bytes */
-    uint32_t voff, vlen; /* ATTR, NS, NSW: the value, from off */
+    uint32_t voff, vlen; /* ATTR, NSW: the value, from off */
     uint32_t noff;       /* ATTR: the name, from off */
     uint16_t nlen;
     uint8_t kind;

@@ -455,10 +455,9 @@ static struct pxmpp__cut *take_cuts(pxmpp_stream *s, const xmlChar *local, int n
     uint32_t nv = 0;
     for (uint32_t k = 1; k <= tag->len; k++) {
         struct pxmpp__cut *c = &tag[k];
-        if (c->kind == CUT_NS || c->kind == CUT_NSW) {
+        if (c->kind == CUT_NSW) {
             *cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)g->cut_base + c->off + c->voff, (int)c->vlen);
-            if (c->kind == CUT_NSW)
-                (*nw)++;
+            (*nw)++;
             if (!*cut_ns) {
                 FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
                 return NULL;
@@ -503,8 +502,8 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu attributes on <%.60s/>", s->limits.max_attrs, (const char *)local);
         return;
     }
-    /* The default namespace in scope, kept here because libxml2 saw an empty
-       xmlns='' where the gate cut one: an unprefixed element is in it. */
+    /* The default namespace in scope, kept here because libxml2 does not see a
+       default namespace declaration the gate cut: an unprefixed element is in it. */
     const xmlChar *def = s->depth >= 1 && s->depth <= s->limits.max_depth ? s->dns[s->depth] : NULL;
     for (int k = 0; k < nns; k++)
         if (!nss[2 * k])
@@ -560,7 +559,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     const struct pxmpp__cut *v = tag ? tag + 1 : NULL, *vend = tag ? tag + 1 + tag->len : NULL;
     int li = 0;
     for (size_t r = 0; r < total; r++) {
-        while (v && v < vend && (v->kind == CUT_NS || v->kind == CUT_NSW))
+        while (v && v < vend && v->kind == CUT_NSW)
             v++;
         if (v && v < vend && (v->kind == CUT_ATTR || v->kind == CUT_ATTRX)) {
             ra[r].local = (const char *)v->name;
