@@ -984,6 +984,74 @@ static void ws_error(void *user, int code, const char *reason, uint64_t offset)
     ((ws_peer *)user)->errors++;
 }
 
+/* pxmpp_stream_pause() from a callback, at every chunking: feed_partial stops right
+   after the element whose callback paused (the text and tags after it in the same
+   chunk are neither delivered nor counted), and after pxmpp_stream_restart() the rest,
+   fed again from there, comes out whole. */
+typedef struct pause_peer {
+    pxmpp_stream *s;
+    int pauses, errors;
+    char got[256];
+    size_t got_len;
+} pause_peer;
+
+static void pause_message(void *user, const pxmpp_message *m)
+{
+    pause_peer *p = user;
+    int n = snprintf(p->got + p->got_len, sizeof p->got - p->got_len, "[%s:%s]", m->id ? m->id : "",
+                     m->bodies_count ? m->bodies[0].text : "");
+    assert_true(n > 0 && (size_t)n < sizeof p->got - p->got_len);
+    p->got_len += (size_t)n;
+    if (m->id && strcmp(m->id, "p") == 0) {
+        assert_int_equal(pxmpp_stream_pause(p->s), 0);
+        p->pauses++;
+    }
+}
+
+static void pause_error(void *user, int code, const char *reason, uint64_t offset)
+{
+    (void)code;
+    fprintf(stderr, "stream error at %llu: %s\n", (unsigned long long)offset, reason);
+    ((pause_peer *)user)->errors++;
+}
+
+static void test_pause_at_every_chunking(void **state)
+{
+    (void)state;
+    static const char first[] = "<message id='a'><body>1</body></message><message id='p'><body>x\r\ny</body></message>";
+    static const char in[] = "<message id='a'><body>1</body></message><message id='p'><body>x\r\ny</body></message>"
+                             "<message id='b'><body>u&amp;v</body></message> <message id='c'><body><![CDATA[w]]></body></message>";
+    const size_t len = sizeof in - 1, stop = sizeof first - 1;
+    pxmpp_stream_callbacks cb = { .message = pause_message, .error = pause_error };
+    pxmpp_stream_config cfg = { .flags = PXMPP_STREAM_CONTENT_ONLY };
+    for (size_t c = 1; c <= len; c++) {
+        pause_peer p = { 0 };
+        assert_int_equal(pxmpp_stream_new(&p.s, PXMPP_ROLE_CLIENT, &cb, &cfg, &p), 0);
+        size_t off = 0;
+        while (off < len) {
+            size_t n = len - off < c ? len - off : c, used = 0;
+            int before = p.pauses;
+            assert_int_equal(pxmpp_stream_feed_partial(p.s, in + off, n, &used), 0);
+            if (p.pauses != before) {
+                /* stopped right after the pausing element: nothing after it was taken */
+                assert_int_equal(off + used, stop);
+                assert_int_equal(pxmpp_stream_offset(p.s), stop);
+                assert_string_equal(p.got, "[a:1][p:x\ny]");
+                size_t more = 0;
+                assert_int_equal(pxmpp_stream_feed_partial(p.s, in + off + used, n - used, &more), PXMPP_ERR_STATE);
+                assert_int_equal(pxmpp_stream_restart(p.s), 0);
+            } else {
+                assert_int_equal(used, n);
+            }
+            off += used;
+        }
+        assert_int_equal(p.errors, 0);
+        assert_int_equal(p.pauses, 1);
+        assert_string_equal(p.got, "[a:1][p:x\ny][b:u&v][c:w]");
+        pxmpp_stream_free(p.s);
+    }
+}
+
 static void test_space_before_header(void **state)
 {
     (void)state;
@@ -1218,6 +1286,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_streams_are_independent),
         cmocka_unit_test(test_space_before_header),
+        cmocka_unit_test(test_pause_at_every_chunking),
         cmocka_unit_test(test_client_server_pair),
         cmocka_unit_test(test_failing_allocator),
         cmocka_unit_test(test_memory_flat),
