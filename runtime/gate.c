@@ -154,12 +154,58 @@ static inline size_t find4(const char *p, size_t i, size_t stop, char a, char b,
     return i;
 }
 
-/* The gate's bookkeeping for a complete tag; i: index just after its '>'. */
-static void tag_closed(pxmpp__gate *g, size_t i)
+/* The element at the current depth, when the gate read its start tag itself: its name. */
+static bool open_plain(const pxmpp__gate *g, const char **name, size_t *len)
+{
+    uint32_t d = g->lx_depth;
+    if (d < 2 || d >= g->open_cap || g->open[d].len == 0)
+        return false;
+    *name = g->names + g->open[d].off;
+    *len = g->open[d].len;
+    return true;
+}
+
+/* A new element at depth d: its name when the gate read it (n > 0). */
+static int open_push(pxmpp__gate *g, uint32_t d, const char *name, size_t n)
+{
+    if (d < 2 || d >= g->max_depth + 2 || (!n && !g->open))
+        return 0;
+    if (!g->open) {
+        size_t cap = g->max_depth + 2;
+        g->open = g->mem.malloc(cap * sizeof *g->open, g->mem.ud);
+        if (!g->open)
+            return PXMPP_ERR_NOMEM;
+        memset(g->open, 0, cap * sizeof *g->open);
+        g->open_cap = cap;
+    }
+    g->open[d] = (struct pxmpp__open){ (uint32_t)g->names_len, 0 };
+    if (!n)
+        return 0;
+    if (g->names_cap - g->names_len < n) {
+        size_t cap = g->names_cap ? g->names_cap : 256;
+        while (cap - g->names_len < n)
+            cap *= 2;
+        char *b = g->mem.realloc(g->names, cap, g->mem.ud);
+        if (!b)
+            return PXMPP_ERR_NOMEM;
+        g->names = b;
+        g->names_cap = cap;
+    }
+    memcpy(g->names + g->names_len, name, n);
+    g->names_len += n;
+    g->open[d].len = (uint32_t)n;
+    return 0;
+}
+
+/* The gate's bookkeeping for a complete tag; i: index just after its '>'; name, n: the
+   element name of a start tag the gate read itself (else n is 0).  0 or PXMPP_ERR_NOMEM. */
+static int tag_closed(pxmpp__gate *g, size_t i, const char *name, size_t n)
 {
     g->lx = LX_TEXT;
     g->lx_doc_start = false;
     if (g->lx_end_tag) {
+        if (g->lx_depth >= 2 && g->lx_depth < g->open_cap && g->open[g->lx_depth].len)
+            g->names_len = g->open[g->lx_depth].off;
         g->lx_depth--;
         if (g->lx_depth <= 1)
             g->boundary = g->lexed + i;
@@ -174,13 +220,11 @@ static void tag_closed(pxmpp__gate *g, size_t i)
         g->lx_depth++;
         if (g->lx_depth == 1)
             g->boundary = g->lexed + i;
+        return open_push(g, g->lx_depth, name, n);
     }
+    return 0;
 }
 
-/* The common case of a tag starting at p[i] == '<': the whole tag lies before stop
-   and its attribute values hold no reference.  Returns the index after its '>' (with
-   lx_end_tag and lx_slash set as the state machine would), or 0: the state machine
-   then takes the tag byte by byte and reports what is wrong with it, if anything. */
 /* The first quote q, '<' or '&' in p[i, stop), or stop; *ws: the bytes before it
    hold a tab, LF or CR (the only bytes below 0x20 the UTF-8 check lets through). */
 static inline size_t find_value_end(const char *p, size_t i, size_t stop, char q, bool *ws)
@@ -262,6 +306,21 @@ static bool ns_cuttable(const char *v, size_t n)
 }
 
 
+/* The start tag whose TAG entry is cuts[t] (at p[i]) is plain: its entry becomes START
+   (with the element name, from tn_off) and its xml:lang LANG or LANGX. */
+static void plain_tag(pxmpp__gate *g, size_t t, size_t i)
+{
+    struct pxmpp__cut *e = &g->cuts[t];
+    e->kind = CUT_START;
+    g->tn_entry = t;
+    e->noff = (uint32_t)(g->tn_off - i);
+    e->nlen = (uint16_t)g->tn_len;
+    for (size_t k = t + 1; k < g->cuts_n; k++)
+        if (g->cuts[k].kind == CUT_KEEP)
+            g->cuts[k].kind = g->cuts[k].nlen ? CUT_LANGX : CUT_LANG;
+    g->tn_native = true;
+}
+
 /* The tag scanner: the tag at p[i] == '<', when it ends before stop and is of plain
    shape, read in one pass: ASCII names, white space where XML wants it, values without
    '<' and with only references the gate accepts, at most max_attrs attributes.  Inside
@@ -278,13 +337,16 @@ static size_t scan_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
 {
     const bool cut = g->lx_depth >= 1;
     size_t t = g->cuts_n, j = i + 1, attrs = 0;
-    int default_ns = 0;
+    int default_ns = 0, langs = 0;
+    g->tn_native = false;
     if (j < stop && p[j] == '/') {
-        /* an end tag: "</" Name S? ">" (libxml2 matches it with its start tag) */
+        /* an end tag: "</" Name S? ">" (libxml2 or end_tag matches it with its start tag) */
         if (g->lx_depth == 0 || ++j >= stop || !is(p[j], B_NAME_START))
             return 0;
+        g->tn_off = j;
         while (j < stop && is(p[j], B_NAME))
             j++;
+        g->tn_len = (uint32_t)(j - g->tn_off);
         while (j < stop && is_space(p[j]))
             j++;
         if (j >= stop || p[j] != '>')
@@ -299,6 +361,12 @@ static size_t scan_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
         goto no;
     while (j < stop && is(p[j], B_NAME))
         j++;
+    g->tn_off = i + 1;
+    g->tn_len = (uint32_t)(j - (i + 1));
+    /* plain: read by the gate alone (see struct pxmpp__cut), down to the depth whose
+       names the gate keeps for the end tags */
+    bool plain = cut && g->lx_depth + 1 < g->max_depth + 2 && j - (i + 1) <= UINT16_MAX &&
+                 !memchr(p + i + 1, ':', j - (i + 1));
     for (;;) {
         size_t sp = j;
         while (j < stop && is_space(p[j]))
@@ -308,8 +376,11 @@ static size_t scan_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
         if (p[j] == '>' || (p[j] == '/' && j + 1 < stop && p[j + 1] == '>')) {
             g->lx_end_tag = false;
             g->lx_slash = p[j] == '/';
-            if (cut)
+            if (cut) {
                 g->cuts[t].len = (uint32_t)(g->cuts_n - t - 1);
+                if (plain)
+                    plain_tag(g, t, i);
+            }
             return j + (g->lx_slash ? 2 : 1);
         }
         if (j == sp || ++attrs > g->max_attrs || (cut && attrs > 32) || !is(p[j], B_NAME_START))
@@ -346,11 +417,17 @@ static size_t scan_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
                 g->cuts[g->cuts_n++] = (struct pxmpp__cut){
                     .off = sp, .len = (uint32_t)(j - sp), .voff = (uint32_t)(v - sp), .vlen = (uint32_t)vl, .kind = CUT_NSW
                 };
+            else
+                plain = false; /* libxml2 needs the declaration */
         } else if (colon) {
             bool keep = nl > 4 && memcmp(p + ns, "xml:", 4) == 0;
-            g->cuts[g->cuts_n++] = (struct pxmpp__cut){
-                .off = v, .len = (uint32_t)vl, .kind = keep ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL
-            };
+            bool lang = nl == 8 && memcmp(p + ns, "xml:lang", 8) == 0;
+            plain = plain && lang && !langs++;
+            /* (nlen of a KEEP entry: its value needs decoding, for plain_tag) */
+            g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = v,
+                                                 .len = (uint32_t)vl,
+                                                 .nlen = (uint16_t)(ws || refs),
+                                                 .kind = keep ? CUT_KEEP : ws || refs ? CUT_VALX : CUT_VAL };
         } else {
             /* libxml2 would refuse a name given twice: let it see the tag */
             for (size_t k = t + 1; k < g->cuts_n; k++)
@@ -577,6 +654,71 @@ static void cut_room(pxmpp__gate *g, struct lex *x)
     }
 }
 
+/* The bookkeeping of a complete tag that stays libxml2's, with a FAIL when it fails. */
+static void tag_kept(pxmpp__gate *g, struct lex *x, size_t after)
+{
+    if (tag_closed(g, after, NULL, 0))
+        queue_fail(g, PXMPP_ERR_NOMEM, x->base + after, "out of memory");
+}
+
+/* An end tag at app offset at (its name n[0, nl), or nl 0 when it is not plain) that does
+   not end the element the gate read itself at the current depth. */
+static void mismatch(pxmpp__gate *g, uint64_t at, const char *n, size_t nl)
+{
+    const char *open = "";
+    size_t ol = 0;
+    (void)open_plain(g, &open, &ol);
+    char what[sizeof g->fail_what];
+    if (nl)
+        snprintf(what, sizeof what, "not well-formed: end tag </%.*s> does not match <%.*s>", (int)(nl > 60 ? 60 : nl),
+                 n, (int)(ol > 60 ? 60 : ol), open);
+    else
+        snprintf(what, sizeof what, "not well-formed: end tag does not match <%.*s>", (int)(ol > 60 ? 60 : ol), open);
+    queue_fail(g, PXMPP_ERR_XML, at, what);
+}
+
+/* scan_tag read a whole tag in buf (at app offset at; p[ts] is where it begins when buf
+   is the round's input, p[after] follows it).  A plain start tag, or the end tag of
+   one, becomes an event of its own, after the tags before it (true); any other tag
+   stays libxml2's (false). */
+static bool tag_event(pxmpp__gate *g, struct lex *x, const char *buf, size_t ts, size_t after, uint64_t at)
+{
+    pxmpp__gate_event *e;
+    if (g->lx_end_tag) {
+        const char *name;
+        size_t nl;
+        if (!open_plain(g, &name, &nl))
+            return false;
+        queue_tags(g, x, ts);
+        if (nl != g->tn_len || memcmp(name, buf + g->tn_off, nl) != 0) {
+            mismatch(g, at, buf + g->tn_off, g->tn_len);
+            return true;
+        }
+        e = queue(g, PXMPP__GATE_END, x->base + after);
+        e->data = buf + g->tn_off;
+        e->len = g->tn_len;
+        e->at = at;
+        e->end = x->base + after;
+        x->emit = after;
+        tag_kept(g, x, after);
+        return true;
+    }
+    if (!g->tn_native)
+        return false;
+    queue_tags(g, x, ts);
+    e = queue(g, PXMPP__GATE_START, x->base + after);
+    e->data = buf + g->tn_off;
+    e->len = g->tn_len;
+    e->at = at;
+    e->end = x->base + after;
+    e->tag = &g->cuts[g->tn_entry];
+    e->empty = g->lx_slash;
+    x->emit = after;
+    if (tag_closed(g, after, buf + g->tn_off, g->tn_len))
+        queue_fail(g, PXMPP_ERR_NOMEM, x->base + after, "out of memory");
+    return true;
+}
+
 /* Text: white space outside stanzas, character data inside, up to a tag or a reference. */
 static void lex_text(pxmpp__gate *g, struct lex *x)
 {
@@ -593,6 +735,14 @@ static void lex_text(pxmpp__gate *g, struct lex *x)
                its XML declaration start the document */
             x->emit = x->i;
             g->boundary = x->base + x->i;
+        } else if (g->lx_depth == 1 && x->i > ws_from) {
+            /* white space between stanzas: checked, nothing for libxml2 (the tags before
+               it are handed on first, so that libxml2 never sees it however the input is
+               chunked) */
+            queue_tags(g, x, ws_from);
+            x->emit = x->i;
+            if (g->q_n)
+                return;
         }
         if (x->i < x->stop && p[x->i] != '<') {
             if ((unsigned char)p[x->i] == 0x4C && g->lx_doc_start && x->base + x->i == g->boundary)
@@ -661,7 +811,8 @@ static void lex_text(pxmpp__gate *g, struct lex *x)
         }
         size_t e = scan_tag(g, p, x->i, x->stop);
         if (e) {
-            tag_closed(g, e);
+            if (!tag_event(g, x, p, x->i, e, x->base + x->i))
+                tag_kept(g, x, e);
             x->i = e;
             return;
         }
@@ -949,9 +1100,9 @@ static void lex_ref(pxmpp__gate *g, struct lex *x)
 }
 
 /* A tag that began in an earlier chunk is whole at p[i - 1]: it is handed on from the
-   hold, cut as if it had come in one chunk (start_in: a start tag inside the stream
-   element, whose TAG entry is the round's only one so far). */
-static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in, uint32_t depth_before)
+   hold, read by scan_tag as if it had come in one chunk when it is a start tag inside
+   the stream element or the end tag of an element the gate read itself. */
+static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in)
 {
     if (hold_append(g, x->p, x->i)) {
         queue_fail(g, PXMPP_ERR_NOMEM, x->base + x->i, "out of memory");
@@ -959,23 +1110,30 @@ static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in, uint32_t 
     }
     size_t hl = g->hold_len;
     g->hold_len = 0;
+    x->emit = x->i;
+    const char *name;
+    size_t nl;
+    bool end_plain = g->lx_end_tag && open_plain(g, &name, &nl);
     size_t cut_at = SIZE_MAX;
-    if (start_in && g->cuts_n == 1) {
+    if (start_in || end_plain) {
         bool e = g->lx_end_tag, sl = g->lx_slash;
-        uint32_t d = g->lx_depth;
-        g->cuts_n = 0;
-        g->lx_depth = depth_before;
-        g->cut_base = g->hold; /* for the rest of the round, which ends with this event */
-        if (scan_tag(g, g->hold, 0, hl))
+        g->cuts_n = 0; /* the round's first tag */
+        g->cut_base = g->hold; /* for the rest of the round, which ends with this tag's event */
+        if (scan_tag(g, g->hold, 0, hl) == hl) {
+            if (tag_event(g, x, g->hold, 0, x->i, g->hold_at))
+                return;
             cut_at = 0;
-        else
+        } else if (end_plain) {
+            mismatch(g, g->hold_at, NULL, 0);
+            return;
+        } else {
             g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = 0, .len = 0, .kind = CUT_TAG };
+        }
         g->lx_end_tag = e;
         g->lx_slash = sl;
-        g->lx_depth = d;
     }
-    x->emit = x->i;
     queue_tags_of(g, g->hold, hl, cut_at, g->hold_at, x->base + x->i, x->base + x->i);
+    tag_kept(g, x, x->i);
 }
 
 /* Inside a tag read byte by byte (one that began in an earlier chunk, or one
@@ -1005,13 +1163,22 @@ static void lex_tag(pxmpp__gate *g, struct lex *x)
         return;
     }
     bool start_in = !g->lx_end_tag && g->lx_depth >= 1;
-    if (start_in) /* on_start takes libxml2's values for it */
-        g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = x->tag_start == SIZE_MAX ? 0 : x->tag_start, .len = 0, .kind = CUT_TAG };
-    uint32_t depth_before = g->lx_depth;
     x->i++;
-    tag_closed(g, x->i);
-    if (g->hold_len)
-        held_tag_out(g, x, start_in, depth_before);
+    const char *name;
+    size_t nl;
+    if (g->hold_len) {
+        held_tag_out(g, x, start_in);
+    } else if (g->lx_end_tag && open_plain(g, &name, &nl)) {
+        /* the end of an element libxml2 never saw: scan_tag reads it, or it is wrong */
+        if (scan_tag(g, p, x->tag_start, x->i) != x->i || !tag_event(g, x, p, x->tag_start, x->i, x->base + x->tag_start)) {
+            queue_tags(g, x, x->tag_start);
+            mismatch(g, x->base + x->tag_start, NULL, 0);
+        }
+    } else {
+        if (start_in) /* on_start takes libxml2's values for it */
+            g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = x->tag_start, .len = 0, .kind = CUT_TAG };
+        tag_kept(g, x, x->i);
+    }
     x->tag_start = SIZE_MAX;
 }
 
@@ -1310,13 +1477,15 @@ size_t pxmpp__gate_next(pxmpp__gate *g, const char *p, size_t n, pxmpp__gate_eve
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
-void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, size_t max_header, size_t max_stanza, size_t max_attrs)
+void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, size_t max_header, size_t max_stanza, size_t max_attrs,
+                      size_t max_depth)
 {
     memset(g, 0, sizeof *g);
     g->mem = *mem;
     g->max_header = max_header;
     g->max_stanza = max_stanza;
     g->max_attrs = max_attrs;
+    g->max_depth = max_depth;
 }
 
 void pxmpp__gate_trim(pxmpp__gate *g)
@@ -1332,6 +1501,13 @@ void pxmpp__gate_trim(pxmpp__gate *g)
     g->brk = NULL;
     g->hold_cap = g->cuts_cap = g->stage_cap = 0;
     g->cuts_n = g->cuts_fed = g->cuts_used = g->brk_n = 0;
+    if (g->lx_depth <= 1) { /* no element open inside a stanza: no names kept */
+        g->mem.free(g->open, g->mem.ud);
+        g->mem.free(g->names, g->mem.ud);
+        g->open = NULL;
+        g->names = NULL;
+        g->open_cap = g->names_cap = g->names_len = 0;
+    }
 }
 
 void pxmpp__gate_free(pxmpp__gate *g)
@@ -1340,9 +1516,12 @@ void pxmpp__gate_free(pxmpp__gate *g)
     g->mem.free(g->cuts, g->mem.ud);
     g->mem.free(g->brk, g->mem.ud);
     g->mem.free(g->stage, g->mem.ud);
-    g->hold = g->stage = NULL;
+    g->mem.free(g->open, g->mem.ud);
+    g->mem.free(g->names, g->mem.ud);
+    g->hold = g->stage = g->names = NULL;
     g->cuts = NULL;
     g->brk = NULL;
+    g->open = NULL;
 }
 
 void pxmpp__gate_reset(pxmpp__gate *g, uint64_t at, bool resume, bool content_only)
@@ -1360,6 +1539,7 @@ void pxmpp__gate_reset(pxmpp__gate *g, uint64_t at, bool resume, bool content_on
     g->brk_n = 0;
     g->cuts_n = g->cuts_fed = g->cuts_used = 0;
     g->hold_len = 0;
+    g->names_len = 0; /* (open[] entries are written as elements open) */
     g->lx = LX_TEXT;
     g->lx_n = 0;
     g->lx_rb = 0;
@@ -1403,5 +1583,6 @@ uint64_t pxmpp__gate_offset(const pxmpp__gate *g, long c)
 
 size_t pxmpp__gate_memory(const pxmpp__gate *g)
 {
-    return g->hold_cap + g->cuts_cap * (sizeof *g->cuts + sizeof *g->brk) + g->stage_cap;
+    return g->hold_cap + g->cuts_cap * (sizeof *g->cuts + sizeof *g->brk) + g->stage_cap +
+           g->open_cap * sizeof *g->open + g->names_cap;
 }

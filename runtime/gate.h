@@ -27,12 +27,18 @@
 
 #include "internal.h"
 
+struct pxmpp__cut;
+
 /* What pxmpp__gate_next hands on. */
 enum pxmpp__gate_ev {
     PXMPP__GATE_MORE, /* all of the input is consumed: feed more */
     PXMPP__GATE_TAGS, /* complete tags for libxml2: data[0, len) (cut values left out; see cuts) */
     PXMPP__GATE_TEXT, /* character data of the current element: data[0, len), references decoded */
     PXMPP__GATE_FAIL, /* a violation: code, at, what; every later call returns it again */
+    PXMPP__GATE_START, /* a plain start tag the gate read itself (libxml2 never sees it): its
+                          name data[0, len) (unprefixed, so in the default namespace), its
+                          attributes in the cut entries after tag, empty for "<x/>" */
+    PXMPP__GATE_END,   /* the end tag of an element handed on as START: name data[0, len) */
 };
 
 typedef struct pxmpp__gate_event {
@@ -43,6 +49,8 @@ typedef struct pxmpp__gate_event {
     uint64_t end;     /* TAGS: app offset after its last byte */
     int code;         /* FAIL: PXMPP_ERR_XML, _RESTRICTED_XML, _ENCODING, _LIMIT or _NOMEM */
     const char *what; /* FAIL: the reason (the gate's own buffer) */
+    struct pxmpp__cut *tag; /* START: its entry (kind CUT_START); its attributes follow it */
+    bool empty;       /* START: "<x/>", no END follows */
 } pxmpp__gate_event;
 
 /* The lexer's states. */
@@ -52,7 +60,7 @@ enum pxmpp__lx {
 
 /* see struct pxmpp__cut; libxml2 does not get the bytes of VAL and after */
 enum pxmpp__cut_kind {
-    CUT_TAG, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NSW, CUT_ATTR, CUT_ATTRX
+    CUT_TAG, CUT_START, CUT_KEEP, CUT_VAL, CUT_VALX, CUT_NSW, CUT_ATTR, CUT_ATTRX, CUT_LANG, CUT_LANGX
 };
 
 /* Attributes the gate keeps out of libxml2's sight.  For every start tag inside the
@@ -65,7 +73,10 @@ enum pxmpp__cut_kind {
    attribute (libxml2 gets the name with an empty value, on_start takes the value from
    here), VALX the same to decode; KEEP for xml:lang, xml:space (left to libxml2); NSW
    for a default namespace declaration cut whole (on_start keeps the default namespace
-   in scope itself, see dns).  A tag read byte by byte has a TAG entry of length 0:
+   in scope itself, see dns).  A plain tag (unprefixed name; only entries of those
+   kinds, xml:lang as LANG or LANGX) has a START entry instead of TAG and is not given
+   to libxml2 at all: the gate hands it on as a START event.  A tag read byte by byte
+   has a TAG entry of length 0:
    libxml2 saw it whole.  So libxml2 parses element names, prefixed names and
    structure, and neither allocates nor parses URIs for each stanza.  Offsets are into
    cut_base, the input of the round (or the held tag); the entries are used while
@@ -75,9 +86,15 @@ struct pxmpp__cut {
     const unsigned char *name; /* ATTR: the name, interned by on_start */
     uint32_t len;        /* TAG: entries that follow (0: take libxml2's values); others: bytes */
     uint32_t voff, vlen; /* ATTR, NSW: the value, from off */
-    uint32_t noff;       /* ATTR: the name, from off */
-    uint16_t nlen;
+    uint32_t noff;       /* ATTR: the name, from off; START: the element name, from off */
+    uint16_t nlen;       /* ATTR, START: name length */
     uint8_t kind;
+};
+
+/* An open element inside a stanza (depth 2 on): the name of one the gate read itself
+   (START), to match its end tag; len 0 for one libxml2 parses. */
+struct pxmpp__open {
+    uint32_t off, len; /* in names */
 };
 
 /* One event of a round, with the app offset the gate has consumed once it is handed on. */
@@ -129,6 +146,16 @@ typedef struct pxmpp__gate {
     char *hold;             /* a tag that began in an earlier chunk */
     size_t hold_len, hold_cap;
 
+    /* the open elements by depth (open[d], 2 <= d < open_cap): END needs their names */
+    struct pxmpp__open *open;
+    size_t open_cap, max_depth;
+    char *names;
+    size_t names_len, names_cap;
+    /* what scan_tag read last: the element name p[tn_off, +tn_len), a plain start tag */
+    size_t tn_off, tn_entry; /* tn_entry: the START entry in cuts */
+    uint32_t tn_len;
+    bool tn_native;
+
     struct pxmpp__cut *cuts;
     size_t cuts_n, cuts_cap;
     size_t cuts_fed;        /* entries whose bytes are in the round's TAGS */
@@ -139,7 +166,8 @@ typedef struct pxmpp__gate {
 } pxmpp__gate;
 
 /* A gate at app offset 0 (all zero but what is set here). */
-void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, size_t max_header, size_t max_stanza, size_t max_attrs);
+void pxmpp__gate_init(pxmpp__gate *g, const pxmpp_mem *mem, size_t max_header, size_t max_stanza, size_t max_attrs,
+                      size_t max_depth);
 void pxmpp__gate_free(pxmpp__gate *g);
 /* A new parser context from app offset `at` on (at most g->lexed; what the gate
    had lexed or queued after it is forgotten, and the caller passes the bytes from

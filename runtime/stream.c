@@ -40,7 +40,9 @@ struct pxmpp_stream {
     bool we_closed;        /* our close tag was written */
     bool restart_pending;  /* a callback asked for a new context at restart_at (an app offset) */
     uint64_t restart_at;
-    bool in_parse;         /* inside xmlParseChunk: callbacks may be running */
+    bool in_parse;         /* inside xmlParseChunk or gate_element: callbacks may be running */
+    bool in_gate_tag;      /* inside gate_element: the current offset is gate_off */
+    uint64_t gate_off;
     bool refresh_pending;  /* the pending restart only renews libxml2's context (same stream) */
     bool pause_pending;    /* stop reading after the current element (pxmpp_stream_pause) */
     bool paused;           /* stopped: only pxmpp_stream_restart() continues */
@@ -81,6 +83,8 @@ static const char synthetic_header[] =
 
 static uint64_t cur_offset(pxmpp_stream *s)
 {
+    if (s->in_gate_tag)
+        return s->gate_off;
     if (!s->ctxt)
         return s->gate.lexed;
     return pxmpp__gate_offset(&s->gate, xmlByteConsumed(s->ctxt));
@@ -439,11 +443,37 @@ static const xmlChar *intern_name(pxmpp_stream *s, const char *v, size_t len)
     return d;
 }
 
-/* The gate's entries for the start tag on_start got: the values it cut, the names
-   it cut whole and the default namespace it cut (these interned here, as libxml2
-   would have, before the names are counted; *nc, *nw: attributes and namespace
-   declarations cut whole).  Returns the tag's entry, or NULL when libxml2 saw the
-   tag whole or on a failure (then the sticky error is set). */
+/* The entries of a start tag the gate cut (tag: its TAG or START entry): the names it
+   cut whole and the default namespace it cut are interned here, as libxml2 would have,
+   before the names are counted; *nc, *nw: attributes and namespace declarations cut
+   whole, *nv: values cut from attributes libxml2 saw.  0, or the sticky error. */
+static int take_entries(pxmpp_stream *s, struct pxmpp__cut *tag, const xmlChar **cut_ns, size_t *nc, size_t *nw,
+                        uint32_t *nv)
+{
+    const pxmpp__gate *g = &s->gate;
+    for (uint32_t k = 1; k <= tag->len; k++) {
+        struct pxmpp__cut *c = &tag[k];
+        if (c->kind == CUT_NSW) {
+            *cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)g->cut_base + c->off + c->voff, (int)c->vlen);
+            (*nw)++;
+            if (!*cut_ns)
+                return FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+        } else if (c->kind == CUT_ATTR || c->kind == CUT_ATTRX) {
+            c->name = intern_name(s, g->cut_base + c->off + c->noff, c->nlen);
+            if (!c->name)
+                return FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+            (*nc)++;
+        } else if (c->kind == CUT_LANG || c->kind == CUT_LANGX) {
+            (*nc)++;
+        } else {
+            (*nv)++;
+        }
+    }
+    return 0;
+}
+
+/* The gate's entries for the start tag on_start got.  Returns the tag's entry, or
+   NULL when libxml2 saw the tag whole or on a failure (then the sticky error is set). */
 static struct pxmpp__cut *take_cuts(pxmpp_stream *s, const xmlChar *local, int na, const xmlChar **cut_ns, size_t *nc,
                                     size_t *nw)
 {
@@ -453,26 +483,8 @@ static struct pxmpp__cut *take_cuts(pxmpp_stream *s, const xmlChar *local, int n
     struct pxmpp__cut *tag = &g->cuts[g->cuts_used];
     g->cuts_used += 1 + (size_t)tag->len;
     uint32_t nv = 0;
-    for (uint32_t k = 1; k <= tag->len; k++) {
-        struct pxmpp__cut *c = &tag[k];
-        if (c->kind == CUT_NSW) {
-            *cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)g->cut_base + c->off + c->voff, (int)c->vlen);
-            (*nw)++;
-            if (!*cut_ns) {
-                FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
-                return NULL;
-            }
-        } else if (c->kind == CUT_ATTR || c->kind == CUT_ATTRX) {
-            c->name = intern_name(s, g->cut_base + c->off + c->noff, c->nlen);
-            if (!c->name) {
-                FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
-                return NULL;
-            }
-            (*nc)++;
-        } else {
-            nv++;
-        }
-    }
+    if (take_entries(s, tag, cut_ns, nc, nw, &nv))
+        return NULL;
     if (tag->len == 0)
         return NULL; /* lexed byte by byte: libxml2 saw it whole */
     if (nv != (uint32_t)na) {
@@ -481,6 +493,10 @@ static struct pxmpp__cut *take_cuts(pxmpp_stream *s, const xmlChar *local, int n
     }
     return tag;
 }
+
+static void start_element(pxmpp_stream *s, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
+                          const xmlChar **nss, int na, const xmlChar **attrs, const struct pxmpp__cut *tag,
+                          const xmlChar *cut_ns, size_t nc, size_t nw);
 
 static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
                      const xmlChar **nss, int na, int nd, const xmlChar **attrs)
@@ -494,6 +510,15 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     struct pxmpp__cut *tag = take_cuts(s, local, na, &cut_ns, &nc, &nw);
     if (s->err)
         return;
+    start_element(s, local, prefix, uri, nns, nss, na, attrs, tag, cut_ns, nc, nw);
+}
+
+/* An element starts: from libxml2 (on_start) or from the gate (gate_start: no
+   prefix, nns, na 0, everything in the entries after tag). */
+static void start_element(pxmpp_stream *s, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
+                          const xmlChar **nss, int na, const xmlChar **attrs, const struct pxmpp__cut *tag,
+                          const xmlChar *cut_ns, size_t nc, size_t nw)
+{
     if (s->ctxt->dict && (size_t)xmlDictSize(s->ctxt->dict) > s->limits.max_names) {
         FAIL(s, PXMPP_ERR_LIMIT, "more than %zu distinct names in the stream", s->limits.max_names);
         return;
@@ -566,6 +591,11 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
             ra[r].ns = NULL;
             ra[r].value = s->gate.cut_base + v->off + v->voff;
             ra[r].len = v->vlen;
+        } else if (v && v < vend && (v->kind == CUT_LANG || v->kind == CUT_LANGX)) {
+            ra[r].local = "lang";
+            ra[r].ns = PXMPP_NS_XML;
+            ra[r].value = s->gate.cut_base + v->off;
+            ra[r].len = v->len;
         } else {
             const xmlChar **a = attrs + 5 * li++;
             ra[r].local = (const char *)a[0];
@@ -577,7 +607,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
                 ra[r].len = v->len;
             }
         }
-        if (v && (v->kind == CUT_VALX || v->kind == CUT_ATTRX) &&
+        if (v && (v->kind == CUT_VALX || v->kind == CUT_ATTRX || v->kind == CUT_LANGX) &&
             !(ra[r].value = read_value(s, ra[r].value, &ra[r].len))) {
             FAIL(s, PXMPP_ERR_NOMEM, "%s", pxmpp_arena_hit_limit(s->arena) ? "stanza too large" : "out of memory");
             return;
@@ -619,6 +649,8 @@ static void deliver(pxmpp_stream *s, const pxmpp__decoded *b)
         s->peer_error = true;
 }
 
+static void end_element(pxmpp_stream *s);
+
 static void on_end(void *user, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
 {
     pxmpp_stream *s = user;
@@ -627,6 +659,12 @@ static void on_end(void *user, const xmlChar *local, const xmlChar *prefix, cons
     (void)uri;
     if (s->err || s->restart_pending || s->state == ST_CLOSED)
         return;
+    end_element(s);
+}
+
+/* An element ends: from libxml2 (on_end) or from the gate (gate_end). */
+static void end_element(pxmpp_stream *s)
+{
     if (s->depth == 1) {
         s->depth = 0;
         s->state = ST_CLOSED;
@@ -772,8 +810,8 @@ int pxmpp_stream_new(pxmpp_stream **out, pxmpp_role role, const pxmpp_stream_cal
     if (!s->reg) s->reg = &pxmpp_generated_registry;
     pxmpp_buf_init(&s->out, mem);
     pxmpp_buf_init(&s->resume_hdr, mem);
-    pxmpp__gate_init(&s->gate, mem, s->limits.max_header_bytes, s->limits.max_stanza_bytes,
-                     s->limits.max_attrs);
+    pxmpp__gate_init(&s->gate, mem, s->limits.max_header_bytes, s->limits.max_stanza_bytes, s->limits.max_attrs,
+                     s->limits.max_depth);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t mix = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)(uintptr_t)s << 7) ^
@@ -866,7 +904,32 @@ static void on_gate_text(pxmpp_stream *s, const pxmpp__gate_event *ev)
         fail_at(s, rc, ev->at, "%s", pxmpp_strerror(rc));
 }
 
-/* A callback asked for a new context while libxml2 parsed the tags of ev: from app
+/* A tag the gate read itself (libxml2 never saw it): the element starts or ends as
+   if libxml2 had called on_start or on_end, with the offset after the tag. */
+static void gate_element(pxmpp_stream *s, const pxmpp__gate_event *ev)
+{
+    s->in_parse = true;
+    s->in_gate_tag = true;
+    s->gate_off = ev->end;
+    if (ev->kind == PXMPP__GATE_END) {
+        end_element(s);
+    } else {
+        const xmlChar *local = intern_name(s, ev->data, ev->len), *cut_ns = NULL;
+        size_t nc = 0, nw = 0;
+        uint32_t nv = 0;
+        if (!local)
+            FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
+        else if (!take_entries(s, ev->tag, &cut_ns, &nc, &nw, &nv)) {
+            start_element(s, local, NULL, NULL, 0, NULL, 0, NULL, ev->tag, cut_ns, nc, nw);
+            if (ev->empty && !s->err)
+                end_element(s);
+        }
+    }
+    s->in_gate_tag = false;
+    s->in_parse = false;
+}
+
+/* A callback asked for a new context while the tags of ev were read: from app
    offset `at` (clamped to the event and this feed) on, the input is read again for
    it.  Returns the offset, or UINT64_MAX when the stream paused there. */
 static uint64_t restart_now(pxmpp_stream *s, const pxmpp__gate_event *ev, uint64_t start)
@@ -919,16 +982,20 @@ int pxmpp_stream_feed_partial(pxmpp_stream *s, const void *data, size_t len, siz
             break;
         case PXMPP__GATE_TAGS:
             lib_parse(s, ev.data, ev.len);
-            if (!s->err && s->restart_pending) {
-                uint64_t at = restart_now(s, &ev, start);
-                if (at == UINT64_MAX) {
-                    *consumed = (size_t)(s->gate.lexed - start);
-                    return 0;
-                }
-                p = (const char *)data + (at - start);
-                n = len - (size_t)(at - start);
-            }
             break;
+        case PXMPP__GATE_START:
+        case PXMPP__GATE_END:
+            gate_element(s, &ev);
+            break;
+        }
+        if (!s->err && s->restart_pending) {
+            uint64_t at = restart_now(s, &ev, start);
+            if (at == UINT64_MAX) {
+                *consumed = (size_t)(s->gate.lexed - start);
+                return 0;
+            }
+            p = (const char *)data + (at - start);
+            n = len - (size_t)(at - start);
         }
         if (s->err) {
             *consumed = len;
