@@ -154,6 +154,25 @@ static inline size_t find4(const char *p, size_t i, size_t stop, char a, char b,
     return i;
 }
 
+/* Appends p[0, n) to the buffer *buf (*len bytes used of *cap, grown by doubling from
+   256): 0 or PXMPP_ERR_NOMEM. */
+static int append(const pxmpp_mem *mem, char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+{
+    if (*cap - *len < n) {
+        size_t c = *cap ? *cap : 256;
+        while (c - *len < n)
+            c *= 2;
+        char *b = mem->realloc(*buf, c, mem->ud);
+        if (!b)
+            return PXMPP_ERR_NOMEM;
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    return 0;
+}
+
 /* The element at the current depth, when the gate read its start tag itself: its name. */
 static bool open_plain(const pxmpp__gate *g, const char **name, size_t *len)
 {
@@ -181,18 +200,8 @@ static int open_push(pxmpp__gate *g, uint32_t d, const char *name, size_t n)
     g->open[d] = (struct pxmpp__open){ (uint32_t)g->names_len, 0 };
     if (!n)
         return 0;
-    if (g->names_cap - g->names_len < n) {
-        size_t cap = g->names_cap ? g->names_cap : 256;
-        while (cap - g->names_len < n)
-            cap *= 2;
-        char *b = g->mem.realloc(g->names, cap, g->mem.ud);
-        if (!b)
-            return PXMPP_ERR_NOMEM;
-        g->names = b;
-        g->names_cap = cap;
-    }
-    memcpy(g->names + g->names_len, name, n);
-    g->names_len += n;
+    if (append(&g->mem, &g->names, &g->names_len, &g->names_cap, name, n))
+        return PXMPP_ERR_NOMEM;
     g->open[d].len = (uint32_t)n;
     return 0;
 }
@@ -489,19 +498,7 @@ static void queue_fail(pxmpp__gate *g, int code, uint64_t off, const char *what)
 
 static int hold_append(pxmpp__gate *g, const char *p, size_t n)
 {
-    if (g->hold_cap - g->hold_len < n) {
-        size_t cap = g->hold_cap ? g->hold_cap : 256;
-        while (cap - g->hold_len < n)
-            cap *= 2;
-        char *h = g->mem.realloc(g->hold, cap, g->mem.ud);
-        if (!h)
-            return PXMPP_ERR_NOMEM;
-        g->hold = h;
-        g->hold_cap = cap;
-    }
-    memcpy(g->hold + g->hold_len, p, n);
-    g->hold_len += n;
-    return 0;
+    return append(&g->mem, &g->hold, &g->hold_len, &g->hold_cap, p, n);
 }
 
 /* Tags for libxml2: d[0, len), standing for app bytes [at, end).  cbase: the offset of
