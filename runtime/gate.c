@@ -368,14 +368,14 @@ static size_t scan_tag(pxmpp__gate *g, const char *p, size_t i, size_t stop)
         g->cuts[g->cuts_n++] = (struct pxmpp__cut){ .off = i, .kind = CUT_TAG };
     if (j >= stop || !is(p[j], B_NAME_START))
         goto no;
-    while (j < stop && is(p[j], B_NAME))
-        j++;
+    bool prefixed = false;
+    for (; j < stop && is(p[j], B_NAME); j++)
+        prefixed = prefixed || p[j] == ':';
     g->tn_off = i + 1;
     g->tn_len = (uint32_t)(j - (i + 1));
     /* plain: read by the gate alone (see struct pxmpp__cut), down to the depth whose
        names the gate keeps for the end tags */
-    bool plain = cut && g->lx_depth + 1 < g->max_depth + 2 && j - (i + 1) <= UINT16_MAX &&
-                 !memchr(p + i + 1, ':', j - (i + 1));
+    bool plain = cut && !prefixed && g->lx_depth + 1 < g->max_depth + 2 && j - (i + 1) <= UINT16_MAX;
     for (;;) {
         size_t sp = j;
         while (j < stop && is_space(p[j]))
@@ -476,13 +476,14 @@ struct lex {
 };
 
 /* A new event of the round, consumed up to app offset upto when it is handed on (the
-   last one of a round: up to where the round stopped).  A round queues at most three. */
+   last one of a round: up to where the round stopped). */
 static pxmpp__gate_event *queue(pxmpp__gate *g, enum pxmpp__gate_ev kind, uint64_t upto)
 {
-    struct pxmpp__gate_q *q = &g->q[g->q_n < sizeof g->q / sizeof g->q[0] ? g->q_n++ : g->q_n - 1];
-    memset(q, 0, sizeof *q);
-    q->ev.kind = kind;
+    struct pxmpp__gate_q *q = &g->q[g->q_n < PXMPP__GATE_QUEUE ? g->q_n++ : g->q_n - 1];
+    q->ev = (pxmpp__gate_event){ .kind = kind };
     q->upto = upto;
+    if (kind == PXMPP__GATE_TAGS || kind == PXMPP__GATE_FAIL)
+        g->halt = true;
     return &q->ev;
 }
 
@@ -510,8 +511,9 @@ static void queue_tags_of(pxmpp__gate *g, const char *d, size_t len, size_t cbas
 {
     g->brk_n = 0;
     if (cbase != SIZE_MAX) {
+        /* (entries of tags before d: plain ones the round handed on as START) */
         while (g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < cbase + len &&
-               g->cuts[g->cuts_fed].kind < CUT_VAL)
+               (g->cuts[g->cuts_fed].kind < CUT_VAL || g->cuts[g->cuts_fed].off < cbase))
             g->cuts_fed++;
     }
     if (cbase != SIZE_MAX && g->cuts_fed < g->cuts_n && g->cuts[g->cuts_fed].off < cbase + len) {
@@ -632,6 +634,10 @@ static void cut_room(pxmpp__gate *g, struct lex *x)
         queue_tags(g, x, x->i);
         return;
     }
+    if (g->q_n) {
+        g->halt = true; /* queued START events use the entries: the next round starts afresh */
+        return;
+    }
     g->cuts_n = g->cuts_fed = g->cuts_used = 0; /* (entries of tags handed on already) */
     if (g->cuts_cap < need) {
         size_t cap = need + 16;
@@ -738,7 +744,7 @@ static void lex_text(pxmpp__gate *g, struct lex *x)
                chunked) */
             queue_tags(g, x, ws_from);
             x->emit = x->i;
-            if (g->q_n)
+            if (g->halt)
                 return;
         }
         if (x->i < x->stop && p[x->i] != '<') {
@@ -803,7 +809,7 @@ static void lex_text(pxmpp__gate *g, struct lex *x)
     } else {
         if (g->lx_depth >= 1) {
             cut_room(g, x);
-            if (g->q_n)
+            if (g->halt)
                 return;
         }
         size_t e = scan_tag(g, p, x->i, x->stop);
@@ -1083,7 +1089,13 @@ static void lex_ref(pxmpp__gate *g, struct lex *x)
         g->lx = g->lx_ret;
         x->i++;
         if (g->lx == LX_TEXT) {
-            queue_text(g, g->ref_text, pxmpp__utf8_put(g->ref_text, cp), x->base + x->emit, x->base + x->i);
+            char u[4];
+            size_t ul = pxmpp__utf8_put(u, cp);
+            queue_text(g, u, ul, x->base + x->emit, x->base + x->i);
+            if (g->q_n && g->q[g->q_n - 1].ev.data == u) { /* the event keeps its own copy */
+                memcpy(g->q[g->q_n - 1].text, u, ul);
+                g->q[g->q_n - 1].ev.data = g->q[g->q_n - 1].text;
+            }
             x->emit = x->i;
         }
         return;
@@ -1108,6 +1120,7 @@ static void held_tag_out(pxmpp__gate *g, struct lex *x, bool start_in)
     size_t hl = g->hold_len;
     g->hold_len = 0;
     x->emit = x->i;
+    g->halt = true; /* its event may point into the hold, which the round must not touch again */
     const char *name;
     size_t nl;
     bool end_plain = g->lx_end_tag && open_plain(g, &name, &nl);
@@ -1213,8 +1226,9 @@ static void lex_round(pxmpp__gate *g, struct lex *x)
     /* the entries of the previous round were all used when its tags were parsed */
     g->cuts_n = g->cuts_fed = g->cuts_used = 0;
     g->cut_base = x->p;
+    g->halt = false;
     for (;;) {
-        if (g->q_n) {
+        if (g->halt || g->q_n > PXMPP__GATE_QUEUE - PXMPP__GATE_STEP) {
             x->end = x->i;
             return;
         }

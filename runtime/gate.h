@@ -15,9 +15,10 @@
 
    libxml2 gets complete tags only, so its cost is linear however the input is
    chunked.  A tag that begins in one feed and ends in a later one is held until
-   it is whole.  The gate never calls out: each call lexes until it has something
-   to hand on (one round), queues the round's events (at most four: tags, text,
-   the line feed of a CR, an error) and hands them out one per call.
+   it is whole.  The gate never calls out: a call lexes ahead (one round) while
+   its queue has room, up to the first TAGS (libxml2 must parse those tags before
+   the gate reads on: a restart starts over from them) or error, and hands the
+   round's events out one per call; a restart drops the rest of the round.
 
    Offsets: every uint64_t offset is an app offset (bytes given to the gate, from
    0).  One counter is in libxml2's space: lib_fed, the bytes given to the current
@@ -101,7 +102,13 @@ struct pxmpp__open {
 struct pxmpp__gate_q {
     pxmpp__gate_event ev;
     uint64_t upto;
+    char text[4];     /* the UTF-8 of a reference in text, for a TEXT event */
 };
+
+/* Events a round may queue: it stops when a step could overflow them (a step queues
+   at most PXMPP__GATE_STEP), after TAGS (one staging copy) and after FAIL. */
+#define PXMPP__GATE_QUEUE 8
+#define PXMPP__GATE_STEP 3
 
 typedef struct pxmpp__gate {
     pxmpp_mem mem;
@@ -125,12 +132,12 @@ typedef struct pxmpp__gate {
     size_t brk_n;
 
     /* the events of the current round, handed out one per call */
-    struct pxmpp__gate_q q[4];
+    struct pxmpp__gate_q q[PXMPP__GATE_QUEUE];
     uint8_t q_n, q_at;
+    bool halt;              /* the round ends at the next step (see PXMPP__GATE_QUEUE) */
     bool failed;            /* a FAIL was handed out: it is the answer from now on */
     pxmpp__gate_event fail;
     char fail_what[160];
-    char ref_text[4];       /* TEXT of a reference in text (its UTF-8) */
 
     uint8_t lx, lx_ret;     /* state (enum pxmpp__lx), state to return to after a reference */
     uint8_t lx_n;           /* bytes collected in lx_buf */

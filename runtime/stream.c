@@ -920,6 +920,7 @@ static void gate_element(pxmpp_stream *s, const pxmpp__gate_event *ev)
         if (!local)
             FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
         else if (!take_entries(s, ev->tag, &cut_ns, &nc, &nw, &nv)) {
+            s->gate.cuts_used = (size_t)(ev->tag - s->gate.cuts) + 1 + ev->tag->len; /* for libxml2's tags after it */
             start_element(s, local, NULL, NULL, 0, NULL, 0, NULL, ev->tag, cut_ns, nc, nw);
             if (ev->empty && !s->err)
                 end_element(s);

@@ -149,6 +149,8 @@ static void log_element(struct logger *l, const pxmpp__gate_event *ev)
     }
     assert_int_equal(ev->tag->kind, CUT_START);
     assert_int_equal(ev->tag->nlen, ev->len);
+    assert_true(ev->tag == &l->g.cuts[l->g.cuts_used]); /* in document order with libxml2's tags */
+    l->g.cuts_used += 1 + (size_t)ev->tag->len;
     put(l->log, sizeof l->log, &l->len, "start: <%.*s%s", (int)ev->len, ev->data, ev->empty ? "/>" : ">");
     put_entries(&l->g, l->log, sizeof l->log, &l->len, ev->tag);
     put(l->log, sizeof l->log, &l->len, "\n");
