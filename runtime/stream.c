@@ -62,6 +62,10 @@ struct pxmpp_stream {
         uint64_t w[2];        /* the name's bytes, zero-padded (names up to 16 bytes) */
         const xmlChar *name;  /* in libxml2's dictionary; NULL: empty slot */
     } names[32];            /* attribute names cut lately (intern_name) */
+    struct {
+        const xmlChar *uri;   /* in libxml2's dictionary; NULL: empty slot */
+        size_t len;
+    } nss[4];               /* default namespaces cut lately (intern_ns) */
 
     int err;
     char reason[256];
@@ -443,6 +447,22 @@ static const xmlChar *intern_name(pxmpp_stream *s, const char *v, size_t len)
     return d;
 }
 
+/* A default namespace cut by the gate, as libxml2's dictionary holds it; the last few
+   are remembered (a stream declares the same ones over and over). */
+static const xmlChar *intern_ns(pxmpp_stream *s, const char *v, size_t len)
+{
+    for (size_t k = 0; k < sizeof s->nss / sizeof s->nss[0] && s->nss[k].uri; k++)
+        if (s->nss[k].len == len && memcmp(s->nss[k].uri, v, len) == 0)
+            return s->nss[k].uri;
+    const xmlChar *d = xmlDictLookup(s->ctxt->dict, (const xmlChar *)v, (int)len);
+    if (d) {
+        memmove(&s->nss[1], &s->nss[0], sizeof s->nss - sizeof s->nss[0]);
+        s->nss[0].uri = d;
+        s->nss[0].len = len;
+    }
+    return d;
+}
+
 /* The entries of a start tag the gate cut (tag: its TAG or START entry): the names it
    cut whole and the default namespace it cut are interned here, as libxml2 would have,
    before the names are counted; *nc, *nw: attributes and namespace declarations cut
@@ -454,7 +474,7 @@ static int take_entries(pxmpp_stream *s, struct pxmpp__cut *tag, const xmlChar *
     for (uint32_t k = 1; k <= tag->len; k++) {
         struct pxmpp__cut *c = &tag[k];
         if (c->kind == CUT_NSW) {
-            *cut_ns = xmlDictLookup(s->ctxt->dict, (const xmlChar *)g->cut_base + c->off + c->voff, (int)c->vlen);
+            *cut_ns = intern_ns(s, g->cut_base + c->off + c->voff, c->vlen);
             (*nw)++;
             if (!*cut_ns)
                 return FAIL(s, PXMPP_ERR_NOMEM, "out of memory");
@@ -747,6 +767,7 @@ static int new_parser(pxmpp_stream *s, uint64_t at)
     s->ctxt->replaceEntities = 0;
     s->depth = 0;
     memset(s->names, 0, sizeof s->names); /* they point into the old dictionary */
+    memset(s->nss, 0, sizeof s->nss);
     memset(s->tops, 0, sizeof s->tops);
     if (!resume)
         s->state = ST_HEADER;
