@@ -9,12 +9,17 @@
          TAGS  complete tags (values cut out) ──> xmlParseChunk ──> SAX handlers ──> decoder
                a callback asked for a new context (restart, renewal, pause) at app
                offset `at`: pxmpp__gate_reset(g, at, ..) and the loop goes on from `at`
+         START a plain start tag (unprefixed name, attributes all cut) ─┐
+         END   the end tag of one, its name matched by the gate ────────┴─> decoder
+               (start_element / end_element, as libxml2's callbacks do)
          TEXT  character data of the current element ──────────────────────> decoder
          FAIL  a violation at an app offset (sticky: nothing more comes)
          MORE  all of p is consumed (a partial tag is held): feed more
+         (a callback asked for a new context during any of them: as for TAGS)
 
-   libxml2 gets complete tags only, so its cost is linear however the input is
-   chunked.  A tag that begins in one feed and ends in a later one is held until
+   So libxml2 parses the stream header, prefixed elements and tags that are not of
+   plain shape; the stanzas of a usual stream never reach it.  It gets complete tags
+   only, so its cost is linear however the input is chunked.  A tag that begins in one feed and ends in a later one is held until
    it is whole.  The gate never calls out: a call lexes ahead (one round) while
    its queue has room, up to the first TAGS (libxml2 must parse those tags before
    the gate reads on: a restart starts over from them) or error, and hands the
