@@ -533,7 +533,7 @@ static void on_start(void *user, const xmlChar *local, const xmlChar *prefix, co
     start_element(s, local, prefix, uri, nns, nss, na, attrs, tag, cut_ns, nc, nw);
 }
 
-/* An element starts: from libxml2 (on_start) or from the gate (gate_start: no
+/* An element starts: from libxml2 (on_start) or from the gate (gate_element: no
    prefix, nns, na 0, everything in the entries after tag). */
 static void start_element(pxmpp_stream *s, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri, int nns,
                           const xmlChar **nss, int na, const xmlChar **attrs, const struct pxmpp__cut *tag,
@@ -682,7 +682,7 @@ static void on_end(void *user, const xmlChar *local, const xmlChar *prefix, cons
     end_element(s);
 }
 
-/* An element ends: from libxml2 (on_end) or from the gate (gate_end). */
+/* An element ends: from libxml2 (on_end) or from the gate (gate_element). */
 static void end_element(pxmpp_stream *s)
 {
     if (s->depth == 1) {
