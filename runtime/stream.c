@@ -1,5 +1,8 @@
-/* The stream: libxml2's SAX2 push parser wired to the decoder, plus the stream
- * header, restarts, limits, restricted XML and stream errors (RFC 6120 §4, §11). */
+/* The stream: the feed loop that pulls events from the gate (gate.h) and hands
+ * them on — plain tags and text to the decoder itself, other tags to libxml2's SAX2
+ * push parser, whose callbacks lead to the same start_element / end_element — plus
+ * the stream header, restarts, limits, restricted XML and stream errors (RFC 6120
+ * §4, §11). */
 #include "internal.h"
 #include "gate.h"
 
