@@ -408,6 +408,30 @@ static const struct gate_case gate_cases[] = {
       "start: <presence/> {}\n"
       "start: <presence/> {attr type=unavailable}\n"
       "end: lexed 61, idle\n", false, 0 },
+    { "end tag of a plain element that does not match",
+      "<message><body>a</bodx></message>",
+      "start: <message> {}\n"
+      "start: <body> {}\n"
+      "text: a\n"
+      "error: xml at 16: not well-formed: end tag </bodx> does not match <body>\n", false, 0 },
+    { "end tag of a plain element that is not plain",
+      "<message><body>a</body x='1'></message>",
+      "start: <message> {}\n"
+      "start: <body> {}\n"
+      "text: a\n"
+      "error: xml at 16: not well-formed: end tag does not match <body>\n", false, 0 },
+    { "plain and prefixed elements nested",
+      "<message><x:a xmlns:x='urn:x'><body>b</body></x:a><c xml:lang='en'/></message>",
+      "start: <message> {}\n"
+      "tags: <x:a xmlns:x='urn:x'>\n"
+      "cuts: {}\n"
+      "start: <body> {}\n"
+      "text: b\n"
+      "end: </body>\n"
+      "tags: </x:a>\n"
+      "start: <c/> {lang en}\n"
+      "end: </message>\n"
+      "end: lexed 78, idle\n", false, 0 },
     { "a name given twice", "<message a='1' a='2'/>", "tags: <message a='1' a='2'/>\n"
       "cuts: {}\n"
       "end: lexed 22, idle\n", false, 0 },
