@@ -190,9 +190,10 @@ void pxmpp__gate_reset(pxmpp__gate *g, uint64_t at, bool resume, bool content_on
 void pxmpp__gate_prefix(pxmpp__gate *g, size_t hlen);
 /* The next event for the input p[0, n) (the rest of the caller's bytes, at app offset
    g->lexed): returns how many bytes of p it consumed with it; the caller passes
-   p + that next time.  MORE comes only with all of p consumed.  TAGS and TEXT must be
-   used before the next call: their data may point into p, the gate's buffers or the
-   cut entries the stream takes while libxml2 parses the tags. */
+   p + that next time (the same buffer until MORE: queued events point into it).  MORE
+   comes only with all of p consumed.  An event must be used before the next call: its
+   data and tag may point into p, the gate's buffers or its cut entries (which the
+   stream takes while libxml2 parses TAGS, and with START). */
 size_t pxmpp__gate_next(pxmpp__gate *g, const char *p, size_t n, pxmpp__gate_event *ev);
 /* The peer's stream is over by other means (the stream closed it): later bytes are
    checked as what follows a close tag (white space only). */
